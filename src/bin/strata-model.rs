@@ -1,0 +1,478 @@
+//! `strata-model`: the command-line face of the strata-model library. It parses flags, calls
+//! the library, renders the results and maps errors to exit codes; nothing else.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::json;
+use strata_model::{Config, CustomModel, ErrorKind, ModelTask, Registry, RegistryError, Status};
+
+/// Exit codes, documented in the README.
+mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILURE: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const UNKNOWN_MODEL: u8 = 3;
+    pub const NOT_DOWNLOADED: u8 = 4;
+    pub const NETWORK: u8 = 5;
+    pub const INTEGRITY: u8 = 6;
+    pub const STORAGE: u8 = 7;
+    pub const CONFIG: u8 = 8;
+    pub const UNSUPPORTED: u8 = 9;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "strata-model",
+    version,
+    about = "Turn a friendly model name (minilm) into a verified GGUF file on local disk",
+    long_about = "Turn a friendly model name (minilm) into a verified GGUF file on local disk.\n\n\
+        Models are stored flat under the models directory (STRATA_MODELS_DIR, else \
+        ~/.strata/models). Names are case-insensitive; NAME:QUANT selects a variant \
+        (minilm:f16); aliases such as all-minilm work too.",
+    after_help = "Environment: STRATA_MODELS_DIR, STRATA_MODELS_CATALOG, STRATA_MODELS_MIRROR, \
+        STRATA_OFFLINE, HF_ENDPOINT, HF_TOKEN, NO_COLOR.\n\
+        Exit codes: 0 ok, 1 failure, 2 usage, 3 unknown model, 4 not downloaded, 5 network, \
+        6 integrity, 7 storage, 8 configuration, 9 unsupported architecture."
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Global {
+    /// Print one JSON document on stdout instead of text
+    #[arg(long, global = true)]
+    json: bool,
+    /// Models directory (overrides STRATA_MODELS_DIR)
+    #[arg(long, global = true, value_name = "DIR")]
+    models_dir: Option<PathBuf>,
+    /// When to use colour (auto: on a terminal, unless NO_COLOR is set)
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto, value_name = "WHEN")]
+    color: Color,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show every catalog model and whether it is downloaded
+    List,
+    /// Print the local path of a downloaded model (exit 4 when it is not downloaded)
+    Path {
+        /// Model name, alias or NAME:QUANT
+        name: String,
+    },
+    /// Show a model's details, and its GGUF header when downloaded
+    Info {
+        /// Model name, alias or NAME:QUANT
+        name: String,
+    },
+    /// Delete a downloaded model and any partial download of it
+    Remove {
+        /// Model name, alias or NAME:QUANT
+        name: String,
+    },
+    /// Add a custom model to the custom catalog (STRATA_MODELS_CATALOG, else
+    /// <models dir>/catalog.json)
+    Register(Box<RegisterArgs>),
+    /// Remove a custom model from the custom catalog (its downloaded file stays)
+    Unregister {
+        /// The custom model's name
+        name: String,
+    },
+}
+
+#[derive(Args)]
+struct RegisterArgs {
+    /// Name for the model (letters, digits, '.', '_', '-')
+    name: String,
+    /// Hugging Face repository, owner/name
+    #[arg(long, value_name = "OWNER/NAME")]
+    repo: String,
+    /// File name in the repository (a plain name ending in .gguf)
+    #[arg(long, value_name = "FILE")]
+    file: String,
+    /// Commit to pin downloads to (40 hex digits)
+    #[arg(long, value_name = "COMMIT")]
+    revision: String,
+    /// SHA-256 of the file (64 hex digits)
+    #[arg(long, value_name = "HEX")]
+    sha256: String,
+    /// Exact size of the file in bytes
+    #[arg(long, value_name = "BYTES")]
+    size: u64,
+    /// GGUF architecture (general.architecture)
+    #[arg(long)]
+    arch: Option<String>,
+    /// Embedding dimension
+    #[arg(long, value_name = "N")]
+    dim: Option<u32>,
+    /// Quantization (default: read from the file name)
+    #[arg(long)]
+    quant: Option<String>,
+    /// Task: embedding or generation
+    #[arg(long, value_parser = ["embedding", "generation"])]
+    task: Option<String>,
+    /// One-line description
+    #[arg(long, value_name = "TEXT")]
+    description: Option<String>,
+    /// Licence identifier
+    #[arg(long)]
+    license: Option<String>,
+}
+
+/// How output looks.
+struct Ui {
+    json: bool,
+    color_out: bool,
+    color_err: bool,
+}
+
+impl Ui {
+    fn paint(&self, text: &str, code: &str) -> String {
+        if self.color_out {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+/// A failure: a library error, or a message with an exit code.
+enum Failure {
+    Registry(RegistryError),
+    Message(String, u8),
+}
+
+impl From<RegistryError> for Failure {
+    fn from(e: RegistryError) -> Self {
+        Self::Registry(e)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let wants = |tty: bool| match cli.global.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => tty && !no_color,
+    };
+    let ui = Ui {
+        json: cli.global.json,
+        color_out: wants(std::io::stdout().is_terminal()),
+        color_err: wants(std::io::stderr().is_terminal()),
+    };
+    match run(&cli, &ui) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(failure) => {
+            let (message, code) = match failure {
+                Failure::Registry(e) => {
+                    let code = exit_code(&e);
+                    (e.to_string(), code)
+                }
+                Failure::Message(m, code) => (m, code),
+            };
+            let prefix =
+                if ui.color_err { "\x1b[31mstrata-model: error:\x1b[0m" } else { "strata-model: error:" };
+            let _ = writeln!(std::io::stderr(), "{prefix} {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn exit_code(e: &RegistryError) -> u8 {
+    match e.kind() {
+        ErrorKind::UnknownModel => exit::UNKNOWN_MODEL,
+        ErrorKind::NotDownloaded => exit::NOT_DOWNLOADED,
+        ErrorKind::Network => exit::NETWORK,
+        ErrorKind::Integrity => exit::INTEGRITY,
+        ErrorKind::Storage => exit::STORAGE,
+        ErrorKind::Config => exit::CONFIG,
+        ErrorKind::Unsupported => exit::UNSUPPORTED,
+        _ => exit::FAILURE,
+    }
+}
+
+fn registry(global: &Global) -> Result<Registry, Failure> {
+    let dir = global.models_dir.clone();
+    let config = Config::from_env_with(|k| match (k, &dir) {
+        ("STRATA_MODELS_DIR", Some(d)) => Some(d.to_string_lossy().into_owned()),
+        _ => std::env::var(k).ok(),
+    })?;
+    Ok(Registry::new(config)?)
+}
+
+fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
+    let registry = registry(&cli.global)?;
+    match &cli.command {
+        Command::List => list(&registry, ui),
+        Command::Path { name } => path(&registry, ui, name),
+        Command::Info { name } => info(&registry, ui, name),
+        Command::Remove { name } => {
+            let entry = registry.resolve(name)?.clone();
+            let removed = registry.models_dir().remove(&entry)?;
+            let path = registry.models_dir().model_path(&entry);
+            if ui.json {
+                emit_json(&json!({ "name": entry.display_name(), "removed": removed, "path": path }))
+            } else if removed {
+                emit(&format!("removed {} ({})\n", entry.display_name(), path.display()))
+            } else {
+                emit(&format!("{} was not downloaded; nothing to remove\n", entry.display_name()))
+            }
+        }
+        Command::Register(args) => {
+            let model = CustomModel {
+                name: args.name.clone(),
+                hf_repo: args.repo.clone(),
+                hf_filename: args.file.clone(),
+                revision: args.revision.clone(),
+                sha256: args.sha256.clone(),
+                size_bytes: args.size,
+                arch: args.arch.clone(),
+                embedding_dim: args.dim,
+                quant: args.quant.clone(),
+                task: args.task.as_deref().and_then(ModelTask::parse),
+                description: args.description.clone(),
+                license: args.license.clone(),
+            };
+            let entry = registry.register(&model)?;
+            let file = registry.config().catalog_file();
+            if ui.json {
+                emit_json(&registry.info_of(&entry))
+            } else {
+                emit(&format!(
+                    "registered {} ({}, {}) in {}\n",
+                    entry.display_name(),
+                    entry.hf_filename,
+                    human_size(entry.size_bytes),
+                    file.display()
+                ))
+            }
+        }
+        Command::Unregister { name } => {
+            let entry = registry.unregister(name)?;
+            let info = registry.info_of(&entry);
+            let left = (info.state != Status::NotDownloaded).then_some(&info.path);
+            if ui.json {
+                return emit_json(
+                    &json!({ "name": entry.display_name(), "unregistered": true, "file_left": left }),
+                );
+            }
+            let mut out = format!("unregistered {}\n", entry.display_name());
+            if let Some(p) = left {
+                out.push_str(&format!(
+                    "note: its file was left in place: {} (delete it by hand if unwanted)\n",
+                    p.display()
+                ));
+            }
+            emit(&out)
+        }
+    }
+}
+
+fn list(registry: &Registry, ui: &Ui) -> Result<(), Failure> {
+    let models = registry.list();
+    if ui.json {
+        return emit_json(&models);
+    }
+    let rows: Vec<[String; 5]> = models
+        .iter()
+        .map(|m| {
+            let dim = if m.embedding_dim == 0 { "-".to_string() } else { m.embedding_dim.to_string() };
+            [m.name.clone(), m.arch.clone(), dim, human_size(m.size_bytes), m.status_label()]
+        })
+        .collect();
+    let header = ["NAME", "ARCH", "DIM", "SIZE", "STATUS"];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::from("Available models:\n\n");
+    let line = |cells: [&str; 5], status: String| {
+        format!(
+            "  {:<w0$}  {:<w1$}  {:>w2$}  {:>w3$}  {}\n",
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            status,
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3]
+        )
+    };
+    out.push_str(&line(header, header[4].to_string()));
+    for (row, m) in rows.iter().zip(&models) {
+        let status = match m.state {
+            Status::Downloaded => ui.paint(&row[4], "32"),
+            Status::Partial { .. } => ui.paint(&row[4], "33"),
+            Status::Invalid { .. } => ui.paint(&row[4], "31"),
+            Status::NotDownloaded => row[4].clone(),
+        };
+        out.push_str(&line([&row[0], &row[1], &row[2], &row[3], &row[4]], status));
+    }
+    out.push_str(&format!("\nModels directory: {}\n", registry.models_dir().root().display()));
+    let custom = registry.catalog().custom_entries().count();
+    if custom > 0 {
+        out.push_str(&format!(
+            "Custom catalog: {} ({custom} model{})\n",
+            registry.config().catalog_file().display(),
+            if custom == 1 { "" } else { "s" }
+        ));
+    }
+    emit(&out)
+}
+
+fn path(registry: &Registry, ui: &Ui, name: &str) -> Result<(), Failure> {
+    let entry = registry.resolve(name)?;
+    let found = registry.path(name)?;
+    let path = registry.models_dir().model_path(entry);
+    if ui.json {
+        emit_json(&json!({ "name": entry.display_name(), "path": path, "downloaded": found.is_some() }))?;
+    } else if let Some(p) = &found {
+        emit(&format!("{}\n", p.display()))?;
+    }
+    match found {
+        Some(_) => Ok(()),
+        None => Err(RegistryError::NotDownloaded { model: entry.display_name(), path }.into()),
+    }
+}
+
+fn info(registry: &Registry, ui: &Ui, name: &str) -> Result<(), Failure> {
+    let m = registry.info(name)?;
+    let header = (m.state == Status::Downloaded).then(|| registry.read_header(name));
+    if ui.json {
+        let mut doc = serde_json::to_value(&m).map_err(|e| Failure::Message(e.to_string(), exit::FAILURE))?;
+        let (gguf, err) = match &header {
+            Some(Ok(h)) => (serde_json::to_value(h).unwrap_or_default(), None),
+            Some(Err(e)) => (serde_json::Value::Null, Some(e.to_string())),
+            None => (serde_json::Value::Null, None),
+        };
+        doc["gguf"] = gguf;
+        if let Some(e) = err {
+            doc["gguf_error"] = e.into();
+        }
+        return emit_json(&doc);
+    }
+    let entry = registry.resolve(name)?;
+    let variants: Vec<String> =
+        registry.catalog().variants(&entry.name).iter().map(|e| e.display_name()).collect();
+    let mut out = format!("{} ({})\n  {}\n\n", m.name, m.quant, m.description);
+    let mut field = |k: &str, v: String| out.push_str(&format!("  {k:<12} {v}\n"));
+    field("repository", format!("{} @ {}", m.hf_repo, m.revision));
+    field("file", m.hf_filename.clone());
+    field("size", format!("{} ({} bytes)", human_size(m.size_bytes), m.size_bytes));
+    field("sha256", m.sha256.clone());
+    field("arch", m.arch.clone());
+    field("dim", if m.embedding_dim == 0 { "unknown".into() } else { m.embedding_dim.to_string() });
+    field("task", m.task.to_string());
+    field("licence", m.license.clone());
+    field("variants", variants.join(", "));
+    if !m.aliases.is_empty() {
+        field("aliases", m.aliases.join(", "));
+    }
+    field("origin", format!("{:?}", m.origin).to_lowercase());
+    field("url", m.url.clone());
+    field("status", m.status_label());
+    field("path", m.path.display().to_string());
+    match &header {
+        Some(Ok(h)) => {
+            field(
+                "gguf",
+                format!(
+                    "version {}, arch {}, embedding length {}, file type {}, {} tensors, {} metadata keys",
+                    h.version,
+                    h.architecture.as_deref().unwrap_or("?"),
+                    h.embedding_length.map_or("?".into(), |d| d.to_string()),
+                    h.file_type_name()
+                        .map_or_else(|| h.file_type.map_or("?".into(), |t| t.to_string()), str::to_string),
+                    h.tensor_count,
+                    h.kv_count
+                ),
+            );
+            if h.architecture.as_deref().is_some_and(|a| a != m.arch) {
+                field("warning", format!("the file's architecture differs from the catalog's `{}`", m.arch));
+            }
+        }
+        Some(Err(e)) => field("gguf", format!("unreadable: {e}")),
+        None => {}
+    }
+    emit(&out)
+}
+
+/// Sizes in decimal units with three significant digits (25.0 MB, 335 MB, 8.05 GB).
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 999.5 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    let text = if value >= 99.95 {
+        format!("{value:.0}")
+    } else if value >= 9.995 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.2}")
+    };
+    format!("{text} {}", UNITS[unit])
+}
+
+fn emit_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+    let mut text =
+        serde_json::to_string_pretty(value).map_err(|e| Failure::Message(e.to_string(), exit::FAILURE))?;
+    text.push('\n');
+    emit(&text)
+}
+
+/// Writes to stdout; a closed pipe (`| head`) ends the program quietly.
+fn emit(text: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(Failure::Message(format!("cannot write to stdout: {e}"), exit::FAILURE)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_size;
+
+    #[test]
+    fn sizes_have_three_significant_digits() {
+        assert_eq!(human_size(25_008_064), "25.0 MB");
+        assert_eq!(human_size(45_949_216), "45.9 MB");
+        assert_eq!(human_size(333_590_944), "334 MB");
+        assert_eq!(human_size(8_047_105_824), "8.05 GB");
+        assert_eq!(human_size(999_999), "1.00 MB");
+        assert_eq!(human_size(512), "512 B");
+        assert_eq!(human_size(1_500), "1.50 kB");
+    }
+}

@@ -1,0 +1,270 @@
+//! Configuration: where models live and where they come from, read from the environment
+//! through an injectable lookup so tests never touch the process environment.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{RegistryError, Result};
+
+/// Every environment variable this crate reads, in one place.
+pub mod vars {
+    /// The models directory (default `~/.strata/models`).
+    pub const MODELS_DIR: &str = "STRATA_MODELS_DIR";
+    /// The custom catalog file (default `<models dir>/catalog.json`).
+    pub const MODELS_CATALOG: &str = "STRATA_MODELS_CATALOG";
+    /// Comma-separated mirror sources, tried before Hugging Face.
+    pub const MODELS_MIRROR: &str = "STRATA_MODELS_MIRROR";
+    /// `1` makes no network connection at all.
+    pub const OFFLINE: &str = "STRATA_OFFLINE";
+    /// Hugging Face's own offline switch, honoured too.
+    pub const HF_HUB_OFFLINE: &str = "HF_HUB_OFFLINE";
+    /// The Hugging Face endpoint (default `https://huggingface.co`).
+    pub const HF_ENDPOINT: &str = "HF_ENDPOINT";
+    /// A Hugging Face access token, for gated repositories.
+    pub const HF_TOKEN: &str = "HF_TOKEN";
+    /// The home directory.
+    pub const HOME: &str = "HOME";
+}
+
+/// The default Hugging Face endpoint.
+pub const DEFAULT_HF_ENDPOINT: &str = "https://huggingface.co";
+
+/// A secret value (a token). Its `Debug` output is redacted, and it has no `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// The configuration of a [`crate::Registry`].
+///
+/// Built from the environment with [`Config::from_env`], or explicitly:
+///
+/// ```
+/// let config = strata_model::Config::new("/tmp/models").offline(true);
+/// assert_eq!(config.models_dir(), std::path::Path::new("/tmp/models"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    models_dir: PathBuf,
+    catalog_file: Option<PathBuf>,
+    mirrors: Vec<String>,
+    hf_endpoint: String,
+    hf_token: Option<Secret>,
+    offline: bool,
+}
+
+impl Config {
+    /// A configuration with this models directory and every other setting at its default
+    /// (no custom catalog path, no mirrors, the public Hugging Face endpoint, online).
+    pub fn new(models_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            models_dir: models_dir.into(),
+            catalog_file: None,
+            mirrors: Vec::new(),
+            hf_endpoint: DEFAULT_HF_ENDPOINT.to_string(),
+            hf_token: None,
+            offline: false,
+        }
+    }
+
+    /// Reads the process environment (see [`vars`]).
+    pub fn from_env() -> Result<Self> {
+        Self::from_env_with(|k| std::env::var(k).ok())
+    }
+
+    /// Reads the configuration through `get`, which returns the value of a variable.
+    /// Empty values count as unset.
+    ///
+    /// ```
+    /// let config = strata_model::Config::from_env_with(|k| match k {
+    ///     "STRATA_MODELS_DIR" => Some("/srv/models".into()),
+    ///     "STRATA_OFFLINE" => Some("1".into()),
+    ///     _ => None,
+    /// })?;
+    /// assert!(config.is_offline());
+    /// assert_eq!(config.catalog_file(), std::path::Path::new("/srv/models/catalog.json"));
+    /// # Ok::<(), strata_model::RegistryError>(())
+    /// ```
+    pub fn from_env_with(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let home = || -> Option<PathBuf> { get(vars::HOME).map(PathBuf::from).or_else(dirs::home_dir) };
+        let models_dir = match get(vars::MODELS_DIR) {
+            Some(v) => absolute(vars::MODELS_DIR, &v, home())?,
+            None => home()
+                .ok_or_else(|| {
+                    RegistryError::config(
+                        vars::MODELS_DIR,
+                        "the home directory is unknown; set STRATA_MODELS_DIR",
+                    )
+                })?
+                .join(".strata")
+                .join("models"),
+        };
+        let catalog_file =
+            get(vars::MODELS_CATALOG).map(|v| absolute(vars::MODELS_CATALOG, &v, home())).transpose()?;
+        let offline = flag(vars::OFFLINE, get(vars::OFFLINE))?
+            || flag(vars::HF_HUB_OFFLINE, get(vars::HF_HUB_OFFLINE))?;
+        let mirrors = get(vars::MODELS_MIRROR)
+            .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
+            .unwrap_or_default();
+        Ok(Self {
+            models_dir,
+            catalog_file,
+            mirrors,
+            hf_endpoint: get(vars::HF_ENDPOINT)
+                .map(|v| v.trim().trim_end_matches('/').to_string())
+                .unwrap_or_else(|| DEFAULT_HF_ENDPOINT.to_string()),
+            hf_token: get(vars::HF_TOKEN).map(|t| Secret::new(t.trim())),
+            offline,
+        })
+    }
+
+    /// Sets the custom catalog file (default `<models dir>/catalog.json`).
+    pub fn catalog(mut self, file: impl Into<PathBuf>) -> Self {
+        self.catalog_file = Some(file.into());
+        self
+    }
+
+    /// Sets the mirror entries, tried in order before Hugging Face.
+    pub fn mirrors(mut self, mirrors: Vec<String>) -> Self {
+        self.mirrors = mirrors;
+        self
+    }
+
+    /// Sets the Hugging Face endpoint.
+    pub fn hf_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.hf_endpoint = endpoint.into().trim_end_matches('/').to_string();
+        self
+    }
+
+    /// Sets the Hugging Face token.
+    pub fn hf_token(mut self, token: Option<Secret>) -> Self {
+        self.hf_token = token;
+        self
+    }
+
+    /// Makes no network connection when `true`.
+    pub fn offline(mut self, offline: bool) -> Self {
+        self.offline = offline;
+        self
+    }
+
+    /// The models directory.
+    pub fn models_dir(&self) -> &Path {
+        &self.models_dir
+    }
+
+    /// The custom catalog file in effect.
+    pub fn catalog_file(&self) -> PathBuf {
+        self.catalog_file.clone().unwrap_or_else(|| self.models_dir.join("catalog.json"))
+    }
+
+    /// The mirror entries, in order.
+    pub fn mirror_entries(&self) -> &[String] {
+        &self.mirrors
+    }
+
+    /// The Hugging Face endpoint, without a trailing slash.
+    pub fn endpoint(&self) -> &str {
+        &self.hf_endpoint
+    }
+
+    /// The Hugging Face token, if any.
+    pub fn token(&self) -> Option<&Secret> {
+        self.hf_token.as_ref()
+    }
+
+    /// Whether network access is off.
+    pub fn is_offline(&self) -> bool {
+        self.offline
+    }
+}
+
+fn absolute(variable: &str, value: &str, home: Option<PathBuf>) -> Result<PathBuf> {
+    if value.contains('\0') {
+        return Err(RegistryError::config(variable, "contains a NUL byte"));
+    }
+    let path = match (value.strip_prefix("~/"), home) {
+        (Some(rest), Some(home)) => home.join(rest),
+        _ => PathBuf::from(value),
+    };
+    std::path::absolute(&path)
+        .map_err(|e| RegistryError::config(variable, format!("cannot make `{value}` absolute: {e}")))
+}
+
+fn flag(variable: &str, value: Option<String>) -> Result<bool> {
+    match value.as_deref().map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(false),
+        Some(v) => match v.as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err(RegistryError::config(variable, format!("`{v}` is not a boolean; use 1 or 0"))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Result<Config> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_env_with(move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_home() {
+        let c = env(&[("HOME", "/home/u")]).unwrap();
+        assert_eq!(c.models_dir(), Path::new("/home/u/.strata/models"));
+        assert_eq!(c.catalog_file(), Path::new("/home/u/.strata/models/catalog.json"));
+        assert_eq!(c.endpoint(), "https://huggingface.co");
+        assert!(!c.is_offline() && c.token().is_none() && c.mirror_entries().is_empty());
+    }
+
+    #[test]
+    fn variables_override() {
+        let c = env(&[
+            ("HOME", "/home/u"),
+            ("STRATA_MODELS_DIR", "~/m"),
+            ("STRATA_MODELS_CATALOG", "/etc/strata/catalog.json"),
+            ("HF_ENDPOINT", "https://hub.internal/"),
+            ("HF_HUB_OFFLINE", "1"),
+            ("STRATA_MODELS_MIRROR", "/a, file:///b"),
+            ("HF_TOKEN", "hf_secret"),
+        ])
+        .unwrap();
+        assert_eq!(c.models_dir(), Path::new("/home/u/m"));
+        assert_eq!(c.catalog_file(), Path::new("/etc/strata/catalog.json"));
+        assert_eq!(c.endpoint(), "https://hub.internal");
+        assert!(c.is_offline());
+        assert_eq!(c.mirror_entries(), ["/a", "file:///b"]);
+        assert!(!format!("{c:?}").contains("hf_secret"), "the token must not appear in Debug");
+        assert_eq!(c.token().unwrap().expose(), "hf_secret");
+    }
+
+    #[test]
+    fn relative_dirs_become_absolute_and_bad_flags_are_named() {
+        let c = env(&[("STRATA_MODELS_DIR", "rel/models")]).unwrap();
+        assert!(c.models_dir().is_absolute());
+        let err = env(&[("HOME", "/h"), ("STRATA_OFFLINE", "maybe")]).unwrap_err();
+        assert!(err.to_string().contains("STRATA_OFFLINE"), "{err}");
+        assert!(env(&[("HOME", "/h"), ("STRATA_OFFLINE", "")]).is_ok());
+    }
+}

@@ -1,0 +1,43 @@
+//! # strata-model
+//!
+//! Turns a friendly model name (`minilm`) into a verified GGUF file on local disk, for Strata
+//! and its inference engine.
+//!
+//! - [`catalog`]: the built-in models, pinned to a Hugging Face commit and a SHA-256, with
+//!   aliases (`all-minilm`) and quantization variants (`minilm:f16`).
+//! - [`custom`]: models added without recompiling, from a JSON catalog file.
+//! - [`store`]: the models directory (`STRATA_MODELS_DIR`, else `~/.strata/models`).
+//! - [`gguf`]: a bounded reader for GGUF headers.
+//! - [`Registry`] and [`ModelRegistry`]: the API.
+//!
+//! ```
+//! use strata_model::{Config, Registry};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let registry = Registry::new(Config::new(dir.path()))?;
+//! let minilm = registry.resolve("all-minilm")?;
+//! assert_eq!(minilm.hf_filename, "all-MiniLM-L6-v2.Q8_0.gguf");
+//! assert_eq!(minilm.size_bytes, 25_008_064);
+//! assert_eq!(registry.path("minilm")?, None); // not downloaded yet
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Features: `default` is the catalog and the filesystem only (no HTTP dependency);
+//! `registry` adds downloads; `cli` builds the `strata-model` command-line tool.
+
+#![deny(missing_docs)]
+
+pub mod catalog;
+pub mod config;
+pub mod custom;
+mod error;
+pub mod gguf;
+mod registry;
+pub mod store;
+
+pub use catalog::{Catalog, ModelEntry, ModelTask, Origin};
+pub use config::{Config, Secret};
+pub use custom::CustomModel;
+pub use error::{ErrorKind, RegistryError, Result};
+pub use registry::{ModelInfo, ModelRegistry, Registry};
+pub use store::{ModelsDir, Status};

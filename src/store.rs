@@ -1,0 +1,184 @@
+//! The models directory: a flat folder of model files under their Hugging Face names, with all
+//! hidden state (partial downloads, locks, verification stamps) under `<dir>/.strata/`, so a
+//! plain copy of the directory is a valid mirror.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::catalog::ModelEntry;
+use crate::error::{RegistryError, Result};
+
+/// The name of the hidden state folder inside the models directory.
+pub const STATE_DIR: &str = ".strata";
+
+/// What is on disk for one catalog entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Status {
+    /// The file is present with the catalog size.
+    Downloaded,
+    /// A resumable partial download holds this many bytes.
+    Partial {
+        /// Bytes already on disk.
+        bytes: u64,
+    },
+    /// Something is at the model path but it has the wrong size (or is not a regular file);
+    /// the next download replaces it.
+    Invalid {
+        /// Its size.
+        bytes: u64,
+    },
+    /// Nothing is on disk.
+    NotDownloaded,
+}
+
+impl Status {
+    /// The word `list` shows: `downloaded`, `partial NN%`, `invalid` or `not downloaded`.
+    pub fn label(&self, total: u64) -> String {
+        match self {
+            Self::Downloaded => "downloaded".into(),
+            Self::Partial { bytes } => {
+                let pct = if total == 0 { 0 } else { (u128::from(*bytes) * 100 / u128::from(total)).min(99) };
+                format!("partial {pct}%")
+            }
+            Self::Invalid { .. } => "invalid".into(),
+            Self::NotDownloaded => "not downloaded".into(),
+        }
+    }
+}
+
+/// A models directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelsDir {
+    root: PathBuf,
+}
+
+impl ModelsDir {
+    /// The models directory at `root` (nothing is created until something is written).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The hidden state folder.
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join(STATE_DIR)
+    }
+
+    /// Where the entry's verified file lives.
+    pub fn model_path(&self, entry: &ModelEntry) -> PathBuf {
+        self.root.join(&*entry.hf_filename)
+    }
+
+    /// Where the entry's partial download lives.
+    pub fn partial_path(&self, entry: &ModelEntry) -> PathBuf {
+        self.state_dir().join(format!("{}.part", entry.hf_filename))
+    }
+
+    /// The entry's lock file.
+    pub fn lock_path(&self, entry: &ModelEntry) -> PathBuf {
+        self.state_dir().join(format!("{}.lock", entry.hf_filename))
+    }
+
+    /// The entry's verification stamp.
+    pub fn stamp_path(&self, entry: &ModelEntry) -> PathBuf {
+        self.state_dir().join(format!("{}.verified", entry.hf_filename))
+    }
+
+    /// What is on disk for `entry`. Symbolic links are not followed: only a regular file at the
+    /// model path counts.
+    pub fn status(&self, entry: &ModelEntry) -> Status {
+        match fs::symlink_metadata(self.model_path(entry)) {
+            Ok(m) if m.is_file() && m.len() == entry.size_bytes => return Status::Downloaded,
+            Ok(m) => return Status::Invalid { bytes: m.len() },
+            Err(_) => {}
+        }
+        match fs::symlink_metadata(self.partial_path(entry)) {
+            Ok(m) if m.is_file() && m.len() < entry.size_bytes => Status::Partial { bytes: m.len() },
+            _ => Status::NotDownloaded,
+        }
+    }
+
+    /// Creates the directory and its state folder (mode 0755) if missing.
+    pub fn create(&self) -> Result<()> {
+        create_dir(&self.root)?;
+        create_dir(&self.state_dir())
+    }
+
+    /// Deletes the entry's file, partial download and stamp. Returns whether anything was
+    /// deleted.
+    pub fn remove(&self, entry: &ModelEntry) -> Result<bool> {
+        let mut removed = false;
+        for path in [self.model_path(entry), self.partial_path(entry), self.stamp_path(entry)] {
+            match fs::remove_file(&path) {
+                Ok(()) => removed = true,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(RegistryError::storage("delete", path, e)),
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Creates `dir` and its parents with mode 0755 (before the umask).
+pub(crate) fn create_dir(dir: &Path) -> Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o755);
+    builder.create(dir).map_err(|e| RegistryError::storage("create directory", dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+
+    #[test]
+    fn status_follows_what_is_on_disk() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ModelsDir::new(tmp.path().join("models"));
+        let catalog = Catalog::builtin();
+        let mut entry = catalog.resolve("minilm").unwrap().clone();
+        entry.size_bytes = 100;
+        assert_eq!(dir.status(&entry), Status::NotDownloaded);
+        assert!(!dir.root().exists(), "status creates nothing");
+
+        dir.create().unwrap();
+        fs::write(dir.partial_path(&entry), [0u8; 37]).unwrap();
+        assert_eq!(dir.status(&entry), Status::Partial { bytes: 37 });
+        assert_eq!(dir.status(&entry).label(entry.size_bytes), "partial 37%");
+
+        fs::write(dir.model_path(&entry), [0u8; 99]).unwrap();
+        assert_eq!(dir.status(&entry), Status::Invalid { bytes: 99 });
+        fs::write(dir.model_path(&entry), [0u8; 100]).unwrap();
+        assert_eq!(dir.status(&entry), Status::Downloaded);
+
+        assert!(dir.remove(&entry).unwrap());
+        assert!(!dir.model_path(&entry).exists() && !dir.partial_path(&entry).exists());
+        assert!(!dir.remove(&entry).unwrap());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn directories_are_0755_and_symlinks_do_not_count() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ModelsDir::new(tmp.path().join("a/b"));
+        dir.create().unwrap();
+        let mode = fs::metadata(dir.root()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & !0o755, 0, "no more than 0755: {mode:o}");
+        assert_eq!(mode & 0o700, 0o700, "owner rwx: {mode:o}");
+        let entry = Catalog::builtin().resolve("minilm").unwrap().clone();
+        let target = tmp.path().join("elsewhere.gguf");
+        fs::write(&target, vec![0u8; entry.size_bytes as usize]).unwrap();
+        std::os::unix::fs::symlink(&target, dir.model_path(&entry)).unwrap();
+        assert!(matches!(dir.status(&entry), Status::Invalid { .. }));
+    }
+}
