@@ -2,6 +2,7 @@
 //! through an injectable lookup so tests never touch the process environment.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::error::{RegistryError, Result};
 
@@ -23,6 +24,8 @@ pub mod vars {
     pub const HF_TOKEN: &str = "HF_TOKEN";
     /// The home directory.
     pub const HOME: &str = "HOME";
+    /// A PEM file of extra trusted certificate authorities (added to the system's).
+    pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
 }
 
 /// The default Hugging Face endpoint.
@@ -66,6 +69,30 @@ pub struct Config {
     hf_endpoint: String,
     hf_token: Option<Secret>,
     offline: bool,
+    ca_file: Option<PathBuf>,
+    env_proxy: bool,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    retry: RetryPolicy,
+}
+
+/// How transient failures are retried: up to `attempts` tries per source without progress,
+/// waiting `base`, `2 × base`, `4 × base`, ... (at most `max_delay`), or what the server
+/// asks with `Retry-After` (at most `max_delay`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Tries per source in a row that make no progress before giving up on it.
+    pub attempts: u32,
+    /// The first back-off delay.
+    pub base: Duration,
+    /// The longest delay, including one asked for by `Retry-After`.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { attempts: 5, base: Duration::from_millis(500), max_delay: Duration::from_secs(30) }
+    }
 }
 
 impl Config {
@@ -79,6 +106,11 @@ impl Config {
             hf_endpoint: DEFAULT_HF_ENDPOINT.to_string(),
             hf_token: None,
             offline: false,
+            ca_file: None,
+            env_proxy: false,
+            connect_timeout: Duration::from_secs(15),
+            read_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
         }
     }
 
@@ -131,6 +163,9 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_HF_ENDPOINT.to_string()),
             hf_token: get(vars::HF_TOKEN).map(|t| Secret::new(t.trim())),
             offline,
+            ca_file: get(vars::SSL_CERT_FILE).map(PathBuf::from),
+            env_proxy: true,
+            ..Self::new(PathBuf::new())
         })
     }
 
@@ -162,6 +197,58 @@ impl Config {
     pub fn offline(mut self, offline: bool) -> Self {
         self.offline = offline;
         self
+    }
+
+    /// Trusts the certificate authorities in this PEM file, besides the system's.
+    pub fn ca_file(mut self, file: Option<PathBuf>) -> Self {
+        self.ca_file = file;
+        self
+    }
+
+    /// Whether to use a proxy from `HTTPS_PROXY`/`ALL_PROXY` (and `NO_PROXY`) of the process
+    /// environment; on for [`Config::from_env`], off for [`Config::new`].
+    pub fn env_proxy(mut self, on: bool) -> Self {
+        self.env_proxy = on;
+        self
+    }
+
+    /// Sets the connect timeout and the read timeout (the longest silence of a transfer
+    /// before it counts as stalled and is restarted).
+    pub fn timeouts(mut self, connect: Duration, read: Duration) -> Self {
+        self.connect_timeout = connect;
+        self.read_timeout = read;
+        self
+    }
+
+    /// Sets how transient failures are retried.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The extra CA file, if any.
+    pub fn extra_ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
+    }
+
+    /// Whether the environment's proxy settings are used.
+    pub fn uses_env_proxy(&self) -> bool {
+        self.env_proxy
+    }
+
+    /// The connect timeout.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// The read (stall) timeout.
+    pub fn read_timeout(&self) -> Duration {
+        self.read_timeout
+    }
+
+    /// The retry policy.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
     }
 
     /// The models directory.

@@ -120,6 +120,38 @@ pub enum RegistryError {
         reason: String,
     },
 
+    /// Every source was tried and none produced the verified file.
+    #[error("could not get `{model}` ({file}) from any source:{}{}", attempts_list(.attempts),
+        .partial_kept.map(|b| format!("\n{b} bytes of a partial download were kept; run the same command again to resume")).unwrap_or_default())]
+    AllSourcesFailed {
+        /// The model's name.
+        model: String,
+        /// The file name.
+        file: String,
+        /// Each source tried, in order, and why it did not serve the file.
+        attempts: Vec<Attempt>,
+        /// Bytes of a resumable partial download left on disk.
+        partial_kept: Option<u64>,
+    },
+
+    /// Offline (`STRATA_OFFLINE`/`HF_HUB_OFFLINE`) and the model is neither in the models
+    /// directory nor in a local mirror.
+    #[error("`{model}` is not downloaded and network access is off (STRATA_OFFLINE or HF_HUB_OFFLINE); \
+        to install it by hand, fetch {url}\n  ({size} bytes, sha256 {sha256})\nand place it at {}, \
+        or turn network access back on", .path.display())]
+    Offline {
+        /// The model's name.
+        model: String,
+        /// Where the file would be downloaded from.
+        url: String,
+        /// Its exact size.
+        size: u64,
+        /// Its SHA-256.
+        sha256: String,
+        /// Where to put it.
+        path: PathBuf,
+    },
+
     /// A file is not a readable GGUF file.
     #[error("{} is not a valid GGUF file: {reason}", .path.display())]
     InvalidGguf {
@@ -144,6 +176,28 @@ fn suggest(suggestions: &[String]) -> String {
             s
         }
     }
+}
+
+fn attempts_list(attempts: &[Attempt]) -> String {
+    let mut s = String::new();
+    for a in attempts {
+        let _ = write!(s, "\n  - {}: {}", a.source, a.reason);
+    }
+    if attempts.is_empty() {
+        s.push_str(" no source is configured");
+    }
+    s
+}
+
+/// One source's failure to serve a file, in [`RegistryError::AllSourcesFailed`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    /// The source, as it displays itself.
+    pub source: String,
+    /// The class of the failure.
+    pub kind: ErrorKind,
+    /// What happened.
+    pub reason: String,
 }
 
 fn storage_hint(err: &std::io::Error) -> &'static str {
@@ -185,7 +239,17 @@ impl RegistryError {
             Self::UnknownModel { .. } | Self::UnknownQuant { .. } | Self::NotCustom { .. } => {
                 ErrorKind::UnknownModel
             }
-            Self::NotDownloaded { .. } => ErrorKind::NotDownloaded,
+            Self::NotDownloaded { .. } | Self::Offline { .. } => ErrorKind::NotDownloaded,
+            Self::AllSourcesFailed { attempts, .. } => {
+                let failed = attempts.iter().filter(|a| a.kind != ErrorKind::NotDownloaded);
+                if failed.clone().count() > 0 && failed.clone().all(|a| a.kind == ErrorKind::Integrity) {
+                    ErrorKind::Integrity
+                } else if failed.clone().any(|a| a.kind == ErrorKind::Storage) {
+                    ErrorKind::Storage
+                } else {
+                    ErrorKind::Network
+                }
+            }
             Self::DownloadFailed { .. } => ErrorKind::Network,
             Self::ChecksumMismatch { .. } | Self::InvalidGguf { .. } => ErrorKind::Integrity,
             Self::StorageError { .. } => ErrorKind::Storage,

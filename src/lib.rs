@@ -33,11 +33,19 @@ pub mod custom;
 mod error;
 pub mod gguf;
 mod registry;
+#[cfg(feature = "registry")]
+pub mod resolver;
+#[cfg(feature = "registry")]
+pub mod sources;
 pub mod store;
 
 pub use catalog::{Catalog, ModelEntry, ModelTask, Origin};
-pub use config::{Config, Secret};
+pub use config::{Config, RetryPolicy, Secret};
 pub use custom::CustomModel;
-pub use error::{ErrorKind, RegistryError, Result};
+pub use error::{Attempt, ErrorKind, RegistryError, Result};
 pub use registry::{ModelInfo, ModelRegistry, Registry};
+#[cfg(feature = "registry")]
+pub use resolver::{Progress, ProgressFn};
+#[cfg(feature = "registry")]
+pub use sources::{Fetch, FetchRequest, ModelSource, SourceError};
 pub use store::{ModelsDir, Status};

@@ -82,18 +82,40 @@ impl ModelInfo {
 /// assert_eq!(registry.path("minilm")?, None);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Registry {
     config: Config,
     catalog: Catalog,
     dir: ModelsDir,
+    #[cfg(feature = "registry")]
+    sources: Option<std::sync::Arc<Vec<Box<dyn crate::sources::ModelSource>>>>,
+    #[cfg(feature = "registry")]
+    progress: Option<crate::resolver::ProgressFn>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("config", &self.config)
+            .field("models_dir", &self.dir.root())
+            .field("custom_models", &self.catalog.custom_entries().count())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Registry {
     /// A registry for `config`; reads (and validates) the custom catalog file.
     pub fn new(config: Config) -> Result<Self> {
         let custom = custom::load(&config.catalog_file())?;
-        Ok(Self { dir: ModelsDir::new(config.models_dir()), catalog: Catalog::with_custom(custom), config })
+        Ok(Self {
+            dir: ModelsDir::new(config.models_dir()),
+            catalog: Catalog::with_custom(custom),
+            config,
+            #[cfg(feature = "registry")]
+            sources: None,
+            #[cfg(feature = "registry")]
+            progress: None,
+        })
     }
 
     /// A registry configured from the process environment.
@@ -209,6 +231,109 @@ impl Registry {
         custom::unregister(&self.config.catalog_file(), &self.catalog_lock_dir(), name)
     }
 
+    /// Uses these sources, in this order, instead of those the configuration names
+    /// (`STRATA_MODELS_MIRROR`, then Hugging Face).
+    #[cfg(feature = "registry")]
+    pub fn with_sources(mut self, sources: Vec<Box<dyn crate::sources::ModelSource>>) -> Self {
+        self.sources = Some(std::sync::Arc::new(sources));
+        self
+    }
+
+    /// Calls `progress` as downloads advance (and when waiting for another process).
+    #[cfg(feature = "registry")]
+    pub fn with_progress(mut self, progress: crate::resolver::ProgressFn) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// Returns the path of the model's verified file, downloading it first if needed.
+    ///
+    /// A warm call (the file is present and unchanged since it was verified) costs a `stat`
+    /// and the read of a tiny stamp: no hashing, no network. Otherwise the model's lock is
+    /// taken (waiting for another process that holds it), and the sources are tried in order;
+    /// the bytes are verified (size, GGUF magic, SHA-256) before they reach the model path.
+    ///
+    /// ```no_run
+    /// let registry = strata_model::Registry::from_env()?;
+    /// let path = registry.ensure("minilm")?;
+    /// # Ok::<(), strata_model::RegistryError>(())
+    /// ```
+    #[cfg(feature = "registry")]
+    pub fn ensure(&self, name: &str) -> Result<PathBuf> {
+        let entry = self.resolve(name)?.clone();
+        self.ensure_entry(&entry)
+    }
+
+    /// [`Registry::ensure`] for one quantization of a model: `ensure_with_quant("minilm", "f16")`.
+    #[cfg(feature = "registry")]
+    pub fn ensure_with_quant(&self, name: &str, quant: &str) -> Result<PathBuf> {
+        let base = name.split_once(':').map_or(name, |(b, _)| b);
+        self.ensure(&format!("{base}:{quant}"))
+    }
+
+    /// For an inference engine: ensures the model only if its architecture is one the engine
+    /// can load, and returns [`RegistryError::UnsupportedArch`] before downloading anything
+    /// otherwise.
+    ///
+    /// ```no_run
+    /// let registry = strata_model::Registry::from_env()?;
+    /// let path = registry.ensure_for_engine("minilm", &["bert", "gemma-embedding", "qwen3"])?;
+    /// # Ok::<(), strata_model::RegistryError>(())
+    /// ```
+    #[cfg(feature = "registry")]
+    pub fn ensure_for_engine(&self, name: &str, supported_archs: &[&str]) -> Result<PathBuf> {
+        let entry = self.resolve(name)?.clone();
+        if !supported_archs.iter().any(|a| a.eq_ignore_ascii_case(&entry.arch)) {
+            return Err(RegistryError::UnsupportedArch {
+                model: entry.display_name(),
+                arch: entry.arch.to_string(),
+            });
+        }
+        self.ensure_entry(&entry)
+    }
+
+    #[cfg(feature = "registry")]
+    fn ensure_entry(&self, entry: &ModelEntry) -> Result<PathBuf> {
+        let built;
+        let sources: &[Box<dyn crate::sources::ModelSource>] = match &self.sources {
+            Some(s) => s,
+            None => {
+                // Built only when the warm check fails: the warm path loads no certificates.
+                if self.dir.is_verified(entry) {
+                    return Ok(self.dir.model_path(entry));
+                }
+                built = crate::sources::from_config(&self.config)?;
+                &built
+            }
+        };
+        let offline_url = self.config.is_offline().then(|| entry.hf_url(self.config.endpoint()));
+        crate::resolver::Resolver::new(&self.dir, sources, self.config.retry_policy(), self.progress.as_ref())
+            .ensure(entry, offline_url.as_deref())
+    }
+
+    /// Re-hashes the model's file in full. On success the verification stamp is renewed; on
+    /// a mismatch it is dropped (the next `ensure()` replaces the file) and the error is
+    /// [`RegistryError::ChecksumMismatch`].
+    #[cfg(feature = "registry")]
+    pub fn verify(&self, name: &str) -> Result<PathBuf> {
+        let entry = self.resolve(name)?.clone();
+        let path = self.dir.model_path(&entry);
+        if self.dir.status(&entry) != Status::Downloaded {
+            return Err(RegistryError::NotDownloaded { model: entry.display_name(), path });
+        }
+        let actual = crate::resolver::hash_file(&path)?;
+        if actual != entry.sha256 {
+            self.dir.remove_stamp(&entry);
+            return Err(RegistryError::ChecksumMismatch {
+                file: entry.hf_filename.to_string(),
+                expected: entry.sha256.to_string(),
+                actual,
+            });
+        }
+        self.dir.write_stamp(&entry)?;
+        Ok(path)
+    }
+
     fn catalog_lock_dir(&self) -> PathBuf {
         let file = self.config.catalog_file();
         match file.parent() {
@@ -265,6 +390,31 @@ impl ModelRegistry {
     /// Removes a custom model from the catalog file.
     pub fn unregister(name: &str) -> Result<ModelEntry> {
         Registry::from_env()?.unregister(name)
+    }
+
+    /// Returns the path of the model's verified file, downloading it first if needed (see
+    /// [`Registry::ensure`]).
+    ///
+    /// ```no_run
+    /// let path = strata_model::ModelRegistry::ensure("minilm")?;
+    /// # Ok::<(), strata_model::RegistryError>(())
+    /// ```
+    #[cfg(feature = "registry")]
+    pub fn ensure(name: &str) -> Result<PathBuf> {
+        Registry::from_env()?.ensure(name)
+    }
+
+    /// Ensures one quantization of a model (`ensure_with_quant("minilm", "f16")`).
+    #[cfg(feature = "registry")]
+    pub fn ensure_with_quant(name: &str, quant: &str) -> Result<PathBuf> {
+        Registry::from_env()?.ensure_with_quant(name, quant)
+    }
+
+    /// Ensures a model for an engine that loads only `supported_archs` (see
+    /// [`Registry::ensure_for_engine`]).
+    #[cfg(feature = "registry")]
+    pub fn ensure_for_engine(name: &str, supported_archs: &[&str]) -> Result<PathBuf> {
+        Registry::from_env()?.ensure_for_engine(name, supported_archs)
     }
 }
 

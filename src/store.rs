@@ -86,6 +86,11 @@ impl ModelsDir {
         self.state_dir().join(format!("{}.lock", entry.hf_filename))
     }
 
+    /// The validator (`ETag`) of the entry's partial download, for `If-Range`.
+    pub fn validator_path(&self, entry: &ModelEntry) -> PathBuf {
+        self.state_dir().join(format!("{}.part.etag", entry.hf_filename))
+    }
+
     /// The entry's verification stamp.
     pub fn stamp_path(&self, entry: &ModelEntry) -> PathBuf {
         self.state_dir().join(format!("{}.verified", entry.hf_filename))
@@ -100,7 +105,9 @@ impl ModelsDir {
             Err(_) => {}
         }
         match fs::symlink_metadata(self.partial_path(entry)) {
-            Ok(m) if m.is_file() && m.len() < entry.size_bytes => Status::Partial { bytes: m.len() },
+            Ok(m) if m.is_file() && m.len() > 0 && m.len() < entry.size_bytes => {
+                Status::Partial { bytes: m.len() }
+            }
             _ => Status::NotDownloaded,
         }
     }
@@ -115,7 +122,13 @@ impl ModelsDir {
     /// deleted.
     pub fn remove(&self, entry: &ModelEntry) -> Result<bool> {
         let mut removed = false;
-        for path in [self.model_path(entry), self.partial_path(entry), self.stamp_path(entry)] {
+        let paths = [
+            self.model_path(entry),
+            self.partial_path(entry),
+            self.stamp_path(entry),
+            self.validator_path(entry),
+        ];
+        for path in paths {
             match fs::remove_file(&path) {
                 Ok(()) => removed = true,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -123,6 +136,86 @@ impl ModelsDir {
             }
         }
         Ok(removed)
+    }
+}
+
+/// The verification stamp of a file: what it was when its SHA-256 was last checked.
+#[cfg(feature = "registry")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    size: u64,
+    mtime_ns: i128,
+    inode: u64,
+    device: u64,
+    sha256: String,
+}
+
+#[cfg(feature = "registry")]
+impl Stamp {
+    /// The stamp of the file described by `meta`, verified to hash to `sha256`.
+    pub(crate) fn of(meta: &fs::Metadata, sha256: &str) -> Self {
+        #[cfg(unix)]
+        let (inode, device, mtime_ns) = {
+            use std::os::unix::fs::MetadataExt;
+            (meta.ino(), meta.dev(), i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()))
+        };
+        #[cfg(not(unix))]
+        let (inode, device, mtime_ns) = (
+            0,
+            0,
+            meta.modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos() as i128),
+        );
+        Self { size: meta.len(), mtime_ns, inode, device, sha256: sha256.to_string() }
+    }
+
+    fn to_line(&self) -> String {
+        format!("v1 {} {} {} {} {}\n", self.size, self.mtime_ns, self.inode, self.device, self.sha256)
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        let mut it = text.split_ascii_whitespace();
+        if it.next()? != "v1" {
+            return None;
+        }
+        Some(Self {
+            size: it.next()?.parse().ok()?,
+            mtime_ns: it.next()?.parse().ok()?,
+            inode: it.next()?.parse().ok()?,
+            device: it.next()?.parse().ok()?,
+            sha256: it.next()?.to_string(),
+        })
+    }
+}
+
+#[cfg(feature = "registry")]
+impl ModelsDir {
+    /// Whether the entry's file is present and unchanged since it was verified: one `stat`
+    /// and one read of a tiny stamp file, no hashing.
+    pub(crate) fn is_verified(&self, entry: &ModelEntry) -> bool {
+        let Ok(meta) = fs::symlink_metadata(self.model_path(entry)) else { return false };
+        if !meta.is_file() || meta.len() != entry.size_bytes {
+            return false;
+        }
+        let Ok(text) = fs::read_to_string(self.stamp_path(entry)) else { return false };
+        Stamp::parse(&text).is_some_and(|s| s == Stamp::of(&meta, &entry.sha256))
+    }
+
+    /// Records that the entry's file, as it is now, hashes to the catalog SHA-256.
+    pub(crate) fn write_stamp(&self, entry: &ModelEntry) -> Result<()> {
+        let path = self.model_path(entry);
+        let meta = fs::symlink_metadata(&path).map_err(|e| RegistryError::storage("stat", &path, e))?;
+        crate::custom::write_atomic(
+            &self.stamp_path(entry),
+            Stamp::of(&meta, &entry.sha256).to_line().as_bytes(),
+        )
+    }
+
+    /// Forgets the entry's verification (the next `ensure()` re-hashes).
+    pub(crate) fn remove_stamp(&self, entry: &ModelEntry) {
+        let _ = fs::remove_file(self.stamp_path(entry));
     }
 }
 

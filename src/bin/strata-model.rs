@@ -68,6 +68,26 @@ enum Color {
 enum Command {
     /// Show every catalog model and whether it is downloaded
     List,
+    /// Download models (verified against the catalog SHA-256) and print their paths
+    Download {
+        /// Model names, aliases or NAME:QUANT
+        #[arg(required_unless_present = "all")]
+        names: Vec<String>,
+        /// Download every catalog model
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
+        /// No progress bar or messages on stderr
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Re-hash downloaded models in full and report each (all downloaded models by default)
+    Verify {
+        /// Model names, aliases or NAME:QUANT
+        names: Vec<String>,
+        /// Verify every downloaded model (the default when no name is given)
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
+    },
     /// Print the local path of a downloaded model (exit 4 when it is not downloaded)
     Path {
         /// Model name, alias or NAME:QUANT
@@ -225,6 +245,8 @@ fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
     let registry = registry(&cli.global)?;
     match &cli.command {
         Command::List => list(&registry, ui),
+        Command::Download { names, all, quiet } => download(registry, ui, names, *all, *quiet),
+        Command::Verify { names, all } => verify(&registry, ui, names, *all),
         Command::Path { name } => path(&registry, ui, name),
         Command::Info { name } => info(&registry, ui, name),
         Command::Remove { name } => {
@@ -286,6 +308,159 @@ fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
             }
             emit(&out)
         }
+    }
+}
+
+/// Shows downloads on stderr: a progress bar on a terminal, and notices (waiting for another
+/// process, retries, failed sources) unless `--quiet`.
+fn reporter(quiet: bool) -> Option<strata_model::ProgressFn> {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    use strata_model::Progress;
+    if quiet {
+        return None;
+    }
+    let tty = std::io::stderr().is_terminal();
+    let bar: std::sync::Mutex<Option<ProgressBar>> = std::sync::Mutex::new(None);
+    let style = ProgressStyle::with_template(
+        "{msg:<20} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    Some(std::sync::Arc::new(move |p: &Progress<'_>| {
+        let mut bar = bar.lock().unwrap_or_else(|e| e.into_inner());
+        let note = |text: String| match bar.as_ref() {
+            Some(b) => b.println(text),
+            None => eprintln!("{text}"),
+        };
+        match p {
+            Progress::WaitingForLock { model, lock } => {
+                note(format!("waiting for another process downloading {model} (lock {})", lock.display()))
+            }
+            Progress::Verifying { model, bytes } => {
+                note(format!("verifying the {} file already present for {model}", human_size(*bytes)))
+            }
+            Progress::Started { model, source, resumed_from, total } => {
+                if *resumed_from > 0 {
+                    note(format!(
+                        "resuming {model} at {} of {} from {source}",
+                        human_size(*resumed_from),
+                        human_size(*total)
+                    ));
+                }
+                if tty {
+                    let b = bar.get_or_insert_with(|| {
+                        ProgressBar::with_draw_target(Some(*total), ProgressDrawTarget::stderr())
+                            .with_style(style.clone())
+                    });
+                    b.set_length(*total);
+                    b.set_position(*resumed_from);
+                    b.set_message(model.to_string());
+                }
+            }
+            Progress::Advanced { done, total, .. } => {
+                if let Some(b) = bar.as_ref() {
+                    b.set_position(*done);
+                    if done == total {
+                        b.finish_and_clear();
+                    }
+                }
+            }
+            Progress::Retrying { model, source, reason, delay } => {
+                note(format!("{model}: {source}: {reason}; retrying in {:.1}s", delay.as_secs_f64()))
+            }
+            Progress::SourceFailed { model, source, reason } => {
+                note(format!("{model}: {source} failed: {reason}; trying the next source"))
+            }
+            _ => {}
+        }
+        if bar.as_ref().is_some_and(ProgressBar::is_finished) {
+            *bar = None;
+        }
+    }))
+}
+
+fn download(registry: Registry, ui: &Ui, names: &[String], all: bool, quiet: bool) -> Result<(), Failure> {
+    let names: Vec<String> =
+        if all { registry.list().into_iter().map(|m| m.name).collect() } else { names.to_vec() };
+    let registry = match reporter(quiet || ui.json) {
+        Some(r) => registry.with_progress(r),
+        None => registry,
+    };
+    let mut results = Vec::new();
+    let mut first_error: Option<RegistryError> = None;
+    for name in &names {
+        match registry.ensure(name) {
+            Ok(path) => {
+                if !ui.json {
+                    emit(&format!("{}\n", path.display()))?;
+                }
+                results.push(json!({ "name": name, "path": path }));
+            }
+            Err(e) => {
+                results.push(json!({ "name": name, "error": e.to_string() }));
+                if names.len() > 1 && !ui.json {
+                    eprintln!("strata-model: error: {name}: {e}");
+                }
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if ui.json {
+        emit_json(&results)?;
+    }
+    match first_error {
+        None => Ok(()),
+        Some(e) if names.len() == 1 => Err(e.into()),
+        Some(e) => Err(Failure::Message(
+            format!(
+                "{} of {} downloads failed",
+                results.iter().filter(|r| r.get("error").is_some()).count(),
+                names.len()
+            ),
+            exit_code(&e),
+        )),
+    }
+}
+
+fn verify(registry: &Registry, ui: &Ui, names: &[String], all: bool) -> Result<(), Failure> {
+    let names: Vec<String> = if all || names.is_empty() {
+        registry.list().into_iter().filter(|m| m.state == Status::Downloaded).map(|m| m.name).collect()
+    } else {
+        names.to_vec()
+    };
+    let mut results = Vec::new();
+    let mut out = String::new();
+    let mut worst: Option<RegistryError> = None;
+    for name in &names {
+        match registry.verify(name) {
+            Ok(path) => {
+                out.push_str(&format!("ok      {name}  {}\n", path.display()));
+                results.push(json!({ "name": name, "ok": true, "path": path }));
+            }
+            Err(e) => {
+                out.push_str(&format!("FAILED  {name}: {e}\n"));
+                results.push(json!({ "name": name, "ok": false, "error": e.to_string() }));
+                worst.get_or_insert(e);
+            }
+        }
+    }
+    if ui.json {
+        emit_json(&results)?;
+    } else if names.is_empty() {
+        emit("no model is downloaded; nothing to verify\n")?;
+    } else {
+        emit(&out)?;
+    }
+    match worst {
+        None => Ok(()),
+        Some(e) => Err(Failure::Message(
+            format!(
+                "{} of {} models failed verification",
+                results.iter().filter(|r| r["ok"] == false).count(),
+                names.len()
+            ),
+            exit_code(&e),
+        )),
     }
 }
 

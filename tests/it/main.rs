@@ -1,4 +1,6 @@
 //! The integration suite: one test binary, one module per area.
 
 mod cli;
+mod download;
+mod hub;
 mod support;

@@ -1,0 +1,646 @@
+//! The resolver: turns a catalog entry into a verified file in the models directory.
+//!
+//! It owns everything a source does not: the warm check (a `stat` and a stamp, no hashing, no
+//! network), the per-file OS lock, the partial file under `.strata/`, resume, SHA-256 computed
+//! while the bytes stream, the GGUF magic check on the first bytes, size and hash
+//! verification, retries with back-off, the atomic rename and the verification stamp.
+
+use std::fs;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::catalog::ModelEntry;
+use crate::config::RetryPolicy;
+use crate::error::{Attempt, ErrorKind, RegistryError, Result};
+use crate::gguf::MAGIC;
+use crate::sources::{FetchRequest, ModelSource, SourceError};
+use crate::store::ModelsDir;
+
+/// Size of the read buffer of a transfer (memory stays bounded whatever the file size).
+const BUF_SIZE: usize = 256 * 1024;
+
+/// What the resolver is doing, for progress bars and logs.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Progress<'a> {
+    /// Another process (or thread) holds the model's lock; waiting for it.
+    WaitingForLock {
+        /// The model.
+        model: &'a str,
+        /// The lock file.
+        lock: &'a Path,
+    },
+    /// Hashing a file already on disk that has no valid stamp.
+    Verifying {
+        /// The model.
+        model: &'a str,
+        /// Its size.
+        bytes: u64,
+    },
+    /// A transfer started (or resumed).
+    Started {
+        /// The model.
+        model: &'a str,
+        /// The source, as it displays itself.
+        source: &'a str,
+        /// Bytes already on disk.
+        resumed_from: u64,
+        /// The file's size.
+        total: u64,
+    },
+    /// Bytes arrived.
+    Advanced {
+        /// The model.
+        model: &'a str,
+        /// Bytes on disk so far.
+        done: u64,
+        /// The file's size.
+        total: u64,
+    },
+    /// A transient failure; the transfer resumes after `delay`.
+    Retrying {
+        /// The model.
+        model: &'a str,
+        /// The source.
+        source: &'a str,
+        /// What went wrong.
+        reason: &'a str,
+        /// How long until the next try.
+        delay: Duration,
+    },
+    /// A source did not serve the file; the next one is tried.
+    SourceFailed {
+        /// The model.
+        model: &'a str,
+        /// The source.
+        source: &'a str,
+        /// Why.
+        reason: &'a str,
+    },
+}
+
+/// A progress callback.
+pub type ProgressFn = Arc<dyn Fn(&Progress<'_>) + Send + Sync>;
+
+/// Why one source did not produce the file.
+enum Failure {
+    NotFound,
+    Failed(ErrorKind, String),
+    /// Stop everything: a local problem (disk full, permissions) no other source can fix.
+    Fatal(RegistryError),
+}
+
+/// The resolver over one models directory and an ordered list of sources.
+pub struct Resolver<'a> {
+    dir: &'a ModelsDir,
+    sources: &'a [Box<dyn ModelSource>],
+    retry: RetryPolicy,
+    progress: Option<&'a ProgressFn>,
+}
+
+impl<'a> Resolver<'a> {
+    /// A resolver.
+    pub fn new(
+        dir: &'a ModelsDir,
+        sources: &'a [Box<dyn ModelSource>],
+        retry: RetryPolicy,
+        progress: Option<&'a ProgressFn>,
+    ) -> Self {
+        Self { dir, sources, retry, progress }
+    }
+
+    fn report(&self, p: Progress<'_>) {
+        if let Some(f) = self.progress {
+            f(&p);
+        }
+    }
+
+    /// Returns the path of `entry`'s verified file, fetching it from the first source that
+    /// serves it when it is not already there. `offline` only changes the error when no
+    /// source has it.
+    pub fn ensure(&self, entry: &ModelEntry, offline_url: Option<&str>) -> Result<PathBuf> {
+        let path = self.dir.model_path(entry);
+        if self.dir.is_verified(entry) {
+            return Ok(path);
+        }
+        self.dir.create()?;
+        let _lock = self.lock(entry)?;
+        if self.dir.is_verified(entry) {
+            return Ok(path);
+        }
+        if self.check_existing(entry, &path)? {
+            return Ok(path);
+        }
+        let name = entry.display_name();
+        let mut attempts = Vec::new();
+        for source in self.sources {
+            let label = source.to_string();
+            match self.fetch_from(entry, source.as_ref(), &label) {
+                Ok(()) => return Ok(path),
+                Err(Failure::Fatal(e)) => return Err(e),
+                Err(Failure::NotFound) => attempts.push(Attempt {
+                    source: label,
+                    kind: ErrorKind::NotDownloaded,
+                    reason: "not found".into(),
+                }),
+                Err(Failure::Failed(kind, reason)) => {
+                    self.report(Progress::SourceFailed { model: &name, source: &label, reason: &reason });
+                    attempts.push(Attempt { source: label, kind, reason });
+                }
+            }
+        }
+        let all_missing = attempts.iter().all(|a| a.kind == ErrorKind::NotDownloaded);
+        if let (Some(url), true) = (offline_url, all_missing) {
+            return Err(RegistryError::Offline {
+                model: name,
+                url: url.to_string(),
+                size: entry.size_bytes,
+                sha256: entry.sha256.to_string(),
+                path,
+            });
+        }
+        let partial_kept =
+            fs::metadata(self.dir.partial_path(entry)).ok().map(|m| m.len()).filter(|&n| n > 0);
+        if partial_kept.is_none() {
+            self.discard(entry);
+        }
+        Err(RegistryError::AllSourcesFailed {
+            model: name,
+            file: entry.hf_filename.to_string(),
+            attempts,
+            partial_kept,
+        })
+    }
+
+    /// Takes the entry's OS lock, waiting (and saying so) while another holder has it. The
+    /// kernel releases it when the holder exits, however it exits.
+    fn lock(&self, entry: &ModelEntry) -> Result<fs::File> {
+        let path = self.dir.lock_path(entry);
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| RegistryError::storage("open lock file", &path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                self.report(Progress::WaitingForLock { model: &entry.display_name(), lock: &path });
+                file.lock().map_err(|e| RegistryError::storage("lock", &path, e))?;
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(RegistryError::storage("lock", &path, e)),
+        }
+        Ok(file)
+    }
+
+    /// Deals with a file already at the model path that has no valid stamp: a right-size
+    /// regular file is hashed (kept and stamped if it verifies); anything else is removed.
+    fn check_existing(&self, entry: &ModelEntry, path: &Path) -> Result<bool> {
+        let meta = match fs::symlink_metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(RegistryError::storage("stat", path, e)),
+        };
+        if meta.is_dir() {
+            return Err(RegistryError::storage(
+                "replace",
+                path,
+                std::io::Error::other("a directory is in the way of the model file; move it away"),
+            ));
+        }
+        if meta.is_file() && meta.len() == entry.size_bytes {
+            self.report(Progress::Verifying { model: &entry.display_name(), bytes: meta.len() });
+            if hash_file(path)? == entry.sha256 {
+                self.dir.write_stamp(entry)?;
+                return Ok(true);
+            }
+        }
+        self.dir.remove_stamp(entry);
+        fs::remove_file(path).map_err(|e| RegistryError::storage("delete", path, e))?;
+        Ok(false)
+    }
+
+    fn fetch_from(&self, entry: &ModelEntry, source: &dyn ModelSource, label: &str) -> Result<(), Failure> {
+        let name = entry.display_name();
+        let size = entry.size_bytes;
+        let partial_path = self.dir.partial_path(entry);
+        let validator_path = self.dir.validator_path(entry);
+        let storage = |action: &'static str, e: std::io::Error| {
+            Failure::Fatal(RegistryError::storage(action, &partial_path, e))
+        };
+
+        if fs::symlink_metadata(&partial_path).is_ok_and(|m| !m.is_file()) {
+            fs::remove_file(&partial_path).map_err(|e| storage("delete", e))?;
+        }
+        let mut file = open_partial(&partial_path).map_err(|e| storage("open", e))?;
+        let mut len = file.metadata().map_err(|e| storage("stat", e))?.len();
+        if len > size {
+            file.set_len(0).map_err(|e| storage("truncate", e))?;
+            len = 0;
+        }
+        let mut hasher = Sha256::new();
+        if len > 0 {
+            hash_prefix(&mut file, len, &mut hasher).map_err(|e| storage("read", e))?;
+        }
+        let mut validator = fs::read_to_string(&validator_path).ok().filter(|_| len > 0);
+        let mut failures_in_a_row = 0u32;
+        let mut buf = vec![0u8; BUF_SIZE];
+
+        while len < size {
+            let request = FetchRequest { offset: len, end: None, if_range: validator.clone() };
+            let outcome = match source.fetch(entry, &request) {
+                Err(SourceError::NotFound) => return Err(Failure::NotFound),
+                Err(SourceError::Failed { kind, reason }) => return Err(Failure::Failed(kind, reason)),
+                Err(SourceError::Transient { reason, retry_after }) => Err((reason, retry_after)),
+                Ok(mut fetch) => {
+                    if let Some(total) = fetch.total.filter(|&t| t != size) {
+                        let mut head = [0u8; 16];
+                        let n = if fetch.start == 0 { read_up_to(&mut fetch.body, &mut head) } else { 0 };
+                        if n > 0 && !head.starts_with(&MAGIC[..n.min(MAGIC.len())]) {
+                            return Err(not_gguf(&fetch.location, &head[..n]));
+                        }
+                        return Err(Failure::Failed(
+                            ErrorKind::Integrity,
+                            format!("{} has {total} bytes, the catalog says {size}", fetch.location),
+                        ));
+                    }
+                    if fetch.start != len {
+                        if fetch.start != 0 {
+                            return Err(Failure::Failed(
+                                ErrorKind::Network,
+                                format!("{} served bytes from {}, not {len}", fetch.location, fetch.start),
+                            ));
+                        }
+                        // The source ignored the range (or the file changed): start over.
+                        file.set_len(0).map_err(|e| storage("truncate", e))?;
+                        hasher = Sha256::new();
+                        len = 0;
+                    }
+                    file.seek(SeekFrom::Start(len)).map_err(|e| storage("seek", e))?;
+                    if fetch.validator != validator {
+                        validator = fetch.validator.clone();
+                        match &validator {
+                            Some(v) => fs::write(&validator_path, v).map_err(|e| storage("write", e))?,
+                            None => {
+                                let _ = fs::remove_file(&validator_path);
+                            }
+                        }
+                    }
+                    self.report(Progress::Started {
+                        model: &name,
+                        source: label,
+                        resumed_from: len,
+                        total: size,
+                    });
+                    let before = len;
+                    let mut body = fetch.body;
+                    let result = loop {
+                        let n = match body.read(&mut buf) {
+                            Ok(0) => break Ok(()),
+                            Ok(n) => n,
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                            Err(e) => break Err(format!("{}: {e}", fetch.location)),
+                        };
+                        let chunk = &buf[..n];
+                        if len + n as u64 > size {
+                            self.discard(entry);
+                            return Err(Failure::Failed(
+                                ErrorKind::Integrity,
+                                format!("{} sent more than the catalog's {size} bytes", fetch.location),
+                            ));
+                        }
+                        if len < MAGIC.len() as u64 {
+                            let at = len as usize;
+                            let k = (MAGIC.len() - at).min(n);
+                            if chunk[..k] != MAGIC[at..at + k] {
+                                self.discard(entry);
+                                return Err(not_gguf(&fetch.location, &chunk[..n.min(16)]));
+                            }
+                        }
+                        file.write_all(chunk).map_err(|e| storage("write", e))?;
+                        hasher.update(chunk);
+                        len += n as u64;
+                        self.report(Progress::Advanced { model: &name, done: len, total: size });
+                    };
+                    if len > before {
+                        failures_in_a_row = 0; // progress: the count of failures starts again
+                    }
+                    match result {
+                        Ok(()) if len == size => Ok(()),
+                        Ok(()) => {
+                            Err((format!("{}: the transfer ended early at byte {len}", fetch.location), None))
+                        }
+                        Err(reason) => Err((reason, None)),
+                    }
+                }
+            };
+            if let Err((reason, retry_after)) = outcome {
+                failures_in_a_row += 1;
+                if failures_in_a_row >= self.retry.attempts {
+                    file.sync_all().map_err(|e| storage("sync", e))?;
+                    return Err(Failure::Failed(
+                        ErrorKind::Network,
+                        format!("{reason} (gave up after {failures_in_a_row} tries in a row)"),
+                    ));
+                }
+                let backoff = self.retry.base.saturating_mul(1 << (failures_in_a_row - 1).min(16));
+                let delay = retry_after.unwrap_or(backoff).min(self.retry.max_delay);
+                self.report(Progress::Retrying { model: &name, source: label, reason: &reason, delay });
+                std::thread::sleep(delay);
+            }
+        }
+
+        let actual = hex(&hasher.finalize());
+        if actual != entry.sha256 {
+            self.discard(entry);
+            return Err(Failure::Failed(
+                ErrorKind::Integrity,
+                format!(
+                    "checksum mismatch, the bytes were discarded:\n      expected sha256 {}\n      actual   sha256 {actual}",
+                    entry.sha256
+                ),
+            ));
+        }
+        file.sync_all().map_err(|e| storage("sync", e))?;
+        drop(file);
+        let path = self.dir.model_path(entry);
+        fs::rename(&partial_path, &path)
+            .map_err(|e| Failure::Fatal(RegistryError::storage("rename into place", &path, e)))?;
+        let _ = fs::File::open(self.dir.root()).and_then(|d| d.sync_all());
+        let _ = fs::remove_file(&validator_path);
+        self.dir.write_stamp(entry).map_err(Failure::Fatal)?;
+        Ok(())
+    }
+
+    /// Deletes a partial download whose bytes cannot be right.
+    fn discard(&self, entry: &ModelEntry) {
+        let _ = fs::remove_file(self.dir.partial_path(entry));
+        let _ = fs::remove_file(self.dir.validator_path(entry));
+    }
+}
+
+fn not_gguf(location: &str, head: &[u8]) -> Failure {
+    Failure::Failed(
+        ErrorKind::Integrity,
+        format!(
+            "{location} did not send a GGUF file (it starts with {:?}; an error page?)",
+            String::from_utf8_lossy(head)
+        ),
+    )
+}
+
+/// Reads until `buf` is full or the stream ends or fails; returns the bytes read.
+fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> usize {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    n
+}
+
+fn open_partial(path: &Path) -> std::io::Result<fs::File> {
+    let mut opts = fs::OpenOptions::new();
+    opts.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o644);
+    opts.open(path)
+}
+
+fn hash_prefix(file: &mut fs::File, len: u64, hasher: &mut Sha256) -> std::io::Result<()> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut reader = file.take(len);
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(())
+}
+
+/// The SHA-256 of a whole file, lower-case hex.
+pub fn hash_file(path: &Path) -> Result<String> {
+    let mut file = fs::File::open(path).map_err(|e| RegistryError::storage("open", path, e))?;
+    let len = file.metadata().map_err(|e| RegistryError::storage("stat", path, e))?.len();
+    let mut hasher = Sha256::new();
+    hash_prefix(&mut file, len, &mut hasher).map_err(|e| RegistryError::storage("read", path, e))?;
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::mock::MockSource;
+    use crate::sources::Fetch;
+    use mockall::predicate::{always, function};
+    use std::borrow::Cow;
+    use std::io::Cursor;
+    use std::sync::Mutex;
+
+    fn fixture(size: usize) -> (ModelEntry, Vec<u8>) {
+        let mut bytes = crate::gguf::test_header("bert", 8, 7);
+        let mut x = 7u32;
+        while bytes.len() < size {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            bytes.push((x >> 16) as u8);
+        }
+        let mut e = crate::catalog::BUILTIN[0].clone();
+        e.hf_filename = Cow::Borrowed("fixture-Q8_0.gguf");
+        e.size_bytes = bytes.len() as u64;
+        e.sha256 = Cow::Owned(hex(&Sha256::digest(&bytes)));
+        (e, bytes)
+    }
+
+    fn body(bytes: &[u8], from: u64) -> Fetch {
+        Fetch {
+            body: Box::new(Cursor::new(bytes[from as usize..].to_vec())),
+            start: from,
+            total: Some(bytes.len() as u64),
+            validator: Some("\"v1\"".into()),
+            location: "mock".into(),
+        }
+    }
+
+    fn mock(name: &'static str) -> MockSource {
+        let mut m = MockSource::new();
+        m.expect_fmt().returning(move |f| f.write_str(name));
+        m.expect_is_network().return_const(true);
+        m
+    }
+
+    fn fast() -> RetryPolicy {
+        RetryPolicy { attempts: 3, base: Duration::from_millis(1), max_delay: Duration::from_millis(5) }
+    }
+
+    fn run(dir: &ModelsDir, sources: Vec<MockSource>, entry: &ModelEntry) -> Result<PathBuf> {
+        let sources: Vec<Box<dyn ModelSource>> = sources.into_iter().map(|m| Box::new(m) as _).collect();
+        Resolver::new(dir, &sources, fast(), None).ensure(entry, None)
+    }
+
+    #[test]
+    fn downloads_verifies_stamps_and_then_stays_warm() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ModelsDir::new(tmp.path());
+        let (entry, bytes) = fixture(100_000);
+        let mut m = mock("one");
+        let served = bytes.clone();
+        m.expect_fetch().times(1).returning(move |_, r| Ok(body(&served, r.offset)));
+        let path = run(&dir, vec![m], &entry).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), bytes);
+        assert!(dir.is_verified(&entry));
+        assert!(!dir.partial_path(&entry).exists());
+
+        // Warm: a source that must not be asked.
+        let mut never = mock("never");
+        never.expect_fetch().times(0);
+        assert_eq!(run(&dir, vec![never], &entry).unwrap(), path);
+    }
+
+    #[test]
+    fn a_dropped_connection_resumes_from_the_bytes_on_disk() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ModelsDir::new(tmp.path());
+        let (entry, bytes) = fixture(300_000);
+        let offsets = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let seen = offsets.clone();
+        let served = bytes.clone();
+        let mut m = mock("flaky");
+        m.expect_fetch().times(2).returning(move |_, r| {
+            seen.lock().unwrap().push((r.offset, r.if_range.clone()));
+            let mut f = body(&served, r.offset);
+            if r.offset == 0 {
+                // Cut the first transfer short: 120 000 bytes, then a reset.
+                let head = served[..120_000].to_vec();
+                f.body = Box::new(Cursor::new(head).chain(Failing));
+            }
+            Ok(f)
+        });
+        run(&dir, vec![m], &entry).unwrap();
+        assert_eq!(*offsets.lock().unwrap(), [(0, None), (120_000, Some("\"v1\"".to_string()))]);
+    }
+
+    struct Failing;
+    impl Read for Failing {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer"))
+        }
+    }
+
+    #[test]
+    fn tampered_bytes_are_discarded_and_the_next_source_serves() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ModelsDir::new(tmp.path());
+        let (entry, bytes) = fixture(50_000);
+        let mut evil = bytes.clone();
+        evil[40_000] ^= 0xff;
+        let mut bad = mock("tampered mirror");
+        bad.expect_fetch().times(1).returning(move |_, r| Ok(body(&evil, r.offset)));
+        let mut missing = mock("empty mirror");
+        missing.expect_fetch().times(1).returning(|_, _| Err(SourceError::NotFound));
+        let mut good = mock("hub");
+        let served = bytes.clone();
+        good.expect_fetch()
+            .with(always(), function(|r: &FetchRequest| r.offset == 0))
+            .times(1)
+            .returning(move |_, r| Ok(body(&served, r.offset)));
+        let path = run(&dir, vec![bad, missing, good], &entry).unwrap();
+        assert_eq!(fs::read(path).unwrap(), bytes);
+    }
+
+    #[test]
+    fn when_every_source_fails_the_error_lists_each_and_nothing_is_at_the_model_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ModelsDir::new(tmp.path());
+        let (entry, bytes) = fixture(10_000);
+        let mut html = mock("html mirror");
+        html.expect_fetch().returning(|_, _| {
+            Ok(Fetch {
+                body: Box::new(Cursor::new(b"<!DOCTYPE html><html>".to_vec())),
+                start: 0,
+                total: None,
+                validator: None,
+                location: "html".into(),
+            })
+        });
+        let mut busy = mock("busy hub");
+        busy.expect_fetch()
+            .times(3)
+            .returning(|_, _| Err(SourceError::Transient { reason: "HTTP 503".into(), retry_after: None }));
+        let mut wrong = mock("wrong size");
+        let mut short = bytes.clone();
+        short.truncate(5_000);
+        wrong.expect_fetch().returning(move |_, _| Ok(body(&short, 0)));
+        let err = run(&dir, vec![html, busy, wrong], &entry).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("html mirror: html did not send a GGUF file"), "{text}");
+        assert!(text.contains("busy hub: HTTP 503 (gave up after 3 tries"), "{text}");
+        assert!(text.contains("wrong size: mock has 5000 bytes, the catalog says 10000"), "{text}");
+        assert_eq!(err.kind(), ErrorKind::Network);
+        assert!(!dir.model_path(&entry).exists());
+    }
+
+    #[test]
+    fn offline_with_nothing_local_names_the_file_to_carry_in() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ModelsDir::new(tmp.path());
+        let (entry, _) = fixture(10_000);
+        let sources: Vec<Box<dyn ModelSource>> = Vec::new();
+        let err =
+            Resolver::new(&dir, &sources, fast(), None).ensure(&entry, Some("https://hub/x")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("https://hub/x") && text.contains(&*entry.sha256), "{text}");
+        assert!(text.contains(&dir.model_path(&entry).display().to_string()), "{text}");
+        assert_eq!(err.kind(), ErrorKind::NotDownloaded);
+    }
+
+    #[test]
+    fn a_changed_file_is_rehashed_and_a_corrupt_one_refetched() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ModelsDir::new(tmp.path());
+        let (entry, bytes) = fixture(20_000);
+        let served = bytes.clone();
+        let mut m = mock("hub");
+        m.expect_fetch().times(2).returning(move |_, r| Ok(body(&served, r.offset)));
+        let sources: Vec<Box<dyn ModelSource>> = vec![Box::new(m)];
+        let resolver = Resolver::new(&dir, &sources, fast(), None);
+        let path = resolver.ensure(&entry, None).unwrap();
+        // Same bytes, new mtime: re-hashed, no fetch.
+        fs::write(&path, &bytes).unwrap();
+        let later = std::time::SystemTime::now() + Duration::from_secs(5);
+        fs::File::options().write(true).open(&path).unwrap().set_modified(later).unwrap();
+        assert!(!dir.is_verified(&entry));
+        resolver.ensure(&entry, None).unwrap();
+        assert!(dir.is_verified(&entry));
+        // Corrupted in place: fetched again (the second expected fetch).
+        let mut bad = bytes.clone();
+        bad[19_000] ^= 1;
+        fs::write(&path, &bad).unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(later + Duration::from_secs(5))
+            .unwrap();
+        resolver.ensure(&entry, None).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), bytes);
+    }
+}

@@ -1,0 +1,370 @@
+//! Hugging Face: `{endpoint}/{repo}/resolve/{revision}/{file}`, over HTTPS only.
+//!
+//! Redirects are followed here, not by the HTTP client, so that each hop is checked: a
+//! redirect to plain HTTP is refused, and the token goes to the endpoint's host only, never to
+//! another host (the CDN). The `X-Linked-Size` of the Hub's redirect is compared with the
+//! catalog before any byte is fetched.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ureq::http::{HeaderMap, StatusCode};
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
+
+use super::{Fetch, FetchRequest, ModelSource, SourceError};
+use crate::catalog::ModelEntry;
+use crate::config::{vars, Config, Secret};
+use crate::error::{ErrorKind, RegistryError, Result};
+
+const MAX_REDIRECTS: usize = 10;
+
+/// The Hugging Face source.
+pub struct HuggingFace {
+    endpoint: String,
+    authority: String,
+    token: Option<Secret>,
+    agent: ureq::Agent,
+}
+
+impl fmt::Debug for HuggingFace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HuggingFace")
+            .field("endpoint", &self.endpoint)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for HuggingFace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hugging Face {}", self.endpoint)
+    }
+}
+
+impl HuggingFace {
+    /// The source for `config`'s endpoint, token, trust roots, proxy and timeouts.
+    pub fn from_config(config: &Config) -> Result<Self> {
+        let endpoint = config.endpoint().trim_end_matches('/').to_string();
+        let authority = authority(&endpoint)
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| {
+                RegistryError::config(
+                    vars::HF_ENDPOINT,
+                    format!("`{}` is not an https:// URL; only HTTPS is allowed", redact(&endpoint)),
+                )
+            })?
+            .to_string();
+        let tls = TlsConfig::builder().root_certs(root_certs(config.extra_ca_file())?).build();
+        let agent = ureq::Agent::config_builder()
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .https_only(true)
+            .user_agent(concat!("strata-model/", env!("CARGO_PKG_VERSION")))
+            .timeout_connect(Some(config.connect_timeout()))
+            .timeout_recv_response(Some(config.read_timeout()))
+            .timeout_per_read(Some(config.read_timeout()))
+            .proxy(if config.uses_env_proxy() { ureq::Proxy::try_from_env() } else { None })
+            .tls_config(tls)
+            .build()
+            .new_agent();
+        Ok(Self { endpoint, authority, token: config.token().cloned(), agent })
+    }
+
+    /// The endpoint, without a trailing slash.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+}
+
+/// The system's trust roots plus those of `extra` (a PEM file).
+fn root_certs(extra: Option<&std::path::Path>) -> Result<RootCerts> {
+    let mut certs: Vec<Certificate<'static>> = rustls_native_certs::load_native_certs()
+        .certs
+        .into_iter()
+        .map(|der| Certificate::from_der(der.as_ref()).to_owned())
+        .collect();
+    if let Some(file) = extra {
+        let pem = std::fs::read(file).map_err(|e| {
+            RegistryError::config(vars::SSL_CERT_FILE, format!("cannot read {}: {e}", file.display()))
+        })?;
+        let before = certs.len();
+        for item in ureq::tls::parse_pem(&pem) {
+            match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(RegistryError::config(
+                        vars::SSL_CERT_FILE,
+                        format!("{} is not a PEM certificate file: {e}", file.display()),
+                    ))
+                }
+            }
+        }
+        if certs.len() == before {
+            return Err(RegistryError::config(
+                vars::SSL_CERT_FILE,
+                format!("{} holds no certificate", file.display()),
+            ));
+        }
+    }
+    Ok(if certs.is_empty() { RootCerts::WebPki } else { RootCerts::Specific(Arc::new(certs)) })
+}
+
+/// `host[:port]` of an `https://` URL; `None` for anything else.
+fn authority(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("https://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let auth = &rest[..end];
+    Some(auth.rsplit_once('@').map_or(auth, |(_, host)| host))
+}
+
+/// A URL without credentials or query (signed CDN URLs carry secrets in the query).
+pub(crate) fn redact(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (auth, path) = rest.split_at(end);
+    let host = auth.rsplit_once('@').map_or(auth, |(_, h)| h);
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    if scheme.is_empty() {
+        format!("{host}{path}")
+    } else {
+        format!("{scheme}://{host}{path}")
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    header(headers, "retry-after")?.parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Parses `Content-Range: bytes START-END/TOTAL`.
+fn content_range(value: &str) -> Option<(u64, u64, Option<u64>)> {
+    let rest = value.strip_prefix("bytes ")?;
+    let (range, total) = rest.split_once('/')?;
+    let (a, b) = range.split_once('-')?;
+    Some((a.trim().parse().ok()?, b.trim().parse().ok()?, total.trim().parse().ok()))
+}
+
+fn classify(err: ureq::Error, url: &str) -> SourceError {
+    let at = redact(url);
+    match err {
+        ureq::Error::Io(e) => SourceError::transient(format!("{at}: {e}")),
+        ureq::Error::Timeout(t) => SourceError::transient(format!("{at}: timed out ({t})")),
+        ureq::Error::ConnectionFailed => SourceError::transient(format!("{at}: connection failed")),
+        ureq::Error::BodyStalled => SourceError::transient(format!("{at}: transfer stalled")),
+        ureq::Error::HostNotFound => SourceError::failed(
+            ErrorKind::Network,
+            format!("{at}: host not found (no network, or a wrong HF_ENDPOINT?)"),
+        ),
+        ureq::Error::Tls(e) => SourceError::failed(ErrorKind::Network, format!("{at}: TLS failure: {e}")),
+        ureq::Error::Rustls(e) => SourceError::failed(
+            ErrorKind::Network,
+            format!("{at}: TLS failure: {e} (a private CA can be trusted with SSL_CERT_FILE)"),
+        ),
+        ureq::Error::RequireHttpsOnly(_) => {
+            SourceError::failed(ErrorKind::Network, format!("{at}: refused: only HTTPS is allowed"))
+        }
+        other => SourceError::failed(ErrorKind::Network, format!("{at}: {other}")),
+    }
+}
+
+/// Resolves a `Location` against the URL it came from; refuses anything but HTTPS.
+fn follow(from: &str, location: &str) -> Result<String, SourceError> {
+    let lower = location.to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        return Ok(location.to_string());
+    }
+    if lower.starts_with("http://") {
+        return Err(SourceError::failed(
+            ErrorKind::Network,
+            format!("refused a redirect from {} to plain HTTP ({})", redact(from), redact(location)),
+        ));
+    }
+    if location.starts_with("//") {
+        return Ok(format!("https:{location}"));
+    }
+    if location.starts_with('/') {
+        let origin_len = "https://".len() + authority(from).map_or(0, |a| a.len());
+        return Ok(format!("{}{location}", &from[..origin_len.min(from.len())]));
+    }
+    Err(SourceError::failed(
+        ErrorKind::Network,
+        format!("unsupported redirect target `{}`", redact(location)),
+    ))
+}
+
+impl ModelSource for HuggingFace {
+    fn fetch(&self, entry: &ModelEntry, request: &FetchRequest) -> Result<Fetch, SourceError> {
+        let mut url = entry.hf_url(&self.endpoint);
+        let mut linked_etag: Option<String> = None;
+        for _ in 0..=MAX_REDIRECTS {
+            let mut req = self.agent.get(&url).header("Accept-Encoding", "identity");
+            if request.offset > 0 || request.end.is_some() {
+                let range = match request.end {
+                    Some(end) => format!("bytes={}-{}", request.offset, end.saturating_sub(1)),
+                    None => format!("bytes={}-", request.offset),
+                };
+                req = req.header("Range", range);
+                if let Some(v) = &request.if_range {
+                    req = req.header("If-Range", v.as_str());
+                }
+            }
+            if let Some(token) = &self.token {
+                if authority(&url) == Some(self.authority.as_str()) {
+                    req = req.header("Authorization", format!("Bearer {}", token.expose()));
+                }
+            }
+            let resp = req.call().map_err(|e| classify(e, &url))?;
+            let status = resp.status();
+            let headers = resp.headers();
+            if status.is_redirection() {
+                let location = header(headers, "location").ok_or_else(|| {
+                    SourceError::failed(
+                        ErrorKind::Network,
+                        format!("{}: redirect without Location", redact(&url)),
+                    )
+                })?;
+                if let Some(size) = header(headers, "x-linked-size").and_then(|s| s.parse::<u64>().ok()) {
+                    if size != entry.size_bytes {
+                        return Err(SourceError::failed(
+                            ErrorKind::Integrity,
+                            format!(
+                                "{} reports {size} bytes for {}, the catalog says {}",
+                                redact(&url),
+                                entry.hf_filename,
+                                entry.size_bytes
+                            ),
+                        ));
+                    }
+                }
+                if let Some(etag) = header(headers, "x-linked-etag") {
+                    linked_etag = Some(etag.to_string());
+                }
+                url = follow(&url, location)?;
+                continue;
+            }
+            let here = redact(&url);
+            match status {
+                StatusCode::OK | StatusCode::PARTIAL_CONTENT => {}
+                StatusCode::NOT_FOUND => return Err(SourceError::NotFound),
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                    let hint = if self.token.is_some() {
+                        "the token in HF_TOKEN has no access: accept the model's licence on its Hub page"
+                    } else {
+                        "the repository is gated or private: accept its licence on the Hub and set HF_TOKEN"
+                    };
+                    return Err(SourceError::failed(
+                        ErrorKind::Network,
+                        format!("{here}: HTTP {status}: {hint}"),
+                    ));
+                }
+                StatusCode::RANGE_NOT_SATISFIABLE if request.offset > 0 && request.end.is_none() => {
+                    // The partial no longer matches what the server has: start over.
+                    return self.fetch(entry, &FetchRequest { offset: 0, end: None, if_range: None });
+                }
+                s if s == StatusCode::REQUEST_TIMEOUT
+                    || s == StatusCode::TOO_MANY_REQUESTS
+                    || s.is_server_error() =>
+                {
+                    return Err(SourceError::Transient {
+                        reason: format!("{here}: HTTP {status}"),
+                        retry_after: retry_after(headers),
+                    });
+                }
+                s => {
+                    return Err(SourceError::failed(
+                        ErrorKind::Network,
+                        format!("{here}: unexpected HTTP {s}"),
+                    ))
+                }
+            }
+            if let Some(enc) =
+                header(headers, "content-encoding").filter(|e| !e.eq_ignore_ascii_case("identity"))
+            {
+                return Err(SourceError::failed(
+                    ErrorKind::Network,
+                    format!(
+                        "{here}: the server sent `{enc}`-encoded content; byte ranges need identity encoding"
+                    ),
+                ));
+            }
+            let validator = header(headers, "etag").map(str::to_string).or(linked_etag);
+            let (start, total) = if status == StatusCode::PARTIAL_CONTENT {
+                let (start, _, total) =
+                    header(headers, "content-range").and_then(content_range).ok_or_else(|| {
+                        SourceError::failed(
+                            ErrorKind::Network,
+                            format!("{here}: 206 without a valid Content-Range"),
+                        )
+                    })?;
+                if start != request.offset {
+                    return Err(SourceError::failed(
+                        ErrorKind::Network,
+                        format!("{here}: asked for bytes from {}, got from {start}", request.offset),
+                    ));
+                }
+                (start, total)
+            } else {
+                (0, header(headers, "content-length").and_then(|s| s.parse().ok()))
+            };
+            let body = resp.into_body().into_reader();
+            return Ok(Fetch { body: Box::new(body), start, total, validator, location: here });
+        }
+        Err(SourceError::failed(
+            ErrorKind::Network,
+            format!(
+                "more than {MAX_REDIRECTS} redirects from {} (a redirect loop?)",
+                redact(&entry.hf_url(&self.endpoint))
+            ),
+        ))
+    }
+
+    fn is_network(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authority_and_redaction() {
+        assert_eq!(authority("https://huggingface.co/a/b"), Some("huggingface.co"));
+        assert_eq!(authority("https://u:p@127.0.0.1:8443/x?y"), Some("127.0.0.1:8443"));
+        assert_eq!(authority("http://huggingface.co/"), None);
+        assert_eq!(
+            redact("https://user:secret@cdn.example/path/f.gguf?X-Amz-Signature=abc"),
+            "https://cdn.example/path/f.gguf"
+        );
+    }
+
+    #[test]
+    fn redirects_stay_on_https() {
+        assert_eq!(follow("https://a.example:1/x/y", "/z").unwrap(), "https://a.example:1/z");
+        assert_eq!(follow("https://a/x", "https://b/y").unwrap(), "https://b/y");
+        assert!(follow("https://a/x", "http://b/y").is_err());
+        assert!(follow("https://a/x", "HTTP://b/y").is_err());
+        assert!(follow("https://a/x", "ftp://b/y").is_err());
+    }
+
+    #[test]
+    fn content_range_parses() {
+        assert_eq!(content_range("bytes 10-19/100"), Some((10, 19, Some(100))));
+        assert_eq!(content_range("bytes 10-19/*"), Some((10, 19, None)));
+        assert_eq!(content_range("items 1-2/3"), None);
+    }
+
+    #[test]
+    fn plain_http_endpoints_are_refused() {
+        let err =
+            HuggingFace::from_config(&Config::new("/m").hf_endpoint("http://huggingface.co")).unwrap_err();
+        assert!(err.to_string().contains("HF_ENDPOINT"), "{err}");
+        let ok = HuggingFace::from_config(&Config::new("/m").hf_token(Some(Secret::new("hf_abc")))).unwrap();
+        assert!(!format!("{ok:?}").contains("hf_abc"));
+    }
+}

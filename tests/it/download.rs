@@ -1,0 +1,347 @@
+//! Downloads against a real HTTPS Hub look-alike (see `hub.rs`): verification, the warm path,
+//! resume, faults, redirects, the token, mirrors, offline, and real processes racing.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use strata_model::{Config, ErrorKind, Registry, RegistryError, RetryPolicy, Secret};
+
+use crate::hub::{Faults, Hub, REPO, REVISION};
+use crate::support::{gguf_bytes, sha256_hex, Run, Sandbox};
+
+struct Setup {
+    hub: Hub,
+    sb: Sandbox,
+    bytes: Vec<u8>,
+    file: String,
+}
+
+/// A Hub serving one GGUF-shaped file, registered as custom model `tiny` in a sandbox.
+fn setup(size: usize) -> Setup {
+    let hub = Hub::start();
+    let sb = Sandbox::new();
+    let bytes = gguf_bytes("bert", 384, size, 9);
+    let file = "tiny-Q8_0.gguf".to_string();
+    hub.add_file(&file, bytes.clone());
+    sb.run(&[
+        "register",
+        "tiny",
+        "--repo",
+        REPO,
+        "--file",
+        &file,
+        "--revision",
+        REVISION,
+        "--sha256",
+        &sha256_hex(&bytes),
+        "--size",
+        &bytes.len().to_string(),
+        "--arch",
+        "bert",
+        "--dim",
+        "384",
+    ])
+    .ok();
+    Setup { hub, sb, bytes, file }
+}
+
+impl Setup {
+    fn config(&self) -> Config {
+        Config::new(self.sb.models())
+            .hf_endpoint(self.hub.endpoint())
+            .ca_file(Some(self.hub.ca_file.clone()))
+            .timeouts(Duration::from_secs(5), Duration::from_secs(2))
+            .retry(RetryPolicy {
+                attempts: 4,
+                base: Duration::from_millis(20),
+                max_delay: Duration::from_secs(2),
+            })
+    }
+
+    fn registry(&self, config: Config) -> Registry {
+        Registry::new(config).expect("registry")
+    }
+
+    fn model_path(&self) -> PathBuf {
+        self.sb.models().join(&self.file)
+    }
+
+    fn partial_path(&self) -> PathBuf {
+        self.sb.models().join(".strata").join(format!("{}.part", self.file))
+    }
+
+    /// The binary, configured for this Hub.
+    fn cmd(&self) -> std::process::Command {
+        let mut c = self.sb.cmd();
+        c.env("HF_ENDPOINT", self.hub.endpoint()).env("SSL_CERT_FILE", &self.hub.ca_file);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        Run::of(self.cmd().args(args).output().unwrap())
+    }
+}
+
+fn assert_nothing_at(path: &std::path::Path) {
+    assert!(fs::symlink_metadata(path).is_err(), "{} must not exist", path.display());
+}
+
+#[test]
+fn download_verifies_and_a_warm_call_makes_no_request_and_no_hash() {
+    let s = setup(1_000_000);
+    let registry = s.registry(s.config());
+    let path = registry.ensure("tiny").unwrap();
+    assert_eq!(path, s.model_path());
+    assert_eq!(fs::read(&path).unwrap(), s.bytes);
+    let seen = s.hub.seen();
+    assert_eq!(seen.iter().filter(|r| r.host == "hub").count(), 1, "{seen:#?}");
+    assert_eq!(s.hub.cdn_gets().len(), 1);
+    assert_nothing_at(&s.partial_path());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
+    }
+
+    // Warm: no request. And no hash: bytes changed in place behind the stamp's back (same
+    // size, inode and mtime) go unnoticed by the warm path, which proves it did not read them.
+    s.hub.clear_seen();
+    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+    let mut altered = s.bytes.clone();
+    altered[500_000] ^= 1;
+    let f = fs::OpenOptions::new().write(true).open(&path).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &altered[500_000..500_001], 500_000).unwrap();
+    f.set_modified(mtime).unwrap();
+    drop(f);
+    assert_eq!(s.registry(s.config()).ensure("tiny").unwrap(), path);
+    assert!(s.hub.seen().is_empty(), "a warm call must not touch the network");
+
+    // `verify` re-hashes in full and catches it; then `ensure` fetches a good copy again.
+    let err = registry.verify("tiny").unwrap_err();
+    assert!(matches!(err, RegistryError::ChecksumMismatch { .. }), "{err}");
+    registry.ensure("tiny").unwrap();
+    assert_eq!(fs::read(&path).unwrap(), s.bytes);
+}
+
+#[test]
+fn a_dropped_connection_resumes_with_range_and_if_range() {
+    let s = setup(2_000_000);
+    s.hub.set_faults(Faults { drop_at: Some(1_200_000), ..Default::default() });
+    s.registry(s.config()).ensure("tiny").unwrap();
+    assert_eq!(fs::read(s.model_path()).unwrap(), s.bytes);
+    let gets = s.hub.cdn_gets();
+    assert_eq!(gets.len(), 2, "{gets:#?}");
+    assert_eq!(gets[0].headers.get("range"), None);
+    assert_eq!(gets[1].headers.get("range").map(String::as_str), Some("bytes=1200000-"), "only the rest");
+    assert_eq!(gets[1].headers.get("if-range"), Some(&format!("\"{}\"", sha256_hex(&s.bytes))));
+    assert_eq!(gets[0].headers.get("accept-encoding").map(String::as_str), Some("identity"));
+}
+
+#[test]
+fn a_stalled_transfer_is_restarted() {
+    let s = setup(600_000);
+    s.hub.set_faults(Faults { stall_at: Some((300_000, Duration::from_secs(6))), ..Default::default() });
+    let config = s.config().timeouts(Duration::from_secs(5), Duration::from_millis(700));
+    s.registry(config).ensure("tiny").unwrap();
+    let gets = s.hub.cdn_gets();
+    assert_eq!(gets.len(), 2);
+    assert_eq!(gets[1].headers.get("range").map(String::as_str), Some("bytes=300000-"));
+}
+
+#[test]
+fn a_server_that_ignores_range_makes_the_download_start_over_and_still_verify() {
+    let s = setup(500_000);
+    s.hub.set_faults(Faults { drop_at: Some(200_000), ignore_range: true, ..Default::default() });
+    s.registry(s.config()).ensure("tiny").unwrap();
+    assert_eq!(fs::read(s.model_path()).unwrap(), s.bytes);
+    assert_eq!(s.hub.cdn_gets().len(), 2);
+}
+
+#[test]
+fn busy_answers_are_retried_honouring_retry_after() {
+    let s = setup(100_000);
+    s.hub.set_faults(Faults { statuses: vec![(429, Some(1)), (503, None)], ..Default::default() });
+    let started = Instant::now();
+    s.registry(s.config()).ensure("tiny").unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After: 1 was honoured");
+    assert_eq!(s.hub.cdn_gets().len(), 3);
+}
+
+#[test]
+fn tampered_bytes_are_rejected_and_nothing_reaches_the_model_path() {
+    let s = setup(300_000);
+    s.hub.set_faults(Faults { flip_byte: true, ..Default::default() });
+    let err = s.registry(s.config()).ensure("tiny").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Integrity, "{err}");
+    assert!(err.to_string().contains("checksum mismatch"), "{err}");
+    assert_nothing_at(&s.model_path());
+    assert_nothing_at(&s.partial_path());
+    let r = s.run(&["download", "tiny"]).code(6);
+    assert!(r.stderr.contains("expected sha256"), "{}", r.stderr);
+}
+
+#[test]
+fn an_html_page_is_rejected_on_its_first_bytes() {
+    let s = setup(300_000);
+    s.hub.set_faults(Faults { html: true, ..Default::default() });
+    let err = s.registry(s.config()).ensure("tiny").unwrap_err();
+    assert!(err.to_string().contains("did not send a GGUF file"), "{err}");
+    assert_nothing_at(&s.model_path());
+    assert_nothing_at(&s.partial_path());
+}
+
+#[test]
+fn a_redirect_to_plain_http_is_refused() {
+    let s = setup(10_000);
+    s.hub.set_faults(Faults { redirect_http: true, ..Default::default() });
+    let err = s.registry(s.config()).ensure("tiny").unwrap_err();
+    assert!(err.to_string().contains("plain HTTP"), "{err}");
+    assert!(s.hub.cdn_gets().is_empty());
+    assert_nothing_at(&s.model_path());
+}
+
+#[test]
+fn redirect_loops_and_gated_repositories_fail_clearly() {
+    let s = setup(10_000);
+    s.hub.set_faults(Faults { redirect_loop: true, ..Default::default() });
+    let err = s.registry(s.config()).ensure("tiny").unwrap_err();
+    assert!(err.to_string().contains("redirect loop"), "{err}");
+    s.hub.set_faults(Faults { statuses: vec![(403, None)], ..Default::default() });
+    let err = s.registry(s.config()).ensure("tiny").unwrap_err();
+    assert!(err.to_string().contains("HF_TOKEN"), "{err}");
+    assert_eq!(s.hub.cdn_gets().len(), 1, "a 403 is not retried");
+}
+
+#[test]
+fn the_token_goes_to_the_hub_only_and_never_into_output() {
+    let s = setup(50_000);
+    let secret = "hf_very_secret_token_123";
+    let registry = s.registry(s.config().hf_token(Some(Secret::new(secret))));
+    assert!(!format!("{registry:?}").contains(secret));
+    registry.ensure("tiny").unwrap();
+    let seen = s.hub.seen();
+    let hub = seen.iter().find(|r| r.host == "hub").unwrap();
+    assert_eq!(hub.headers.get("authorization"), Some(&format!("Bearer {secret}")));
+    for cdn in seen.iter().filter(|r| r.host == "cdn") {
+        assert_eq!(cdn.headers.get("authorization"), None, "the token crossed to the CDN host");
+    }
+    // Through the binary, with a failure: nothing prints the token.
+    s.hub.set_faults(Faults { flip_byte: true, ..Default::default() });
+    fs::remove_file(s.model_path()).unwrap();
+    let r = Run::of(s.cmd().env("HF_TOKEN", secret).args(["download", "tiny"]).output().unwrap()).code(6);
+    assert!(!r.stderr.contains(secret) && !r.stdout.contains(secret));
+}
+
+#[test]
+fn a_mirror_serves_first_and_the_hub_is_not_needed() {
+    let s = setup(200_000);
+    let mirror = s.sb.tmp.path().join("mirror");
+    fs::create_dir_all(&mirror).unwrap();
+    fs::write(mirror.join(&s.file), &s.bytes).unwrap();
+    // A Hub endpoint nobody listens on.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let config =
+        s.config().hf_endpoint(format!("https://{dead}")).mirrors(vec![mirror.display().to_string()]);
+    s.registry(config).ensure("tiny").unwrap();
+    assert_eq!(fs::read(s.model_path()).unwrap(), s.bytes);
+
+    // The same through the binary and STRATA_MODELS_MIRROR (as a file:// URL).
+    fs::remove_file(s.model_path()).unwrap();
+    let out = Run::of(
+        s.cmd()
+            .env("HF_ENDPOINT", format!("https://{dead}"))
+            .env("STRATA_MODELS_MIRROR", format!("file://{}", mirror.display()))
+            .args(["download", "tiny", "--quiet"])
+            .output()
+            .unwrap(),
+    )
+    .ok();
+    assert_eq!(out.stdout.trim_end(), s.model_path().to_str().unwrap());
+
+    // A tampered mirror is skipped for the Hub.
+    fs::remove_file(s.model_path()).unwrap();
+    let mut bad = s.bytes.clone();
+    bad[150_000] ^= 1;
+    fs::write(mirror.join(&s.file), &bad).unwrap();
+    s.registry(s.config().mirrors(vec![mirror.display().to_string()])).ensure("tiny").unwrap();
+    assert_eq!(fs::read(s.model_path()).unwrap(), s.bytes);
+    assert_eq!(s.hub.cdn_gets().len(), 1);
+}
+
+#[test]
+fn offline_without_a_mirror_fails_fast_with_no_connection() {
+    let s = setup(10_000);
+    let err = s.registry(s.config().offline(true)).ensure("tiny").unwrap_err();
+    assert!(matches!(err, RegistryError::Offline { .. }), "{err}");
+    let r = Run::of(s.cmd().env("STRATA_OFFLINE", "1").args(["download", "tiny"]).output().unwrap()).code(4);
+    assert!(r.stderr.contains(&sha256_hex(&s.bytes)) && r.stderr.contains("place it at"), "{}", r.stderr);
+    let r = Run::of(s.cmd().env("HF_HUB_OFFLINE", "1").args(["download", "tiny"]).output().unwrap()).code(4);
+    assert!(r.stderr.contains("network access is off"), "{}", r.stderr);
+    assert!(s.hub.seen().is_empty(), "offline made a connection");
+}
+
+#[test]
+fn the_engine_call_refuses_an_unsupported_architecture_before_downloading() {
+    let s = setup(10_000);
+    let err = s.registry(s.config()).ensure_for_engine("tiny", &["qwen3", "gemma-embedding"]).unwrap_err();
+    assert!(matches!(&err, RegistryError::UnsupportedArch { arch, .. } if arch == "bert"), "{err}");
+    assert!(s.hub.seen().is_empty());
+    s.registry(s.config()).ensure_for_engine("tiny", &["BERT"]).unwrap();
+}
+
+#[test]
+fn processes_racing_for_one_model_download_it_once() {
+    let s = setup(3_000_000);
+    // Slow enough that the processes overlap.
+    s.hub.set_faults(Faults { rate: Some(6_000_000), ..Default::default() });
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            s.cmd().args(["download", "tiny"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+        })
+        .collect();
+    let outputs: Vec<Run> = children.into_iter().map(|c| Run::of(c.wait_with_output().unwrap())).collect();
+    for out in &outputs {
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(out.stdout.trim_end(), s.model_path().to_str().unwrap());
+    }
+    assert_eq!(s.hub.cdn_gets().len(), 1, "one transfer for eight processes");
+    assert!(outputs.iter().any(|o| o.stderr.contains("waiting for another process")), "a waiter says so");
+    assert_eq!(fs::read(s.model_path()).unwrap(), s.bytes);
+}
+
+#[test]
+fn a_killed_download_resumes_in_the_next_process() {
+    let s = setup(4_000_000);
+    s.hub.set_faults(Faults { rate: Some(2_000_000), ..Default::default() });
+    let mut child =
+        s.cmd().args(["download", "tiny"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fs::metadata(s.partial_path()).map_or(0, |m| m.len()) < 1_000_000 {
+        assert!(Instant::now() < deadline, "the download did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let kept = fs::metadata(s.partial_path()).unwrap().len();
+    assert!((1_000_000..4_000_000).contains(&kept), "{kept}");
+    assert_nothing_at(&s.model_path());
+    let list = s.run(&["list"]).ok().stdout;
+    assert!(list.lines().any(|l| l.contains("tiny") && l.contains("partial")), "{list}");
+
+    s.hub.set_faults(Faults::default());
+    s.hub.clear_seen();
+    s.run(&["download", "tiny"]).ok();
+    assert_eq!(fs::read(s.model_path()).unwrap(), s.bytes);
+    let gets = s.hub.cdn_gets();
+    assert_eq!(gets.len(), 1);
+    let range = gets[0].headers.get("range").expect("a ranged request");
+    let from: u64 = range.trim_start_matches("bytes=").trim_end_matches('-').parse().unwrap();
+    assert!(from >= kept, "resumed from {from}, {kept} bytes were on disk");
+
+    let r = s.run(&["verify", "tiny"]).ok();
+    assert!(r.stdout.starts_with("ok"), "{}", r.stdout);
+    let r = s.run(&["list", "--json"]).ok();
+    assert!(r.json().as_array().unwrap().iter().any(|m| m["name"] == "tiny" && m["status"] == "downloaded"));
+}
