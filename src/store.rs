@@ -120,7 +120,26 @@ impl ModelsDir {
 
     /// Deletes the entry's file, partial download and stamp. Returns whether anything was
     /// deleted.
+    ///
+    /// Refuses while another process holds the model's lock (a download in progress).
     pub fn remove(&self, entry: &ModelEntry) -> Result<bool> {
+        let lock_path = self.lock_path(entry);
+        let _lock = match fs::OpenOptions::new().write(true).open(&lock_path) {
+            Ok(f) => match f.try_lock() {
+                Ok(()) => Some(f),
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(RegistryError::storage(
+                        "remove",
+                        self.model_path(entry),
+                        std::io::Error::other(
+                            "another process is downloading this model; try again when it has finished",
+                        ),
+                    ))
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(RegistryError::storage("lock", lock_path, e)),
+            },
+            Err(_) => None,
+        };
         let mut removed = false;
         let paths = [
             self.model_path(entry),
@@ -256,6 +275,22 @@ mod tests {
         assert!(dir.remove(&entry).unwrap());
         assert!(!dir.model_path(&entry).exists() && !dir.partial_path(&entry).exists());
         assert!(!dir.remove(&entry).unwrap());
+    }
+
+    #[test]
+    fn remove_refuses_while_another_holder_has_the_lock() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ModelsDir::new(tmp.path());
+        dir.create().unwrap();
+        let entry = Catalog::builtin().resolve("minilm").unwrap().clone();
+        fs::write(dir.partial_path(&entry), b"GGUF").unwrap();
+        let holder = fs::File::create(dir.lock_path(&entry)).unwrap();
+        holder.lock().unwrap();
+        let err = dir.remove(&entry).unwrap_err();
+        assert!(err.to_string().contains("another process is downloading"), "{err}");
+        assert!(dir.partial_path(&entry).exists(), "nothing was deleted");
+        drop(holder);
+        assert!(dir.remove(&entry).unwrap());
     }
 
     #[cfg(unix)]

@@ -77,13 +77,30 @@ impl HuggingFace {
     }
 }
 
+/// Where Unix systems keep their PEM bundle of trusted roots (the first that exists is read).
+const SYSTEM_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
 /// The system's trust roots plus those of `extra` (a PEM file).
 fn root_certs(extra: Option<&std::path::Path>) -> Result<RootCerts> {
+    // rustls-native-certs reads SSL_CERT_FILE *instead of* the system store when it is set;
+    // the system bundle is read here too, so that the file adds to the system's roots.
     let mut certs: Vec<Certificate<'static>> = rustls_native_certs::load_native_certs()
         .certs
         .into_iter()
         .map(|der| Certificate::from_der(der.as_ref()).to_owned())
         .collect();
+    if let Some(bundle) = SYSTEM_BUNDLES.iter().find_map(|p| std::fs::read(p).ok()) {
+        certs.extend(ureq::tls::parse_pem(&bundle).filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        }));
+    }
     if let Some(file) = extra {
         let pem = std::fs::read(file).map_err(|e| {
             RegistryError::config(vars::SSL_CERT_FILE, format!("cannot read {}: {e}", file.display()))

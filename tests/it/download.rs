@@ -345,3 +345,73 @@ fn a_killed_download_resumes_in_the_next_process() {
     let r = s.run(&["list", "--json"]).ok();
     assert!(r.json().as_array().unwrap().iter().any(|m| m["name"] == "tiny" && m["status"] == "downloaded"));
 }
+
+/// A minimal HTTP CONNECT proxy that records the targets it was asked for.
+fn connect_proxy() -> (std::net::SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let targets = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = targets.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(client.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                        break;
+                    }
+                }
+                seen.lock().unwrap().push(target.clone());
+                let Ok(upstream) = std::net::TcpStream::connect(&target) else { return };
+                let mut client_w = client;
+                client_w.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").unwrap();
+                let (mut up_r, mut up_w) = (upstream.try_clone().unwrap(), upstream);
+                let mut client_r = reader.into_inner();
+                let t = std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut client_r, &mut up_w);
+                    let _ = up_w.shutdown(std::net::Shutdown::Write);
+                });
+                let _ = std::io::copy(&mut up_r, &mut client_w);
+                let _ = client_w.shutdown(std::net::Shutdown::Write);
+                let _ = t.join();
+            });
+        }
+    });
+    (addr, targets)
+}
+
+#[test]
+fn https_proxy_is_used_and_no_proxy_bypasses_it() {
+    let s = setup(100_000);
+    let (proxy, targets) = connect_proxy();
+    let r = Run::of(
+        s.cmd()
+            .env("HTTPS_PROXY", format!("http://{proxy}"))
+            .args(["download", "tiny", "--quiet"])
+            .output()
+            .unwrap(),
+    );
+    r.ok();
+    let seen = targets.lock().unwrap().clone();
+    assert!(seen.iter().any(|t| t.starts_with("127.0.0.1:")), "the Hub went through the proxy: {seen:?}");
+    assert!(seen.iter().any(|t| t.starts_with("127.0.0.2:")), "the CDN went through the proxy: {seen:?}");
+
+    fs::remove_file(s.model_path()).unwrap();
+    targets.lock().unwrap().clear();
+    Run::of(
+        s.cmd()
+            .env("HTTPS_PROXY", format!("http://{proxy}"))
+            .env("NO_PROXY", "127.0.0.1,127.0.0.2")
+            .args(["download", "tiny", "--quiet"])
+            .output()
+            .unwrap(),
+    )
+    .ok();
+    assert!(targets.lock().unwrap().is_empty(), "NO_PROXY hosts bypass the proxy");
+}
