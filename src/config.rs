@@ -28,6 +28,9 @@ pub mod vars {
     pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
 }
 
+/// Prefixes of the object-store variables captured by [`Config::from_env`].
+pub const CLOUD_PREFIXES: &[&str] = &["AWS_", "GOOGLE_", "AZURE_"];
+
 /// The default Hugging Face endpoint.
 pub const DEFAULT_HF_ENDPOINT: &str = "https://huggingface.co";
 
@@ -74,6 +77,7 @@ pub struct Config {
     connect_timeout: Duration,
     read_timeout: Duration,
     retry: RetryPolicy,
+    cloud: Vec<(String, Secret)>,
 }
 
 /// How transient failures are retried: up to `attempts` tries per source without progress,
@@ -111,12 +115,18 @@ impl Config {
             connect_timeout: Duration::from_secs(15),
             read_timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
+            cloud: Vec::new(),
         }
     }
 
-    /// Reads the process environment (see [`vars`]).
+    /// Reads the process environment (see [`vars`]), including the object-store variables
+    /// (`AWS_*`, `GOOGLE_*`, `AZURE_*`) for bucket mirrors.
     pub fn from_env() -> Result<Self> {
-        Self::from_env_with(|k| std::env::var(k).ok())
+        let cloud = std::env::vars()
+            .filter(|(k, v)| CLOUD_PREFIXES.iter().any(|p| k.starts_with(p)) && !v.is_empty())
+            .map(|(k, v)| (k, Secret::new(v)))
+            .collect();
+        Ok(Self::from_env_with(|k| std::env::var(k).ok())?.cloud_options(cloud))
     }
 
     /// Reads the configuration through `get`, which returns the value of a variable.
@@ -167,6 +177,24 @@ impl Config {
             env_proxy: true,
             ..Self::new(PathBuf::new())
         })
+    }
+
+    /// Sets the models directory.
+    pub fn with_models_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.models_dir = dir.into();
+        self
+    }
+
+    /// Sets the object-store variables (`AWS_*`, `GOOGLE_*`, `AZURE_*` names with their
+    /// values) used by `s3://`, `gs://` and `az://` mirrors. Values are kept as secrets.
+    pub fn cloud_options(mut self, options: Vec<(String, Secret)>) -> Self {
+        self.cloud = options;
+        self
+    }
+
+    /// The object-store variables.
+    pub fn cloud_vars(&self) -> &[(String, Secret)] {
+        &self.cloud
     }
 
     /// Sets the custom catalog file (default `<models dir>/catalog.json`).

@@ -32,6 +32,8 @@ pub mod config;
 pub mod custom;
 mod error;
 pub mod gguf;
+#[cfg(feature = "registry")]
+pub mod mirror;
 mod registry;
 #[cfg(feature = "registry")]
 pub mod resolver;

@@ -88,6 +88,15 @@ enum Command {
         #[arg(long, conflicts_with = "names")]
         all: bool,
     },
+    /// Seed a mirror from the models directory
+    Mirror {
+        #[command(subcommand)]
+        action: MirrorCommand,
+    },
+    /// Show the models directory, offline state and each source in order, and whether it
+    /// answers
+    #[command(alias = "doctor")]
+    Sources,
     /// Print the local path of a downloaded model (exit 4 when it is not downloaded)
     Path {
         /// Model name, alias or NAME:QUANT
@@ -110,6 +119,25 @@ enum Command {
     Unregister {
         /// The custom model's name
         name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum MirrorCommand {
+    /// Copy verified models to a directory or bucket (s3://, gs://, az://); files already
+    /// there with the right size are skipped
+    Push {
+        /// A directory, file:// URL, or s3://bucket/prefix, gs://bucket/prefix, az://container/prefix
+        destination: String,
+        /// Models to push
+        #[arg(required_unless_present = "all")]
+        names: Vec<String>,
+        /// Push every downloaded model
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
+        /// Print what would be copied, and copy nothing
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -233,11 +261,12 @@ fn exit_code(e: &RegistryError) -> u8 {
 }
 
 fn registry(global: &Global) -> Result<Registry, Failure> {
-    let dir = global.models_dir.clone();
-    let config = Config::from_env_with(|k| match (k, &dir) {
-        ("STRATA_MODELS_DIR", Some(d)) => Some(d.to_string_lossy().into_owned()),
-        _ => std::env::var(k).ok(),
-    })?;
+    let mut config = Config::from_env()?;
+    if let Some(dir) = &global.models_dir {
+        let dir = std::path::absolute(dir)
+            .map_err(|e| Failure::Message(format!("--models-dir {}: {e}", dir.display()), exit::USAGE))?;
+        config = config.with_models_dir(dir);
+    }
     Ok(Registry::new(config)?)
 }
 
@@ -247,6 +276,27 @@ fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
         Command::List => list(&registry, ui),
         Command::Download { names, all, quiet } => download(registry, ui, names, *all, *quiet),
         Command::Verify { names, all } => verify(&registry, ui, names, *all),
+        Command::Mirror { action: MirrorCommand::Push { destination, names, all, dry_run } } => {
+            let names = if *all { Vec::new() } else { names.clone() };
+            let reports = strata_model::mirror::push(&registry, destination, &names, *dry_run)?;
+            if ui.json {
+                return emit_json(&reports);
+            }
+            let mut out = String::new();
+            for r in &reports {
+                let verb = match r.action {
+                    strata_model::mirror::PushAction::Copied => "copied   ",
+                    strata_model::mirror::PushAction::Skipped => "present  ",
+                    strata_model::mirror::PushAction::WouldCopy => "would copy",
+                };
+                out.push_str(&format!("{verb} {:<20} {:>9}  {}\n", r.name, human_size(r.bytes), r.target));
+            }
+            if reports.is_empty() {
+                out.push_str("no model is downloaded; nothing to push\n");
+            }
+            emit(&out)
+        }
+        Command::Sources => sources(&registry, ui),
         Command::Path { name } => path(&registry, ui, name),
         Command::Info { name } => info(&registry, ui, name),
         Command::Remove { name } => {
@@ -462,6 +512,49 @@ fn verify(registry: &Registry, ui: &Ui, names: &[String], all: bool) -> Result<(
             exit_code(&e),
         )),
     }
+}
+
+fn sources(registry: &Registry, ui: &Ui) -> Result<(), Failure> {
+    let config = registry.config();
+    let sources = strata_model::sources::from_config(config)?;
+    let checks: Vec<(String, Result<String, String>)> =
+        sources.iter().map(|s| (s.to_string(), s.check())).collect();
+    let dir = registry.models_dir().root();
+    let custom = registry.catalog().custom_entries().count();
+    if ui.json {
+        let list: Vec<_> = checks
+            .iter()
+            .map(|(name, r)| match r {
+                Ok(detail) => json!({ "source": name, "ok": true, "detail": detail }),
+                Err(detail) => json!({ "source": name, "ok": false, "detail": detail }),
+            })
+            .collect();
+        return emit_json(&json!({
+            "models_dir": dir,
+            "catalog_file": config.catalog_file(),
+            "custom_models": custom,
+            "offline": config.is_offline(),
+            "sources": list,
+        }));
+    }
+    let mut out = format!("Models directory: {}", dir.display());
+    out.push_str(if dir.is_dir() { "\n" } else { " (not created yet)\n" });
+    out.push_str(&format!("Custom catalog:   {} ({custom} models)\n", config.catalog_file().display()));
+    out.push_str(&format!(
+        "Offline:          {}\n\nSources, in order:\n",
+        if config.is_offline() { "yes (no network source is used)" } else { "no" }
+    ));
+    for (i, (name, r)) in checks.iter().enumerate() {
+        let status = match r {
+            Ok(d) => ui.paint(d, "32"),
+            Err(d) => ui.paint(&format!("FAILED: {d}"), "31"),
+        };
+        out.push_str(&format!("  {}. {name}\n     {status}\n", i + 1));
+    }
+    if checks.is_empty() {
+        out.push_str("  none: offline with no local mirror\n");
+    }
+    emit(&out)
 }
 
 fn list(registry: &Registry, ui: &Ui) -> Result<(), Failure> {

@@ -75,4 +75,15 @@ impl ModelSource for MirrorDir {
     fn is_network(&self) -> bool {
         false
     }
+
+    fn check(&self) -> Result<String, String> {
+        match fs::read_dir(&self.root) {
+            Ok(entries) => {
+                let n =
+                    entries.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".gguf")).count();
+                Ok(format!("readable ({n} .gguf files)"))
+            }
+            Err(e) => Err(format!("cannot read {}: {e}", self.root.display())),
+        }
+    }
 }

@@ -13,11 +13,15 @@ use crate::catalog::ModelEntry;
 use crate::config::Config;
 use crate::error::{ErrorKind, RegistryError, Result};
 
-mod huggingface;
+mod http;
 mod mirror;
+#[cfg(feature = "cloud")]
+mod object_store;
 
-pub use huggingface::HuggingFace;
+pub use http::{HttpSource, HuggingFace};
 pub use mirror::MirrorDir;
+#[cfg(feature = "cloud")]
+pub use object_store::ObjectStoreSource;
 
 /// What to fetch: the bytes of a file from `offset`, up to `end` (exclusive) when set.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -117,6 +121,12 @@ pub trait ModelSource: Send + Sync + fmt::Debug + fmt::Display {
 
     /// Whether using this source makes network connections (offline mode skips those).
     fn is_network(&self) -> bool;
+
+    /// Whether the source answers at all (for `strata-model sources`): a short description
+    /// when it does, why not when it does not.
+    fn check(&self) -> Result<String, String> {
+        Ok("not checked".into())
+    }
 }
 
 /// The sources a configuration names, in order: each `STRATA_MODELS_MIRROR` entry, then
@@ -127,16 +137,40 @@ pub fn from_config(config: &Config) -> Result<Vec<Box<dyn ModelSource>>> {
         if raw.is_empty() {
             continue;
         }
-        sources.push(mirror_entry(raw)?);
+        let source = mirror_entry(raw, config)?;
+        if !(config.is_offline() && source.is_network()) {
+            sources.push(source);
+        }
     }
     if !config.is_offline() {
-        sources.push(Box::new(HuggingFace::from_config(config)?));
+        sources.push(Box::new(HttpSource::hugging_face(config)?));
     }
     Ok(sources)
 }
 
-fn mirror_entry(raw: &str) -> Result<Box<dyn ModelSource>> {
+/// The source for one `STRATA_MODELS_MIRROR` entry: a directory path, a `file://` URL, an
+/// `https://` mirror, or (with the `cloud` feature) an `s3://`, `gs://` or `az://` bucket.
+pub fn mirror_entry(raw: &str, config: &Config) -> Result<Box<dyn ModelSource>> {
     let variable = crate::config::vars::MODELS_MIRROR;
+    let lower = raw.to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        return Ok(Box::new(HttpSource::mirror(raw, config)?));
+    }
+    if lower.starts_with("http://") {
+        return Err(RegistryError::config(
+            variable,
+            format!("`{}`: plain HTTP mirrors are refused; use https://", http::redact(raw)),
+        ));
+    }
+    if ["s3://", "gs://", "az://"].iter().any(|p| lower.starts_with(p)) {
+        #[cfg(feature = "cloud")]
+        return Ok(Box::new(ObjectStoreSource::from_url(raw, config)?));
+        #[cfg(not(feature = "cloud"))]
+        return Err(RegistryError::config(
+            variable,
+            format!("`{raw}` needs the `cloud` feature; build strata-model with --features cloud"),
+        ));
+    }
     if let Some(rest) = raw.strip_prefix("file://") {
         if !rest.starts_with('/') {
             return Err(RegistryError::config(
@@ -151,8 +185,8 @@ fn mirror_entry(raw: &str) -> Result<Box<dyn ModelSource>> {
             Err(RegistryError::config(
                 variable,
                 format!(
-                    "`{scheme}://` mirrors are not supported by this build; \
-                     use a directory path or a file:// URL"
+                    "`{scheme}://` is not a kind of mirror; \
+                     use a directory, file://, https://, s3://, gs:// or az://"
                 ),
             ))
         }
@@ -217,16 +251,21 @@ mod tests {
     fn mirror_entries_come_first_and_offline_drops_the_hub() {
         let names = |c: &Config| from_config(c).unwrap().iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
-            names(&config("/a, file:///b%20c,", false)),
-            ["mirror directory /a", "mirror directory /b c", "Hugging Face https://huggingface.co"]
+            names(&config("/a, file:///b%20c,, https://m.internal/x/", false)),
+            [
+                "mirror directory /a",
+                "mirror directory /b c",
+                "HTTPS mirror https://m.internal/x",
+                "Hugging Face https://huggingface.co"
+            ]
         );
-        assert_eq!(names(&config("/a", true)), ["mirror directory /a"]);
+        assert_eq!(names(&config("/a, https://m.internal/x", true)), ["mirror directory /a"]);
         assert!(names(&config("", true)).is_empty());
     }
 
     #[test]
     fn unknown_schemes_and_relative_file_urls_are_configuration_errors() {
-        for bad in ["ftp://x/y", "s3x://b", "file://relative/path", "gopher://h"] {
+        for bad in ["ftp://x/y", "s3x://b", "file://relative/path", "gopher://h", "http://plain/x"] {
             let err = from_config(&config(bad, false)).unwrap_err();
             assert!(err.to_string().contains("STRATA_MODELS_MIRROR"), "{bad}: {err}");
         }

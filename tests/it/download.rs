@@ -415,3 +415,31 @@ fn https_proxy_is_used_and_no_proxy_bypasses_it() {
     .ok();
     assert!(targets.lock().unwrap().is_empty(), "NO_PROXY hosts bypass the proxy");
 }
+
+#[test]
+fn https_mirror_and_directory_push_round_trip() {
+    let hub = crate::hub::Hub::start();
+    let bytes = gguf_bytes("bert", 384, 300_000, 10);
+    let (sb, file, dead) = crate::support::registered_sandbox(&bytes);
+    hub.add_file(&file, bytes.clone());
+    let base = format!("https://{}/cdn", hub.cdn);
+    let r = Run::of(
+        sb.cmd()
+            .env("HF_ENDPOINT", &dead)
+            .env("SSL_CERT_FILE", &hub.ca_file)
+            .env("STRATA_MODELS_MIRROR", &base)
+            .args(["download", "tiny", "--quiet"])
+            .output()
+            .unwrap(),
+    )
+    .ok();
+    assert_eq!(r.stdout.trim_end(), sb.models().join(&file).to_str().unwrap());
+    let target = sb.tmp.path().join("pushed");
+    let r = sb.run(&["mirror", "push", target.to_str().unwrap(), "--all"]).ok();
+    assert!(r.stdout.starts_with("copied"), "{}", r.stdout);
+    assert!(fs::read(target.join(&file)).unwrap() == bytes);
+    let r = sb.run(&["mirror", "push", target.to_str().unwrap(), "--all"]).ok();
+    assert!(r.stdout.starts_with("present"), "{}", r.stdout);
+    let leftovers: Vec<_> = fs::read_dir(&target).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "no temporary files: {leftovers:?}");
+}

@@ -61,6 +61,7 @@ struct State {
 /// The running servers.
 pub struct Hub {
     pub hub: SocketAddr,
+    pub cdn: SocketAddr,
     pub ca_file: PathBuf,
     state: Arc<Mutex<State>>,
     _dir: tempfile::TempDir,
@@ -90,7 +91,7 @@ impl Hub {
                 }
             });
         }
-        Self { hub, ca_file, state, _dir: dir }
+        Self { hub, cdn, ca_file, state, _dir: dir }
     }
 
     pub fn endpoint(&self) -> String {
@@ -288,19 +289,23 @@ fn cdn_response(
         return out.write_all(page);
     }
     let etag = format!("\"{}\"", sha_hex(bytes));
-    let len = bytes.len() as u64;
+    let total = bytes.len() as u64;
+    let mut len = total; // one past the last byte sent
     let mut start = 0u64;
     let mut partial = false;
     if let Some(range) = headers.get("range").and_then(|r| r.strip_prefix("bytes=")) {
         let if_range_ok = headers.get("if-range").is_none_or(|v| *v == etag);
         if !faults.ignore_range && if_range_ok {
-            let (a, _) = range.split_once('-').unwrap_or((range, ""));
+            let (a, b) = range.split_once('-').unwrap_or((range, ""));
             start = a.parse().unwrap_or(0);
-            if start >= len {
+            if let Ok(last) = b.parse::<u64>() {
+                len = (last + 1).min(total);
+            }
+            if start >= total {
                 return head(
                     out,
                     "416 Range Not Satisfiable",
-                    &[("Content-Range", format!("bytes */{len}"))],
+                    &[("Content-Range", format!("bytes */{total}"))],
                 );
             }
             partial = true;
@@ -313,7 +318,7 @@ fn cdn_response(
         ("Content-Type", "application/octet-stream".into()),
     ];
     if partial {
-        h.push(("Content-Range", format!("bytes {start}-{}/{len}", len - 1)));
+        h.push(("Content-Range", format!("bytes {start}-{}/{total}", len - 1)));
     }
     head(out, if partial { "206 Partial Content" } else { "200 OK" }, &h)?;
     if method == "HEAD" {
@@ -341,7 +346,7 @@ fn cdn_response(
             end = end.min(s);
         }
         let mut piece = bytes[pos as usize..end as usize].to_vec();
-        let mid = len / 2;
+        let mid = total / 2;
         if faults.flip_byte && (pos..end).contains(&mid) {
             piece[(mid - pos) as usize] ^= 0xff;
         }

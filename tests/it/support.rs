@@ -118,3 +118,53 @@ pub fn register(sb: &Sandbox, name: &str, bytes: &[u8]) -> String {
 pub fn fixtures() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))
 }
+
+/// The address of an object-store emulator started by `scripts/emulators start`: from the
+/// environment, else from `.emulators/env`. Missing: a failure under `CI=true`, else a skip
+/// with the reason printed.
+#[cfg(feature = "cloud")]
+pub fn emulator(var: &str) -> Option<String> {
+    if let Some(v) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
+        return Some(v);
+    }
+    let dir = std::env::var_os("STRATA_EMULATORS_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".cache/strata-model/emulators")
+    });
+    let file = dir.join("env");
+    let from_file = std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|text| text.lines().find_map(|l| l.strip_prefix(&format!("{var}=")).map(str::to_string)));
+    if from_file.is_some() {
+        return from_file;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{var} is not set and {} is missing: CI must run scripts/test", file.display());
+    }
+    eprintln!("skipping: {var} is not set (run scripts/emulators start for the object-store tests)");
+    None
+}
+
+/// A sandbox with custom model `tiny` registered, and a Hugging Face endpoint nobody
+/// answers.
+pub fn registered_sandbox(bytes: &[u8]) -> (Sandbox, String, String) {
+    let sb = Sandbox::new();
+    let file = "tiny-Q8_0.gguf".to_string();
+    sb.run(&[
+        "register",
+        "tiny",
+        "--repo",
+        crate::hub::REPO,
+        "--file",
+        &file,
+        "--revision",
+        crate::hub::REVISION,
+        "--sha256",
+        &sha256_hex(bytes),
+        "--size",
+        &bytes.len().to_string(),
+    ])
+    .ok();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    (sb, file, format!("https://{dead}"))
+}

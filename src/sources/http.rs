@@ -1,4 +1,6 @@
-//! Hugging Face: `{endpoint}/{repo}/resolve/{revision}/{file}`, over HTTPS only.
+//! HTTPS sources: Hugging Face (`{endpoint}/{repo}/resolve/{revision}/{file}`) and plain
+//! HTTPS mirrors holding the flat layout (`{base}/{file}`, e.g. an internal nginx or
+//! Artifactory), over HTTPS only.
 //!
 //! Redirects are followed here, not by the HTTP client, so that each hop is checked: a
 //! redirect to plain HTTP is refused, and the token goes to the endpoint's host only, never to
@@ -19,38 +21,62 @@ use crate::error::{ErrorKind, RegistryError, Result};
 
 const MAX_REDIRECTS: usize = 10;
 
-/// The Hugging Face source.
-pub struct HuggingFace {
+/// An HTTPS source: Hugging Face, or a mirror with the flat layout.
+pub struct HttpSource {
     endpoint: String,
     authority: String,
     token: Option<Secret>,
     agent: ureq::Agent,
+    mirror: bool,
 }
 
-impl fmt::Debug for HuggingFace {
+/// The Hugging Face source (an [`HttpSource`] built with [`HttpSource::hugging_face`]).
+pub type HuggingFace = HttpSource;
+
+impl fmt::Debug for HttpSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HuggingFace")
+        f.debug_struct("HttpSource")
             .field("endpoint", &self.endpoint)
+            .field("mirror", &self.mirror)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()
     }
 }
 
-impl fmt::Display for HuggingFace {
+impl fmt::Display for HttpSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Hugging Face {}", self.endpoint)
+        if self.mirror {
+            write!(f, "HTTPS mirror {}", self.endpoint)
+        } else {
+            write!(f, "Hugging Face {}", self.endpoint)
+        }
     }
 }
 
-impl HuggingFace {
-    /// The source for `config`'s endpoint, token, trust roots, proxy and timeouts.
+impl HttpSource {
+    /// Hugging Face at `config`'s endpoint, with its token, trust roots, proxy and timeouts.
     pub fn from_config(config: &Config) -> Result<Self> {
-        let endpoint = config.endpoint().trim_end_matches('/').to_string();
+        Self::hugging_face(config)
+    }
+
+    /// Hugging Face at `config`'s endpoint.
+    pub fn hugging_face(config: &Config) -> Result<Self> {
+        Self::build(config.endpoint(), config, false, vars::HF_ENDPOINT)
+    }
+
+    /// An HTTPS mirror at `base` (`https://models.internal/gguf`): `{base}/{file}`. It gets
+    /// the same TLS, proxy and redirect rules as Hugging Face, and never the token.
+    pub fn mirror(base: &str, config: &Config) -> Result<Self> {
+        Self::build(base, config, true, vars::MODELS_MIRROR)
+    }
+
+    fn build(base: &str, config: &Config, mirror: bool, variable: &str) -> Result<Self> {
+        let endpoint = base.trim_end_matches('/').to_string();
         let authority = authority(&endpoint)
             .filter(|a| !a.is_empty())
             .ok_or_else(|| {
                 RegistryError::config(
-                    vars::HF_ENDPOINT,
+                    variable,
                     format!("`{}` is not an https:// URL; only HTTPS is allowed", redact(&endpoint)),
                 )
             })?
@@ -68,12 +94,21 @@ impl HuggingFace {
             .tls_config(tls)
             .build()
             .new_agent();
-        Ok(Self { endpoint, authority, token: config.token().cloned(), agent })
+        let token = if mirror { None } else { config.token().cloned() };
+        Ok(Self { endpoint, authority, token, agent, mirror })
     }
 
-    /// The endpoint, without a trailing slash.
+    /// The endpoint (or mirror base), without a trailing slash.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    fn url(&self, entry: &ModelEntry) -> String {
+        if self.mirror {
+            format!("{}/{}", self.endpoint, entry.hf_filename)
+        } else {
+            entry.hf_url(&self.endpoint)
+        }
     }
 }
 
@@ -214,9 +249,9 @@ fn follow(from: &str, location: &str) -> Result<String, SourceError> {
     ))
 }
 
-impl ModelSource for HuggingFace {
+impl ModelSource for HttpSource {
     fn fetch(&self, entry: &ModelEntry, request: &FetchRequest) -> Result<Fetch, SourceError> {
-        let mut url = entry.hf_url(&self.endpoint);
+        let mut url = self.url(entry);
         let mut linked_etag: Option<String> = None;
         for _ in 0..=MAX_REDIRECTS {
             let mut req = self.agent.get(&url).header("Accept-Encoding", "identity");
@@ -269,7 +304,9 @@ impl ModelSource for HuggingFace {
                 StatusCode::OK | StatusCode::PARTIAL_CONTENT => {}
                 StatusCode::NOT_FOUND => return Err(SourceError::NotFound),
                 StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                    let hint = if self.token.is_some() {
+                    let hint = if self.mirror {
+                        "the mirror refused access"
+                    } else if self.token.is_some() {
                         "the token in HF_TOKEN has no access: accept the model's licence on its Hub page"
                     } else {
                         "the repository is gated or private: accept its licence on the Hub and set HF_TOKEN"
@@ -329,7 +366,12 @@ impl ModelSource for HuggingFace {
                 (0, header(headers, "content-length").and_then(|s| s.parse().ok()))
             };
             let body = resp.into_body().into_reader();
-            return Ok(Fetch { body: Box::new(body), start, total, validator, location: here });
+            // A server that sends past the requested end is cut at it.
+            let body: Box<dyn std::io::Read + Send> = match request.end {
+                Some(end) if end > start => Box::new(std::io::Read::take(body, end - start)),
+                _ => Box::new(body),
+            };
+            return Ok(Fetch { body, start, total, validator, location: here });
         }
         Err(SourceError::failed(
             ErrorKind::Network,
@@ -342,6 +384,16 @@ impl ModelSource for HuggingFace {
 
     fn is_network(&self) -> bool {
         true
+    }
+
+    fn check(&self) -> Result<String, String> {
+        let started = std::time::Instant::now();
+        match self.agent.head(&self.endpoint).call() {
+            Ok(resp) => {
+                Ok(format!("answers (HTTP {}, {} ms)", resp.status().as_u16(), started.elapsed().as_millis()))
+            }
+            Err(e) => Err(classify(e, &self.endpoint).to_string()),
+        }
     }
 }
 

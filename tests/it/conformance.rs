@@ -1,0 +1,156 @@
+//! One conformance suite, run against every kind of source: a mirror directory, the Hugging
+//! Face look-alike, an HTTPS mirror and (with the `cloud` feature) S3, GCS and Azure
+//! emulators. The mock source has the same checks in the library's unit tests.
+
+use std::borrow::Cow;
+use std::io::Read;
+use std::time::Duration;
+
+use strata_model::resolver::Resolver;
+use strata_model::{
+    Config, ErrorKind, FetchRequest, ModelEntry, ModelSource, ModelsDir, RetryPolicy, SourceError,
+};
+
+use crate::support::{gguf_bytes, sha256_hex};
+
+/// The files every subject serves: `conf-Q8_0.gguf` (good), `tampered-Q8_0.gguf` (one byte
+/// flipped, but catalogued with the good hash); `absent-Q8_0.gguf` is nowhere.
+pub struct Fixture {
+    pub bytes: Vec<u8>,
+    pub tampered: Vec<u8>,
+}
+
+pub const GOOD: &str = "conf-Q8_0.gguf";
+pub const TAMPERED: &str = "tampered-Q8_0.gguf";
+pub const ABSENT: &str = "absent-Q8_0.gguf";
+
+impl Fixture {
+    pub fn new() -> Self {
+        let bytes = gguf_bytes("bert", 384, 700_000, 42);
+        let mut tampered = bytes.clone();
+        tampered[350_000] ^= 0x55;
+        Self { bytes, tampered }
+    }
+
+    pub fn entry(&self, file: &'static str) -> ModelEntry {
+        let mut e = strata_model::catalog::BUILTIN[0].clone();
+        e.name = Cow::Borrowed("conformance");
+        e.hf_repo = Cow::Borrowed(crate::hub::REPO);
+        e.revision = Cow::Borrowed(crate::hub::REVISION);
+        e.hf_filename = Cow::Borrowed(file);
+        e.size_bytes = self.bytes.len() as u64;
+        e.sha256 = Cow::Owned(sha256_hex(&self.bytes));
+        e
+    }
+}
+
+fn read_all(source: &dyn ModelSource, entry: &ModelEntry, request: FetchRequest) -> (u64, Vec<u8>) {
+    let mut fetch =
+        source.fetch(entry, &request).unwrap_or_else(|e| panic!("{source}: fetch {request:?}: {e}"));
+    let mut out = Vec::new();
+    fetch.body.read_to_end(&mut out).unwrap_or_else(|e| panic!("{source}: read: {e}"));
+    if let Some(total) = fetch.total {
+        assert_eq!(total, entry.size_bytes, "{source}: reported total");
+    }
+    (fetch.start, out)
+}
+
+/// The contract of `ModelSource`, checked against one source.
+pub fn check(source: Box<dyn ModelSource>, fx: &Fixture, display_contains: &str) {
+    let one = vec![source];
+    let source = one[0].as_ref();
+    let good = fx.entry(GOOD);
+    let len = fx.bytes.len() as u64;
+
+    let (start, whole) = read_all(source, &good, FetchRequest::default());
+    assert_eq!(start, 0, "{source}");
+    assert!(whole == fx.bytes, "{source}: whole file differs");
+
+    let offset = len / 3;
+    let (start, rest) = read_all(source, &good, FetchRequest { offset, ..Default::default() });
+    assert_eq!(start, offset, "{source}: the range from {offset} was honoured");
+    assert!(rest == fx.bytes[offset as usize..], "{source}: bytes from the offset differ");
+
+    let end = offset + 12_345;
+    let (start, range) = read_all(source, &good, FetchRequest { offset, end: Some(end), if_range: None });
+    assert_eq!(start, offset, "{source}");
+    assert!(range == fx.bytes[offset as usize..end as usize], "{source}: bounded range differs");
+
+    match source.fetch(&fx.entry(ABSENT), &FetchRequest::default()) {
+        Err(SourceError::NotFound) => {}
+        other => panic!("{source}: a missing file must be NotFound, got {other:?}"),
+    }
+
+    let shown = source.to_string();
+    assert!(shown.contains(display_contains), "Display `{shown}` names the source `{display_contains}`");
+
+    // Wrong bytes fail verification, through the resolver, and leave nothing behind.
+    let dir = tempfile::tempdir().unwrap();
+    let models = ModelsDir::new(dir.path());
+    let tampered = fx.entry(TAMPERED);
+    let retry =
+        RetryPolicy { attempts: 2, base: Duration::from_millis(10), max_delay: Duration::from_millis(50) };
+    let err = Resolver::new(&models, &one, retry, None).ensure(&tampered, None).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Integrity, "{source}: {err}");
+    assert!(!models.model_path(&tampered).exists() && !models.partial_path(&tampered).exists());
+    // And the good file goes through the whole resolver.
+    let path = Resolver::new(&models, &one, retry, None).ensure(&good, None).unwrap();
+    assert!(std::fs::read(path).unwrap() == fx.bytes);
+}
+
+#[test]
+fn mirror_directory() {
+    let fx = Fixture::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(GOOD), &fx.bytes).unwrap();
+    std::fs::write(dir.path().join(TAMPERED), &fx.tampered).unwrap();
+    let source = strata_model::sources::MirrorDir::new(dir.path());
+    check(Box::new(source), &fx, &dir.path().display().to_string());
+}
+
+fn hub_with_fixture(fx: &Fixture) -> crate::hub::Hub {
+    let hub = crate::hub::Hub::start();
+    hub.add_file(GOOD, fx.bytes.clone());
+    hub.add_file(TAMPERED, fx.tampered.clone());
+    hub
+}
+
+#[test]
+fn hugging_face() {
+    let fx = Fixture::new();
+    let hub = hub_with_fixture(&fx);
+    let config = Config::new("/unused").hf_endpoint(hub.endpoint()).ca_file(Some(hub.ca_file.clone()));
+    let source = strata_model::sources::HttpSource::hugging_face(&config).unwrap();
+    check(Box::new(source), &fx, &format!("Hugging Face {}", hub.endpoint()));
+}
+
+#[test]
+fn https_mirror() {
+    let fx = Fixture::new();
+    let hub = hub_with_fixture(&fx);
+    let base = format!("https://{}/cdn", hub.cdn);
+    let config = Config::new("/unused").ca_file(Some(hub.ca_file.clone()));
+    let source = strata_model::sources::HttpSource::mirror(&base, &config).unwrap();
+    check(Box::new(source), &fx, &format!("HTTPS mirror {base}"));
+}
+
+#[cfg(feature = "cloud")]
+mod buckets {
+    use super::*;
+    use crate::cloud::{Emulator, ALL};
+
+    #[test]
+    fn s3_gcs_and_azure() {
+        let fx = Fixture::new();
+        for kind in ALL {
+            let Some(emu) = Emulator::get(kind) else { continue };
+            let prefix = emu.unique_prefix("conformance");
+            emu.upload(&prefix, GOOD, &fx.bytes);
+            emu.upload(&prefix, TAMPERED, &fx.tampered);
+            let url = emu.url(&prefix);
+            let source =
+                strata_model::sources::ObjectStoreSource::from_url(&url, &emu.config("/unused")).unwrap();
+            check(Box::new(source), &fx, &url);
+        }
+    }
+}
