@@ -1,6 +1,6 @@
 //! One conformance suite, run against every kind of source: a mirror directory, the Hugging
 //! Face look-alike, an HTTPS mirror and (with the `cloud` feature) S3, GCS and Azure
-//! emulators. The mock source has the same checks in the library's unit tests.
+//! emulators, and a mockall mock.
 
 use std::borrow::Cow;
 use std::io::Read;
@@ -153,4 +153,46 @@ mod buckets {
             check(Box::new(source), &fx, &url);
         }
     }
+}
+
+mockall::mock! {
+    Source {}
+    impl ModelSource for Source {
+        fn fetch(&self, entry: &ModelEntry, request: &FetchRequest) -> Result<strata_model::Fetch, SourceError>;
+        fn is_network(&self) -> bool;
+    }
+    impl std::fmt::Display for Source {
+        fn fmt<'a>(&self, f: &mut std::fmt::Formatter<'a>) -> std::fmt::Result;
+    }
+}
+
+impl std::fmt::Debug for MockSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MockSource")
+    }
+}
+
+#[test]
+fn mock_source() {
+    let fx = Fixture::new();
+    let mut mock = MockSource::new();
+    let (good, tampered) = (fx.bytes.clone(), fx.tampered.clone());
+    mock.expect_fetch().returning(move |entry, request| {
+        let bytes = match &*entry.hf_filename {
+            GOOD => good.clone(),
+            TAMPERED => tampered.clone(),
+            _ => return Err(SourceError::NotFound),
+        };
+        let end = request.end.unwrap_or(bytes.len() as u64) as usize;
+        Ok(strata_model::Fetch {
+            body: Box::new(std::io::Cursor::new(bytes[request.offset as usize..end].to_vec())),
+            start: request.offset,
+            total: Some(bytes.len() as u64),
+            validator: None,
+            location: "mock".into(),
+        })
+    });
+    mock.expect_is_network().return_const(false);
+    mock.expect_fmt().returning(|f| f.write_str("mock source"));
+    check(Box::new(mock), &fx, "mock source");
 }
