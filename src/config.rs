@@ -78,6 +78,8 @@ pub struct Config {
     read_timeout: Duration,
     retry: RetryPolicy,
     cloud: Vec<(String, Secret)>,
+    connections: Option<usize>,
+    max_rate: Option<u64>,
 }
 
 /// How transient failures are retried: up to `attempts` tries per source without progress,
@@ -116,6 +118,8 @@ impl Config {
             read_timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
             cloud: Vec::new(),
+            connections: None,
+            max_rate: None,
         }
     }
 
@@ -190,6 +194,29 @@ impl Config {
     pub fn cloud_options(mut self, options: Vec<(String, Secret)>) -> Self {
         self.cloud = options;
         self
+    }
+
+    /// Sets the number of connections per download from a network source (`None`: chosen
+    /// by file size).
+    pub fn connections(mut self, n: Option<usize>) -> Self {
+        self.connections = n;
+        self
+    }
+
+    /// Caps the total download rate, in bytes per second.
+    pub fn max_rate(mut self, bytes_per_second: Option<u64>) -> Self {
+        self.max_rate = bytes_per_second;
+        self
+    }
+
+    /// The number of connections set, if any.
+    pub fn connection_count(&self) -> Option<usize> {
+        self.connections
+    }
+
+    /// The rate cap, if any.
+    pub fn rate_cap(&self) -> Option<u64> {
+        self.max_rate
     }
 
     /// The object-store variables.

@@ -40,6 +40,8 @@ pub mod resolver;
 #[cfg(feature = "registry")]
 pub mod sources;
 pub mod store;
+#[cfg(feature = "registry")]
+mod transfer;
 
 pub use catalog::{Catalog, ModelEntry, ModelTask, Origin};
 pub use config::{Config, RetryPolicy, Secret};

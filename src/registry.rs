@@ -239,6 +239,14 @@ impl Registry {
         self
     }
 
+    /// Replaces the configuration's transfer settings: connections per download and a rate
+    /// cap (bytes per second).
+    #[cfg(feature = "registry")]
+    pub fn with_transfer(mut self, connections: Option<usize>, max_rate: Option<u64>) -> Self {
+        self.config = self.config.connections(connections).max_rate(max_rate);
+        self
+    }
+
     /// Calls `progress` as downloads advance (and when waiting for another process).
     #[cfg(feature = "registry")]
     pub fn with_progress(mut self, progress: crate::resolver::ProgressFn) -> Self {
@@ -308,6 +316,8 @@ impl Registry {
         };
         let offline_url = self.config.is_offline().then(|| entry.hf_url(self.config.endpoint()));
         crate::resolver::Resolver::new(&self.dir, sources, self.config.retry_policy(), self.progress.as_ref())
+            .connections(self.config.connection_count())
+            .max_rate(self.config.rate_cap())
             .ensure(entry, offline_url.as_deref())
     }
 

@@ -6,7 +6,7 @@
 //! verification, retries with back-off, the atomic rename and the verification stamp.
 
 use std::fs;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,12 +16,19 @@ use sha2::{Digest, Sha256};
 use crate::catalog::ModelEntry;
 use crate::config::RetryPolicy;
 use crate::error::{Attempt, ErrorKind, RegistryError, Result};
-use crate::gguf::MAGIC;
-use crate::sources::{FetchRequest, ModelSource, SourceError};
+use crate::sources::ModelSource;
 use crate::store::ModelsDir;
+use crate::transfer::{self, Outcome, Plan, Transfer};
 
-/// Size of the read buffer of a transfer (memory stays bounded whatever the file size).
-const BUF_SIZE: usize = 256 * 1024;
+/// The number of connections used for a file of `size` bytes from a network source, when
+/// none is set: one for small files, more for larger ones (a CDN caps each connection).
+pub fn auto_connections(size: u64) -> usize {
+    match size {
+        s if s < 32 << 20 => 1,
+        s if s < 256 << 20 => 8,
+        _ => 16,
+    }
+}
 
 /// What the resolver is doing, for progress bars and logs.
 #[derive(Debug)]
@@ -100,6 +107,8 @@ pub struct Resolver<'a> {
     sources: &'a [Box<dyn ModelSource>],
     retry: RetryPolicy,
     progress: Option<&'a ProgressFn>,
+    connections: Option<usize>,
+    max_rate: Option<u64>,
 }
 
 impl<'a> Resolver<'a> {
@@ -110,7 +119,20 @@ impl<'a> Resolver<'a> {
         retry: RetryPolicy,
         progress: Option<&'a ProgressFn>,
     ) -> Self {
-        Self { dir, sources, retry, progress }
+        Self { dir, sources, retry, progress, connections: None, max_rate: None }
+    }
+
+    /// Uses `n` connections for network sources (default: chosen by file size, see
+    /// [`auto_connections`]).
+    pub fn connections(mut self, n: Option<usize>) -> Self {
+        self.connections = n.map(|n| n.max(1));
+        self
+    }
+
+    /// Caps the total transfer rate, in bytes per second.
+    pub fn max_rate(mut self, bytes_per_second: Option<u64>) -> Self {
+        self.max_rate = bytes_per_second;
+        self
     }
 
     fn report(&self, p: Progress<'_>) {
@@ -225,10 +247,9 @@ impl<'a> Resolver<'a> {
     }
 
     fn fetch_from(&self, entry: &ModelEntry, source: &dyn ModelSource, label: &str) -> Result<(), Failure> {
-        let name = entry.display_name();
         let size = entry.size_bytes;
         let partial_path = self.dir.partial_path(entry);
-        let validator_path = self.dir.validator_path(entry);
+        let ranges_path = self.dir.ranges_path(entry);
         let storage = |action: &'static str, e: std::io::Error| {
             Failure::Fatal(RegistryError::storage(action, &partial_path, e))
         };
@@ -237,133 +258,80 @@ impl<'a> Resolver<'a> {
             fs::remove_file(&partial_path).map_err(|e| storage("delete", e))?;
         }
         let mut file = open_partial(&partial_path).map_err(|e| storage("open", e))?;
-        let mut len = file.metadata().map_err(|e| storage("stat", e))?.len();
-        if len > size {
-            file.set_len(0).map_err(|e| storage("truncate", e))?;
-            len = 0;
-        }
-        let mut hasher = Sha256::new();
-        if len > 0 {
-            hash_prefix(&mut file, len, &mut hasher).map_err(|e| storage("read", e))?;
-        }
-        let mut validator = fs::read_to_string(&validator_path).ok().filter(|_| len > 0);
-        let mut failures_in_a_row = 0u32;
-        let mut buf = vec![0u8; BUF_SIZE];
-
-        while len < size {
-            let request = FetchRequest { offset: len, end: None, if_range: validator.clone() };
-            let outcome = match source.fetch(entry, &request) {
-                Err(SourceError::NotFound) => return Err(Failure::NotFound),
-                Err(SourceError::Failed { kind, reason }) => return Err(Failure::Failed(kind, reason)),
-                Err(SourceError::Transient { reason, retry_after }) => Err((reason, retry_after)),
-                Ok(mut fetch) => {
-                    if let Some(total) = fetch.total.filter(|&t| t != size) {
-                        let mut head = [0u8; 16];
-                        let n = if fetch.start == 0 { read_up_to(&mut fetch.body, &mut head) } else { 0 };
-                        if n > 0 && !head.starts_with(&MAGIC[..n.min(MAGIC.len())]) {
-                            return Err(not_gguf(&fetch.location, &head[..n]));
-                        }
-                        return Err(Failure::Failed(
-                            ErrorKind::Integrity,
-                            format!("{} has {total} bytes, the catalog says {size}", fetch.location),
-                        ));
-                    }
-                    if fetch.start != len {
-                        if fetch.start != 0 {
-                            return Err(Failure::Failed(
-                                ErrorKind::Network,
-                                format!("{} served bytes from {}, not {len}", fetch.location, fetch.start),
-                            ));
-                        }
-                        // The source ignored the range (or the file changed): start over.
+        let connections =
+            if source.is_network() { self.connections.unwrap_or_else(|| auto_connections(size)) } else { 1 };
+        let mut use_ranges = connections > 1;
+        loop {
+            let len = file.metadata().map_err(|e| storage("stat", e))?.len();
+            let plan = match transfer::read_ranges(&ranges_path, size) {
+                Some(chunks) if len == size && use_ranges => {
+                    Plan { chunks, ranges_file: Some(ranges_path.clone()) }
+                }
+                Some(chunks) if len == size => {
+                    // Resuming a parallel partial on one connection: keep its contiguous prefix.
+                    let prefix = Plan::prefix(&chunks);
+                    file.set_len(prefix).map_err(|e| storage("truncate", e))?;
+                    let _ = fs::remove_file(&ranges_path);
+                    Plan { chunks: Plan::fresh(size, prefix, 1), ranges_file: None }
+                }
+                _ => {
+                    let _ = fs::remove_file(&ranges_path);
+                    let have = if len > size { 0 } else { len };
+                    if have != len {
                         file.set_len(0).map_err(|e| storage("truncate", e))?;
-                        hasher = Sha256::new();
-                        len = 0;
                     }
-                    file.seek(SeekFrom::Start(len)).map_err(|e| storage("seek", e))?;
-                    if fetch.validator != validator {
-                        validator = fetch.validator.clone();
-                        match &validator {
-                            Some(v) => fs::write(&validator_path, v).map_err(|e| storage("write", e))?,
-                            None => {
-                                let _ = fs::remove_file(&validator_path);
-                            }
-                        }
-                    }
-                    self.report(Progress::Started {
-                        model: &name,
-                        source: label,
-                        resumed_from: len,
-                        total: size,
-                    });
-                    let before = len;
-                    let mut body = fetch.body;
-                    let result = loop {
-                        let n = match body.read(&mut buf) {
-                            Ok(0) => break Ok(()),
-                            Ok(n) => n,
-                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                            Err(e) => break Err(format!("{}: {e}", fetch.location)),
-                        };
-                        let chunk = &buf[..n];
-                        if len + n as u64 > size {
-                            self.discard(entry);
-                            return Err(Failure::Failed(
-                                ErrorKind::Integrity,
-                                format!("{} sent more than the catalog's {size} bytes", fetch.location),
-                            ));
-                        }
-                        if len < MAGIC.len() as u64 {
-                            let at = len as usize;
-                            let k = (MAGIC.len() - at).min(n);
-                            if chunk[..k] != MAGIC[at..at + k] {
-                                self.discard(entry);
-                                return Err(not_gguf(&fetch.location, &chunk[..n.min(16)]));
-                            }
-                        }
-                        file.write_all(chunk).map_err(|e| storage("write", e))?;
-                        hasher.update(chunk);
-                        len += n as u64;
-                        self.report(Progress::Advanced { model: &name, done: len, total: size });
-                    };
-                    if len > before {
-                        failures_in_a_row = 0; // progress: the count of failures starts again
-                    }
-                    match result {
-                        Ok(()) if len == size => Ok(()),
-                        Ok(()) => {
-                            Err((format!("{}: the transfer ended early at byte {len}", fetch.location), None))
-                        }
-                        Err(reason) => Err((reason, None)),
+                    if use_ranges && size - have > 4 * transfer::MIN_CHUNK {
+                        file.set_len(size).map_err(|e| storage("allocate", e))?;
+                        let chunks = Plan::fresh(size, have, connections);
+                        Plan { chunks, ranges_file: Some(ranges_path.clone()) }
+                    } else {
+                        Plan { chunks: Plan::fresh(size, have, 1), ranges_file: None }
                     }
                 }
             };
-            if let Err((reason, retry_after)) = outcome {
-                failures_in_a_row += 1;
-                if failures_in_a_row >= self.retry.attempts {
-                    file.sync_all().map_err(|e| storage("sync", e))?;
-                    return Err(Failure::Failed(
-                        ErrorKind::Network,
-                        format!("{reason} (gave up after {failures_in_a_row} tries in a row)"),
-                    ));
-                }
-                let backoff = self.retry.base.saturating_mul(1 << (failures_in_a_row - 1).min(16));
-                let delay = retry_after.unwrap_or(backoff).min(self.retry.max_delay);
-                self.report(Progress::Retrying { model: &name, source: label, reason: &reason, delay });
-                std::thread::sleep(delay);
+            let prefix = Plan::prefix(&plan.chunks);
+            let mut hasher = Sha256::new();
+            if prefix > 0 {
+                hash_prefix(&mut file, prefix, &mut hasher).map_err(|e| storage("read", e))?;
             }
-        }
-
-        let actual = hex(&hasher.finalize());
-        if actual != entry.sha256 {
-            self.discard(entry);
-            return Err(Failure::Failed(
-                ErrorKind::Integrity,
-                format!(
-                    "checksum mismatch, the bytes were discarded:\n      expected sha256 {}\n      actual   sha256 {actual}",
-                    entry.sha256
-                ),
-            ));
+            let conns = if plan.ranges_file.is_some() { connections } else { 1 };
+            let job = Transfer {
+                source,
+                label,
+                entry,
+                file: &file,
+                partial: &partial_path,
+                validator_file: &self.dir.validator_path(entry),
+                retry: self.retry,
+                progress: self.progress,
+                max_rate: self.max_rate,
+            };
+            match job.run(plan, conns, hasher) {
+                Outcome::Done(actual) => {
+                    if actual != entry.sha256 {
+                        self.discard(entry);
+                        return Err(Failure::Failed(
+                            ErrorKind::Integrity,
+                            format!(
+                                "checksum mismatch, the bytes were discarded:\n      expected sha256 {}\n      actual   sha256 {actual}",
+                                entry.sha256
+                            ),
+                        ));
+                    }
+                    break;
+                }
+                Outcome::NotFound => return Err(Failure::NotFound),
+                Outcome::Failed(kind, reason) => {
+                    if kind == ErrorKind::Integrity {
+                        self.discard(entry);
+                    } else {
+                        file.sync_all().map_err(|e| storage("sync", e))?;
+                    }
+                    return Err(Failure::Failed(kind, reason));
+                }
+                Outcome::Storage(e) => return Err(Failure::Fatal(e)),
+                Outcome::RangesUnsupported => use_ranges = false,
+            }
         }
         file.sync_all().map_err(|e| storage("sync", e))?;
         drop(file);
@@ -371,7 +339,8 @@ impl<'a> Resolver<'a> {
         fs::rename(&partial_path, &path)
             .map_err(|e| Failure::Fatal(RegistryError::storage("rename into place", &path, e)))?;
         let _ = fs::File::open(self.dir.root()).and_then(|d| d.sync_all());
-        let _ = fs::remove_file(&validator_path);
+        let _ = fs::remove_file(self.dir.validator_path(entry));
+        let _ = fs::remove_file(&ranges_path);
         self.dir.write_stamp(entry).map_err(Failure::Fatal)?;
         Ok(())
     }
@@ -380,29 +349,8 @@ impl<'a> Resolver<'a> {
     fn discard(&self, entry: &ModelEntry) {
         let _ = fs::remove_file(self.dir.partial_path(entry));
         let _ = fs::remove_file(self.dir.validator_path(entry));
+        let _ = fs::remove_file(self.dir.ranges_path(entry));
     }
-}
-
-fn not_gguf(location: &str, head: &[u8]) -> Failure {
-    Failure::Failed(
-        ErrorKind::Integrity,
-        format!(
-            "{location} did not send a GGUF file (it starts with {:?}; an error page?)",
-            String::from_utf8_lossy(head)
-        ),
-    )
-}
-
-/// Reads until `buf` is full or the stream ends or fails; returns the bytes read.
-fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> usize {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) | Err(_) => break,
-            Ok(k) => n += k,
-        }
-    }
-    n
 }
 
 fn open_partial(path: &Path) -> std::io::Result<fs::File> {
@@ -450,7 +398,7 @@ fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::sources::mock::MockSource;
-    use crate::sources::Fetch;
+    use crate::sources::{Fetch, FetchRequest, SourceError};
     use mockall::predicate::{always, function};
     use std::borrow::Cow;
     use std::io::Cursor;

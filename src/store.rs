@@ -91,6 +91,26 @@ impl ModelsDir {
         self.state_dir().join(format!("{}.part.etag", entry.hf_filename))
     }
 
+    /// Per-range progress of a parallel partial download.
+    pub fn ranges_path(&self, entry: &ModelEntry) -> PathBuf {
+        self.state_dir().join(format!("{}.part.ranges", entry.hf_filename))
+    }
+
+    /// Bytes of the entry's partial download on disk: from the per-range progress of a
+    /// parallel download (whose file is preallocated), else the partial file's length.
+    pub fn partial_bytes(&self, entry: &ModelEntry) -> Option<u64> {
+        let meta = fs::symlink_metadata(self.partial_path(entry)).ok().filter(|m| m.is_file())?;
+        if let Ok(text) = fs::read_to_string(self.ranges_path(entry)) {
+            let mut lines = text.lines();
+            if lines.next() == Some(&format!("v1 {}", entry.size_bytes)) {
+                return Some(
+                    lines.filter_map(|l| l.split_ascii_whitespace().nth(2)?.parse::<u64>().ok()).sum(),
+                );
+            }
+        }
+        Some(meta.len())
+    }
+
     /// The entry's verification stamp.
     pub fn stamp_path(&self, entry: &ModelEntry) -> PathBuf {
         self.state_dir().join(format!("{}.verified", entry.hf_filename))
@@ -104,10 +124,8 @@ impl ModelsDir {
             Ok(m) => return Status::Invalid { bytes: m.len() },
             Err(_) => {}
         }
-        match fs::symlink_metadata(self.partial_path(entry)) {
-            Ok(m) if m.is_file() && m.len() > 0 && m.len() < entry.size_bytes => {
-                Status::Partial { bytes: m.len() }
-            }
+        match self.partial_bytes(entry) {
+            Some(bytes) if bytes > 0 && bytes < entry.size_bytes => Status::Partial { bytes },
             _ => Status::NotDownloaded,
         }
     }

@@ -79,6 +79,12 @@ enum Command {
         /// No progress bar or messages on stderr
         #[arg(long, short)]
         quiet: bool,
+        /// Connections per file from a network source (default: 1 below 32 MB, 8 below 256 MB, 16 above)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+        connections: Option<u16>,
+        /// Cap the total download rate, in bytes per second (suffixes k, M, G: 20M)
+        #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+        max_rate: Option<u64>,
     },
     /// Re-hash downloaded models in full and report each (all downloaded models by default)
     Verify {
@@ -274,7 +280,10 @@ fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
     let registry = registry(&cli.global)?;
     match &cli.command {
         Command::List => list(&registry, ui),
-        Command::Download { names, all, quiet } => download(registry, ui, names, *all, *quiet),
+        Command::Download { names, all, quiet, connections, max_rate } => {
+            let registry = registry.with_transfer(connections.map(usize::from), *max_rate);
+            download(registry, ui, names, *all, *quiet)
+        }
         Command::Verify { names, all } => verify(&registry, ui, names, *all),
         Command::Mirror { action: MirrorCommand::Push { destination, names, all, dry_run } } => {
             let names = if *all { Vec::new() } else { names.clone() };
@@ -690,6 +699,28 @@ fn info(registry: &Registry, ui: &Ui, name: &str) -> Result<(), Failure> {
     emit(&out)
 }
 
+/// Parses a rate such as `20M`, `500k` or `1000000` (bytes per second; decimal units).
+fn parse_rate(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let mult = match c.to_ascii_lowercase() {
+                'k' => 1_000,
+                'm' => 1_000_000,
+                'g' => 1_000_000_000,
+                _ => return Err(format!("unknown unit `{c}`: use k, M or G")),
+            };
+            (&t[..i], mult)
+        }
+        _ => (t, 1),
+    };
+    let n: f64 = num.trim().parse().map_err(|_| format!("`{s}` is not a rate such as 20M"))?;
+    if n.is_nan() || n <= 0.0 || !n.is_finite() {
+        return Err(format!("`{s}` must be more than 0"));
+    }
+    Ok((n * mult as f64) as u64)
+}
+
 /// Sizes in decimal units with three significant digits (25.0 MB, 335 MB, 8.05 GB).
 fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
@@ -732,6 +763,18 @@ fn emit(text: &str) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::human_size;
+
+    #[test]
+    fn rates_parse_with_units() {
+        assert_eq!(super::parse_rate("20M"), Ok(20_000_000));
+        assert_eq!(super::parse_rate("1.5k"), Ok(1_500));
+        assert_eq!(super::parse_rate("123"), Ok(123));
+        assert!(
+            super::parse_rate("0").is_err()
+                && super::parse_rate("fast").is_err()
+                && super::parse_rate("5x").is_err()
+        );
+    }
 
     #[test]
     fn sizes_have_three_significant_digits() {

@@ -443,3 +443,135 @@ fn https_mirror_and_directory_push_round_trip() {
     let leftovers: Vec<_> = fs::read_dir(&target).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers.len(), 1, "no temporary files: {leftovers:?}");
 }
+
+/// The byte ranges the CDN was asked for, as (start, end exclusive).
+fn requested_ranges(hub: &Hub, size: u64) -> Vec<(u64, u64)> {
+    hub.cdn_gets()
+        .iter()
+        .map(|g| match g.headers.get("range").and_then(|r| r.strip_prefix("bytes=")) {
+            None => (0, size),
+            Some(r) => {
+                let (a, b) = r.split_once('-').unwrap();
+                (a.parse().unwrap(), b.parse::<u64>().map_or(size, |b| b + 1))
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn parallel_ranges_are_written_at_their_offsets_and_verified() {
+    let s = setup(24 << 20);
+    let registry = s.registry(s.config().connections(Some(4)));
+    registry.ensure("tiny").unwrap();
+    assert!(fs::read(s.model_path()).unwrap() == s.bytes);
+    let ranges = requested_ranges(&s.hub, s.bytes.len() as u64);
+    assert!(ranges.len() >= 4, "{ranges:?}");
+    assert!(
+        ranges.iter().all(|&(a, b)| b - a < s.bytes.len() as u64),
+        "every request is a range: {ranges:?}"
+    );
+    let fetched: u64 = ranges.iter().map(|(a, b)| b - a).sum();
+    assert_eq!(fetched, s.bytes.len() as u64, "each byte asked for once");
+    assert_nothing_at(&s.partial_path());
+    assert_nothing_at(&s.sb.models().join(".strata").join(format!("{}.part.ranges", s.file)));
+}
+
+#[test]
+fn a_dropped_range_is_resumed_and_a_server_without_ranges_falls_back_to_one_connection() {
+    let s = setup(16 << 20);
+    s.hub.set_faults(Faults { drop_at: Some(5 << 20), ..Default::default() });
+    s.registry(s.config().connections(Some(4))).ensure("tiny").unwrap();
+    assert!(fs::read(s.model_path()).unwrap() == s.bytes);
+    let size = s.bytes.len() as u64;
+    let refetched = s.hub.bytes_sent().saturating_sub(size);
+    assert!(refetched < 1 << 20, "only the rest of the broken range was sent again: {refetched} extra bytes");
+
+    let s = setup(16 << 20);
+    s.hub.set_faults(Faults { ignore_range: true, ..Default::default() });
+    s.registry(s.config().connections(Some(4))).ensure("tiny").unwrap();
+    assert!(fs::read(s.model_path()).unwrap() == s.bytes);
+}
+
+#[test]
+fn a_slow_connection_has_its_range_split_onto_another() {
+    let s = setup(48 << 20);
+    // The first transfer crawls; the others are fast.
+    s.hub.set_faults(Faults { slow_first: Some(1_000_000), ..Default::default() });
+    s.registry(s.config().connections(Some(3))).ensure("tiny").unwrap();
+    assert!(fs::read(s.model_path()).unwrap() == s.bytes);
+    let ranges = requested_ranges(&s.hub, s.bytes.len() as u64);
+    let (first_start, first_end) = ranges[0];
+    assert!(
+        ranges[1..].iter().any(|&(a, _)| a > first_start && a < first_end),
+        "part of the slow range was taken over by another connection: {ranges:?}"
+    );
+}
+
+#[test]
+fn the_rate_cap_holds_across_connections() {
+    let s = setup(3_000_000);
+    let started = Instant::now();
+    s.registry(s.config().connections(Some(2)).max_rate(Some(2_000_000))).ensure("tiny").unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(1400), "3 MB at 2 MB/s takes about 1.5 s");
+}
+
+#[test]
+fn a_killed_parallel_download_resumes_only_the_missing_ranges() {
+    let s = setup(40 << 20);
+    s.hub.set_faults(Faults { rate: Some(2_000_000), ..Default::default() });
+    let mut child = s
+        .cmd()
+        .args(["download", "tiny", "--connections", "4"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ranges_file = s.sb.models().join(".strata").join(format!("{}.part.ranges", s.file));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let progress = |p: &std::path::Path| -> u64 {
+        fs::read_to_string(p)
+            .map(|t| t.lines().skip(1).filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok()).sum())
+            .unwrap_or(0)
+    };
+    while progress(&ranges_file) < 8 << 20 {
+        assert!(Instant::now() < deadline, "the download did not progress");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let saved = progress(&ranges_file);
+    // The regions recorded as on disk when the process died.
+    let done: Vec<(u64, u64)> = fs::read_to_string(&ranges_file)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let n: Vec<u64> = l.split_whitespace().map(|x| x.parse().unwrap()).collect();
+            (n[0], n[0] + n[2])
+        })
+        .filter(|(a, b)| b > a)
+        .collect();
+    assert_nothing_at(&s.model_path());
+    let list = s.run(&["list", "--json"]).ok().json();
+    let row = list.as_array().unwrap().iter().find(|m| m["name"] == "tiny").unwrap().clone();
+    assert_eq!(row["status"], "partial");
+    assert!(row["partial_bytes"].as_u64().unwrap() >= saved);
+
+    s.hub.set_faults(Faults::default());
+    s.hub.clear_seen();
+    let r = s.run(&["download", "tiny", "--connections", "4"]).ok();
+    assert!(fs::read(s.model_path()).unwrap() == s.bytes);
+    let size = s.bytes.len() as u64;
+    for (a, b) in requested_ranges(&s.hub, size) {
+        for &(da, db) in &done {
+            assert!(b <= da || a >= db, "bytes {a}..{b} were asked again, but {da}..{db} were on disk");
+        }
+    }
+    // Bytes sent past a range that was split at the end are the only extra.
+    let sent = s.hub.bytes_sent();
+    assert!(
+        sent <= size - saved + (4 << 20),
+        "{sent} bytes sent again; {saved} of {size} were saved\n{}",
+        r.stderr
+    );
+}

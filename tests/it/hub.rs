@@ -23,6 +23,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 /// A request as the server saw it.
 #[derive(Clone, Debug)]
 pub struct Seen {
+    id: u64,
     pub host: &'static str,
     pub method: String,
     pub headers: HashMap<String, String>,
@@ -49,10 +50,15 @@ pub struct Faults {
     pub html: bool,
     /// Send the body at about this many bytes per second.
     pub rate: Option<u64>,
+    /// Send the body of the first CDN transfer only at this many bytes per second (one slow
+    /// connection among fast ones).
+    pub slow_first: Option<u64>,
 }
 
 #[derive(Default)]
 struct State {
+    next_id: u64,
+    sent_by: HashMap<u64, u64>,
     files: HashMap<String, Arc<Vec<u8>>>,
     faults: Faults,
     seen: Vec<Seen>,
@@ -118,6 +124,13 @@ impl Hub {
     pub fn clear_seen(&self) {
         self.state.lock().unwrap().seen.clear();
     }
+
+    /// Body bytes the CDN has sent for the requests seen since the start (or the last
+    /// `clear_seen`).
+    pub fn bytes_sent(&self) -> u64 {
+        let s = self.state.lock().unwrap();
+        s.seen.iter().filter_map(|r| s.sent_by.get(&r.id)).sum()
+    }
 }
 
 fn tls_config() -> (String, Arc<rustls::ServerConfig>) {
@@ -176,14 +189,16 @@ fn serve(
         }
     }
     drop(reader);
-    let (faults, files) = {
+    let (faults, files, id) = {
         let mut s = state.lock().unwrap();
-        s.seen.push(Seen { host, method: method.clone(), headers: headers.clone() });
-        (s.faults.clone(), s.files.clone())
+        s.next_id += 1;
+        let id = s.next_id;
+        s.seen.push(Seen { id, host, method: method.clone(), headers: headers.clone() });
+        (s.faults.clone(), s.files.clone(), id)
     };
     let _ = match host {
         "hub" => hub_response(&mut tls, &path, &files, &faults, cdn),
-        _ => cdn_response(&mut tls, &method, &path, &headers, &files, &state),
+        _ => cdn_response(&mut tls, &method, &path, &headers, &files, &state, id),
     };
     tls.conn.send_close_notify();
     let _ = tls.flush();
@@ -253,6 +268,7 @@ fn cdn_response(
     headers: &HashMap<String, String>,
     files: &HashMap<String, Arc<Vec<u8>>>,
     state: &Arc<Mutex<State>>,
+    id: u64,
 ) -> std::io::Result<()> {
     let Some(bytes) = path.strip_prefix("/cdn/").and_then(|f| files.get(f)) else {
         return head(out, "404 Not Found", &[("Content-Length", "0".into())]);
@@ -335,6 +351,13 @@ fn cdn_response(
         }
     };
     take_once(&mut faults);
+    if let Some(slow) = faults.slow_first {
+        let mut s = state.lock().unwrap();
+        if s.faults.slow_first.is_some() {
+            s.faults.slow_first = None;
+            faults.rate = Some(slow);
+        }
+    }
     let mut pos = start;
     let chunk = 16 * 1024u64;
     while pos < len {
@@ -351,6 +374,7 @@ fn cdn_response(
             piece[(mid - pos) as usize] ^= 0xff;
         }
         out.write_all(&piece)?;
+        *state.lock().unwrap().sent_by.entry(id).or_default() += piece.len() as u64;
         pos = end;
         if faults.drop_at == Some(pos) {
             return out.flush();
