@@ -160,10 +160,25 @@ fn read_document(file: &Path) -> Result<(Vec<Value>, Vec<ModelEntry>)> {
     if bytes.len() as u64 > MAX_CATALOG_BYTES {
         return Err(ctx.err(None, format!("the file is larger than {MAX_CATALOG_BYTES} bytes")));
     }
+    parse_document(file, &bytes)
+}
+
+/// Validates the bytes of a custom catalog file (`file` names it in errors). Never panics.
+///
+/// ```
+/// let err = strata_model::custom::parse(std::path::Path::new("c.json"), b"{\"models\": 5}").unwrap_err();
+/// assert!(err.to_string().contains("field `models`"));
+/// ```
+pub fn parse(file: &Path, bytes: &[u8]) -> Result<Vec<ModelEntry>> {
+    Ok(parse_document(file, bytes)?.1)
+}
+
+fn parse_document(file: &Path, bytes: &[u8]) -> Result<(Vec<Value>, Vec<ModelEntry>)> {
+    let ctx = Ctx { file, entry: None };
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok((Vec::new(), Vec::new()));
     }
-    let doc: Value = serde_json::from_slice(&bytes).map_err(|e| {
+    let doc: Value = serde_json::from_slice(bytes).map_err(|e| {
         ctx.err(None, format!("not valid JSON ({e}); fix the file or delete it to start over"))
     })?;
     let Value::Object(top) = doc else {

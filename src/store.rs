@@ -256,6 +256,24 @@ impl ModelsDir {
     }
 }
 
+/// Bytes free for an unprivileged writer on the filesystem holding `dir`, when known.
+#[cfg(all(unix, feature = "registry"))]
+pub(crate) fn available_space(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `statvfs` only writes into the zeroed struct we own; the path is a valid C string.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statvfs(path.as_ptr(), &mut st) };
+    #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
+    (rc == 0).then(|| (st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
+/// Bytes free on the filesystem holding `dir` (unknown on this platform).
+#[cfg(all(not(unix), feature = "registry"))]
+pub(crate) fn available_space(_dir: &Path) -> Option<u64> {
+    None
+}
+
 /// Creates `dir` and its parents with mode 0755 (before the umask).
 pub(crate) fn create_dir(dir: &Path) -> Result<()> {
     let mut builder = fs::DirBuilder::new();

@@ -3,7 +3,9 @@
 #   - Hub on https://127.0.0.1:$HUB_PORT answers /{org}/{repo}/resolve/{rev}/{file} with a 302
 #     to the CDN on https://127.0.0.2:$CDN_PORT/cdn/{file} (another host), adding
 #     X-Repo-Commit, X-Linked-Size, X-Linked-Etag and ETag from DIR/files/{file}.meta.
-#   - CDN serves DIR/files with byte ranges; CDN_RATE (e.g. 20m) caps each connection.
+#   - CDN serves DIR/files with byte ranges.
+#   - A second pair, Hub on $HUB_CAPPED_PORT and CDN on $CDN_CAPPED_PORT, caps each connection
+#     at $CAP (default 20m), like a CDN does.
 # Needs nginx (Debian nginx-light) and openssl; installs nginx with apt when missing.
 
 hub_install() {
@@ -45,6 +47,8 @@ hub_start() { # DIR
   hub_certs "$d"
   HUB_PORT=${HUB_PORT:-18443}
   CDN_PORT=${CDN_PORT:-18444}
+  HUB_CAPPED_PORT=${HUB_CAPPED_PORT:-18445}
+  CDN_CAPPED_PORT=${CDN_CAPPED_PORT:-18446}
   local etags="" sizes="" f name sha size
   for f in "$d"/files/*.meta; do
     [ -e "$f" ] || continue
@@ -87,10 +91,27 @@ $sizes  }
     }
   }
   server {
+    listen 127.0.0.1:$HUB_CAPPED_PORT ssl;
+    location ~ ^/(?<repo>[^/]+/[^/]+)/resolve/(?<rev>[^/]+)/(?<file>[^/]+)\$ {
+      if (\$linked_size = "") { return 404; }
+      add_header X-Repo-Commit \$rev always;
+      add_header X-Linked-Etag \$linked_etag always;
+      add_header X-Linked-Size \$linked_size always;
+      add_header ETag \$linked_etag always;
+      return 302 https://127.0.0.2:$CDN_CAPPED_PORT/cdn/\$file;
+    }
+  }
+  server {
     listen 127.0.0.2:$CDN_PORT ssl;
     location /cdn/ {
       alias $d/files/;
-      limit_rate ${CDN_RATE:-0};
+    }
+  }
+  server {
+    listen 127.0.0.2:$CDN_CAPPED_PORT ssl;
+    location /cdn/ {
+      alias $d/files/;
+      limit_rate ${CAP:-20m};
     }
   }
 }

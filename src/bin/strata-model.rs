@@ -79,7 +79,8 @@ enum Command {
         /// No progress bar or messages on stderr
         #[arg(long, short)]
         quiet: bool,
-        /// Connections per file from a network source (default: 1 below 32 MB, 8 below 256 MB, 16 above)
+        /// Connections per file from a network source (default by size: 1 below 32 MiB, 8
+        /// below 128 MiB, 16 below 512 MiB, 32 above)
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
         connections: Option<u16>,
         /// Cap the total download rate, in bytes per second (suffixes k, M, G: 20M)

@@ -11,15 +11,15 @@ use strata_model::{Config, ErrorKind, Registry, RegistryError, RetryPolicy, Secr
 use crate::hub::{Faults, Hub, REPO, REVISION};
 use crate::support::{gguf_bytes, sha256_hex, Run, Sandbox};
 
-struct Setup {
-    hub: Hub,
-    sb: Sandbox,
-    bytes: Vec<u8>,
-    file: String,
+pub struct Setup {
+    pub hub: Hub,
+    pub sb: Sandbox,
+    pub bytes: Vec<u8>,
+    pub file: String,
 }
 
 /// A Hub serving one GGUF-shaped file, registered as custom model `tiny` in a sandbox.
-fn setup(size: usize) -> Setup {
+pub fn setup(size: usize) -> Setup {
     let hub = Hub::start();
     let sb = Sandbox::new();
     let bytes = gguf_bytes("bert", 384, size, 9);
@@ -48,7 +48,7 @@ fn setup(size: usize) -> Setup {
 }
 
 impl Setup {
-    fn config(&self) -> Config {
+    pub fn config(&self) -> Config {
         Config::new(self.sb.models())
             .hf_endpoint(self.hub.endpoint())
             .ca_file(Some(self.hub.ca_file.clone()))
@@ -60,26 +60,26 @@ impl Setup {
             })
     }
 
-    fn registry(&self, config: Config) -> Registry {
+    pub fn registry(&self, config: Config) -> Registry {
         Registry::new(config).expect("registry")
     }
 
-    fn model_path(&self) -> PathBuf {
+    pub fn model_path(&self) -> PathBuf {
         self.sb.models().join(&self.file)
     }
 
-    fn partial_path(&self) -> PathBuf {
+    pub fn partial_path(&self) -> PathBuf {
         self.sb.models().join(".strata").join(format!("{}.part", self.file))
     }
 
     /// The binary, configured for this Hub.
-    fn cmd(&self) -> std::process::Command {
+    pub fn cmd(&self) -> std::process::Command {
         let mut c = self.sb.cmd();
         c.env("HF_ENDPOINT", self.hub.endpoint()).env("SSL_CERT_FILE", &self.hub.ca_file);
         c
     }
 
-    fn run(&self, args: &[&str]) -> Run {
+    pub fn run(&self, args: &[&str]) -> Run {
         Run::of(self.cmd().args(args).output().unwrap())
     }
 }

@@ -50,6 +50,15 @@ pub struct Faults {
     pub html: bool,
     /// Send the body at about this many bytes per second.
     pub rate: Option<u64>,
+    /// Cut the connection (no TLS close_notify, TCP shutdown) once the body reaches this
+    /// absolute offset (once).
+    pub cut_at: Option<u64>,
+    /// Send no Content-Length and 1000 bytes more than the file.
+    pub extra_bytes: bool,
+    /// Answer the first request that carries a `Range` with 416.
+    pub range_416_once: bool,
+    /// Apply `statuses` only from the CDN request after this many (0: from the first).
+    pub statuses_after: usize,
     /// Send the body of the first CDN transfer only at this many bytes per second (one slow
     /// connection among fast ones).
     pub slow_first: Option<u64>,
@@ -57,6 +66,7 @@ pub struct Faults {
 
 #[derive(Default)]
 struct State {
+    cdn_requests: usize,
     next_id: u64,
     sent_by: HashMap<u64, u64>,
     files: HashMap<String, Arc<Vec<u8>>>,
@@ -196,10 +206,14 @@ fn serve(
         s.seen.push(Seen { id, host, method: method.clone(), headers: headers.clone() });
         (s.faults.clone(), s.files.clone(), id)
     };
-    let _ = match host {
-        "hub" => hub_response(&mut tls, &path, &files, &faults, cdn),
+    let abrupt = match host {
+        "hub" => hub_response(&mut tls, &path, &files, &faults, cdn).map(|()| false),
         _ => cdn_response(&mut tls, &method, &path, &headers, &files, &state, id),
     };
+    if abrupt.unwrap_or(false) {
+        let _ = tls.sock.shutdown(std::net::Shutdown::Both);
+        return;
+    }
     tls.conn.send_close_notify();
     let _ = tls.flush();
 }
@@ -269,15 +283,20 @@ fn cdn_response(
     files: &HashMap<String, Arc<Vec<u8>>>,
     state: &Arc<Mutex<State>>,
     id: u64,
-) -> std::io::Result<()> {
+) -> std::io::Result<bool> {
     let Some(bytes) = path.strip_prefix("/cdn/").and_then(|f| files.get(f)) else {
-        return head(out, "404 Not Found", &[("Content-Length", "0".into())]);
+        return head(out, "404 Not Found", &[("Content-Length", "0".into())]).map(|()| false);
     };
     let mut faults = {
         let mut s = state.lock().unwrap();
-        let f = s.faults.clone();
-        if !s.faults.statuses.is_empty() {
-            s.faults.statuses.remove(0);
+        s.cdn_requests += 1;
+        let mut f = s.faults.clone();
+        if s.cdn_requests > f.statuses_after {
+            if !s.faults.statuses.is_empty() {
+                s.faults.statuses.remove(0);
+            }
+        } else {
+            f.statuses.clear();
         }
         f
     };
@@ -287,13 +306,20 @@ fn cdn_response(
             h.push(("Retry-After", r.to_string()));
         }
         let reason = match code {
-            429 => "Too Many Requests",
-            503 => "Service Unavailable",
-            500 => "Internal Server Error",
+            401 => "Unauthorized",
             403 => "Forbidden",
+            404 => "Not Found",
+            408 => "Request Timeout",
+            429 => "Too Many Requests",
+            500 => "Internal Server Error",
+            503 => "Service Unavailable",
             _ => "Error",
         };
-        return head(out, &format!("{code} {reason}"), &h);
+        return head(out, &format!("{code} {reason}"), &h).map(|()| false);
+    }
+    if faults.range_416_once && headers.contains_key("range") {
+        state.lock().unwrap().faults.range_416_once = false;
+        return head(out, "416 Range Not Satisfiable", &[("Content-Length", "0".into())]).map(|()| false);
     }
     if faults.html {
         let page = b"<!DOCTYPE html><html><body>Sign in to continue</body></html>";
@@ -302,7 +328,7 @@ fn cdn_response(
             "200 OK",
             &[("Content-Type", "text/html".into()), ("Content-Length", page.len().to_string())],
         )?;
-        return out.write_all(page);
+        return out.write_all(page).map(|()| false);
     }
     let etag = format!("\"{}\"", sha_hex(bytes));
     let total = bytes.len() as u64;
@@ -322,23 +348,26 @@ fn cdn_response(
                     out,
                     "416 Range Not Satisfiable",
                     &[("Content-Range", format!("bytes */{total}"))],
-                );
+                )
+                .map(|()| false);
             }
             partial = true;
         }
     }
     let mut h = vec![
-        ("Content-Length", (len - start).to_string()),
         ("ETag", etag),
         ("Accept-Ranges", "bytes".into()),
         ("Content-Type", "application/octet-stream".into()),
     ];
+    if !faults.extra_bytes {
+        h.push(("Content-Length", (len - start).to_string()));
+    }
     if partial {
         h.push(("Content-Range", format!("bytes {start}-{}/{total}", len - 1)));
     }
     head(out, if partial { "206 Partial Content" } else { "200 OK" }, &h)?;
     if method == "HEAD" {
-        return Ok(());
+        return Ok(false);
     }
     // One-shot faults are consumed by the transfer that meets them.
     let take_once = |f: &mut Faults| {
@@ -348,6 +377,9 @@ fn cdn_response(
         }
         if f.stall_at.is_some() {
             s.faults.stall_at = None;
+        }
+        if f.cut_at.is_some() {
+            s.faults.cut_at = None;
         }
     };
     take_once(&mut faults);
@@ -365,6 +397,9 @@ fn cdn_response(
         if let Some(d) = faults.drop_at.filter(|&d| d > pos && d < len) {
             end = end.min(d);
         }
+        if let Some(d) = faults.cut_at.filter(|&d| d > pos && d < len) {
+            end = end.min(d);
+        }
         if let Some((s, _)) = faults.stall_at.filter(|&(s, _)| s > pos) {
             end = end.min(s);
         }
@@ -377,13 +412,16 @@ fn cdn_response(
         *state.lock().unwrap().sent_by.entry(id).or_default() += piece.len() as u64;
         pos = end;
         if faults.drop_at == Some(pos) {
-            return out.flush();
+            return out.flush().map(|()| false);
+        }
+        if faults.cut_at == Some(pos) {
+            return Ok(true);
         }
         if let Some((s, d)) = faults.stall_at {
             if s == pos {
                 out.flush()?;
                 std::thread::sleep(d);
-                return Ok(());
+                return Ok(false);
             }
         }
         if let Some(rate) = faults.rate {
@@ -391,5 +429,8 @@ fn cdn_response(
             std::thread::sleep(Duration::from_secs_f64(piece.len() as f64 / rate as f64));
         }
     }
-    out.flush()
+    if faults.extra_bytes {
+        out.write_all(&[b'!'; 1000])?;
+    }
+    out.flush().map(|()| false)
 }

@@ -5,5 +5,7 @@ mod cli;
 mod cloud;
 mod conformance;
 mod download;
+mod faults;
+mod hostile;
 mod hub;
 mod support;
