@@ -298,6 +298,7 @@ pub const BUILTIN_ALIASES: &[(&str, &str)] = &[
 #[derive(Clone, Debug)]
 pub struct Catalog {
     entries: Vec<ModelEntry>,
+    user_aliases: Vec<(String, String)>,
 }
 
 impl Default for Catalog {
@@ -309,14 +310,19 @@ impl Default for Catalog {
 impl Catalog {
     /// The built-in catalog alone.
     pub fn builtin() -> Self {
-        Self { entries: BUILTIN.to_vec() }
+        Self { entries: BUILTIN.to_vec(), user_aliases: Vec::new() }
     }
 
-    /// The built-in catalog followed by `custom` entries (already validated).
-    pub fn with_custom(custom: Vec<ModelEntry>) -> Self {
+    /// The built-in catalog followed by `custom` entries and user aliases (already validated).
+    pub fn with_custom(custom: Vec<ModelEntry>, user_aliases: Vec<(String, String)>) -> Self {
         let mut entries = BUILTIN.to_vec();
         entries.extend(custom);
-        Self { entries }
+        Self { entries, user_aliases }
+    }
+
+    /// The aliases the user set, `(alias, target)`.
+    pub fn user_aliases(&self) -> &[(String, String)] {
+        &self.user_aliases
     }
 
     /// Every entry, built-in first, in display order.
@@ -329,9 +335,12 @@ impl Catalog {
         self.entries.iter().filter(|e| e.origin == Origin::Custom)
     }
 
-    /// The aliases that point at `name` (a base name).
-    pub fn aliases_of(&self, name: &str) -> Vec<&'static str> {
-        BUILTIN_ALIASES.iter().filter(|(_, n)| *n == name).map(|(a, _)| *a).collect()
+    /// The aliases that point at `name` (a base name): built-in ones, then the user's.
+    pub fn aliases_of(&self, name: &str) -> Vec<String> {
+        let builtin = BUILTIN_ALIASES.iter().filter(|(_, n)| *n == name).map(|(a, _)| a.to_string());
+        let user =
+            self.user_aliases.iter().filter(|(_, t)| self.resolve_plain(t).is_ok_and(|e| e.name == name));
+        builtin.chain(user.map(|(a, _)| a.clone())).collect()
     }
 
     /// The variants of one model (same base name), default first.
@@ -363,6 +372,23 @@ impl Catalog {
     /// # Ok::<(), strata_model::RegistryError>(())
     /// ```
     pub fn resolve(&self, input: &str) -> Result<&ModelEntry> {
+        let lower = input.trim().to_ascii_lowercase();
+        let (base, quant) =
+            lower.split_once(':').map_or((lower.as_str(), None), |(b, q)| (b.trim(), Some(q.trim())));
+        if let Some((_, target)) = self.user_aliases.iter().find(|(a, _)| a == base) {
+            // A user alias: its target, at the quantization asked for, else the target's.
+            let (target_base, target_quant) =
+                target.split_once(':').map_or((target.as_str(), None), |(b, q)| (b, Some(q)));
+            return match quant.filter(|q| !q.is_empty()).or(target_quant) {
+                Some(q) => self.resolve_plain(&format!("{target_base}:{q}")),
+                None => self.resolve_plain(target_base),
+            };
+        }
+        self.resolve_plain(input)
+    }
+
+    /// [`Catalog::resolve`] without user aliases (so that aliases never chain).
+    fn resolve_plain(&self, input: &str) -> Result<&ModelEntry> {
         let trimmed = input.trim();
         let lower = trimmed.to_ascii_lowercase();
         if lower.ends_with(".gguf") {

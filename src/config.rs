@@ -24,6 +24,8 @@ pub mod vars {
     pub const HF_TOKEN: &str = "HF_TOKEN";
     /// The home directory.
     pub const HOME: &str = "HOME";
+    /// `0` turns off reusing model files found in other tools' caches.
+    pub const REUSE_CACHES: &str = "STRATA_REUSE_CACHES";
     /// A PEM file of extra trusted certificate authorities (added to the system's).
     pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
 }
@@ -80,6 +82,7 @@ pub struct Config {
     cloud: Vec<(String, Secret)>,
     connections: Option<usize>,
     max_rate: Option<u64>,
+    caches: Vec<crate::reuse::CacheDir>,
 }
 
 /// How transient failures are retried: up to `attempts` tries per source without progress,
@@ -120,6 +123,7 @@ impl Config {
             cloud: Vec::new(),
             connections: None,
             max_rate: None,
+            caches: Vec::new(),
         }
     }
 
@@ -165,6 +169,8 @@ impl Config {
             get(vars::MODELS_CATALOG).map(|v| absolute(vars::MODELS_CATALOG, &v, home())).transpose()?;
         let offline = flag(vars::OFFLINE, get(vars::OFFLINE))?
             || flag(vars::HF_HUB_OFFLINE, get(vars::HF_HUB_OFFLINE))?;
+        let reuse = flag(vars::REUSE_CACHES, get(vars::REUSE_CACHES).or(Some("1".into())))?;
+        let caches = if reuse { crate::reuse::default_dirs(&get, home()) } else { Vec::new() };
         let mirrors = get(vars::MODELS_MIRROR)
             .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
             .unwrap_or_default();
@@ -179,6 +185,7 @@ impl Config {
             offline,
             ca_file: get(vars::SSL_CERT_FILE).map(PathBuf::from),
             env_proxy: true,
+            caches,
             ..Self::new(PathBuf::new())
         })
     }
@@ -217,6 +224,17 @@ impl Config {
     /// The rate cap, if any.
     pub fn rate_cap(&self) -> Option<u64> {
         self.max_rate
+    }
+
+    /// Sets the other tools' cache folders searched before any download (empty: no reuse).
+    pub fn caches(mut self, dirs: Vec<crate::reuse::CacheDir>) -> Self {
+        self.caches = dirs;
+        self
+    }
+
+    /// The other tools' cache folders searched before any download.
+    pub fn cache_dirs(&self) -> &[crate::reuse::CacheDir] {
+        &self.caches
     }
 
     /// The object-store variables.

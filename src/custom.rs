@@ -140,17 +140,41 @@ const FIELDS: &[&str] = &[
     "license",
 ];
 
-/// Reads and validates a custom catalog file. A missing file is an empty catalog.
+/// A custom catalog file's contents: its models and the aliases the user set.
+#[derive(Clone, Debug, Default)]
+pub struct Custom {
+    /// The custom models, validated.
+    pub models: Vec<ModelEntry>,
+    /// User aliases, `(alias, target)`: `("default-embed", "minilm")`. A target may name a
+    /// variant (`minilm:f16`).
+    pub aliases: Vec<(String, String)>,
+}
+
+/// Reads and validates a custom catalog file's models. A missing file is an empty catalog.
 pub fn load(file: &Path) -> Result<Vec<ModelEntry>> {
-    Ok(read_document(file)?.1)
+    Ok(read(file)?.models)
+}
+
+/// Reads and validates a custom catalog file: models and aliases.
+pub fn read(file: &Path) -> Result<Custom> {
+    let doc = read_document(file)?;
+    Ok(Custom { models: doc.entries, aliases: doc.aliases })
+}
+
+struct Document {
+    /// The models as JSON values (to rewrite them).
+    values: Vec<Value>,
+    entries: Vec<ModelEntry>,
+    aliases: Vec<(String, String)>,
 }
 
 /// Reads the file: its models as JSON values (to rewrite them) and as validated entries.
-fn read_document(file: &Path) -> Result<(Vec<Value>, Vec<ModelEntry>)> {
+fn read_document(file: &Path) -> Result<Document> {
     let ctx = Ctx { file, entry: None };
+    let empty = Document { values: Vec::new(), entries: Vec::new(), aliases: Vec::new() };
     let f = match fs::File::open(file) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(empty),
         Err(e) => return Err(RegistryError::storage("read", file, e)),
     };
     let mut bytes = Vec::new();
@@ -170,13 +194,13 @@ fn read_document(file: &Path) -> Result<(Vec<Value>, Vec<ModelEntry>)> {
 /// assert!(err.to_string().contains("field `models`"));
 /// ```
 pub fn parse(file: &Path, bytes: &[u8]) -> Result<Vec<ModelEntry>> {
-    Ok(parse_document(file, bytes)?.1)
+    Ok(parse_document(file, bytes)?.entries)
 }
 
-fn parse_document(file: &Path, bytes: &[u8]) -> Result<(Vec<Value>, Vec<ModelEntry>)> {
+fn parse_document(file: &Path, bytes: &[u8]) -> Result<Document> {
     let ctx = Ctx { file, entry: None };
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok(Document { values: Vec::new(), entries: Vec::new(), aliases: Vec::new() });
     }
     let doc: Value = serde_json::from_slice(bytes).map_err(|e| {
         ctx.err(None, format!("not valid JSON ({e}); fix the file or delete it to start over"))
@@ -185,8 +209,11 @@ fn parse_document(file: &Path, bytes: &[u8]) -> Result<(Vec<Value>, Vec<ModelEnt
         return Err(ctx.err(None, "expected a JSON object with a \"models\" array"));
     };
     for key in top.keys() {
-        if key != "version" && key != "models" {
-            return Err(ctx.err(Some(key), "unknown top-level field; expected \"version\" and \"models\""));
+        if !matches!(key.as_str(), "version" | "models" | "aliases") {
+            return Err(ctx.err(
+                Some(key),
+                "unknown top-level field; expected \"version\", \"models\" and \"aliases\"",
+            ));
         }
     }
     match top.get("version") {
@@ -211,7 +238,50 @@ fn parse_document(file: &Path, bytes: &[u8]) -> Result<(Vec<Value>, Vec<ModelEnt
         check_conflicts(&ctx, &entry, &entries)?;
         entries.push(entry);
     }
-    Ok((models, entries))
+    let mut aliases = Vec::new();
+    match top.get("aliases") {
+        None => {}
+        Some(Value::Object(map)) => {
+            for (alias, target) in map {
+                let ctx = Ctx { file, entry: Some(format!("aliases.{alias}")) };
+                let Value::String(target) = target else {
+                    return Err(ctx.err(Some("aliases"), "expected a model name as the alias's target"));
+                };
+                let pair = check_alias(&ctx, alias, target, &entries, &aliases)?;
+                aliases.push(pair);
+            }
+        }
+        Some(_) => return Err(ctx.err(Some("aliases"), "expected an object of alias: model name")),
+    }
+    Ok(Document { values: models, entries, aliases })
+}
+
+/// Checks a user alias: a valid name that shadows nothing, and a target that resolves.
+fn check_alias(
+    ctx: &Ctx<'_>,
+    alias: &str,
+    target: &str,
+    entries: &[ModelEntry],
+    earlier: &[(String, String)],
+) -> Result<(String, String)> {
+    let alias = alias.trim().to_ascii_lowercase();
+    if !valid_name(&alias) {
+        return Err(ctx.err(Some("aliases"), format!("`{}` is not a valid alias name", alias.escape_debug())));
+    }
+    if Catalog::is_builtin_name(&alias) || entries.iter().any(|e| e.name == alias) {
+        return Err(
+            ctx.err(Some("aliases"), format!("`{alias}` is already a model name or a built-in alias"))
+        );
+    }
+    if earlier.iter().any(|(a, _)| *a == alias) {
+        return Err(ctx.err(Some("aliases"), format!("`{alias}` is set twice")));
+    }
+    let target = target.trim().to_ascii_lowercase();
+    let catalog = Catalog::with_custom(entries.to_vec(), Vec::new());
+    if let Err(e) = catalog.resolve(&target) {
+        return Err(ctx.err(Some("aliases"), format!("`{alias}` points to `{target}`: {e}")));
+    }
+    Ok((alias, target))
 }
 
 fn parse_entry(ctx: &Ctx<'_>, value: &Value) -> Result<ModelEntry> {
@@ -431,23 +501,52 @@ fn infer_quant(file: &str) -> String {
 /// Validates `model` against the file's current entries and adds it, atomically.
 pub(crate) fn register(file: &Path, lock_dir: &Path, model: &CustomModel) -> Result<ModelEntry> {
     let _lock = lock(file, lock_dir)?;
-    let (mut values, entries) = read_document(file)?;
+    let Document { mut values, entries, aliases } = read_document(file)?;
     let ctx = Ctx { file, entry: Some(model.name.clone()) };
     let entry = validate(&ctx, model)?;
     check_conflicts(&ctx, &entry, &entries)?;
+    if aliases.iter().any(|(a, _)| *a == entry.name) {
+        return Err(ctx.err(Some("name"), format!("`{}` is an alias; remove the alias first", entry.name)));
+    }
     let mut normalized = model.clone();
     normalized.name = entry.name.to_string();
     normalized.revision = entry.revision.to_string();
     normalized.sha256 = entry.sha256.to_string();
     values.push(normalized.to_value());
-    write_document(file, values)?;
+    write_document(file, values, &aliases)?;
     Ok(entry)
+}
+
+/// Sets the user alias `alias` to `target` (replacing an earlier target), atomically.
+pub(crate) fn set_alias(file: &Path, lock_dir: &Path, alias: &str, target: &str) -> Result<(String, String)> {
+    let _lock = lock(file, lock_dir)?;
+    let Document { values, entries, mut aliases } = read_document(file)?;
+    let lower = alias.trim().to_ascii_lowercase();
+    aliases.retain(|(a, _)| *a != lower);
+    let ctx = Ctx { file, entry: Some(format!("aliases.{lower}")) };
+    let pair = check_alias(&ctx, alias, target, &entries, &aliases)?;
+    aliases.push(pair.clone());
+    write_document(file, values, &aliases)?;
+    Ok(pair)
+}
+
+/// Removes the user alias `alias`, atomically. Returns its target.
+pub(crate) fn remove_alias(file: &Path, lock_dir: &Path, alias: &str) -> Result<String> {
+    let _lock = lock(file, lock_dir)?;
+    let Document { values, mut aliases, .. } = read_document(file)?;
+    let lower = alias.trim().to_ascii_lowercase();
+    let Some(i) = aliases.iter().position(|(a, _)| *a == lower) else {
+        return Err(RegistryError::UnknownModel { name: alias.to_string(), suggestions: Vec::new() });
+    };
+    let (_, target) = aliases.remove(i);
+    write_document(file, values, &aliases)?;
+    Ok(target)
 }
 
 /// Removes the custom entry called `name` (any case), atomically. Returns the entry removed.
 pub(crate) fn unregister(file: &Path, lock_dir: &Path, name: &str) -> Result<ModelEntry> {
     let _lock = lock(file, lock_dir)?;
-    let (mut values, entries) = read_document(file)?;
+    let Document { mut values, entries, aliases } = read_document(file)?;
     let lower = name.trim().to_ascii_lowercase();
     let Some(i) = entries.iter().position(|e| e.name == lower) else {
         return Err(RegistryError::NotCustom {
@@ -455,8 +554,16 @@ pub(crate) fn unregister(file: &Path, lock_dir: &Path, name: &str) -> Result<Mod
             builtin: Catalog::builtin().resolve(name).is_ok(),
         });
     };
+    if let Some((alias, _)) = aliases.iter().find(|(_, t)| t.split(':').next() == Some(lower.as_str())) {
+        return Err(RegistryError::InvalidCatalog {
+            file: file.to_path_buf(),
+            entry: Some(lower.clone()),
+            field: Some("aliases".into()),
+            reason: format!("alias `{alias}` points to it; remove the alias first"),
+        });
+    }
     values.remove(i);
-    write_document(file, values)?;
+    write_document(file, values, &aliases)?;
     Ok(entries[i].clone())
 }
 
@@ -477,10 +584,15 @@ fn lock(file: &Path, lock_dir: &Path) -> Result<fs::File> {
     Ok(f)
 }
 
-fn write_document(file: &Path, models: Vec<Value>) -> Result<()> {
+fn write_document(file: &Path, models: Vec<Value>, aliases: &[(String, String)]) -> Result<()> {
     let mut doc = Map::new();
     doc.insert("version".into(), 1.into());
     doc.insert("models".into(), Value::Array(models));
+    if !aliases.is_empty() {
+        let map: Map<String, Value> =
+            aliases.iter().map(|(a, t)| (a.clone(), Value::from(t.clone()))).collect();
+        doc.insert("aliases".into(), Value::Object(map));
+    }
     let mut text = serde_json::to_vec_pretty(&Value::Object(doc)).expect("JSON values serialize");
     text.push(b'\n');
     if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {

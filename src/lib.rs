@@ -28,15 +28,20 @@
 #![deny(missing_docs)]
 
 pub mod catalog;
+#[cfg(feature = "registry")]
+pub mod check;
 pub mod config;
 pub mod custom;
 mod error;
 pub mod gguf;
 #[cfg(feature = "registry")]
 pub mod mirror;
+#[cfg(feature = "registry")]
+mod prune;
 mod registry;
 #[cfg(feature = "registry")]
 pub mod resolver;
+pub mod reuse;
 #[cfg(feature = "registry")]
 pub mod sources;
 pub mod store;
@@ -47,6 +52,8 @@ pub use catalog::{Catalog, ModelEntry, ModelTask, Origin};
 pub use config::{Config, RetryPolicy, Secret};
 pub use custom::CustomModel;
 pub use error::{Attempt, ErrorKind, RegistryError, Result};
+#[cfg(feature = "registry")]
+pub use prune::PruneReport;
 pub use registry::{ModelInfo, ModelRegistry, Registry};
 #[cfg(feature = "registry")]
 pub use resolver::{Progress, ProgressFn};

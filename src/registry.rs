@@ -58,6 +58,11 @@ pub struct ModelInfo {
     pub partial_bytes: Option<u64>,
     /// Where the file is (or will be).
     pub path: PathBuf,
+    /// Where the file came from (a source, or another tool's cache), when recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub installed_from: Option<String>,
+    /// Whether `prune` must keep it.
+    pub pinned: bool,
     /// The on-disk state, in full.
     #[serde(skip)]
     pub state: Status,
@@ -106,10 +111,10 @@ impl std::fmt::Debug for Registry {
 impl Registry {
     /// A registry for `config`; reads (and validates) the custom catalog file.
     pub fn new(config: Config) -> Result<Self> {
-        let custom = custom::load(&config.catalog_file())?;
+        let custom = custom::read(&config.catalog_file())?;
         Ok(Self {
             dir: ModelsDir::new(config.models_dir()),
-            catalog: Catalog::with_custom(custom),
+            catalog: Catalog::with_custom(custom.models, custom.aliases),
             config,
             #[cfg(feature = "registry")]
             sources: None,
@@ -172,7 +177,7 @@ impl Registry {
             task: e.task,
             license: e.license.to_string(),
             origin: e.origin,
-            aliases: self.catalog.aliases_of(&e.name).into_iter().map(str::to_string).collect(),
+            aliases: self.catalog.aliases_of(&e.name),
             url: e.hf_url(self.config.endpoint()),
             status: match state {
                 Status::Downloaded => "downloaded",
@@ -185,6 +190,8 @@ impl Registry {
                 _ => None,
             },
             path: self.dir.model_path(e),
+            installed_from: if state == Status::Downloaded { self.dir.origin(e) } else { None },
+            pinned: self.dir.is_pinned(e),
             state,
         }
     }
@@ -244,6 +251,12 @@ impl Registry {
     #[cfg(feature = "registry")]
     pub fn with_transfer(mut self, connections: Option<usize>, max_rate: Option<u64>) -> Self {
         self.config = self.config.connections(connections).max_rate(max_rate);
+        self
+    }
+
+    /// Does not look in other tools' caches before downloading.
+    pub fn without_reuse(mut self) -> Self {
+        self.config = self.config.caches(Vec::new());
         self
     }
 
@@ -308,6 +321,7 @@ impl Registry {
             None => {
                 // Built only when the warm check fails: the warm path loads no certificates.
                 if self.dir.is_verified(entry) {
+                    self.dir.touch_used(entry);
                     return Ok(self.dir.model_path(entry));
                 }
                 built = crate::sources::from_config(&self.config)?;
@@ -315,10 +329,18 @@ impl Registry {
             }
         };
         let offline_url = self.config.is_offline().then(|| entry.hf_url(self.config.endpoint()));
-        crate::resolver::Resolver::new(&self.dir, sources, self.config.retry_policy(), self.progress.as_ref())
-            .connections(self.config.connection_count())
-            .max_rate(self.config.rate_cap())
-            .ensure(entry, offline_url.as_deref())
+        let path = crate::resolver::Resolver::new(
+            &self.dir,
+            sources,
+            self.config.retry_policy(),
+            self.progress.as_ref(),
+        )
+        .connections(self.config.connection_count())
+        .max_rate(self.config.rate_cap())
+        .reuse(self.config.cache_dirs())
+        .ensure(entry, offline_url.as_deref())?;
+        self.dir.touch_used(entry);
+        Ok(path)
     }
 
     /// Re-hashes the model's file in full. On success the verification stamp is renewed; on
@@ -342,6 +364,17 @@ impl Registry {
         }
         self.dir.write_stamp(&entry)?;
         Ok(path)
+    }
+
+    /// Sets a user alias (`default-embed` → `minilm`), stored with the custom catalog
+    /// (atomically). The registry itself is not changed; build a new one to use it.
+    pub fn set_alias(&self, alias: &str, target: &str) -> Result<(String, String)> {
+        custom::set_alias(&self.config.catalog_file(), &self.catalog_lock_dir(), alias, target)
+    }
+
+    /// Removes a user alias. Returns its target.
+    pub fn remove_alias(&self, alias: &str) -> Result<String> {
+        custom::remove_alias(&self.config.catalog_file(), &self.catalog_lock_dir(), alias)
     }
 
     fn catalog_lock_dir(&self) -> PathBuf {

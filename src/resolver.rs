@@ -114,6 +114,7 @@ pub struct Resolver<'a> {
     progress: Option<&'a ProgressFn>,
     connections: Option<usize>,
     max_rate: Option<u64>,
+    caches: &'a [crate::reuse::CacheDir],
 }
 
 impl<'a> Resolver<'a> {
@@ -124,7 +125,13 @@ impl<'a> Resolver<'a> {
         retry: RetryPolicy,
         progress: Option<&'a ProgressFn>,
     ) -> Self {
-        Self { dir, sources, retry, progress, connections: None, max_rate: None }
+        Self { dir, sources, retry, progress, connections: None, max_rate: None, caches: &[] }
+    }
+
+    /// Looks for the exact file in these other tools' caches before any source.
+    pub fn reuse(mut self, caches: &'a [crate::reuse::CacheDir]) -> Self {
+        self.caches = caches;
+        self
     }
 
     /// Uses `n` connections for network sources (default: chosen by file size, see
@@ -160,6 +167,9 @@ impl<'a> Resolver<'a> {
             return Ok(path);
         }
         if self.check_existing(entry, &path)? {
+            return Ok(path);
+        }
+        if self.reuse_from_caches(entry)? {
             return Ok(path);
         }
         self.check_space(entry)?;
@@ -202,6 +212,32 @@ impl<'a> Resolver<'a> {
             attempts,
             partial_kept,
         })
+    }
+
+    /// Installs the exact file from another tool's cache, if one has it: hashed first, then
+    /// hard-linked (or reflinked, or copied and hashed again). Returns whether it did.
+    fn reuse_from_caches(&self, entry: &ModelEntry) -> Result<bool> {
+        for (candidate, tool) in crate::reuse::candidates(self.caches, entry) {
+            self.report(Progress::Verifying { model: &entry.display_name(), bytes: entry.size_bytes });
+            if hash_file(&candidate).ok().as_deref() != Some(&*entry.sha256) {
+                continue; // not the bytes the catalog pins: ignored
+            }
+            let tmp = self.dir.state_dir().join(format!("{}.reuse", entry.hf_filename));
+            let _ = fs::remove_file(&tmp);
+            let Ok(method) = crate::reuse::install(&candidate, &tmp) else { continue };
+            if method == crate::reuse::Method::Copy && hash_file(&tmp).ok().as_deref() != Some(&*entry.sha256)
+            {
+                let _ = fs::remove_file(&tmp);
+                continue;
+            }
+            let path = self.dir.model_path(entry);
+            fs::rename(&tmp, &path).map_err(|e| RegistryError::storage("rename into place", &path, e))?;
+            self.dir.write_stamp(entry)?;
+            let origin = format!("{tool} {} ({})", candidate.display(), method.as_str());
+            let _ = crate::custom::write_atomic(&self.dir.origin_path(entry), origin.as_bytes());
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// Refuses early, before any transfer, when the file cannot fit.
@@ -375,6 +411,7 @@ impl<'a> Resolver<'a> {
         let _ = fs::remove_file(self.dir.validator_path(entry));
         let _ = fs::remove_file(&ranges_path);
         self.dir.write_stamp(entry).map_err(Failure::Fatal)?;
+        let _ = crate::custom::write_atomic(&self.dir.origin_path(entry), label.as_bytes());
         Ok(())
     }
 

@@ -111,6 +111,70 @@ impl ModelsDir {
         Some(meta.len())
     }
 
+    /// Where the entry's file came from (a source, or another tool's cache).
+    pub fn origin_path(&self, entry: &ModelEntry) -> PathBuf {
+        self.state_dir().join(format!("{}.origin", entry.hf_filename))
+    }
+
+    /// When the entry was last used by `ensure()` (this file's modification time).
+    pub fn used_path(&self, entry: &ModelEntry) -> PathBuf {
+        self.state_dir().join(format!("{}.used", entry.hf_filename))
+    }
+
+    /// The list of pinned model files (one file name a line).
+    pub fn pins_path(&self) -> PathBuf {
+        self.state_dir().join("pinned")
+    }
+
+    /// Where the entry's file came from, as recorded when it was installed.
+    pub fn origin(&self, entry: &ModelEntry) -> Option<String> {
+        fs::read_to_string(self.origin_path(entry))
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// When the entry was last used (recorded by `ensure()`), else when its file was written.
+    pub fn last_used(&self, entry: &ModelEntry) -> Option<std::time::SystemTime> {
+        fs::metadata(self.used_path(entry))
+            .or_else(|_| fs::metadata(self.model_path(entry)))
+            .and_then(|m| m.modified())
+            .ok()
+    }
+
+    /// The pinned file names.
+    pub fn pinned(&self) -> Vec<String> {
+        fs::read_to_string(self.pins_path())
+            .map(|t| t.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether the entry is pinned (prune never removes it).
+    pub fn is_pinned(&self, entry: &ModelEntry) -> bool {
+        self.pinned().iter().any(|f| *f == entry.hf_filename)
+    }
+
+    /// Pins or unpins the entry (the list is rewritten atomically).
+    pub fn set_pinned(&self, entry: &ModelEntry, pinned: bool) -> Result<()> {
+        self.create()?;
+        let mut pins = self.pinned();
+        pins.retain(|f| *f != entry.hf_filename);
+        if pinned {
+            pins.push(entry.hf_filename.to_string());
+        }
+        let mut text = pins.join("\n");
+        text.push('\n');
+        crate::custom::write_atomic(&self.pins_path(), text.as_bytes())
+    }
+
+    /// Whether another process holds the entry's lock (a download in progress).
+    pub fn is_locked(&self, entry: &ModelEntry) -> bool {
+        match fs::OpenOptions::new().write(true).open(self.lock_path(entry)) {
+            Ok(f) => matches!(f.try_lock(), Err(fs::TryLockError::WouldBlock)),
+            Err(_) => false,
+        }
+    }
+
     /// The entry's verification stamp.
     pub fn stamp_path(&self, entry: &ModelEntry) -> PathBuf {
         self.state_dir().join(format!("{}.verified", entry.hf_filename))
@@ -248,6 +312,21 @@ impl ModelsDir {
             &self.stamp_path(entry),
             Stamp::of(&meta, &entry.sha256).to_line().as_bytes(),
         )
+    }
+
+    /// Records a use of the entry (for `prune`): once per process, as the modification time
+    /// of a small file, so that warm calls stay a `stat`.
+    pub(crate) fn touch_used(&self, entry: &ModelEntry) {
+        static TOUCHED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+        let path = self.used_path(entry);
+        let mut touched = TOUCHED.lock().unwrap_or_else(|e| e.into_inner());
+        if touched.contains(&path) {
+            return;
+        }
+        if let Ok(f) = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path) {
+            let _ = f.set_modified(std::time::SystemTime::now());
+        }
+        touched.push(path);
     }
 
     /// Forgets the entry's verification (the next `ensure()` re-hashes).

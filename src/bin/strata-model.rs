@@ -86,6 +86,9 @@ enum Command {
         /// Cap the total download rate, in bytes per second (suffixes k, M, G: 20M)
         #[arg(long, value_name = "RATE", value_parser = parse_rate)]
         max_rate: Option<u64>,
+        /// Do not look for the file in other tools' caches (Hugging Face, llama.cpp, LM Studio)
+        #[arg(long)]
+        no_reuse: bool,
     },
     /// Re-hash downloaded models in full and report each (all downloaded models by default)
     Verify {
@@ -94,6 +97,36 @@ enum Command {
         /// Verify every downloaded model (the default when no name is given)
         #[arg(long, conflicts_with = "names")]
         all: bool,
+    },
+    /// Remove least-recently-used models until the models directory fits a budget (pinned
+    /// and locked models stay); partial downloads untouched for a week go too
+    Prune {
+        /// The budget, e.g. 10GB, 500MB, 8GiB
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        max_size: u64,
+        /// Show what would be removed, and remove nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Pin a model so that prune never removes it
+    Pin {
+        /// Model name
+        name: String,
+    },
+    /// Unpin a model
+    Unpin {
+        /// Model name
+        name: String,
+    },
+    /// Manage your own aliases (default-embed -> minilm), stored with the custom catalog
+    Alias {
+        #[command(subcommand)]
+        action: AliasCommand,
+    },
+    /// Maintainer tools for the catalog
+    Catalog {
+        #[command(subcommand)]
+        action: CatalogCommand,
     },
     /// Seed a mirror from the models directory
     Mirror {
@@ -126,6 +159,37 @@ enum Command {
     Unregister {
         /// The custom model's name
         name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AliasCommand {
+    /// Point ALIAS at a model (NAME or NAME:QUANT)
+    Set {
+        /// The alias
+        alias: String,
+        /// The model it stands for
+        target: String,
+    },
+    /// Remove an alias
+    Remove {
+        /// The alias
+        alias: String,
+    },
+    /// List your aliases
+    List,
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Compare each pinned entry with what the Hub reports (HEAD on the resolve URL, no
+    /// body): size and SHA-256. Exit 6 on a mismatch, 5 when the Hub lacks a file.
+    Check {
+        /// Hub endpoint (default: HF_ENDPOINT, else https://huggingface.co)
+        #[arg(long, value_name = "URL")]
+        endpoint: Option<String>,
+        /// Entries to check (default: all)
+        names: Vec<String>,
     },
 }
 
@@ -281,8 +345,11 @@ fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
     let registry = registry(&cli.global)?;
     match &cli.command {
         Command::List => list(&registry, ui),
-        Command::Download { names, all, quiet, connections, max_rate } => {
-            let registry = registry.with_transfer(connections.map(usize::from), *max_rate);
+        Command::Download { names, all, quiet, connections, max_rate, no_reuse } => {
+            let mut registry = registry.with_transfer(connections.map(usize::from), *max_rate);
+            if *no_reuse {
+                registry = registry.without_reuse();
+            }
             download(registry, ui, names, *all, *quiet)
         }
         Command::Verify { names, all } => verify(&registry, ui, names, *all),
@@ -307,6 +374,128 @@ fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
             emit(&out)
         }
         Command::Sources => sources(&registry, ui),
+        Command::Prune { max_size, dry_run } => {
+            let r = registry.prune(*max_size, *dry_run)?;
+            if ui.json {
+                return emit_json(&r);
+            }
+            let verb = if r.dry_run { "would remove" } else { "removed" };
+            let mut out = String::new();
+            for (name, bytes) in &r.stale_partials {
+                out.push_str(&format!("{verb} stale partial of {name} ({})\n", human_size(*bytes)));
+            }
+            for (name, bytes) in &r.removed {
+                out.push_str(&format!("{verb} {name} ({})\n", human_size(*bytes)));
+            }
+            for name in &r.pinned {
+                out.push_str(&format!("kept {name} (pinned)\n"));
+            }
+            for name in &r.locked {
+                out.push_str(&format!("kept {name} (in use by another process)\n"));
+            }
+            out.push_str(&format!(
+                "{} → {} (budget {}){}\n",
+                human_size(r.bytes_before),
+                human_size(r.bytes_after),
+                human_size(r.max_bytes),
+                if r.bytes_after > r.max_bytes { "; still over budget: unpin or raise it" } else { "" }
+            ));
+            emit(&out)
+        }
+        Command::Pin { name } | Command::Unpin { name } => {
+            let pin = matches!(cli.command, Command::Pin { .. });
+            if pin {
+                registry.pin(name)?
+            } else {
+                registry.unpin(name)?
+            }
+            let entry = registry.resolve(name)?;
+            if ui.json {
+                return emit_json(&json!({ "name": entry.display_name(), "pinned": pin }));
+            }
+            emit(&format!("{} {}\n", if pin { "pinned" } else { "unpinned" }, entry.display_name()))
+        }
+        Command::Alias { action } => match action {
+            AliasCommand::Set { alias, target } => {
+                let (a, t) = registry.set_alias(alias, target)?;
+                if ui.json {
+                    return emit_json(&json!({ "alias": a, "target": t }));
+                }
+                emit(&format!("{a} -> {t}\n"))
+            }
+            AliasCommand::Remove { alias } => {
+                let t = registry.remove_alias(alias)?;
+                if ui.json {
+                    return emit_json(&json!({ "alias": alias, "removed": t }));
+                }
+                emit(&format!("removed {alias} (was -> {t})\n"))
+            }
+            AliasCommand::List => {
+                let aliases = registry.catalog().user_aliases();
+                if ui.json {
+                    let map: serde_json::Map<String, serde_json::Value> =
+                        aliases.iter().map(|(a, t)| (a.clone(), t.clone().into())).collect();
+                    return emit_json(&map);
+                }
+                let mut out: String = aliases.iter().map(|(a, t)| format!("{a} -> {t}\n")).collect();
+                if out.is_empty() {
+                    out = "no aliases; add one with `strata-model alias set NAME MODEL`\n".into();
+                }
+                emit(&out)
+            }
+        },
+        Command::Catalog { action: CatalogCommand::Check { endpoint, names } } => {
+            let rows = registry.check_catalog(endpoint.as_deref(), names)?;
+            let bad = |v| rows.iter().filter(|r| r.verdict == v).count();
+            let (mismatched, missing) =
+                (bad(strata_model::check::Verdict::Mismatch), bad(strata_model::check::Verdict::Missing));
+            if ui.json {
+                emit_json(&rows)?;
+            } else {
+                let mut out = format!("  {:<20} {:<8} {}\n", "NAME", "RESULT", "DETAIL");
+                for r in &rows {
+                    let (word, code) = match r.verdict {
+                        strata_model::check::Verdict::Match => ("match", "32"),
+                        strata_model::check::Verdict::Mismatch => ("MISMATCH", "31"),
+                        strata_model::check::Verdict::Missing => ("missing", "33"),
+                    };
+                    let detail = match (&r.note, r.hub_size, &r.hub_sha256) {
+                        (None, _, _) => format!("{} bytes, sha256 {}", r.size, &r.sha256[..16]),
+                        (Some(n), Some(size), sha) => format!(
+                            "{n}: catalog {} bytes / {}…, Hub {size} bytes / {}…",
+                            r.size,
+                            &r.sha256[..16],
+                            sha.as_deref().map_or("?", |s| &s[..s.len().min(16)])
+                        ),
+                        (Some(n), _, _) => n.clone(),
+                    };
+                    out.push_str(&format!(
+                        "  {:<20} {} {detail}\n",
+                        r.name,
+                        ui.paint(&format!("{word:<8}"), code)
+                    ));
+                }
+                out.push_str(&format!(
+                    "{} checked: {} match, {mismatched} mismatch, {missing} missing\n",
+                    rows.len(),
+                    rows.len() - mismatched - missing
+                ));
+                emit(&out)?;
+            }
+            if mismatched > 0 {
+                Err(Failure::Message(
+                    format!("{mismatched} catalog entries differ from the Hub"),
+                    exit::INTEGRITY,
+                ))
+            } else if missing > 0 {
+                Err(Failure::Message(
+                    format!("{missing} catalog entries could not be checked"),
+                    exit::NETWORK,
+                ))
+            } else {
+                Ok(())
+            }
+        }
         Command::Path { name } => path(&registry, ui, name),
         Command::Info { name } => info(&registry, ui, name),
         Command::Remove { name } => {
@@ -658,7 +847,7 @@ fn info(registry: &Registry, ui: &Ui, name: &str) -> Result<(), Failure> {
     let variants: Vec<String> =
         registry.catalog().variants(&entry.name).iter().map(|e| e.display_name()).collect();
     let mut out = format!("{} ({})\n  {}\n\n", m.name, m.quant, m.description);
-    let mut field = |k: &str, v: String| out.push_str(&format!("  {k:<12} {v}\n"));
+    let mut field = |k: &str, v: String| out.push_str(&format!("  {k:<14} {v}\n"));
     field("repository", format!("{} @ {}", m.hf_repo, m.revision));
     field("file", m.hf_filename.clone());
     field("size", format!("{} ({} bytes)", human_size(m.size_bytes), m.size_bytes));
@@ -674,6 +863,12 @@ fn info(registry: &Registry, ui: &Ui, name: &str) -> Result<(), Failure> {
     field("origin", format!("{:?}", m.origin).to_lowercase());
     field("url", m.url.clone());
     field("status", m.status_label());
+    if let Some(from) = &m.installed_from {
+        field("installed from", from.clone());
+    }
+    if m.pinned {
+        field("pinned", "yes (prune keeps it)".into());
+    }
     field("path", m.path.display().to_string());
     match &header {
         Some(Ok(h)) => {
@@ -698,6 +893,30 @@ fn info(registry: &Registry, ui: &Ui, name: &str) -> Result<(), Failure> {
         None => {}
     }
     emit(&out)
+}
+
+/// Parses a size such as `10GB`, `500MB`, `8GiB` or `1000000` (bytes).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "t" | "tb" => 1_000_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        other => return Err(format!("unknown unit `{other}`: use B, kB, MB, GB, TB or KiB, MiB, GiB, TiB")),
+    };
+    let n: f64 = num.trim().parse().map_err(|_| format!("`{s}` is not a size such as 10GB"))?;
+    if n.is_nan() || n < 0.0 || !n.is_finite() {
+        return Err(format!("`{s}` is not a size"));
+    }
+    Ok((n * mult as f64) as u64)
 }
 
 /// Parses a rate such as `20M`, `500k` or `1000000` (bytes per second; decimal units).
@@ -764,6 +983,15 @@ fn emit(text: &str) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::human_size;
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(super::parse_size("10GB"), Ok(10_000_000_000));
+        assert_eq!(super::parse_size("8GiB"), Ok(8 << 30));
+        assert_eq!(super::parse_size("0"), Ok(0));
+        assert_eq!(super::parse_size("1.5 MB"), Ok(1_500_000));
+        assert!(super::parse_size("ten").is_err() && super::parse_size("5XB").is_err());
+    }
 
     #[test]
     fn rates_parse_with_units() {

@@ -30,6 +30,19 @@ pub struct HttpSource {
     mirror: bool,
 }
 
+/// What the Hub says about a file, from [`HttpSource::head_linked`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Linked {
+    /// The HTTP status (302 for an LFS file).
+    pub status: u16,
+    /// `X-Linked-Size` (else `Content-Length`).
+    pub size: Option<u64>,
+    /// `X-Linked-Etag` (else `ETag`), without quotes: the SHA-256 for an LFS file.
+    pub sha256: Option<String>,
+    /// `X-Repo-Commit`.
+    pub commit: Option<String>,
+}
+
 /// The Hugging Face source (an [`HttpSource`] built with [`HttpSource::hugging_face`]).
 pub type HuggingFace = HttpSource;
 
@@ -90,6 +103,9 @@ impl HttpSource {
             .timeout_connect(Some(config.connect_timeout()))
             .timeout_recv_response(Some(config.read_timeout()))
             .timeout_per_read(Some(config.read_timeout()))
+            // Small buffers: up to 32 connections per download stay within the RSS budget.
+            .input_buffer_size(64 * 1024)
+            .output_buffer_size(16 * 1024)
             .proxy(if config.uses_env_proxy() { ureq::Proxy::try_from_env() } else { None })
             .tls_config(tls)
             .build()
@@ -101,6 +117,28 @@ impl HttpSource {
     /// The endpoint (or mirror base), without a trailing slash.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// Asks the Hub, with a `HEAD` that does not follow the redirect (no body), what it
+    /// holds for `entry` at the pinned revision: status, `X-Linked-Size` and `X-Linked-Etag`
+    /// (for files not in LFS, `Content-Length` and `ETag`).
+    pub fn head_linked(&self, entry: &ModelEntry) -> Result<Linked, String> {
+        let url = self.url(entry);
+        let mut req = self.agent.head(&url).header("Accept-Encoding", "identity");
+        if let Some(token) = &self.token {
+            req = req.header("Authorization", format!("Bearer {}", token.expose()));
+        }
+        let resp = req.call().map_err(|e| classify(e, &url).to_string())?;
+        let h = resp.headers();
+        let strip = |v: &str| v.trim_start_matches("W/").trim_matches('"').to_string();
+        Ok(Linked {
+            status: resp.status().as_u16(),
+            size: header(h, "x-linked-size")
+                .or_else(|| header(h, "content-length"))
+                .and_then(|v| v.parse().ok()),
+            sha256: header(h, "x-linked-etag").or_else(|| header(h, "etag")).map(strip),
+            commit: header(h, "x-repo-commit").map(str::to_string),
+        })
     }
 
     fn url(&self, entry: &ModelEntry) -> String {

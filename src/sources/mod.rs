@@ -18,7 +18,7 @@ mod mirror;
 #[cfg(feature = "cloud")]
 mod object_store;
 
-pub use http::{HttpSource, HuggingFace};
+pub use http::{HttpSource, HuggingFace, Linked};
 pub use mirror::MirrorDir;
 #[cfg(feature = "cloud")]
 pub use object_store::ObjectStoreSource;

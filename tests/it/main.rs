@@ -1,5 +1,6 @@
 //! The integration suite: one test binary, one module per area.
 
+mod beyond;
 mod cli;
 #[cfg(feature = "cloud")]
 mod cloud;

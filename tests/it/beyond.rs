@@ -1,0 +1,251 @@
+//! Beyond the peers: reuse of other tools' caches, prune to a budget with pins and locks,
+//! user aliases, and the maintainers' catalog check against the Hub look-alike.
+
+use std::fs;
+use std::time::{Duration, SystemTime};
+
+use crate::download::setup;
+use crate::hub::{REPO, REVISION};
+use crate::support::{gguf_bytes, sha256_hex, Run};
+
+#[cfg(unix)]
+fn inode(p: &std::path::Path) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap())
+}
+
+#[cfg(unix)]
+#[test]
+fn a_model_in_the_hugging_face_cache_is_linked_in_with_no_network() {
+    let s = setup(2_000_000);
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let sha = sha256_hex(&s.bytes);
+    let cache = s.sb.tmp.path().join("hf-cache");
+    let (org, name) = REPO.split_once('/').unwrap();
+    let repo = cache.join(format!("models--{org}--{name}"));
+    fs::create_dir_all(repo.join("blobs")).unwrap();
+    fs::create_dir_all(repo.join("snapshots").join(REVISION)).unwrap();
+    let blob = repo.join("blobs").join(&sha);
+    fs::write(&blob, &s.bytes).unwrap();
+    std::os::unix::fs::symlink(
+        format!("../../blobs/{sha}"),
+        repo.join("snapshots").join(REVISION).join(&s.file),
+    )
+    .unwrap();
+    let blob_mode = fs::metadata(&blob).unwrap().permissions();
+
+    let r = Run::of(
+        s.cmd()
+            .env("HF_ENDPOINT", format!("https://{dead}"))
+            .env("HF_HUB_CACHE", &cache)
+            .args(["download", "tiny", "--quiet"])
+            .output()
+            .unwrap(),
+    )
+    .ok();
+    assert_eq!(r.stdout.trim_end(), s.model_path().to_str().unwrap());
+    assert_eq!(inode(&s.model_path()), inode(&blob), "no second copy: the same inode");
+    assert!(fs::read(&blob).unwrap() == s.bytes && fs::metadata(&blob).unwrap().permissions() == blob_mode);
+    let info = s.run(&["info", "tiny"]).ok().stdout;
+    assert!(info.contains("Hugging Face cache") && info.contains("(hard link)"), "{info}");
+    let json = s.run(&["list", "--json"]).ok().json();
+    let row = json.as_array().unwrap().iter().find(|m| m["name"] == "tiny").unwrap().clone();
+    assert!(row["installed_from"].as_str().unwrap().contains(&sha));
+    assert!(s.hub.seen().is_empty());
+
+    // Removing our copy leaves the other tool's file alone.
+    s.run(&["remove", "tiny"]).ok();
+    assert!(fs::read(&blob).unwrap() == s.bytes);
+
+    // --no-reuse goes to the network instead.
+    Run::of(s.cmd().env("HF_HUB_CACHE", &cache).args(["download", "tiny", "--no-reuse"]).output().unwrap())
+        .ok();
+    assert_ne!(inode(&s.model_path()), inode(&blob));
+    assert_eq!(s.hub.cdn_gets().len(), 1);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_wrong_blob_in_a_cache_is_ignored_and_lm_studio_files_are_found() {
+    let s = setup(1_000_000);
+    let sha = sha256_hex(&s.bytes);
+    let cache = s.sb.tmp.path().join("hf-cache");
+    let blobs = cache.join("models--test-org--test-repo/blobs");
+    fs::create_dir_all(&blobs).unwrap();
+    let mut wrong = s.bytes.clone();
+    wrong[500_000] ^= 1;
+    fs::write(blobs.join(&sha), &wrong).unwrap();
+    Run::of(s.cmd().env("HF_HUB_CACHE", &cache).args(["download", "tiny", "--quiet"]).output().unwrap()).ok();
+    assert!(fs::read(s.model_path()).unwrap() == s.bytes, "the network served the right bytes");
+    assert!(fs::read(blobs.join(&sha)).unwrap() == wrong, "the other tool's file is untouched");
+    assert_eq!(s.hub.cdn_gets().len(), 1);
+
+    // LM Studio's folder (publisher/repo/file) under the home directory.
+    s.run(&["remove", "tiny"]).ok();
+    s.hub.clear_seen();
+    let lms = s.sb.tmp.path().join("home/.lmstudio/models/someone/tiny-GGUF");
+    fs::create_dir_all(&lms).unwrap();
+    fs::write(lms.join(&s.file), &s.bytes).unwrap();
+    s.run(&["download", "tiny", "--quiet"]).ok();
+    assert_eq!(inode(&s.model_path()), inode(&lms.join(&s.file)));
+    assert!(s.hub.seen().is_empty());
+}
+
+fn register_and_place(s: &crate::download::Setup, name: &str, seed: u8) -> std::path::PathBuf {
+    let bytes = gguf_bytes("bert", 8, 1_000_000, seed);
+    let file = format!("{name}-Q8_0.gguf");
+    s.run(&[
+        "register",
+        name,
+        "--repo",
+        REPO,
+        "--file",
+        &file,
+        "--revision",
+        REVISION,
+        "--sha256",
+        &sha256_hex(&bytes),
+        "--size",
+        &bytes.len().to_string(),
+    ])
+    .ok();
+    let mirror = s.sb.tmp.path().join("mirror");
+    fs::create_dir_all(&mirror).unwrap();
+    fs::write(mirror.join(&file), &bytes).unwrap();
+    Run::of(
+        s.cmd()
+            .env("STRATA_MODELS_MIRROR", &mirror)
+            .env("STRATA_OFFLINE", "1")
+            .args(["download", name])
+            .output()
+            .unwrap(),
+    )
+    .ok();
+    s.sb.models().join(file)
+}
+
+fn set_used(s: &crate::download::Setup, file: &std::path::Path, ago: Duration) {
+    let used =
+        s.sb.models().join(".strata").join(format!("{}.used", file.file_name().unwrap().to_str().unwrap()));
+    let f = fs::OpenOptions::new().create(true).truncate(false).write(true).open(used).unwrap();
+    f.set_modified(SystemTime::now() - ago).unwrap();
+}
+
+#[test]
+fn prune_removes_the_least_recently_used_and_keeps_pinned_and_locked_models() {
+    let s = setup(1_000_000);
+    let oldest = register_and_place(&s, "m-oldest", 1);
+    let pinned = register_and_place(&s, "m-pinned", 2);
+    let locked = register_and_place(&s, "m-locked", 3);
+    let old = register_and_place(&s, "m-old", 4);
+    let recent = register_and_place(&s, "m-recent", 5);
+    set_used(&s, &oldest, Duration::from_secs(50_000));
+    set_used(&s, &pinned, Duration::from_secs(40_000));
+    set_used(&s, &locked, Duration::from_secs(30_000));
+    set_used(&s, &old, Duration::from_secs(20_000));
+    set_used(&s, &recent, Duration::from_secs(10));
+    s.run(&["pin", "m-pinned"]).ok();
+    // Another process's lock, held here.
+    let lock = fs::File::create(s.sb.models().join(".strata").join("m-locked-Q8_0.gguf.lock")).unwrap();
+    lock.lock().unwrap();
+    // A stale partial download.
+    let stale = s.sb.models().join(".strata").join(format!("{}.part", s.file));
+    fs::write(&stale, b"GGUF stale").unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(8 * 86400))
+        .unwrap();
+
+    let dry = s.run(&["prune", "--max-size", "3.5MB", "--dry-run", "--json"]).ok().json();
+    let names = |v: &serde_json::Value| {
+        v.as_array().unwrap().iter().map(|r| r[0].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(names(&dry["removed"]), ["m-oldest", "m-old"]);
+    assert!(oldest.exists() && old.exists() && stale.exists(), "a dry run deletes nothing");
+
+    let r = s.run(&["prune", "--max-size", "3.5MB"]).ok().stdout;
+    assert!(
+        r.contains("removed m-oldest") && r.contains("removed m-old ") && r.contains("stale partial of tiny"),
+        "{r}"
+    );
+    assert!(r.contains("kept m-pinned (pinned)") && r.contains("kept m-locked (in use"), "{r}");
+    assert!(!oldest.exists() && !old.exists() && !stale.exists());
+    assert!(pinned.exists() && locked.exists() && recent.exists());
+    drop(lock);
+    s.run(&["unpin", "m-pinned"]).ok();
+    let r = s.run(&["prune", "--max-size", "1MB", "--json"]).ok().json();
+    assert_eq!(names(&r["removed"]), ["m-pinned", "m-locked"]);
+    assert!(recent.exists(), "the most recently used stays");
+}
+
+#[test]
+fn user_aliases_resolve_and_are_checked() {
+    let s = setup(200_000);
+    s.run(&["alias", "set", "default-embed", "tiny"]).ok();
+    let path = s.registry(s.config()).ensure("default-embed").unwrap();
+    assert_eq!(path, s.model_path());
+    let r = s.run(&["path", "DEFAULT-EMBED"]).ok();
+    assert_eq!(r.stdout.trim_end(), s.model_path().to_str().unwrap());
+    let info = s.run(&["info", "tiny", "--json"]).ok().json();
+    assert!(info["aliases"].as_array().unwrap().iter().any(|a| a == "default-embed"));
+    s.run(&["alias", "set", "small", "minilm:f16"]).ok();
+    assert_eq!(s.run(&["info", "small", "--json"]).ok().json()["name"], "minilm:f16");
+    let r = s.run(&["alias", "set", "minilm", "tiny"]).code(8);
+    assert!(r.stderr.contains("already a model name"), "{}", r.stderr);
+    let r = s.run(&["alias", "set", "x", "nonexistent"]).code(8);
+    assert!(r.stderr.contains("unknown model"), "{}", r.stderr);
+    let r = s.run(&["unregister", "tiny"]).code(8);
+    assert!(r.stderr.contains("alias `default-embed` points to it"), "{}", r.stderr);
+    assert_eq!(s.run(&["alias", "list", "--json"]).ok().json()["default-embed"], "tiny");
+    s.run(&["alias", "remove", "default-embed"]).ok();
+    s.run(&["path", "default-embed"]).code(3);
+}
+
+#[test]
+fn catalog_check_flags_a_size_or_hash_that_differs() {
+    let s = setup(300_000);
+    // `drift`: catalogued with a size and hash that the Hub no longer has.
+    let drift = gguf_bytes("bert", 8, 400_000, 9);
+    s.hub.add_file("drift-Q8_0.gguf", drift.clone());
+    s.run(&[
+        "register",
+        "drift",
+        "--repo",
+        REPO,
+        "--file",
+        "drift-Q8_0.gguf",
+        "--revision",
+        REVISION,
+        "--sha256",
+        &"c".repeat(64),
+        "--size",
+        "399999",
+    ])
+    .ok();
+    let endpoint = s.hub.endpoint();
+    let r = Run::of(
+        s.cmd()
+            .args(["catalog", "check", "--endpoint", &endpoint, "tiny", "drift", "--json"])
+            .output()
+            .unwrap(),
+    )
+    .code(6);
+    let rows = r.json();
+    assert_eq!(rows[0]["verdict"], "match");
+    assert_eq!(rows[1]["verdict"], "mismatch");
+    assert_eq!(rows[1]["hub_size"], 400_000);
+    assert_eq!(rows[1]["hub_sha256"], sha256_hex(&drift));
+    let text = Run::of(
+        s.cmd().args(["catalog", "check", "--endpoint", &endpoint, "tiny", "drift"]).output().unwrap(),
+    );
+    assert!(
+        text.stdout.contains("MISMATCH") && text.stdout.contains("size and SHA-256 differ"),
+        "{}",
+        text.stdout
+    );
+    assert!(s.hub.cdn_gets().is_empty(), "HEAD on the resolve URL only: no body fetched");
+    let r = Run::of(s.cmd().args(["catalog", "check", "--endpoint", &endpoint, "minilm"]).output().unwrap())
+        .code(5);
+    assert!(r.stdout.contains("missing"), "{}", r.stdout);
+}
