@@ -71,58 +71,26 @@ impl ObjectStoreSource {
         let retry =
             RetryConfig { max_retries: 2, retry_timeout: Duration::from_secs(20), ..Default::default() };
         let scrub = |e: object_store::Error| scrub_secrets(&e.to_string(), &secrets);
+        // The same steps for every builder: the connect timeout first (a variable can
+        // override it), then the variables with the store's prefix, then the bucket.
+        macro_rules! build {
+            ($builder:expr, $key:ty, $prefix:literal, $bucket:ident) => {{
+                let mut b = $builder;
+                if let Ok(k) = "connect_timeout".parse::<$key>() {
+                    b = b.with_config(k, &connect);
+                }
+                for (k, v) in vars_with($prefix) {
+                    if let Ok(key) = k.to_ascii_lowercase().parse::<$key>() {
+                        b = b.with_config(key, v.expose());
+                    }
+                }
+                Arc::new(b.$bucket(bucket).with_retry(retry).build().map_err(|e| config_err(&url, scrub(e)))?)
+            }};
+        }
         let store: Arc<dyn ObjectStore> = match scheme.to_ascii_lowercase().as_str() {
-            "s3" => {
-                let mut b = AmazonS3Builder::new();
-                if let Ok(k) = "connect_timeout".parse::<AmazonS3ConfigKey>() {
-                    b = b.with_config(k, &connect);
-                }
-                for (k, v) in vars_with("AWS_") {
-                    if let Ok(key) = k.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
-                        b = b.with_config(key, v.expose());
-                    }
-                }
-                Arc::new(
-                    b.with_bucket_name(bucket)
-                        .with_retry(retry)
-                        .build()
-                        .map_err(|e| config_err(&url, scrub(e)))?,
-                )
-            }
-            "gs" => {
-                let mut b = GoogleCloudStorageBuilder::new();
-                if let Ok(k) = "connect_timeout".parse::<GoogleConfigKey>() {
-                    b = b.with_config(k, &connect);
-                }
-                for (k, v) in vars_with("GOOGLE_") {
-                    if let Ok(key) = k.to_ascii_lowercase().parse::<GoogleConfigKey>() {
-                        b = b.with_config(key, v.expose());
-                    }
-                }
-                Arc::new(
-                    b.with_bucket_name(bucket)
-                        .with_retry(retry)
-                        .build()
-                        .map_err(|e| config_err(&url, scrub(e)))?,
-                )
-            }
-            "az" => {
-                let mut b = MicrosoftAzureBuilder::new();
-                if let Ok(k) = "connect_timeout".parse::<AzureConfigKey>() {
-                    b = b.with_config(k, &connect);
-                }
-                for (k, v) in vars_with("AZURE_") {
-                    if let Ok(key) = k.to_ascii_lowercase().parse::<AzureConfigKey>() {
-                        b = b.with_config(key, v.expose());
-                    }
-                }
-                Arc::new(
-                    b.with_container_name(bucket)
-                        .with_retry(retry)
-                        .build()
-                        .map_err(|e| config_err(&url, scrub(e)))?,
-                )
-            }
+            "s3" => build!(AmazonS3Builder::new(), AmazonS3ConfigKey, "AWS_", with_bucket_name),
+            "gs" => build!(GoogleCloudStorageBuilder::new(), GoogleConfigKey, "GOOGLE_", with_bucket_name),
+            "az" => build!(MicrosoftAzureBuilder::new(), AzureConfigKey, "AZURE_", with_container_name),
             other => return Err(config_err(&url, format!("unknown bucket scheme `{other}://`"))),
         };
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -92,22 +92,7 @@ fn a_wrong_blob_in_a_cache_is_ignored_and_lm_studio_files_are_found() {
 
 fn register_and_place(s: &crate::download::Setup, name: &str, seed: u8) -> std::path::PathBuf {
     let bytes = gguf_bytes("bert", 8, 1_000_000, seed);
-    let file = format!("{name}-Q8_0.gguf");
-    s.run(&[
-        "register",
-        name,
-        "--repo",
-        REPO,
-        "--file",
-        &file,
-        "--revision",
-        REVISION,
-        "--sha256",
-        &sha256_hex(&bytes),
-        "--size",
-        &bytes.len().to_string(),
-    ])
-    .ok();
+    let file = crate::support::register(&s.sb, name, &bytes);
     let mirror = s.sb.tmp.path().join("mirror");
     fs::create_dir_all(&mirror).unwrap();
     fs::write(mirror.join(&file), &bytes).unwrap();

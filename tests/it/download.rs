@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use strata_model::{Config, ErrorKind, Registry, RegistryError, RetryPolicy, Secret};
 
-use crate::hub::{Faults, Hub, REPO, REVISION};
+use crate::hub::{Faults, Hub};
 use crate::support::{gguf_bytes, sha256_hex, Run, Sandbox};
 
 pub struct Setup {
@@ -21,29 +21,9 @@ pub struct Setup {
 /// A Hub serving one GGUF-shaped file, registered as custom model `tiny` in a sandbox.
 pub fn setup(size: usize) -> Setup {
     let hub = Hub::start();
-    let sb = Sandbox::new();
     let bytes = gguf_bytes("bert", 384, size, 9);
-    let file = "tiny-Q8_0.gguf".to_string();
+    let (sb, file, _) = crate::support::registered_sandbox(&bytes);
     hub.add_file(&file, bytes.clone());
-    sb.run(&[
-        "register",
-        "tiny",
-        "--repo",
-        REPO,
-        "--file",
-        &file,
-        "--revision",
-        REVISION,
-        "--sha256",
-        &sha256_hex(&bytes),
-        "--size",
-        &bytes.len().to_string(),
-        "--arch",
-        "bert",
-        "--dim",
-        "384",
-    ])
-    .ok();
     Setup { hub, sb, bytes, file }
 }
 

@@ -95,11 +95,11 @@ pub fn register(sb: &Sandbox, name: &str, bytes: &[u8]) -> String {
         "register",
         name,
         "--repo",
-        "test-org/test-repo",
+        crate::hub::REPO,
         "--file",
         &file,
         "--revision",
-        "0123456789abcdef0123456789abcdef01234567",
+        crate::hub::REVISION,
         "--sha256",
         &sha256_hex(bytes),
         "--size",
@@ -149,22 +149,7 @@ pub fn emulator(var: &str) -> Option<String> {
 /// answers.
 pub fn registered_sandbox(bytes: &[u8]) -> (Sandbox, String, String) {
     let sb = Sandbox::new();
-    let file = "tiny-Q8_0.gguf".to_string();
-    sb.run(&[
-        "register",
-        "tiny",
-        "--repo",
-        crate::hub::REPO,
-        "--file",
-        &file,
-        "--revision",
-        crate::hub::REVISION,
-        "--sha256",
-        &sha256_hex(bytes),
-        "--size",
-        &bytes.len().to_string(),
-    ])
-    .ok();
+    let file = register(&sb, "tiny", bytes);
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     (sb, file, format!("https://{dead}"))
 }
