@@ -765,7 +765,15 @@ fn list(registry: &Registry, ui: &Ui) -> Result<(), Failure> {
         .iter()
         .map(|m| {
             let dim = if m.embedding_dim == 0 { "-".to_string() } else { m.embedding_dim.to_string() };
-            [m.name.clone(), m.arch.clone(), dim, human_size(m.size_bytes), m.status_label()]
+            // A model reused from another tool's cache says which.
+            let from = m.installed_from.as_deref().and_then(|o| {
+                ["Hugging Face cache", "llama.cpp cache", "LM Studio"].into_iter().find(|t| o.starts_with(t))
+            });
+            let status = match from {
+                Some(tool) => format!("{} (from {tool})", m.status_label()),
+                None => m.status_label(),
+            };
+            [m.name.clone(), m.arch.clone(), dim, human_size(m.size_bytes), status]
         })
         .collect();
     let header = ["NAME", "ARCH", "DIM", "SIZE", "STATUS"];

@@ -47,6 +47,11 @@ fn a_model_in_the_hugging_face_cache_is_linked_in_with_no_network() {
     assert!(fs::read(&blob).unwrap() == s.bytes && fs::metadata(&blob).unwrap().permissions() == blob_mode);
     let info = s.run(&["info", "tiny"]).ok().stdout;
     assert!(info.contains("Hugging Face cache") && info.contains("(hard link)"), "{info}");
+    let list = s.run(&["list"]).ok().stdout;
+    assert!(
+        list.lines().any(|l| l.contains("tiny") && l.contains("downloaded (from Hugging Face cache)")),
+        "{list}"
+    );
     let json = s.run(&["list", "--json"]).ok().json();
     let row = json.as_array().unwrap().iter().find(|m| m["name"] == "tiny").unwrap().clone();
     assert!(row["installed_from"].as_str().unwrap().contains(&sha));
