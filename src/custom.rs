@@ -574,12 +574,7 @@ fn lock(file: &Path, lock_dir: &Path) -> Result<fs::File> {
     crate::store::create_dir(lock_dir)?;
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let path = lock_dir.join(format!("{name}.lock"));
-    let f = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| RegistryError::storage("open lock file", &path, e))?;
+    let f = crate::store::open_lock_file(&path)?;
     f.lock().map_err(|e| RegistryError::storage("lock", &path, e))?;
     Ok(f)
 }

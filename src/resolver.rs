@@ -268,12 +268,7 @@ impl<'a> Resolver<'a> {
     /// kernel releases it when the holder exits, however it exits.
     fn lock(&self, entry: &ModelEntry) -> Result<fs::File> {
         let path = self.dir.lock_path(entry);
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| RegistryError::storage("open lock file", &path, e))?;
+        let file = crate::store::open_lock_file(&path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {

@@ -353,6 +353,16 @@ pub(crate) fn available_space(_dir: &Path) -> Option<u64> {
     None
 }
 
+/// Opens (creating if needed) a lock file, without truncating it.
+pub(crate) fn open_lock_file(path: &Path) -> Result<fs::File> {
+    fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| RegistryError::storage("open lock file", path, e))
+}
+
 /// Creates `dir` and its parents with mode 0755 (before the umask).
 pub(crate) fn create_dir(dir: &Path) -> Result<()> {
     let mut builder = fs::DirBuilder::new();

@@ -39,6 +39,23 @@ hub_add_file() {
   printf '%s %s\n' "$sha" "$size" >"$d/files/$name.meta"
 }
 
+# hub_server PORT CDN_PORT: an nginx server block answering resolve URLs with a 302 to the CDN.
+hub_server() {
+  cat <<BLOCK
+  server {
+    listen 127.0.0.1:$1 ssl;
+    location ~ ^/(?<repo>[^/]+/[^/]+)/resolve/(?<rev>[^/]+)/(?<file>[^/]+)\$ {
+      if (\$linked_size = "") { return 404; }
+      add_header X-Repo-Commit \$rev always;
+      add_header X-Linked-Etag \$linked_etag always;
+      add_header X-Linked-Size \$linked_size always;
+      add_header ETag \$linked_etag always;
+      return 302 https://127.0.0.2:$2/cdn/\$file;
+    }
+  }
+BLOCK
+}
+
 hub_start() { # DIR
   local d=$1
   hub_install
@@ -79,28 +96,8 @@ $etags  }
   map \$file \$linked_size {
     default "";
 $sizes  }
-  server {
-    listen 127.0.0.1:$HUB_PORT ssl;
-    location ~ ^/(?<repo>[^/]+/[^/]+)/resolve/(?<rev>[^/]+)/(?<file>[^/]+)\$ {
-      if (\$linked_size = "") { return 404; }
-      add_header X-Repo-Commit \$rev always;
-      add_header X-Linked-Etag \$linked_etag always;
-      add_header X-Linked-Size \$linked_size always;
-      add_header ETag \$linked_etag always;
-      return 302 https://127.0.0.2:$CDN_PORT/cdn/\$file;
-    }
-  }
-  server {
-    listen 127.0.0.1:$HUB_CAPPED_PORT ssl;
-    location ~ ^/(?<repo>[^/]+/[^/]+)/resolve/(?<rev>[^/]+)/(?<file>[^/]+)\$ {
-      if (\$linked_size = "") { return 404; }
-      add_header X-Repo-Commit \$rev always;
-      add_header X-Linked-Etag \$linked_etag always;
-      add_header X-Linked-Size \$linked_size always;
-      add_header ETag \$linked_etag always;
-      return 302 https://127.0.0.2:$CDN_CAPPED_PORT/cdn/\$file;
-    }
-  }
+$(hub_server "$HUB_PORT" "$CDN_PORT")
+$(hub_server "$HUB_CAPPED_PORT" "$CDN_CAPPED_PORT")
   server {
     listen 127.0.0.2:$CDN_PORT ssl;
     location /cdn/ {
