@@ -142,8 +142,7 @@ impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         if n == 0 {
-            let hex: String = self.hasher.clone().finalize().iter().map(|b| format!("{b:02x}")).collect();
-            *self.digest.borrow_mut() = Some(hex);
+            *self.digest.borrow_mut() = Some(crate::resolver::hex(&self.hasher.clone().finalize()));
         } else {
             self.hasher.update(&buf[..n]);
         }

@@ -552,8 +552,7 @@ impl Run<'_, '_> {
                 }
             };
             if hashed == self.size {
-                let hex = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-                return Outcome::Done(hex);
+                return Outcome::Done(crate::resolver::hex(&hasher.finalize()));
             }
             while hashed < prefix {
                 let n = ((prefix - hashed) as usize).min(buf.len());
