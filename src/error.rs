@@ -1,12 +1,22 @@
-//! The one error type of the crate, [`RegistryError`], and its classification.
+//! The crate's error types: [`RegistryError`] (what a caller of the registry sees),
+//! [`SourceError`] (why one source did not serve a file), their class [`ErrorKind`], and
+//! [`Report`], which renders an error with its causes.
+//!
+//! A message never repeats its cause: a variant with a cause returns it from
+//! [`std::error::Error::source`] and leaves it out of its own `Display`. [`Report`] (or
+//! [`RegistryError::report`]) renders the whole chain on one line, then a hint that says what
+//! to do next; that is what the command line prints. Messages never contain a secret
+//! (`HF_TOKEN`, cloud keys): URLs are shown without credentials or query.
 
-use std::fmt::Write as _;
+use std::borrow::Cow;
+use std::fmt::{self, Write as _};
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// A boxed cause, kept typed for callers that want to inspect it.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Everything that can go wrong while turning a model name into a verified file.
-///
-/// Every message says what happened and what to do next. Messages never contain a secret
-/// (`HF_TOKEN`, cloud keys): URLs are shown without credentials.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RegistryError {
@@ -39,17 +49,17 @@ pub enum RegistryError {
         path: PathBuf,
     },
 
-    /// A transfer failed (network error, HTTP error status, unreadable mirror).
-    #[error("download of {url} failed: {source}")]
+    /// A transfer to or from a remote store failed (an upload of `mirror push`, a listing).
+    #[error("transfer to or from {url} failed")]
     DownloadFailed {
-        /// Where the bytes were fetched from, without credentials.
+        /// The remote location, without credentials.
         url: String,
         /// The underlying cause.
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+        source: BoxError,
     },
 
-    /// The bytes fetched do not have the SHA-256 pinned in the catalog.
+    /// The bytes of a local file do not have the SHA-256 pinned in the catalog.
     #[error(
         "checksum mismatch for {file}:\n  expected sha256 {expected}\n  actual   sha256 {actual}\n\
          the bytes were discarded; the source may be corrupt or tampered with"
@@ -59,12 +69,12 @@ pub enum RegistryError {
         file: String,
         /// The SHA-256 pinned in the catalog.
         expected: String,
-        /// The SHA-256 of the bytes received.
+        /// The SHA-256 of the bytes read.
         actual: String,
     },
 
     /// Reading or writing the models directory (or another local file) failed.
-    #[error("storage error: cannot {action} {}: {source}{}", .path.display(), storage_hint(.source))]
+    #[error("storage error: cannot {action} {}", .path.display())]
     StorageError {
         /// What was being done ("create directory", "write", "rename", ...).
         action: &'static str,
@@ -100,6 +110,9 @@ pub enum RegistryError {
         field: Option<String>,
         /// What is wrong and how to fix it.
         reason: String,
+        /// The JSON syntax error, when the file is not JSON.
+        #[source]
+        source: Option<serde_json::Error>,
     },
 
     /// `unregister` was asked to remove something that is not a custom model.
@@ -118,6 +131,9 @@ pub enum RegistryError {
         variable: String,
         /// What is wrong and how to fix it.
         reason: String,
+        /// The underlying cause, when there is one (a file that cannot be read).
+        #[source]
+        source: Option<BoxError>,
     },
 
     /// Every source was tried and none produced the verified file.
@@ -153,12 +169,13 @@ pub enum RegistryError {
     },
 
     /// A file is not a readable GGUF file.
-    #[error("{} is not a valid GGUF file: {reason}", .path.display())]
+    #[error("{} is not a valid GGUF file", .path.display())]
     InvalidGguf {
         /// The file.
         path: PathBuf,
         /// What is wrong with it.
-        reason: String,
+        #[source]
+        source: crate::gguf::GgufError,
     },
 }
 
@@ -181,7 +198,7 @@ fn suggest(suggestions: &[String]) -> String {
 fn attempts_list(attempts: &[Attempt]) -> String {
     let mut s = String::new();
     for a in attempts {
-        let _ = write!(s, "\n  - {}: {}", a.source, a.reason);
+        let _ = write!(s, "\n  - {}: {}", a.source, Report::new(&a.error));
     }
     if attempts.is_empty() {
         s.push_str(" no source is configured");
@@ -190,35 +207,29 @@ fn attempts_list(attempts: &[Attempt]) -> String {
 }
 
 /// One source's failure to serve a file, in [`RegistryError::AllSourcesFailed`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Attempt {
     /// The source, as it displays itself.
     pub source: String,
-    /// The class of the failure.
-    pub kind: ErrorKind,
-    /// What happened.
-    pub reason: String,
+    /// Why it did not serve the file.
+    pub error: SourceError,
 }
 
-fn storage_hint(err: &std::io::Error) -> &'static str {
-    use std::io::ErrorKind as K;
-    match err.kind() {
-        K::PermissionDenied | K::ReadOnlyFilesystem => {
-            "; check the permissions, or set STRATA_MODELS_DIR to a writable directory"
-        }
-        K::StorageFull | K::QuotaExceeded => "; free some space or set STRATA_MODELS_DIR elsewhere",
-        _ => "",
+impl Attempt {
+    /// The class of the failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.error.kind()
     }
 }
 
-/// The broad class of a [`RegistryError`]: what a caller (or the command line's exit code)
-/// needs to decide what to do.
+/// The broad class of an error: what a caller (or the command line's exit code) needs to
+/// decide what to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// The name (or quantization) is not in the catalog.
     UnknownModel,
-    /// The model is not on disk (and nothing was asked to fetch it).
+    /// The model is not on disk (and nothing was asked to fetch it), or a source lacks it.
     NotDownloaded,
     /// A network transfer failed.
     Network,
@@ -241,10 +252,10 @@ impl RegistryError {
             }
             Self::NotDownloaded { .. } | Self::Offline { .. } => ErrorKind::NotDownloaded,
             Self::AllSourcesFailed { attempts, .. } => {
-                let failed = attempts.iter().filter(|a| a.kind != ErrorKind::NotDownloaded);
-                if failed.clone().count() > 0 && failed.clone().all(|a| a.kind == ErrorKind::Integrity) {
+                let failed = attempts.iter().map(Attempt::kind).filter(|k| *k != ErrorKind::NotDownloaded);
+                if failed.clone().count() > 0 && failed.clone().all(|k| k == ErrorKind::Integrity) {
                     ErrorKind::Integrity
-                } else if failed.clone().any(|a| a.kind == ErrorKind::Storage) {
+                } else if failed.clone().any(|k| k == ErrorKind::Storage) {
                     ErrorKind::Storage
                 } else {
                     ErrorKind::Network
@@ -258,14 +269,243 @@ impl RegistryError {
         }
     }
 
+    /// What to do next, when the message alone does not say it.
+    pub fn hint(&self) -> Option<&'static str> {
+        use std::io::ErrorKind as K;
+        match self {
+            Self::StorageError { source, .. } => match source.kind() {
+                K::PermissionDenied | K::ReadOnlyFilesystem => {
+                    Some("check the permissions, or set STRATA_MODELS_DIR to a writable directory")
+                }
+                K::StorageFull | K::QuotaExceeded => {
+                    Some("free some space or set STRATA_MODELS_DIR elsewhere")
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The message with its causes and hint on one line, as the command line prints it.
+    ///
+    /// ```
+    /// let err = strata_model::RegistryError::StorageError {
+    ///     action: "write",
+    ///     path: "/m/x.gguf".into(),
+    ///     source: std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full"),
+    /// };
+    /// assert_eq!(err.to_string(), "storage error: cannot write /m/x.gguf");
+    /// assert_eq!(
+    ///     err.report().to_string(),
+    ///     "storage error: cannot write /m/x.gguf: disk full; free some space or set STRATA_MODELS_DIR elsewhere"
+    /// );
+    /// ```
+    pub fn report(&self) -> Report<'_> {
+        Report { error: self, hint: self.hint().map(Cow::Borrowed) }
+    }
+
     pub(crate) fn storage(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::StorageError { action, path: path.into(), source }
     }
 
     pub(crate) fn config(variable: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self::InvalidConfig { variable: variable.into(), reason: reason.into() }
+        Self::InvalidConfig { variable: variable.into(), reason: reason.into(), source: None }
+    }
+
+    pub(crate) fn config_caused(
+        variable: impl Into<String>,
+        reason: impl Into<String>,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        Self::InvalidConfig { variable: variable.into(), reason: reason.into(), source: Some(source.into()) }
+    }
+}
+
+/// Why a source did not serve a file. The resolver decides from the variant whether to retry
+/// the same source, try the next one quietly, or record the failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// The source does not have the file: the next source is tried, quietly.
+    #[error("not found")]
+    NotFound,
+
+    /// A failure worth retrying from the same source (connection reset, timeout, 408, 429,
+    /// 5xx), after `retry_after` when the source said so.
+    #[error("{reason}")]
+    Transient {
+        /// Where and what, without the cause (`https://cdn.example/f.gguf: HTTP 503`).
+        reason: String,
+        /// How long the source asked to wait.
+        retry_after: Option<Duration>,
+        /// The underlying error (an I/O or TLS error), when there is one.
+        #[source]
+        cause: Option<BoxError>,
+    },
+
+    /// Transient failures in a row, with no progress, until the retry policy gave up.
+    #[error("{} (gave up after {tries} tries in a row)", Report::new(&**.last))]
+    GaveUp {
+        /// How many tries were made.
+        tries: u32,
+        /// The last failure.
+        last: Box<SourceError>,
+    },
+
+    /// The source reports (or holds) a file of another size than the catalog's.
+    #[error("{location} has {actual} bytes, the catalog says {expected}")]
+    WrongSize {
+        /// Where, without credentials.
+        location: String,
+        /// The size the source reports.
+        actual: u64,
+        /// The catalog's size.
+        expected: u64,
+    },
+
+    /// The first bytes are not the GGUF magic (an HTML error page, a login form).
+    #[error("{location} did not send a GGUF file (it starts with {head:?}; an error page?)")]
+    NotGguf {
+        /// Where, without credentials.
+        location: String,
+        /// The first bytes, as text.
+        head: String,
+    },
+
+    /// Every byte arrived but the SHA-256 is not the catalog's; the bytes were discarded.
+    #[error(
+        "checksum mismatch, the bytes were discarded:\n      expected sha256 {expected}\n      actual   sha256 {actual}"
+    )]
+    ChecksumMismatch {
+        /// The catalog's SHA-256.
+        expected: String,
+        /// The SHA-256 of the bytes received.
+        actual: String,
+    },
+
+    /// A failure that retrying will not fix (403, a refused redirect, a bad certificate): the
+    /// next source is tried.
+    #[error("{reason}")]
+    Failed {
+        /// The class of failure.
+        kind: ErrorKind,
+        /// What happened and what to do about it, without the cause.
+        reason: String,
+        /// The underlying error, when there is one.
+        #[source]
+        cause: Option<BoxError>,
+    },
+}
+
+impl SourceError {
+    /// The class of this failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::NotFound => ErrorKind::NotDownloaded,
+            Self::Transient { .. } | Self::GaveUp { .. } => ErrorKind::Network,
+            Self::WrongSize { .. } | Self::NotGguf { .. } | Self::ChecksumMismatch { .. } => {
+                ErrorKind::Integrity
+            }
+            Self::Failed { kind, .. } => *kind,
+        }
+    }
+
+    /// A failure that retrying will not fix.
+    pub fn failed(kind: ErrorKind, reason: impl Into<String>) -> Self {
+        Self::Failed { kind, reason: reason.into(), cause: None }
+    }
+
+    /// A failure that retrying will not fix, with its cause.
+    pub fn failed_by(kind: ErrorKind, reason: impl Into<String>, cause: impl Into<BoxError>) -> Self {
+        Self::Failed { kind, reason: reason.into(), cause: Some(cause.into()) }
+    }
+
+    /// A transient failure.
+    pub fn transient(reason: impl Into<String>) -> Self {
+        Self::Transient { reason: reason.into(), retry_after: None, cause: None }
+    }
+
+    /// A transient failure with its cause.
+    pub fn transient_by(reason: impl Into<String>, cause: impl Into<BoxError>) -> Self {
+        Self::Transient { reason: reason.into(), retry_after: None, cause: Some(cause.into()) }
+    }
+
+    /// Whether retrying the same source may help.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Transient { .. })
+    }
+}
+
+/// An error with its causes, joined by `: `, and a hint after `; ` when there is one.
+pub struct Report<'a> {
+    error: &'a (dyn std::error::Error + 'static),
+    hint: Option<Cow<'static, str>>,
+}
+
+impl<'a> Report<'a> {
+    /// The report of any error (no hint).
+    pub fn new(error: &'a (dyn std::error::Error + 'static)) -> Self {
+        Self { error, hint: None }
+    }
+}
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.error)?;
+        let mut cause = self.error.source();
+        while let Some(c) = cause {
+            write!(f, ": {c}")?;
+            cause = c.source();
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "; {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
 /// The result type of this crate.
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_join_causes_once_and_end_with_the_hint() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+        let err = RegistryError::storage("write", "/m/f", io);
+        assert_eq!(err.to_string(), "storage error: cannot write /m/f");
+        assert_eq!(
+            err.report().to_string(),
+            "storage error: cannot write /m/f: denied; check the permissions, \
+             or set STRATA_MODELS_DIR to a writable directory"
+        );
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        let transient = SourceError::transient_by("https://cdn/f", reset);
+        let gave_up = SourceError::GaveUp { tries: 3, last: Box::new(transient) };
+        assert_eq!(gave_up.to_string(), "https://cdn/f: reset by peer (gave up after 3 tries in a row)");
+        assert_eq!(gave_up.kind(), ErrorKind::Network);
+    }
+
+    #[test]
+    fn all_sources_failed_is_classified_by_its_attempts() {
+        let all = |errors: Vec<SourceError>| RegistryError::AllSourcesFailed {
+            model: "m".into(),
+            file: "f.gguf".into(),
+            attempts: errors.into_iter().map(|error| Attempt { source: "s".into(), error }).collect(),
+            partial_kept: None,
+        };
+        let mismatch = || SourceError::ChecksumMismatch { expected: "a".into(), actual: "b".into() };
+        assert_eq!(all(vec![mismatch(), SourceError::NotFound]).kind(), ErrorKind::Integrity);
+        assert_eq!(all(vec![mismatch(), SourceError::transient("x")]).kind(), ErrorKind::Network);
+        assert_eq!(all(vec![SourceError::failed(ErrorKind::Storage, "x")]).kind(), ErrorKind::Storage);
+        assert_eq!(all(vec![]).kind(), ErrorKind::Network);
+    }
+}

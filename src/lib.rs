@@ -3,12 +3,20 @@
 //! Turns a friendly model name (`minilm`) into a verified GGUF file on local disk, for Strata
 //! and its inference engine.
 //!
-//! - [`catalog`]: the built-in models, pinned to a Hugging Face commit and a SHA-256, with
-//!   aliases (`all-minilm`) and quantization variants (`minilm:f16`).
-//! - [`custom`]: models added without recompiling, from a JSON catalog file.
-//! - [`store`]: the models directory (`STRATA_MODELS_DIR`, else `~/.strata/models`).
-//! - [`gguf`]: a bounded reader for GGUF headers.
+//! The flow, one way, top to bottom (see `ARCHITECTURE.md`):
+//!
+//! - [`catalog`]: which models exist — the built-in rows pinned to a Hugging Face commit and a
+//!   SHA-256, aliases (`all-minilm`), variants (`minilm:f16`), and the custom catalog file.
+//! - [`store`]: the models directory (`STRATA_MODELS_DIR`, else `~/.strata/models`) and, per
+//!   model, [`ModelFiles`]: the file and its side files under `.strata/`.
+//! - [`sources`]: places that serve a file's bytes (mirror directories, Hugging Face, HTTPS
+//!   mirrors, buckets), and the one parser of location strings.
+//! - [`download`]: the resolver (lock, reuse, sources in order, verification, install) and the
+//!   parallel transfer engine.
 //! - [`Registry`] and [`ModelRegistry`]: the API.
+//!
+//! Below them: [`config`] (every environment variable), errors ([`RegistryError`]), [`gguf`]
+//! (a bounded header reader), sizes ([`ByteSize`]) and progress events ([`Progress`]).
 //!
 //! ```
 //! use strata_model::{Config, Registry};
@@ -23,40 +31,46 @@
 //! ```
 //!
 //! Features: `default` is the catalog and the filesystem only (no HTTP dependency);
-//! `registry` adds downloads; `cli` builds the `strata-model` command-line tool.
+//! `registry` adds downloads; `cli` builds the `strata-model` command-line tool; `cloud` adds
+//! S3, GCS and Azure mirrors.
 
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod catalog;
-#[cfg(feature = "registry")]
-pub mod check;
 pub mod config;
-pub mod custom;
+#[cfg(feature = "registry")]
+mod digest;
+#[cfg(feature = "registry")]
+pub mod download;
 mod error;
+mod fs;
 pub mod gguf;
 #[cfg(feature = "registry")]
-pub mod mirror;
-#[cfg(feature = "registry")]
-mod prune;
+mod progress;
 mod registry;
-#[cfg(feature = "registry")]
-pub mod resolver;
-pub mod reuse;
+mod size;
 #[cfg(feature = "registry")]
 pub mod sources;
 pub mod store;
-#[cfg(feature = "registry")]
-mod transfer;
 
-pub use catalog::{Catalog, ModelEntry, ModelTask, Origin};
-pub use config::{Config, RetryPolicy, Secret};
-pub use custom::CustomModel;
-pub use error::{Attempt, ErrorKind, RegistryError, Result};
+pub use catalog::{Catalog, CustomModel, ModelEntry, ModelTask, Origin};
+pub use config::{CacheTool, Config, RetryPolicy, Secret};
 #[cfg(feature = "registry")]
-pub use prune::PruneReport;
+pub use digest::hash_file;
+pub use error::{Attempt, BoxError, ErrorKind, RegistryError, Report, Result, SourceError};
+pub use fs::LinkMethod;
+#[cfg(feature = "registry")]
+pub use progress::{Progress, ProgressFn};
+#[cfg(feature = "registry")]
+pub use registry::{CheckRow, PruneReport, PushAction, PushReport, Verdict, STALE_PARTIAL};
 pub use registry::{ModelInfo, ModelRegistry, Registry};
+pub use size::{ByteSize, ParseSizeError};
 #[cfg(feature = "registry")]
-pub use resolver::{Progress, ProgressFn};
-#[cfg(feature = "registry")]
-pub use sources::{Fetch, FetchRequest, ModelSource, SourceError};
-pub use store::{ModelsDir, Status};
+pub use sources::{Fetch, FetchRequest, ModelSource};
+pub use store::{ModelFiles, ModelsDir, Provenance, Status};
+
+/// The README's Rust examples, compiled as doc tests so that they stay true.
+#[cfg(all(doctest, feature = "registry"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

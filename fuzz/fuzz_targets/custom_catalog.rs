@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(entries) = strata_model::custom::parse(std::path::Path::new("fuzz.json"), data) {
+    if let Ok(entries) = strata_model::catalog::custom::parse(std::path::Path::new("fuzz.json"), data) {
         for e in entries {
             assert!(e.hf_filename.to_ascii_lowercase().ends_with(".gguf"));
             assert!(!e.hf_filename.contains(['/', '\\']) && !e.hf_filename.starts_with('.'));

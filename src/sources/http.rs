@@ -1,30 +1,31 @@
-//! HTTPS sources: Hugging Face (`{endpoint}/{repo}/resolve/{revision}/{file}`) and plain
-//! HTTPS mirrors holding the flat layout (`{base}/{file}`, e.g. an internal nginx or
+//! HTTPS sources: Hugging Face (`{endpoint}/{owner}/{repo}/resolve/{revision}/{file}`) and
+//! plain HTTPS mirrors holding the flat layout (`{base}/{file}`, e.g. an internal nginx or
 //! Artifactory), over HTTPS only.
 //!
 //! Redirects are followed here, not by the HTTP client, so that each hop is checked: a
-//! redirect to plain HTTP is refused, and the token goes to the endpoint's host only, never to
-//! another host (the CDN). The `X-Linked-Size` of the Hub's redirect is compared with the
-//! catalog before any byte is fetched.
+//! redirect is resolved against the URL it came from (`Url::join`), a redirect to plain HTTP is
+//! refused, and the token goes to the endpoint's host only, never to another host (the CDN).
+//! The `X-Linked-Size` of the Hub's redirect is compared with the catalog before any byte is
+//! fetched.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use ureq::http::{HeaderMap, StatusCode};
-use ureq::tls::{Certificate, RootCerts, TlsConfig};
+use url::Url;
 
-use super::{Fetch, FetchRequest, ModelSource, SourceError};
+use super::agent::{agent, classify};
+use super::location::redact;
+use super::source::{Fetch, FetchRequest, ModelSource};
 use crate::catalog::ModelEntry;
 use crate::config::{vars, Config, Secret};
-use crate::error::{ErrorKind, RegistryError, Result};
+use crate::error::{ErrorKind, RegistryError, Result, SourceError};
 
 const MAX_REDIRECTS: usize = 10;
 
 /// An HTTPS source: Hugging Face, or a mirror with the flat layout.
 pub struct HttpSource {
-    endpoint: String,
-    authority: String,
+    base: Url,
     token: Option<Secret>,
     agent: ureq::Agent,
     mirror: bool,
@@ -43,13 +44,10 @@ pub struct Linked {
     pub commit: Option<String>,
 }
 
-/// The Hugging Face source (an [`HttpSource`] built with [`HttpSource::hugging_face`]).
-pub type HuggingFace = HttpSource;
-
 impl fmt::Debug for HttpSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpSource")
-            .field("endpoint", &self.endpoint)
+            .field("base", &redact(&self.base))
             .field("mirror", &self.mirror)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()
@@ -58,77 +56,56 @@ impl fmt::Debug for HttpSource {
 
 impl fmt::Display for HttpSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.mirror {
-            write!(f, "HTTPS mirror {}", self.endpoint)
-        } else {
-            write!(f, "Hugging Face {}", self.endpoint)
-        }
+        let kind = if self.mirror { "HTTPS mirror" } else { "Hugging Face" };
+        write!(f, "{kind} {}", redact(&self.base).trim_end_matches('/'))
     }
+}
+
+/// Whether two URLs name the same origin (scheme, host and port).
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 impl HttpSource {
     /// Hugging Face at `config`'s endpoint, with its token, trust roots, proxy and timeouts.
-    pub fn from_config(config: &Config) -> Result<Self> {
-        Self::hugging_face(config)
-    }
-
-    /// Hugging Face at `config`'s endpoint.
     pub fn hugging_face(config: &Config) -> Result<Self> {
-        Self::build(config.endpoint(), config, false, vars::HF_ENDPOINT)
+        Self::build(config.hf_endpoint(), config, false, vars::HF_ENDPOINT)
     }
 
     /// An HTTPS mirror at `base` (`https://models.internal/gguf`): `{base}/{file}`. It gets
     /// the same TLS, proxy and redirect rules as Hugging Face, and never the token.
-    pub fn mirror(base: &str, config: &Config) -> Result<Self> {
+    pub fn mirror(base: &Url, config: &Config) -> Result<Self> {
         Self::build(base, config, true, vars::MODELS_MIRROR)
     }
 
-    fn build(base: &str, config: &Config, mirror: bool, variable: &str) -> Result<Self> {
-        let endpoint = base.trim_end_matches('/').to_string();
-        let authority = authority(&endpoint)
-            .filter(|a| !a.is_empty())
-            .ok_or_else(|| {
-                RegistryError::config(
-                    variable,
-                    format!("`{}` is not an https:// URL; only HTTPS is allowed", redact(&endpoint)),
-                )
-            })?
-            .to_string();
-        let tls = TlsConfig::builder().root_certs(root_certs(config.extra_ca_file())?).build();
-        let agent = ureq::Agent::config_builder()
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .https_only(true)
-            .user_agent(concat!("strata-model/", env!("CARGO_PKG_VERSION")))
-            .timeout_connect(Some(config.connect_timeout()))
-            .timeout_recv_response(Some(config.read_timeout()))
-            .timeout_per_read(Some(config.read_timeout()))
-            // A small output buffer (requests are tiny): 32 connections stay near 23 MiB of RSS.
-            .input_buffer_size(128 * 1024)
-            .output_buffer_size(16 * 1024)
-            .proxy(if config.uses_env_proxy() { ureq::Proxy::try_from_env() } else { None })
-            .tls_config(tls)
-            .build()
-            .new_agent();
-        let token = if mirror { None } else { config.token().cloned() };
-        Ok(Self { endpoint, authority, token, agent, mirror })
+    fn build(base: &Url, config: &Config, mirror: bool, variable: &str) -> Result<Self> {
+        if base.scheme() != "https" || base.host_str().is_none_or(str::is_empty) {
+            return Err(RegistryError::config(
+                variable,
+                format!("`{}` is not an https:// URL; only HTTPS is allowed", redact(base)),
+            ));
+        }
+        let token = if mirror { None } else { config.hf_token().cloned() };
+        Ok(Self { base: base.clone(), token, agent: agent(config)?, mirror })
     }
 
-    /// The endpoint (or mirror base), without a trailing slash.
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
+    /// The endpoint (or mirror base).
+    pub fn base(&self) -> &Url {
+        &self.base
     }
 
     /// Asks the Hub, with a `HEAD` that does not follow the redirect (no body), what it
     /// holds for `entry` at the pinned revision: status, `X-Linked-Size` and `X-Linked-Etag`
     /// (for files not in LFS, `Content-Length` and `ETag`).
-    pub fn head_linked(&self, entry: &ModelEntry) -> Result<Linked, String> {
+    pub fn head_linked(&self, entry: &ModelEntry) -> Result<Linked, SourceError> {
         let url = self.url(entry);
-        let mut req = self.agent.head(&url).header("Accept-Encoding", "identity");
+        let mut req = self.agent.head(url.as_str()).header("Accept-Encoding", "identity");
         if let Some(token) = &self.token {
             req = req.header("Authorization", format!("Bearer {}", token.expose()));
         }
-        let resp = req.call().map_err(|e| classify(e, &url).to_string())?;
+        let resp = req.call().map_err(|e| classify(e, &redact(&url)))?;
         let h = resp.headers();
         let strip = |v: &str| v.trim_start_matches("W/").trim_matches('"').to_string();
         Ok(Linked {
@@ -141,85 +118,41 @@ impl HttpSource {
         })
     }
 
-    fn url(&self, entry: &ModelEntry) -> String {
+    /// Where `entry`'s bytes are: the pinned resolve URL, or `{base}/{file}` on a mirror.
+    pub fn url(&self, entry: &ModelEntry) -> Url {
         if self.mirror {
-            format!("{}/{}", self.endpoint, entry.hf_filename)
+            let mut url = self.base.clone();
+            if let Ok(mut segments) = url.path_segments_mut() {
+                segments.pop_if_empty().push(&entry.hf_filename);
+            }
+            url
         } else {
-            entry.hf_url(&self.endpoint)
+            entry.hf_url(&self.base)
         }
     }
-}
 
-/// Where Unix systems keep their PEM bundle of trusted roots (the first that exists is read).
-const SYSTEM_BUNDLES: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/ca-bundle.pem",
-    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
-    "/etc/ssl/cert.pem",
-];
-
-/// The system's trust roots plus those of `extra` (a PEM file).
-fn root_certs(extra: Option<&std::path::Path>) -> Result<RootCerts> {
-    // rustls-native-certs reads SSL_CERT_FILE *instead of* the system store when it is set;
-    // the system bundle is read here too, so that the file adds to the system's roots.
-    let mut certs: Vec<Certificate<'static>> = rustls_native_certs::load_native_certs()
-        .certs
-        .into_iter()
-        .map(|der| Certificate::from_der(der.as_ref()).to_owned())
-        .collect();
-    if let Some(bundle) = SYSTEM_BUNDLES.iter().find_map(|p| std::fs::read(p).ok()) {
-        certs.extend(ureq::tls::parse_pem(&bundle).filter_map(|item| match item {
-            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-            _ => None,
-        }));
-    }
-    if let Some(file) = extra {
-        let pem = std::fs::read(file).map_err(|e| {
-            RegistryError::config(vars::SSL_CERT_FILE, format!("cannot read {}: {e}", file.display()))
-        })?;
-        let before = certs.len();
-        for item in ureq::tls::parse_pem(&pem) {
-            match item {
-                Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
-                Ok(_) => {}
-                Err(e) => {
-                    return Err(RegistryError::config(
-                        vars::SSL_CERT_FILE,
-                        format!("{} is not a PEM certificate file: {e}", file.display()),
-                    ))
-                }
+    fn request(
+        &self,
+        url: &Url,
+        request: &FetchRequest,
+    ) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        let mut req = self.agent.get(url.as_str()).header("Accept-Encoding", "identity");
+        if request.offset > 0 || request.end.is_some() {
+            let range = match request.end {
+                Some(end) => format!("bytes={}-{}", request.offset, end.saturating_sub(1)),
+                None => format!("bytes={}-", request.offset),
+            };
+            req = req.header("Range", range);
+            if let Some(v) = &request.if_range {
+                req = req.header("If-Range", v.as_str());
             }
         }
-        if certs.len() == before {
-            return Err(RegistryError::config(
-                vars::SSL_CERT_FILE,
-                format!("{} holds no certificate", file.display()),
-            ));
+        if let Some(token) = &self.token {
+            if same_origin(url, &self.base) {
+                req = req.header("Authorization", format!("Bearer {}", token.expose()));
+            }
         }
-    }
-    Ok(if certs.is_empty() { RootCerts::WebPki } else { RootCerts::Specific(Arc::new(certs)) })
-}
-
-/// `host[:port]` of an `https://` URL; `None` for anything else.
-fn authority(url: &str) -> Option<&str> {
-    let rest = url.strip_prefix("https://")?;
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let auth = &rest[..end];
-    Some(auth.rsplit_once('@').map_or(auth, |(_, host)| host))
-}
-
-/// A URL without credentials or query (signed CDN URLs carry secrets in the query).
-pub(crate) fn redact(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (auth, path) = rest.split_at(end);
-    let host = auth.rsplit_once('@').map_or(auth, |(_, h)| h);
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    if scheme.is_empty() {
-        format!("{host}{path}")
-    } else {
-        format!("{scheme}://{host}{path}")
+        req
     }
 }
 
@@ -239,52 +172,22 @@ fn content_range(value: &str) -> Option<(u64, u64, Option<u64>)> {
     Some((a.trim().parse().ok()?, b.trim().parse().ok()?, total.trim().parse().ok()))
 }
 
-fn classify(err: ureq::Error, url: &str) -> SourceError {
-    let at = redact(url);
-    match err {
-        ureq::Error::Io(e) => SourceError::transient(format!("{at}: {e}")),
-        ureq::Error::Timeout(t) => SourceError::transient(format!("{at}: timed out ({t})")),
-        ureq::Error::ConnectionFailed => SourceError::transient(format!("{at}: connection failed")),
-        ureq::Error::BodyStalled => SourceError::transient(format!("{at}: transfer stalled")),
-        ureq::Error::HostNotFound => SourceError::failed(
-            ErrorKind::Network,
-            format!("{at}: host not found (no network, or a wrong HF_ENDPOINT?)"),
-        ),
-        ureq::Error::Tls(e) => SourceError::failed(ErrorKind::Network, format!("{at}: TLS failure: {e}")),
-        ureq::Error::Rustls(e) => SourceError::failed(
-            ErrorKind::Network,
-            format!("{at}: TLS failure: {e} (a private CA can be trusted with SSL_CERT_FILE)"),
-        ),
-        ureq::Error::RequireHttpsOnly(_) => {
-            SourceError::failed(ErrorKind::Network, format!("{at}: refused: only HTTPS is allowed"))
-        }
-        other => SourceError::failed(ErrorKind::Network, format!("{at}: {other}")),
-    }
-}
-
 /// Resolves a `Location` against the URL it came from; refuses anything but HTTPS.
-fn follow(from: &str, location: &str) -> Result<String, SourceError> {
-    let lower = location.to_ascii_lowercase();
-    if lower.starts_with("https://") {
-        return Ok(location.to_string());
-    }
-    if lower.starts_with("http://") {
-        return Err(SourceError::failed(
+fn follow(from: &Url, location: &str) -> Result<Url, SourceError> {
+    let next = from.join(location).map_err(|e| {
+        SourceError::failed_by(ErrorKind::Network, format!("{}: unusable redirect target", redact(from)), e)
+    })?;
+    match next.scheme() {
+        "https" => Ok(next),
+        "http" => Err(SourceError::failed(
             ErrorKind::Network,
-            format!("refused a redirect from {} to plain HTTP ({})", redact(from), redact(location)),
-        ));
+            format!("refused a redirect from {} to plain HTTP ({})", redact(from), redact(&next)),
+        )),
+        _ => Err(SourceError::failed(
+            ErrorKind::Network,
+            format!("unsupported redirect target `{}`", redact(&next)),
+        )),
     }
-    if location.starts_with("//") {
-        return Ok(format!("https:{location}"));
-    }
-    if location.starts_with('/') {
-        let origin_len = "https://".len() + authority(from).map_or(0, |a| a.len());
-        return Ok(format!("{}{location}", &from[..origin_len.min(from.len())]));
-    }
-    Err(SourceError::failed(
-        ErrorKind::Network,
-        format!("unsupported redirect target `{}`", redact(location)),
-    ))
 }
 
 impl ModelSource for HttpSource {
@@ -292,43 +195,21 @@ impl ModelSource for HttpSource {
         let mut url = self.url(entry);
         let mut linked_etag: Option<String> = None;
         for _ in 0..=MAX_REDIRECTS {
-            let mut req = self.agent.get(&url).header("Accept-Encoding", "identity");
-            if request.offset > 0 || request.end.is_some() {
-                let range = match request.end {
-                    Some(end) => format!("bytes={}-{}", request.offset, end.saturating_sub(1)),
-                    None => format!("bytes={}-", request.offset),
-                };
-                req = req.header("Range", range);
-                if let Some(v) = &request.if_range {
-                    req = req.header("If-Range", v.as_str());
-                }
-            }
-            if let Some(token) = &self.token {
-                if authority(&url) == Some(self.authority.as_str()) {
-                    req = req.header("Authorization", format!("Bearer {}", token.expose()));
-                }
-            }
-            let resp = req.call().map_err(|e| classify(e, &url))?;
+            let resp = self.request(&url, request).call().map_err(|e| classify(e, &redact(&url)))?;
             let status = resp.status();
             let headers = resp.headers();
+            let here = redact(&url);
             if status.is_redirection() {
                 let location = header(headers, "location").ok_or_else(|| {
-                    SourceError::failed(
-                        ErrorKind::Network,
-                        format!("{}: redirect without Location", redact(&url)),
-                    )
+                    SourceError::failed(ErrorKind::Network, format!("{here}: redirect without Location"))
                 })?;
                 if let Some(size) = header(headers, "x-linked-size").and_then(|s| s.parse::<u64>().ok()) {
                     if size != entry.size_bytes {
-                        return Err(SourceError::failed(
-                            ErrorKind::Integrity,
-                            format!(
-                                "{} reports {size} bytes for {}, the catalog says {}",
-                                redact(&url),
-                                entry.hf_filename,
-                                entry.size_bytes
-                            ),
-                        ));
+                        return Err(SourceError::WrongSize {
+                            location: here,
+                            actual: size,
+                            expected: entry.size_bytes,
+                        });
                     }
                 }
                 if let Some(etag) = header(headers, "x-linked-etag") {
@@ -337,7 +218,6 @@ impl ModelSource for HttpSource {
                 url = follow(&url, location)?;
                 continue;
             }
-            let here = redact(&url);
             match status {
                 StatusCode::OK | StatusCode::PARTIAL_CONTENT => {}
                 StatusCode::NOT_FOUND => return Err(SourceError::NotFound),
@@ -365,6 +245,7 @@ impl ModelSource for HttpSource {
                     return Err(SourceError::Transient {
                         reason: format!("{here}: HTTP {status}"),
                         retry_after: retry_after(headers),
+                        cause: None,
                     });
                 }
                 s => {
@@ -415,7 +296,7 @@ impl ModelSource for HttpSource {
             ErrorKind::Network,
             format!(
                 "more than {MAX_REDIRECTS} redirects from {} (a redirect loop?)",
-                redact(&entry.hf_url(&self.endpoint))
+                redact(&self.url(entry))
             ),
         ))
     }
@@ -426,11 +307,11 @@ impl ModelSource for HttpSource {
 
     fn check(&self) -> Result<String, String> {
         let started = std::time::Instant::now();
-        match self.agent.head(&self.endpoint).call() {
+        match self.agent.head(self.base.as_str()).call() {
             Ok(resp) => {
                 Ok(format!("answers (HTTP {}, {} ms)", resp.status().as_u16(), started.elapsed().as_millis()))
             }
-            Err(e) => Err(classify(e, &self.endpoint).to_string()),
+            Err(e) => Err(crate::error::Report::new(&classify(e, &redact(&self.base))).to_string()),
         }
     }
 }
@@ -439,24 +320,28 @@ impl ModelSource for HttpSource {
 mod tests {
     use super::*;
 
-    #[test]
-    fn authority_and_redaction() {
-        assert_eq!(authority("https://huggingface.co/a/b"), Some("huggingface.co"));
-        assert_eq!(authority("https://u:p@127.0.0.1:8443/x?y"), Some("127.0.0.1:8443"));
-        assert_eq!(authority("http://huggingface.co/"), None);
-        assert_eq!(
-            redact("https://user:secret@cdn.example/path/f.gguf?X-Amz-Signature=abc"),
-            "https://cdn.example/path/f.gguf"
-        );
+    fn url(s: &str) -> Url {
+        s.parse().unwrap()
     }
 
     #[test]
-    fn redirects_stay_on_https() {
-        assert_eq!(follow("https://a.example:1/x/y", "/z").unwrap(), "https://a.example:1/z");
-        assert_eq!(follow("https://a/x", "https://b/y").unwrap(), "https://b/y");
-        assert!(follow("https://a/x", "http://b/y").is_err());
-        assert!(follow("https://a/x", "HTTP://b/y").is_err());
-        assert!(follow("https://a/x", "ftp://b/y").is_err());
+    fn the_token_goes_to_the_endpoints_origin_only() {
+        assert!(same_origin(&url("https://huggingface.co/a/b"), &url("https://huggingface.co")));
+        assert!(same_origin(&url("https://h:443/x"), &url("https://h/")));
+        assert!(!same_origin(&url("https://h:8443/x"), &url("https://h/")));
+        assert!(!same_origin(&url("https://cdn.h/x"), &url("https://h/")));
+    }
+
+    #[test]
+    fn redirects_are_joined_and_stay_on_https() {
+        let from = url("https://a.example:1/x/y");
+        assert_eq!(follow(&from, "/z").unwrap().as_str(), "https://a.example:1/z");
+        assert_eq!(follow(&from, "z?q=1").unwrap().as_str(), "https://a.example:1/x/z?q=1");
+        assert_eq!(follow(&from, "//b.example/w").unwrap().as_str(), "https://b.example/w");
+        assert_eq!(follow(&from, "https://b/y").unwrap().as_str(), "https://b/y");
+        for bad in ["http://b/y", "HTTP://b/y", "ftp://b/y"] {
+            assert!(follow(&from, bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -467,11 +352,21 @@ mod tests {
     }
 
     #[test]
-    fn plain_http_endpoints_are_refused() {
-        let err =
-            HuggingFace::from_config(&Config::new("/m").hf_endpoint("http://huggingface.co")).unwrap_err();
+    fn plain_http_endpoints_are_refused_and_tokens_stay_hidden() {
+        let config = Config::new("/m").with_hf_endpoint(url("http://huggingface.co"));
+        let err = HttpSource::hugging_face(&config).unwrap_err();
         assert!(err.to_string().contains("HF_ENDPOINT"), "{err}");
-        let ok = HuggingFace::from_config(&Config::new("/m").hf_token(Some(Secret::new("hf_abc")))).unwrap();
+        let ok =
+            HttpSource::hugging_face(&Config::new("/m").with_hf_token(Some(Secret::new("hf_abc")))).unwrap();
         assert!(!format!("{ok:?}").contains("hf_abc"));
+    }
+
+    #[test]
+    fn mirror_urls_encode_the_file_name() {
+        let m = HttpSource::mirror(&url("https://m.example/gguf/"), &Config::new("/m")).unwrap();
+        let mut e = crate::catalog::Catalog::builtin().resolve("minilm").unwrap().clone();
+        e.hf_filename = "a b#c.gguf".into();
+        assert_eq!(m.url(&e).as_str(), "https://m.example/gguf/a%20b%23c.gguf");
+        assert_eq!(m.to_string(), "HTTPS mirror https://m.example/gguf");
     }
 }

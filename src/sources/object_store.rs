@@ -18,10 +18,10 @@ use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, RetryConfig, WriteMultipart};
 
-use super::{Fetch, FetchRequest, ModelSource, SourceError};
+use super::source::{Fetch, FetchRequest, ModelSource};
 use crate::catalog::ModelEntry;
 use crate::config::{vars, Config};
-use crate::error::{ErrorKind, RegistryError, Result};
+use crate::error::{ErrorKind, RegistryError, Result, SourceError};
 
 /// A bucket (or container) mirror.
 pub struct ObjectStoreSource {
@@ -60,12 +60,13 @@ impl ObjectStoreSource {
             return Err(config_err(&url, "no bucket name"));
         }
         let secrets: Vec<String> = config
-            .cloud_vars()
+            .cloud_options()
             .iter()
             .filter(|(k, v)| is_secret_name(k) && v.expose().len() >= 4)
             .map(|(_, v)| v.expose().to_string())
             .collect();
-        let vars_with = |p: &'static str| config.cloud_vars().iter().filter(move |(k, _)| k.starts_with(p));
+        let vars_with =
+            |p: &'static str| config.cloud_options().iter().filter(move |(k, _)| k.starts_with(p));
         // Connect timeout first, so that a variable can override it.
         let connect = format!("{}s", config.connect_timeout().as_secs().max(1));
         let retry =
@@ -112,6 +113,9 @@ impl ObjectStoreSource {
         self.prefix.clone().join(file)
     }
 
+    /// What an object-store error means for the download. Its text is kept (with every
+    /// secret value scrubbed) rather than the error itself, whose messages can quote
+    /// credentials.
     fn describe(&self, e: &object_store::Error) -> SourceError {
         let msg = scrub_secrets(&e.to_string(), &self.secrets);
         match e {
@@ -126,6 +130,11 @@ impl ObjectStoreSource {
             }
             _ => SourceError::failed(ErrorKind::Network, msg),
         }
+    }
+
+    /// The bucket URL (`s3://bucket/prefix`).
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// The size of `file` in the bucket, or `None` when it is not there.
@@ -219,7 +228,7 @@ impl ModelSource for ObjectStoreSource {
             Ok(list) => {
                 Ok(format!("answers ({} objects, {} ms)", list.objects.len(), started.elapsed().as_millis()))
             }
-            Err(e) => Err(self.describe(&e).to_string()),
+            Err(e) => Err(crate::error::Report::new(&self.describe(&e)).to_string()),
         }
     }
 }
@@ -276,7 +285,7 @@ mod tests {
 
     #[test]
     fn urls_parse_and_secrets_stay_out_of_errors() {
-        let config = Config::new("/m").cloud_options(vec![
+        let config = Config::new("/m").with_cloud_options(vec![
             ("AWS_ACCESS_KEY_ID".into(), Secret::new("AKIDEXAMPLE")),
             ("AWS_SECRET_ACCESS_KEY".into(), Secret::new("very-secret-value")),
             ("AWS_REGION".into(), Secret::new("us-east-1")),
@@ -290,7 +299,7 @@ mod tests {
         let az = ObjectStoreSource::from_url(
             "az://container",
             &Config::new("/m")
-                .cloud_options(vec![("AZURE_STORAGE_USE_EMULATOR".into(), Secret::new("true"))]),
+                .with_cloud_options(vec![("AZURE_STORAGE_USE_EMULATOR".into(), Secret::new("true"))]),
         )
         .unwrap();
         assert_eq!(az.key("f.gguf").as_ref(), "f.gguf");

@@ -4,8 +4,8 @@
 use std::fs;
 use std::time::{Duration, SystemTime};
 
-use crate::download::setup;
-use crate::hub::{REPO, REVISION};
+use crate::support::hub::{REPO, REVISION};
+use crate::support::setup;
 use crate::support::{gguf_bytes, sha256_hex, Run};
 
 #[cfg(unix)]
@@ -54,6 +54,7 @@ fn a_model_in_the_hugging_face_cache_is_linked_in_with_no_network() {
     );
     let json = s.run(&["list", "--json"]).ok().json();
     let row = json.as_array().unwrap().iter().find(|m| m["name"] == "tiny").unwrap().clone();
+    assert_eq!(row["reused_from"], "huggingface", "the tool is a typed field: {row}");
     assert!(row["installed_from"].as_str().unwrap().contains(&sha));
     assert!(s.hub.seen().is_empty());
 
@@ -95,7 +96,7 @@ fn a_wrong_blob_in_a_cache_is_ignored_and_lm_studio_files_are_found() {
     assert!(s.hub.seen().is_empty());
 }
 
-fn register_and_place(s: &crate::download::Setup, name: &str, seed: u8) -> std::path::PathBuf {
+fn register_and_place(s: &crate::support::Setup, name: &str, seed: u8) -> std::path::PathBuf {
     let bytes = gguf_bytes("bert", 8, 1_000_000, seed);
     let file = crate::support::register(&s.sb, name, &bytes);
     let mirror = s.sb.tmp.path().join("mirror");
@@ -113,7 +114,7 @@ fn register_and_place(s: &crate::download::Setup, name: &str, seed: u8) -> std::
     s.sb.models().join(file)
 }
 
-fn set_used(s: &crate::download::Setup, file: &std::path::Path, ago: Duration) {
+fn set_used(s: &crate::support::Setup, file: &std::path::Path, ago: Duration) {
     let used =
         s.sb.models().join(".strata").join(format!("{}.used", file.file_name().unwrap().to_str().unwrap()));
     let f = fs::OpenOptions::new().create(true).truncate(false).write(true).open(used).unwrap();

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::io::Read;
 use std::time::Duration;
 
-use strata_model::resolver::Resolver;
+use strata_model::download::Resolver;
 use strata_model::{
     Config, ErrorKind, FetchRequest, ModelEntry, ModelSource, ModelsDir, RetryPolicy, SourceError,
 };
@@ -35,8 +35,8 @@ impl Fixture {
     pub fn entry(&self, file: &'static str) -> ModelEntry {
         let mut e = strata_model::catalog::BUILTIN[0].clone();
         e.name = Cow::Borrowed("conformance");
-        e.hf_repo = Cow::Borrowed(crate::hub::REPO);
-        e.revision = Cow::Borrowed(crate::hub::REVISION);
+        e.hf_repo = Cow::Borrowed(crate::support::hub::REPO);
+        e.revision = Cow::Borrowed(crate::support::hub::REVISION);
         e.hf_filename = Cow::Borrowed(file);
         e.size_bytes = self.bytes.len() as u64;
         e.sha256 = Cow::Owned(sha256_hex(&self.bytes));
@@ -92,7 +92,8 @@ pub fn check(source: Box<dyn ModelSource>, fx: &Fixture, display_contains: &str)
         RetryPolicy { attempts: 2, base: Duration::from_millis(10), max_delay: Duration::from_millis(50) };
     let err = Resolver::new(&models, &one, retry, None).ensure(&tampered, None).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Integrity, "{source}: {err}");
-    assert!(!models.model_path(&tampered).exists() && !models.partial_path(&tampered).exists());
+    let files = models.files(&tampered);
+    assert!(!files.model_path().exists() && !files.partial_path().exists());
     // And the good file goes through the whole resolver.
     let path = Resolver::new(&models, &one, retry, None).ensure(&good, None).unwrap();
     assert!(std::fs::read(path).unwrap() == fx.bytes);
@@ -108,8 +109,8 @@ fn mirror_directory() {
     check(Box::new(source), &fx, &dir.path().display().to_string());
 }
 
-fn hub_with_fixture(fx: &Fixture) -> crate::hub::Hub {
-    let hub = crate::hub::Hub::start();
+fn hub_with_fixture(fx: &Fixture) -> crate::support::hub::Hub {
+    let hub = crate::support::hub::Hub::start();
     hub.add_file(GOOD, fx.bytes.clone());
     hub.add_file(TAMPERED, fx.tampered.clone());
     hub
@@ -119,7 +120,8 @@ fn hub_with_fixture(fx: &Fixture) -> crate::hub::Hub {
 fn hugging_face() {
     let fx = Fixture::new();
     let hub = hub_with_fixture(&fx);
-    let config = Config::new("/unused").hf_endpoint(hub.endpoint()).ca_file(Some(hub.ca_file.clone()));
+    let config =
+        Config::new("/unused").with_hf_endpoint(hub.endpoint_url()).with_ca_file(Some(hub.ca_file.clone()));
     let source = strata_model::sources::HttpSource::hugging_face(&config).unwrap();
     check(Box::new(source), &fx, &format!("Hugging Face {}", hub.endpoint()));
 }
@@ -129,15 +131,15 @@ fn https_mirror() {
     let fx = Fixture::new();
     let hub = hub_with_fixture(&fx);
     let base = format!("https://{}/cdn", hub.cdn);
-    let config = Config::new("/unused").ca_file(Some(hub.ca_file.clone()));
-    let source = strata_model::sources::HttpSource::mirror(&base, &config).unwrap();
+    let config = Config::new("/unused").with_ca_file(Some(hub.ca_file.clone()));
+    let source = strata_model::sources::HttpSource::mirror(&base.parse().unwrap(), &config).unwrap();
     check(Box::new(source), &fx, &format!("HTTPS mirror {base}"));
 }
 
 #[cfg(feature = "cloud")]
 mod buckets {
     use super::*;
-    use crate::cloud::{Emulator, ALL};
+    use crate::support::emulators::{Emulator, ALL};
 
     #[test]
     fn s3_gcs_and_azure() {
@@ -155,27 +157,10 @@ mod buckets {
     }
 }
 
-mockall::mock! {
-    Source {}
-    impl ModelSource for Source {
-        fn fetch(&self, entry: &ModelEntry, request: &FetchRequest) -> Result<strata_model::Fetch, SourceError>;
-        fn is_network(&self) -> bool;
-    }
-    impl std::fmt::Display for Source {
-        fn fmt<'a>(&self, f: &mut std::fmt::Formatter<'a>) -> std::fmt::Result;
-    }
-}
-
-impl std::fmt::Debug for MockSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MockSource")
-    }
-}
-
 #[test]
 fn mock_source() {
     let fx = Fixture::new();
-    let mut mock = MockSource::new();
+    let mut mock = crate::support::mock::MockSource::new();
     let (good, tampered) = (fx.bytes.clone(), fx.tampered.clone());
     mock.expect_fetch().returning(move |entry, request| {
         let bytes = match &*entry.hf_filename {

@@ -2,67 +2,13 @@
 //! resume, faults, redirects, the token, mirrors, offline, and real processes racing.
 
 use std::fs;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use strata_model::{Config, ErrorKind, Registry, RegistryError, RetryPolicy, Secret};
+use strata_model::{ErrorKind, RegistryError, Secret};
 
-use crate::hub::{Faults, Hub};
-use crate::support::{gguf_bytes, sha256_hex, Run, Sandbox};
-
-pub struct Setup {
-    pub hub: Hub,
-    pub sb: Sandbox,
-    pub bytes: Vec<u8>,
-    pub file: String,
-}
-
-/// A Hub serving one GGUF-shaped file, registered as custom model `tiny` in a sandbox.
-pub fn setup(size: usize) -> Setup {
-    let hub = Hub::start();
-    let bytes = gguf_bytes("bert", 384, size, 9);
-    let (sb, file, _) = crate::support::registered_sandbox(&bytes);
-    hub.add_file(&file, bytes.clone());
-    Setup { hub, sb, bytes, file }
-}
-
-impl Setup {
-    pub fn config(&self) -> Config {
-        Config::new(self.sb.models())
-            .hf_endpoint(self.hub.endpoint())
-            .ca_file(Some(self.hub.ca_file.clone()))
-            .timeouts(Duration::from_secs(5), Duration::from_secs(2))
-            .retry(RetryPolicy {
-                attempts: 4,
-                base: Duration::from_millis(20),
-                max_delay: Duration::from_secs(2),
-            })
-    }
-
-    pub fn registry(&self, config: Config) -> Registry {
-        Registry::new(config).expect("registry")
-    }
-
-    pub fn model_path(&self) -> PathBuf {
-        self.sb.models().join(&self.file)
-    }
-
-    pub fn partial_path(&self) -> PathBuf {
-        self.sb.models().join(".strata").join(format!("{}.part", self.file))
-    }
-
-    /// The binary, configured for this Hub.
-    pub fn cmd(&self) -> std::process::Command {
-        let mut c = self.sb.cmd();
-        c.env("HF_ENDPOINT", self.hub.endpoint()).env("SSL_CERT_FILE", &self.hub.ca_file);
-        c
-    }
-
-    pub fn run(&self, args: &[&str]) -> Run {
-        Run::of(self.cmd().args(args).output().unwrap())
-    }
-}
+use crate::support::hub::{Faults, Hub};
+use crate::support::{gguf_bytes, setup, sha256_hex, Run};
 
 fn assert_nothing_at(path: &std::path::Path) {
     assert!(fs::symlink_metadata(path).is_err(), "{} must not exist", path.display());
@@ -123,7 +69,8 @@ fn a_dropped_connection_resumes_with_range_and_if_range() {
 fn a_stalled_transfer_is_restarted() {
     let s = setup(600_000);
     s.hub.set_faults(Faults { stall_at: Some((300_000, Duration::from_secs(6))), ..Default::default() });
-    let config = s.config().timeouts(Duration::from_secs(5), Duration::from_millis(700));
+    let config =
+        s.config().with_connect_timeout(Duration::from_secs(5)).with_read_timeout(Duration::from_millis(700));
     s.registry(config).ensure("tiny").unwrap();
     let gets = s.hub.cdn_gets();
     assert_eq!(gets.len(), 2);
@@ -198,7 +145,7 @@ fn redirect_loops_and_gated_repositories_fail_clearly() {
 fn the_token_goes_to_the_hub_only_and_never_into_output() {
     let s = setup(50_000);
     let secret = "hf_very_secret_token_123";
-    let registry = s.registry(s.config().hf_token(Some(Secret::new(secret))));
+    let registry = s.registry(s.config().with_hf_token(Some(Secret::new(secret))));
     assert!(!format!("{registry:?}").contains(secret));
     registry.ensure("tiny").unwrap();
     let seen = s.hub.seen();
@@ -222,8 +169,10 @@ fn a_mirror_serves_first_and_the_hub_is_not_needed() {
     fs::write(mirror.join(&s.file), &s.bytes).unwrap();
     // A Hub endpoint nobody listens on.
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let config =
-        s.config().hf_endpoint(format!("https://{dead}")).mirrors(vec![mirror.display().to_string()]);
+    let config = s
+        .config()
+        .with_hf_endpoint(format!("https://{dead}").parse().unwrap())
+        .with_mirrors(vec![mirror.display().to_string()]);
     s.registry(config).ensure("tiny").unwrap();
     assert_eq!(fs::read(s.model_path()).unwrap(), s.bytes);
 
@@ -245,7 +194,7 @@ fn a_mirror_serves_first_and_the_hub_is_not_needed() {
     let mut bad = s.bytes.clone();
     bad[150_000] ^= 1;
     fs::write(mirror.join(&s.file), &bad).unwrap();
-    s.registry(s.config().mirrors(vec![mirror.display().to_string()])).ensure("tiny").unwrap();
+    s.registry(s.config().with_mirrors(vec![mirror.display().to_string()])).ensure("tiny").unwrap();
     assert_eq!(fs::read(s.model_path()).unwrap(), s.bytes);
     assert_eq!(s.hub.cdn_gets().len(), 1);
 }
@@ -253,7 +202,7 @@ fn a_mirror_serves_first_and_the_hub_is_not_needed() {
 #[test]
 fn offline_without_a_mirror_fails_fast_with_no_connection() {
     let s = setup(10_000);
-    let err = s.registry(s.config().offline(true)).ensure("tiny").unwrap_err();
+    let err = s.registry(s.config().with_offline(true)).ensure("tiny").unwrap_err();
     assert!(matches!(err, RegistryError::Offline { .. }), "{err}");
     let r = Run::of(s.cmd().env("STRATA_OFFLINE", "1").args(["download", "tiny"]).output().unwrap()).code(4);
     assert!(r.stderr.contains(&sha256_hex(&s.bytes)) && r.stderr.contains("place it at"), "{}", r.stderr);
@@ -398,7 +347,7 @@ fn https_proxy_is_used_and_no_proxy_bypasses_it() {
 
 #[test]
 fn https_mirror_and_directory_push_round_trip() {
-    let hub = crate::hub::Hub::start();
+    let hub = crate::support::hub::Hub::start();
     let bytes = gguf_bytes("bert", 384, 300_000, 10);
     let (sb, file, dead) = crate::support::registered_sandbox(&bytes);
     hub.add_file(&file, bytes.clone());
@@ -441,7 +390,7 @@ fn requested_ranges(hub: &Hub, size: u64) -> Vec<(u64, u64)> {
 #[test]
 fn parallel_ranges_are_written_at_their_offsets_and_verified() {
     let s = setup(24 << 20);
-    let registry = s.registry(s.config().connections(Some(4)));
+    let registry = s.registry(s.config().with_connections(Some(4)));
     registry.ensure("tiny").unwrap();
     assert!(fs::read(s.model_path()).unwrap() == s.bytes);
     let ranges = requested_ranges(&s.hub, s.bytes.len() as u64);
@@ -460,7 +409,7 @@ fn parallel_ranges_are_written_at_their_offsets_and_verified() {
 fn a_dropped_range_is_resumed_and_a_server_without_ranges_falls_back_to_one_connection() {
     let s = setup(16 << 20);
     s.hub.set_faults(Faults { drop_at: Some(5 << 20), ..Default::default() });
-    s.registry(s.config().connections(Some(4))).ensure("tiny").unwrap();
+    s.registry(s.config().with_connections(Some(4))).ensure("tiny").unwrap();
     assert!(fs::read(s.model_path()).unwrap() == s.bytes);
     let size = s.bytes.len() as u64;
     let refetched = s.hub.bytes_sent().saturating_sub(size);
@@ -468,7 +417,7 @@ fn a_dropped_range_is_resumed_and_a_server_without_ranges_falls_back_to_one_conn
 
     let s = setup(16 << 20);
     s.hub.set_faults(Faults { ignore_range: true, ..Default::default() });
-    s.registry(s.config().connections(Some(4))).ensure("tiny").unwrap();
+    s.registry(s.config().with_connections(Some(4))).ensure("tiny").unwrap();
     assert!(fs::read(s.model_path()).unwrap() == s.bytes);
 }
 
@@ -477,7 +426,7 @@ fn a_slow_connection_has_its_range_split_onto_another() {
     let s = setup(48 << 20);
     // The first transfer crawls; the others are fast.
     s.hub.set_faults(Faults { slow_first: Some(1_000_000), ..Default::default() });
-    s.registry(s.config().connections(Some(3))).ensure("tiny").unwrap();
+    s.registry(s.config().with_connections(Some(3))).ensure("tiny").unwrap();
     assert!(fs::read(s.model_path()).unwrap() == s.bytes);
     let ranges = requested_ranges(&s.hub, s.bytes.len() as u64);
     let (first_start, first_end) = ranges[0];
@@ -491,7 +440,7 @@ fn a_slow_connection_has_its_range_split_onto_another() {
 fn the_rate_cap_holds_across_connections() {
     let s = setup(3_000_000);
     let started = Instant::now();
-    s.registry(s.config().connections(Some(2)).max_rate(Some(2_000_000))).ensure("tiny").unwrap();
+    s.registry(s.config().with_connections(Some(2)).with_max_rate(Some(2_000_000))).ensure("tiny").unwrap();
     assert!(started.elapsed() >= Duration::from_millis(1400), "3 MB at 2 MB/s takes about 1.5 s");
 }
 
@@ -554,4 +503,63 @@ fn a_killed_parallel_download_resumes_only_the_missing_ranges() {
         "{sent} bytes sent again; {saved} of {size} were saved\n{}",
         r.stderr
     );
+}
+
+#[test]
+fn a_file_name_with_reserved_characters_downloads_through_an_encoded_url() {
+    let s = setup(50_000);
+    let odd = "odd name #1?.gguf";
+    crate::support::register_file(&s.sb, "odd", odd, &s.bytes);
+    s.hub.add_file(odd, s.bytes.clone());
+    let path = s.registry(s.config()).ensure("odd").unwrap();
+    assert_eq!(path, s.sb.models().join(odd));
+    assert_eq!(fs::read(&path).unwrap(), s.bytes);
+    let url = s.run(&["info", "odd", "--json"]).ok().json()["url"].as_str().unwrap().to_string();
+    assert!(url.ends_with("/odd%20name%20%231%3F.gguf"), "{url}");
+}
+
+/// After `remove`, nothing of the model is left under `.strata/` but its lock file: no
+/// stamp, no provenance, no last-use record, no partial.
+#[test]
+fn remove_leaves_only_the_lock_file() {
+    let s = setup(3_000_000);
+    s.hub.set_faults(Faults { drop_at: Some(2_000_000), ..Default::default() });
+    s.run(&["download", "tiny", "--quiet"]).ok();
+    s.run(&["path", "tiny"]).ok();
+    let state = s.sb.models().join(".strata");
+    let files = |dir: &std::path::Path| -> Vec<String> {
+        let mut names: Vec<String> =
+            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        names
+    };
+    let before = files(&state);
+    assert!(before.iter().any(|n| n.ends_with(".verified")) && before.iter().any(|n| n.ends_with(".origin")));
+    s.run(&["remove", "tiny"]).ok();
+    let left: Vec<String> = files(&state).into_iter().filter(|n| n.starts_with(&s.file)).collect();
+    assert_eq!(left, [format!("{}.lock", s.file)], "everything of the model but its lock goes");
+    assert_nothing_at(&s.model_path());
+    let r = s.run(&["remove", "tiny"]).ok();
+    assert!(r.stdout.contains("was not downloaded"), "{}", r.stdout);
+}
+
+/// The progress bar uses the same decimal units as `list` (run under `script` for a real
+/// terminal; the CDN sends slowly enough for the bar to draw).
+#[test]
+fn the_progress_bar_speaks_in_decimal_units() {
+    let s = setup(2_000_000);
+    s.hub.set_faults(Faults { rate: Some(2_000_000), ..Default::default() });
+    let bin = env!("CARGO_BIN_EXE_strata-model");
+    let mut c = std::process::Command::new("script");
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", s.sb.tmp.path().join("home"))
+        .env("STRATA_MODELS_DIR", s.sb.models())
+        .env("HF_ENDPOINT", s.hub.endpoint())
+        .env("SSL_CERT_FILE", &s.hub.ca_file)
+        .env("TERM", "xterm")
+        .env("COLUMNS", "120");
+    let out = Run::of(c.args(["-qec", &format!("{bin} download tiny"), "/dev/null"]).output().unwrap()).ok();
+    assert!(out.stdout.contains(" MB") && out.stdout.contains("MB/s"), "{:?}", out.stdout);
+    assert!(!out.stdout.contains("MiB"), "{:?}", out.stdout);
 }

@@ -6,14 +6,36 @@
 use std::fs;
 use std::time::Duration;
 
-use strata_model::{ErrorKind, RetryPolicy};
+use strata_model::{ErrorKind, RegistryError, RetryPolicy, SourceError};
 
-use crate::download::setup;
-use crate::hub::Faults;
+use crate::support::hub::Faults;
+use crate::support::setup;
 
 enum Expect {
     Verified,
-    Fails { kind: ErrorKind, says: &'static str, partial_kept: bool },
+    /// `is` checks the typed error of the source that failed; `says` is what the table shows.
+    Fails {
+        kind: ErrorKind,
+        is: fn(&SourceError) -> bool,
+        says: &'static str,
+        partial_kept: bool,
+    },
+}
+
+fn checksum(e: &SourceError) -> bool {
+    matches!(e, SourceError::ChecksumMismatch { .. })
+}
+fn gave_up(e: &SourceError) -> bool {
+    matches!(e, SourceError::GaveUp { .. })
+}
+fn not_found(e: &SourceError) -> bool {
+    matches!(e, SourceError::NotFound)
+}
+fn refused(e: &SourceError) -> bool {
+    matches!(e, SourceError::Failed { kind: ErrorKind::Network, .. })
+}
+fn not_gguf(e: &SourceError) -> bool {
+    matches!(e, SourceError::NotGguf { .. })
 }
 
 struct Case {
@@ -75,6 +97,7 @@ fn cases() -> Vec<Case> {
             connections: 1,
             expect: Expect::Fails {
                 kind: ErrorKind::Integrity,
+                is: checksum,
                 says: "checksum mismatch",
                 partial_kept: false,
             },
@@ -124,37 +147,67 @@ fn cases() -> Vec<Case> {
                 ..Default::default()
             },
             connections: 1,
-            expect: Expect::Fails { kind: ErrorKind::Network, says: "gave up after", partial_kept: true },
+            expect: Expect::Fails {
+                kind: ErrorKind::Network,
+                is: gave_up,
+                says: "gave up after",
+                partial_kept: true,
+            },
         },
         Case {
             fault: "404",
             faults: Faults { statuses: forever(404), ..Default::default() },
             connections: 1,
-            expect: Expect::Fails { kind: ErrorKind::Network, says: "not found", partial_kept: false },
+            expect: Expect::Fails {
+                kind: ErrorKind::Network,
+                is: not_found,
+                says: "not found",
+                partial_kept: false,
+            },
         },
         Case {
             fault: "401 (gated repository)",
             faults: Faults { statuses: forever(401), ..Default::default() },
             connections: 1,
-            expect: Expect::Fails { kind: ErrorKind::Network, says: "set HF_TOKEN", partial_kept: false },
+            expect: Expect::Fails {
+                kind: ErrorKind::Network,
+                is: refused,
+                says: "set HF_TOKEN",
+                partial_kept: false,
+            },
         },
         Case {
             fault: "403",
             faults: Faults { statuses: forever(403), ..Default::default() },
             connections: 1,
-            expect: Expect::Fails { kind: ErrorKind::Network, says: "HF_TOKEN", partial_kept: false },
+            expect: Expect::Fails {
+                kind: ErrorKind::Network,
+                is: refused,
+                says: "HF_TOKEN",
+                partial_kept: false,
+            },
         },
         Case {
             fault: "redirect loop",
             faults: Faults { redirect_loop: true, ..Default::default() },
             connections: 1,
-            expect: Expect::Fails { kind: ErrorKind::Network, says: "redirect loop", partial_kept: false },
+            expect: Expect::Fails {
+                kind: ErrorKind::Network,
+                is: refused,
+                says: "redirect loop",
+                partial_kept: false,
+            },
         },
         Case {
             fault: "redirect to http://",
             faults: Faults { redirect_http: true, ..Default::default() },
             connections: 1,
-            expect: Expect::Fails { kind: ErrorKind::Network, says: "plain HTTP", partial_kept: false },
+            expect: Expect::Fails {
+                kind: ErrorKind::Network,
+                is: refused,
+                says: "plain HTTP",
+                partial_kept: false,
+            },
         },
         Case {
             fault: "HTML page with status 200",
@@ -162,6 +215,7 @@ fn cases() -> Vec<Case> {
             connections: 1,
             expect: Expect::Fails {
                 kind: ErrorKind::Integrity,
+                is: not_gguf,
                 says: "not send a GGUF file",
                 partial_kept: false,
             },
@@ -181,9 +235,10 @@ fn every_fault_ends_in_a_verified_file_or_a_clear_error() {
             RetryPolicy { attempts: 4, base: Duration::from_millis(20), max_delay: Duration::from_secs(2) };
         let config = s
             .config()
-            .timeouts(Duration::from_secs(5), Duration::from_millis(800))
-            .retry(retry)
-            .connections(Some(case.connections));
+            .with_connect_timeout(Duration::from_secs(5))
+            .with_read_timeout(Duration::from_millis(800))
+            .with_retry(retry)
+            .with_connections(Some(case.connections));
         let result = s.registry(config).ensure("tiny");
         let sent = s.hub.bytes_sent() as f64 / SIZE as f64;
         let partial = fs::metadata(s.partial_path()).map(|m| m.len()).unwrap_or(0);
@@ -192,9 +247,16 @@ fn every_fault_ends_in_a_verified_file_or_a_clear_error() {
                 let good = fs::read(path).unwrap() == s.bytes;
                 ("verified file".to_string(), "verified file".to_string(), good)
             }
-            (Expect::Fails { kind, says, partial_kept }, Err(e)) => {
-                let text = e.to_string();
+            (Expect::Fails { kind, is, says, partial_kept }, Err(e)) => {
+                let text = e.report().to_string();
+                let typed = match e {
+                    RegistryError::AllSourcesFailed { attempts, .. } => {
+                        attempts.last().is_some_and(|a| is(&a.error))
+                    }
+                    _ => false,
+                };
                 let ok = e.kind() == *kind
+                    && typed
                     && text.contains(says)
                     && !s.model_path().exists()
                     && (partial > 0) == *partial_kept;

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::download::setup;
-use crate::hub::Faults;
-use crate::support::{gguf_bytes, registered_sandbox, Run};
+use crate::support::hub::Faults;
+use crate::support::setup;
+use crate::support::{gguf_bytes, registered_sandbox, Run, Sandbox};
 
-fn partial_bytes(s: &crate::download::Setup) -> u64 {
+fn partial_bytes(s: &crate::support::Setup) -> u64 {
     let doc = s.run(&["list", "--json"]).ok().json();
     doc.as_array().unwrap().iter().find(|m| m["name"] == "tiny").unwrap()["partial_bytes"]
         .as_u64()
@@ -294,4 +294,53 @@ fn a_read_only_models_directory_is_a_clear_storage_error() {
         "{}",
         r.stderr
     );
+}
+
+/// One location parser everywhere: an unknown scheme is the same configuration error for
+/// `STRATA_MODELS_MIRROR` and `mirror push`, and never a directory named after the scheme.
+#[test]
+fn an_unknown_scheme_is_the_same_clear_error_for_mirrors_and_push() {
+    let bytes = gguf_bytes("bert", 384, 10_000, 4);
+    let (sb, file, dead) = registered_sandbox(&bytes);
+    fs::create_dir_all(sb.models()).unwrap();
+    fs::write(sb.models().join(&file), &bytes).unwrap();
+    let cwd = sb.tmp.path().join("cwd");
+    fs::create_dir_all(&cwd).unwrap();
+    let mirror = Run::of(
+        sb.cmd()
+            .current_dir(&cwd)
+            .env("HF_ENDPOINT", &dead)
+            .env("STRATA_MODELS_MIRROR", "oci://registry.example/models")
+            .args(["download", "tiny"])
+            .output()
+            .unwrap(),
+    )
+    .code(8);
+    let push = Run::of(
+        sb.cmd()
+            .current_dir(&cwd)
+            .args(["mirror", "push", "oci://registry.example/models", "tiny"])
+            .output()
+            .unwrap(),
+    )
+    .code(8);
+    for r in [&mirror, &push] {
+        assert!(r.stderr.contains("`oci:` is not a kind of location"), "{}", r.stderr);
+    }
+    assert!(mirror.stderr.contains("STRATA_MODELS_MIRROR"), "{}", mirror.stderr);
+    assert_eq!(fs::read_dir(&cwd).unwrap().count(), 0, "nothing was created in the current directory");
+}
+
+/// Every size option takes the one size syntax: `--max-rate 20MB` is a rate, not a usage
+/// error, and `prune --max-size 1.5G`, `register --size 25.008064MB` parse alike.
+#[test]
+fn every_size_option_takes_the_same_units() {
+    let sb = Sandbox::new();
+    for rate in ["20M", "20MB", "20 MB", "1.5G", "500MiB", "20MB/s"] {
+        let r = sb.run(&["download", "no-such-model", "--max-rate", rate]).code(3);
+        assert!(r.stderr.contains("unknown model"), "{rate}: {}", r.stderr);
+    }
+    sb.run(&["download", "no-such-model", "--max-rate", "fast"]).code(2);
+    let r = sb.run(&["prune", "--max-size", "1.5G", "--dry-run", "--json"]).ok();
+    assert_eq!(r.json()["max_bytes"], 1_500_000_000u64);
 }

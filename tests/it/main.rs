@@ -8,5 +8,5 @@ mod conformance;
 mod download;
 mod faults;
 mod hostile;
-mod hub;
+mod resolver;
 mod support;

@@ -1,0 +1,270 @@
+//! The command line's definition (clap): commands, their arguments and help texts.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use strata_model::ByteSize;
+use url::Url;
+
+#[derive(Parser)]
+#[command(
+    name = "strata-model",
+    version,
+    about = "Turn a friendly model name (minilm) into a verified GGUF file on local disk",
+    long_about = "Turn a friendly model name (minilm) into a verified GGUF file on local disk.\n\n\
+        Models are stored flat under the models directory (STRATA_MODELS_DIR, else \
+        ~/.strata/models). Names are case-insensitive; NAME:QUANT selects a variant \
+        (minilm:f16); aliases such as all-minilm work too.",
+    after_help = "Environment: STRATA_MODELS_DIR, STRATA_MODELS_CATALOG, STRATA_MODELS_MIRROR, \
+        STRATA_OFFLINE, HF_ENDPOINT, HF_TOKEN, NO_COLOR.\n\
+        Exit codes: 0 ok, 1 failure, 2 usage, 3 unknown model, 4 not downloaded, 5 network, \
+        6 integrity, 7 storage, 8 configuration, 9 unsupported architecture."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args)]
+pub struct Global {
+    /// Print one JSON document on stdout instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Models directory (overrides STRATA_MODELS_DIR)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
+    /// When to use colour (auto: on a terminal, unless NO_COLOR is set)
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto, value_name = "WHEN")]
+    pub color: Color,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Show every catalog model and whether it is downloaded
+    List,
+    /// Download models (verified against the catalog SHA-256) and print their paths
+    Download {
+        /// Model names, aliases or NAME:QUANT
+        #[arg(required_unless_present = "all")]
+        names: Vec<String>,
+        /// Download every catalog model
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
+        /// No progress bar or messages on stderr
+        #[arg(long, short)]
+        quiet: bool,
+        /// Connections per file from a network source (default by size: 1 below 32 MiB, 8
+        /// below 128 MiB, 16 below 512 MiB, 32 above)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+        connections: Option<u16>,
+        /// Cap the total download rate, per second (20M, 20MB, 1.5G, 500MiB)
+        #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+        max_rate: Option<u64>,
+        /// Do not look for the file in other tools' caches (Hugging Face, llama.cpp, LM Studio)
+        #[arg(long)]
+        no_reuse: bool,
+    },
+    /// Re-hash downloaded models in full and report each (all downloaded models by default)
+    Verify {
+        /// Model names, aliases or NAME:QUANT
+        names: Vec<String>,
+        /// Verify every downloaded model (the default when no name is given)
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
+    },
+    /// Remove least-recently-used models until the models directory fits a budget (pinned
+    /// and locked models stay); partial downloads untouched for a week go too
+    Prune {
+        /// The budget, e.g. 10GB, 500MB, 8GiB
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        max_size: u64,
+        /// Show what would be removed, and remove nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Pin a model so that prune never removes it
+    Pin {
+        /// Model name
+        name: String,
+    },
+    /// Unpin a model
+    Unpin {
+        /// Model name
+        name: String,
+    },
+    /// Manage your own aliases (default-embed -> minilm), stored with the custom catalog
+    Alias {
+        #[command(subcommand)]
+        action: AliasCommand,
+    },
+    /// Maintainer tools for the catalog
+    Catalog {
+        #[command(subcommand)]
+        action: CatalogCommand,
+    },
+    /// Seed a mirror from the models directory
+    Mirror {
+        #[command(subcommand)]
+        action: MirrorCommand,
+    },
+    /// Show the models directory, offline state and each source in order, and whether it
+    /// answers
+    #[command(alias = "doctor")]
+    Sources,
+    /// Print the local path of a downloaded model (exit 4 when it is not downloaded)
+    Path {
+        /// Model name, alias or NAME:QUANT
+        name: String,
+    },
+    /// Show a model's details, and its GGUF header when downloaded
+    Info {
+        /// Model name, alias or NAME:QUANT
+        name: String,
+    },
+    /// Delete a downloaded model and any partial download of it
+    Remove {
+        /// Model name, alias or NAME:QUANT
+        name: String,
+    },
+    /// Add a custom model to the custom catalog (STRATA_MODELS_CATALOG, else
+    /// <models dir>/catalog.json)
+    Register(Box<RegisterArgs>),
+    /// Remove a custom model from the custom catalog (its downloaded file stays)
+    Unregister {
+        /// The custom model's name
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AliasCommand {
+    /// Point ALIAS at a model (NAME or NAME:QUANT)
+    Set {
+        /// The alias
+        alias: String,
+        /// The model it stands for
+        target: String,
+    },
+    /// Remove an alias
+    Remove {
+        /// The alias
+        alias: String,
+    },
+    /// List your aliases
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum CatalogCommand {
+    /// Compare each pinned entry with what the Hub reports (HEAD on the resolve URL, no
+    /// body): size and SHA-256. Exit 6 on a mismatch, 5 when the Hub lacks a file.
+    Check {
+        /// Hub endpoint (default: HF_ENDPOINT, else https://huggingface.co)
+        #[arg(long, value_name = "URL")]
+        endpoint: Option<Url>,
+        /// Entries to check (default: all)
+        names: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum MirrorCommand {
+    /// Copy verified models to a directory or bucket (s3://, gs://, az://); files already
+    /// there with the right size are skipped
+    Push {
+        /// A directory, file:// URL, or s3://bucket/prefix, gs://bucket/prefix, az://container/prefix
+        destination: String,
+        /// Models to push
+        #[arg(required_unless_present = "all")]
+        names: Vec<String>,
+        /// Push every downloaded model
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
+        /// Print what would be copied, and copy nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct RegisterArgs {
+    /// Name for the model (letters, digits, '.', '_', '-')
+    pub name: String,
+    /// Hugging Face repository, owner/name
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: String,
+    /// File name in the repository (a plain name ending in .gguf)
+    #[arg(long, value_name = "FILE")]
+    pub file: String,
+    /// Commit to pin downloads to (40 hex digits)
+    #[arg(long, value_name = "COMMIT")]
+    pub revision: String,
+    /// SHA-256 of the file (64 hex digits)
+    #[arg(long, value_name = "HEX")]
+    pub sha256: String,
+    /// Exact size of the file in bytes (units are exact too: 25.008064MB)
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub size: u64,
+    /// GGUF architecture (general.architecture)
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Embedding dimension
+    #[arg(long, value_name = "N")]
+    pub dim: Option<u32>,
+    /// Quantization (default: read from the file name)
+    #[arg(long)]
+    pub quant: Option<String>,
+    /// Task: embedding or generation
+    #[arg(long, value_parser = ["embedding", "generation"])]
+    pub task: Option<String>,
+    /// One-line description
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+    /// Licence identifier
+    #[arg(long)]
+    pub license: Option<String>,
+}
+
+/// Parses a size (`10GB`, `500MB`, `8GiB`, `1000000`): the one size syntax of every option.
+fn parse_size(s: &str) -> Result<u64, String> {
+    s.parse::<ByteSize>().map(|b| b.0).map_err(|e| e.to_string())
+}
+
+/// Parses a rate (`20M`, `20MB`, `20 MB/s`): a size per second, more than 0.
+fn parse_rate(s: &str) -> Result<u64, String> {
+    match parse_size(s)? {
+        0 => Err(format!("`{s}` must be more than 0")),
+        n => Ok(n),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_size_option_takes_every_spelling() {
+        for s in ["20M", "20MB", "20 MB", "20 MB/s", "1.5G", "500MiB"] {
+            assert!(parse_rate(s).is_ok() && parse_size(s).is_ok(), "{s}");
+        }
+        assert_eq!(parse_rate("20MB"), Ok(20_000_000));
+        assert_eq!(parse_size("8GiB"), Ok(8 << 30));
+        assert_eq!(parse_size("0"), Ok(0));
+        assert!(parse_rate("0").is_err() && parse_rate("fast").is_err() && parse_size("5XB").is_err());
+    }
+
+    #[test]
+    fn the_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

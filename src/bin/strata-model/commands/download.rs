@@ -1,0 +1,47 @@
+//! `strata-model download NAME… | --all`: downloads (verified) and prints each path.
+
+use strata_model::{Registry, RegistryError};
+
+use crate::exit::{exit_code, Failure};
+use crate::json::Downloaded;
+use crate::output::{emit, emit_json, Ui};
+
+pub fn run(registry: Registry, ui: &Ui, names: &[String], all: bool, quiet: bool) -> Result<(), Failure> {
+    let names: Vec<String> =
+        if all { registry.list().into_iter().map(|m| m.name).collect() } else { names.to_vec() };
+    let registry = match crate::progress::reporter(quiet || ui.json) {
+        Some(r) => registry.with_progress(r),
+        None => registry,
+    };
+    let mut results = Vec::new();
+    let mut failed = 0;
+    let mut first_error: Option<RegistryError> = None;
+    for name in &names {
+        match registry.ensure(name) {
+            Ok(path) => {
+                if !ui.json {
+                    emit(&format!("{}\n", path.display()))?;
+                }
+                results.push(Downloaded::Ok { name: name.clone(), path });
+            }
+            Err(e) => {
+                results.push(Downloaded::Failed { name: name.clone(), error: e.report().to_string() });
+                if names.len() > 1 && !ui.json {
+                    eprintln!("strata-model: error: {name}: {}", e.report());
+                }
+                failed += 1;
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if ui.json {
+        emit_json(&results)?;
+    }
+    match first_error {
+        None => Ok(()),
+        Some(e) if names.len() == 1 => Err(e.into()),
+        Some(e) => {
+            Err(Failure::Message(format!("{failed} of {} downloads failed", names.len()), exit_code(&e)))
+        }
+    }
+}

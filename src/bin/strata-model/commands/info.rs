@@ -1,0 +1,70 @@
+//! `strata-model info NAME`: a model's details, and its GGUF header when downloaded.
+
+use strata_model::{ByteSize, Registry, Status};
+
+use crate::exit::Failure;
+use crate::json::Info;
+use crate::output::{emit, emit_json, Ui};
+
+pub fn run(registry: &Registry, ui: &Ui, name: &str) -> Result<(), Failure> {
+    let m = registry.info(name)?;
+    let header = (m.state == Status::Downloaded).then(|| registry.read_header(name));
+    if ui.json {
+        let (gguf, gguf_error) = match header {
+            Some(Ok(h)) => (Some(h), None),
+            Some(Err(e)) => (None, Some(e.report().to_string())),
+            None => (None, None),
+        };
+        return emit_json(&Info { model: m, gguf, gguf_error });
+    }
+    let e = &m.entry;
+    let variants: Vec<String> =
+        registry.catalog().variants(&e.name).iter().map(|v| v.display_name()).collect();
+    let mut out = format!("{} ({})\n  {}\n\n", m.name, e.quant, e.description);
+    let mut field = |k: &str, v: String| out.push_str(&format!("  {k:<14} {v}\n"));
+    field("repository", format!("{} @ {}", e.hf_repo, e.revision));
+    field("file", e.hf_filename.to_string());
+    field("size", format!("{} ({} bytes)", ByteSize(e.size_bytes), e.size_bytes));
+    field("sha256", e.sha256.to_string());
+    field("arch", e.arch.to_string());
+    field("dim", if e.embedding_dim == 0 { "unknown".into() } else { e.embedding_dim.to_string() });
+    field("task", e.task.to_string());
+    field("licence", e.license.to_string());
+    field("variants", variants.join(", "));
+    if !m.aliases.is_empty() {
+        field("aliases", m.aliases.join(", "));
+    }
+    field("origin", format!("{:?}", e.origin).to_lowercase());
+    field("url", m.url.clone());
+    field("status", m.status_label());
+    if let Some(from) = &m.installed_from {
+        field("installed from", from.clone());
+    }
+    if m.pinned {
+        field("pinned", "yes (prune keeps it)".into());
+    }
+    field("path", m.path.display().to_string());
+    match &header {
+        Some(Ok(h)) => {
+            field(
+                "gguf",
+                format!(
+                    "version {}, arch {}, embedding length {}, file type {}, {} tensors, {} metadata keys",
+                    h.version,
+                    h.architecture.as_deref().unwrap_or("?"),
+                    h.embedding_length.map_or("?".into(), |d| d.to_string()),
+                    h.file_type_name()
+                        .map_or_else(|| h.file_type.map_or("?".into(), |t| t.to_string()), str::to_string),
+                    h.tensor_count,
+                    h.kv_count
+                ),
+            );
+            if h.architecture.as_deref().is_some_and(|a| a != e.arch) {
+                field("warning", format!("the file's architecture differs from the catalog's `{}`", e.arch));
+            }
+        }
+        Some(Err(err)) => field("gguf", format!("unreadable: {}", err.report())),
+        None => {}
+    }
+    emit(&out)
+}

@@ -1,0 +1,35 @@
+//! `strata-model prune --max-size SIZE`: least-recently-used models go until the budget fits.
+
+use strata_model::{ByteSize, Registry};
+
+use crate::exit::Failure;
+use crate::output::{emit, emit_json, Ui};
+
+pub fn run(registry: &Registry, ui: &Ui, max_size: u64, dry_run: bool) -> Result<(), Failure> {
+    let r = registry.prune(max_size, dry_run)?;
+    if ui.json {
+        return emit_json(&r);
+    }
+    let verb = if r.dry_run { "would remove" } else { "removed" };
+    let mut out = String::new();
+    for (name, bytes) in &r.stale_partials {
+        out.push_str(&format!("{verb} stale partial of {name} ({})\n", ByteSize(*bytes)));
+    }
+    for (name, bytes) in &r.removed {
+        out.push_str(&format!("{verb} {name} ({})\n", ByteSize(*bytes)));
+    }
+    for name in &r.pinned {
+        out.push_str(&format!("kept {name} (pinned)\n"));
+    }
+    for name in &r.locked {
+        out.push_str(&format!("kept {name} (in use by another process)\n"));
+    }
+    out.push_str(&format!(
+        "{} → {} (budget {}){}\n",
+        ByteSize(r.bytes_before),
+        ByteSize(r.bytes_after),
+        ByteSize(r.max_bytes),
+        if r.bytes_after > r.max_bytes { "; still over budget: unpin or raise it" } else { "" }
+    ));
+    emit(&out)
+}

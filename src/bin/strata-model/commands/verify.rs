@@ -1,0 +1,52 @@
+//! `strata-model verify [NAME… | --all]`: re-hashes downloaded models in full.
+
+use strata_model::{Registry, RegistryError, Status};
+
+use crate::exit::{exit_code, Failure};
+use crate::json::Verified;
+use crate::output::{emit, emit_json, Ui};
+
+pub fn run(registry: &Registry, ui: &Ui, names: &[String], all: bool) -> Result<(), Failure> {
+    let names: Vec<String> = if all || names.is_empty() {
+        registry.list().into_iter().filter(|m| m.state == Status::Downloaded).map(|m| m.name).collect()
+    } else {
+        names.to_vec()
+    };
+    let mut results = Vec::new();
+    let mut out = String::new();
+    let mut failed = 0;
+    let mut worst: Option<RegistryError> = None;
+    for name in &names {
+        match registry.verify(name) {
+            Ok(path) => {
+                out.push_str(&format!("ok      {name}  {}\n", path.display()));
+                results.push(Verified { name: name.clone(), ok: true, path: Some(path), error: None });
+            }
+            Err(e) => {
+                out.push_str(&format!("FAILED  {name}: {}\n", e.report()));
+                results.push(Verified {
+                    name: name.clone(),
+                    ok: false,
+                    path: None,
+                    error: Some(e.report().to_string()),
+                });
+                failed += 1;
+                worst.get_or_insert(e);
+            }
+        }
+    }
+    if ui.json {
+        emit_json(&results)?;
+    } else if names.is_empty() {
+        emit("no model is downloaded; nothing to verify\n")?;
+    } else {
+        emit(&out)?;
+    }
+    match worst {
+        None => Ok(()),
+        Some(e) => Err(Failure::Message(
+            format!("{failed} of {} models failed verification", names.len()),
+            exit_code(&e),
+        )),
+    }
+}

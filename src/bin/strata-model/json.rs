@@ -1,0 +1,161 @@
+//! Every `--json` document the command line prints, in one place. Each command prints exactly
+//! one JSON document on stdout:
+//!
+//! | command            | document |
+//! |--------------------|----------|
+//! | `list`             | an array of [`ModelInfo`] |
+//! | `info`             | [`Info`]: a [`ModelInfo`] plus `gguf` and `gguf_error` |
+//! | `path`             | [`PathDoc`] |
+//! | `download`         | an array of [`Downloaded`] |
+//! | `verify`           | an array of [`Verified`] |
+//! | `remove`           | [`Removed`] |
+//! | `register`         | the new entry's [`ModelInfo`] |
+//! | `unregister`       | [`Unregistered`] |
+//! | `pin`, `unpin`     | [`Pinned`] |
+//! | `prune`            | [`strata_model::PruneReport`] |
+//! | `alias set`        | [`AliasSet`] |
+//! | `alias remove`     | [`AliasRemoved`] |
+//! | `alias list`       | an object, alias → target |
+//! | `mirror push`      | an array of [`strata_model::PushReport`] |
+//! | `catalog check`    | an array of [`strata_model::CheckRow`] |
+//! | `sources`          | [`Sources`] |
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+use strata_model::gguf::GgufHeader;
+use strata_model::ModelInfo;
+
+/// `info --json`.
+#[derive(Serialize)]
+pub struct Info {
+    /// The entry and its status.
+    #[serde(flatten)]
+    pub model: ModelInfo,
+    /// The file's GGUF header, when downloaded and readable.
+    pub gguf: Option<GgufHeader>,
+    /// Why the header could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gguf_error: Option<String>,
+}
+
+/// `path --json`.
+#[derive(Serialize)]
+pub struct PathDoc {
+    /// The name that selects the entry.
+    pub name: String,
+    /// Where the file is (or would be).
+    pub path: PathBuf,
+    /// Whether it is there.
+    pub downloaded: bool,
+}
+
+/// One model of `download --json`: its path, or why it failed.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum Downloaded {
+    /// Verified and in place.
+    Ok {
+        /// The name as given.
+        name: String,
+        /// The verified file.
+        path: PathBuf,
+    },
+    /// Failed.
+    Failed {
+        /// The name as given.
+        name: String,
+        /// The error, with its causes.
+        error: String,
+    },
+}
+
+/// One model of `verify --json`.
+#[derive(Serialize)]
+pub struct Verified {
+    /// The name as given.
+    pub name: String,
+    /// Whether the file hashes to the catalog SHA-256.
+    pub ok: bool,
+    /// The file, when it verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// Why it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `remove --json`.
+#[derive(Serialize)]
+pub struct Removed {
+    /// The name that selects the entry.
+    pub name: String,
+    /// Whether a file or a partial download was deleted.
+    pub removed: bool,
+    /// The model path.
+    pub path: PathBuf,
+}
+
+/// `unregister --json`.
+#[derive(Serialize)]
+pub struct Unregistered {
+    /// The entry's name.
+    pub name: String,
+    /// Always `true` (a failure is an error).
+    pub unregistered: bool,
+    /// The model file left in the models directory, if any.
+    pub file_left: Option<PathBuf>,
+}
+
+/// `pin --json` and `unpin --json`.
+#[derive(Serialize)]
+pub struct Pinned {
+    /// The name that selects the entry.
+    pub name: String,
+    /// Whether it is pinned now.
+    pub pinned: bool,
+}
+
+/// `alias set --json`.
+#[derive(Serialize)]
+pub struct AliasSet {
+    /// The alias, lower case.
+    pub alias: String,
+    /// What it stands for.
+    pub target: String,
+}
+
+/// `alias remove --json`.
+#[derive(Serialize)]
+pub struct AliasRemoved {
+    /// The alias as given.
+    pub alias: String,
+    /// What it stood for.
+    pub removed: String,
+}
+
+/// `sources --json`.
+#[derive(Serialize)]
+pub struct Sources {
+    /// The models directory.
+    pub models_dir: PathBuf,
+    /// The custom catalog file.
+    pub catalog_file: PathBuf,
+    /// How many custom models it holds.
+    pub custom_models: usize,
+    /// Whether network access is off.
+    pub offline: bool,
+    /// Each source, in order.
+    pub sources: Vec<SourceCheck>,
+}
+
+/// One source of [`Sources`].
+#[derive(Serialize)]
+pub struct SourceCheck {
+    /// The source, as it displays itself.
+    pub source: String,
+    /// Whether it answered.
+    pub ok: bool,
+    /// What it answered, or why not.
+    pub detail: String,
+}

@@ -1,0 +1,99 @@
+//! `strata-model`: the command-line face of the strata-model library. It parses flags
+//! (`cli.rs`), calls the library from one module per command (`commands/`), renders the
+//! results (`output.rs`, `json.rs`, `progress.rs`) and maps errors to exit codes (here).
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+use strata_model::{Config, Registry};
+
+mod cli;
+mod commands;
+mod exit;
+mod json;
+mod output;
+mod progress;
+
+use exit::{code, exit_code, Failure};
+
+use cli::{CatalogCommand, Cli, Color, Command, Global, MirrorCommand};
+use output::Ui;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { code::USAGE } else { code::OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let no_color = std::env::var_os(strata_model::config::vars::NO_COLOR).is_some_and(|v| !v.is_empty());
+    let wants = |tty: bool| match cli.global.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => tty && !no_color,
+    };
+    let ui = Ui {
+        json: cli.global.json,
+        color_out: wants(std::io::stdout().is_terminal()),
+        color_err: wants(std::io::stderr().is_terminal()),
+    };
+    match run(&cli, &ui) {
+        Ok(()) => ExitCode::from(code::OK),
+        Err(failure) => {
+            let (message, code) = match failure {
+                Failure::Registry(e) => (e.report().to_string(), exit_code(&e)),
+                Failure::Message(m, code) => (m, code),
+            };
+            let prefix =
+                if ui.color_err { "\x1b[31mstrata-model: error:\x1b[0m" } else { "strata-model: error:" };
+            let _ = writeln!(std::io::stderr(), "{prefix} {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn registry(global: &Global) -> Result<Registry, Failure> {
+    let mut config = Config::from_env()?;
+    if let Some(dir) = &global.models_dir {
+        let dir = std::path::absolute(dir)
+            .map_err(|e| Failure::Message(format!("--models-dir {}: {e}", dir.display()), code::USAGE))?;
+        config = config.with_models_dir(dir);
+    }
+    Ok(Registry::new(config)?)
+}
+
+fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
+    use commands::*;
+    let registry = registry(&cli.global)?;
+    match &cli.command {
+        Command::List => list::run(&registry, ui),
+        Command::Download { names, all, quiet, connections, max_rate, no_reuse } => {
+            let mut registry = registry.with_transfer(connections.map(usize::from), *max_rate);
+            if *no_reuse {
+                registry = registry.without_reuse();
+            }
+            download::run(registry, ui, names, *all, *quiet)
+        }
+        Command::Verify { names, all } => verify::run(&registry, ui, names, *all),
+        Command::Mirror { action: MirrorCommand::Push { destination, names, all, dry_run } } => {
+            let names = if *all { &[][..] } else { &names[..] };
+            mirror::push(&registry, ui, destination, names, *dry_run)
+        }
+        Command::Sources => sources::run(&registry, ui),
+        Command::Prune { max_size, dry_run } => prune::run(&registry, ui, *max_size, *dry_run),
+        Command::Pin { name } => pin::run(&registry, ui, name, true),
+        Command::Unpin { name } => pin::run(&registry, ui, name, false),
+        Command::Alias { action } => alias::run(&registry, ui, action),
+        Command::Catalog { action: CatalogCommand::Check { endpoint, names } } => {
+            catalog::check(&registry, ui, endpoint.as_ref(), names)
+        }
+        Command::Path { name } => path::run(&registry, ui, name),
+        Command::Info { name } => info::run(&registry, ui, name),
+        Command::Remove { name } => remove::run(&registry, ui, name),
+        Command::Register(args) => register::run(&registry, ui, args),
+        Command::Unregister { name } => unregister::run(&registry, ui, name),
+    }
+}

@@ -1,0 +1,362 @@
+//! [`CustomModel`], a model of the custom catalog, and the rules it (and a user alias) must
+//! follow, checked when the file is read and when `register` or `alias set` writes it. Each
+//! failure names the field.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::entry::{is_hex, ModelEntry, ModelTask, Origin};
+use super::Catalog;
+use crate::error::{RegistryError, Result};
+
+/// A model of the custom catalog, as written in the file and as given to
+/// [`crate::Registry::register`]: Hugging Face coordinates and the SHA-256 the bytes must
+/// have. Optional fields may stay at their defaults.
+///
+/// ```
+/// let model = strata_model::CustomModel {
+///     name: "my-embed".into(),
+///     hf_repo: "my-org/my-embed-GGUF".into(),
+///     hf_filename: "my-embed-Q8_0.gguf".into(),
+///     revision: "0123456789abcdef0123456789abcdef01234567".into(),
+///     sha256: "ab".repeat(32),
+///     size_bytes: 1234,
+///     ..Default::default()
+/// };
+/// assert_eq!(model.name, "my-embed");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CustomModel {
+    /// Name (letters, digits, `.`, `_`, `-`; case-insensitive).
+    pub name: String,
+    /// Hugging Face repository, `owner/name`.
+    pub hf_repo: String,
+    /// Plain file name ending in `.gguf`.
+    pub hf_filename: String,
+    /// Commit to pin (40 hex digits).
+    pub revision: String,
+    /// SHA-256 of the file (64 hex digits).
+    pub sha256: String,
+    /// Exact size in bytes.
+    pub size_bytes: u64,
+    /// GGUF `general.architecture` (default `unknown`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    /// Embedding dimension (default 0: unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embedding_dim: Option<u32>,
+    /// Quantization (default: read from the file name, e.g. `Q8_0`, else `unknown`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quant: Option<String>,
+    /// Task (default embedding).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<ModelTask>,
+    /// One line for people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// License identifier.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
+}
+
+/// Error-building context: which file and which entry are being checked.
+pub(super) struct Ctx<'a> {
+    pub(super) file: &'a Path,
+    pub(super) entry: Option<String>,
+}
+
+impl Ctx<'_> {
+    pub(super) fn err(&self, field: Option<&str>, reason: impl Into<String>) -> RegistryError {
+        RegistryError::InvalidCatalog {
+            file: self.file.to_path_buf(),
+            entry: self.entry.clone(),
+            field: field.map(str::to_string),
+            reason: reason.into(),
+            source: None,
+        }
+    }
+}
+
+/// Checks a user alias: a valid name that shadows nothing, and a target that resolves.
+pub(super) fn check_alias(
+    ctx: &Ctx<'_>,
+    alias: &str,
+    target: &str,
+    entries: &[ModelEntry],
+    earlier: &[(String, String)],
+) -> Result<(String, String)> {
+    let alias = alias.trim().to_ascii_lowercase();
+    if !valid_name(&alias) {
+        return Err(ctx.err(Some("aliases"), format!("`{}` is not a valid alias name", alias.escape_debug())));
+    }
+    if Catalog::is_builtin_name(&alias) || entries.iter().any(|e| e.name == alias) {
+        return Err(
+            ctx.err(Some("aliases"), format!("`{alias}` is already a model name or a built-in alias"))
+        );
+    }
+    if earlier.iter().any(|(a, _)| *a == alias) {
+        return Err(ctx.err(Some("aliases"), format!("`{alias}` is set twice")));
+    }
+    let target = target.trim().to_ascii_lowercase();
+    let catalog = Catalog::with_custom(entries.to_vec(), Vec::new());
+    if let Err(e) = catalog.resolve(&target) {
+        return Err(ctx.err(Some("aliases"), format!("`{alias}` points to `{target}`: {e}")));
+    }
+    Ok((alias, target))
+}
+
+/// Checks one model's fields and turns it into a catalog entry.
+pub(super) fn validate(ctx: &Ctx<'_>, m: &CustomModel) -> Result<ModelEntry> {
+    for (field, value) in [
+        ("name", &m.name),
+        ("hf_repo", &m.hf_repo),
+        ("hf_filename", &m.hf_filename),
+        ("revision", &m.revision),
+        ("sha256", &m.sha256),
+    ] {
+        if value.trim().is_empty() {
+            return Err(ctx.err(Some(field), "missing; this field is required"));
+        }
+    }
+    let name = m.name.trim();
+    if !valid_name(name) {
+        return Err(ctx.err(
+            Some("name"),
+            format!("`{}` is not a valid name: use 1 to 64 letters, digits, `.`, `_` or `-`, starting with a letter or digit", m.name.escape_debug()),
+        ));
+    }
+    if !valid_repo(&m.hf_repo) {
+        return Err(ctx.err(
+            Some("hf_repo"),
+            format!("`{}` is not a Hugging Face repository; expected `owner/name`", m.hf_repo.escape_debug()),
+        ));
+    }
+    if let Some(reason) = invalid_file_name(&m.hf_filename) {
+        return Err(ctx.err(Some("hf_filename"), format!("`{}` {reason}", m.hf_filename.escape_debug())));
+    }
+    let revision = m.revision.trim().to_ascii_lowercase();
+    if !is_hex(&revision, 40) {
+        return Err(ctx.err(
+            Some("revision"),
+            format!("`{}` is not a commit hash; pin a full 40-hex-digit commit (see the repository's history on the Hub)", m.revision.escape_debug()),
+        ));
+    }
+    let sha256 = m.sha256.trim().to_ascii_lowercase();
+    if !is_hex(&sha256, 64) {
+        return Err(ctx.err(
+            Some("sha256"),
+            format!(
+                "`{}` is not a SHA-256; expected 64 hex digits (the Hub shows it on the file's page)",
+                m.sha256.escape_debug()
+            ),
+        ));
+    }
+    if m.size_bytes == 0 {
+        return Err(ctx.err(Some("size_bytes"), "must be the file's exact size in bytes, greater than 0"));
+    }
+    let quant = match &m.quant {
+        Some(q) if valid_quant(q) => q.to_ascii_lowercase(),
+        Some(q) => {
+            return Err(ctx.err(
+                Some("quant"),
+                format!("`{}` is not a quantization name (letters, digits, `_`)", q.escape_debug()),
+            ))
+        }
+        None => infer_quant(&m.hf_filename),
+    };
+    let text = |field: &str, v: &Option<String>, default: &str| -> Result<String> {
+        match v {
+            Some(s) if s.chars().any(char::is_control) => {
+                Err(ctx.err(Some(field), "contains control characters"))
+            }
+            Some(s) if s.len() > 1024 => Err(ctx.err(Some(field), "longer than 1024 bytes")),
+            Some(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+            _ => Ok(default.to_string()),
+        }
+    };
+    Ok(ModelEntry {
+        name: Cow::Owned(name.to_ascii_lowercase()),
+        quant: Cow::Owned(quant),
+        default_variant: true,
+        description: Cow::Owned(text("description", &m.description, "custom model")?),
+        hf_repo: Cow::Owned(m.hf_repo.clone()),
+        revision: Cow::Owned(revision),
+        hf_filename: Cow::Owned(m.hf_filename.clone()),
+        size_bytes: m.size_bytes,
+        sha256: Cow::Owned(sha256),
+        arch: Cow::Owned(text("arch", &m.arch, "unknown")?),
+        embedding_dim: m.embedding_dim.unwrap_or(0),
+        task: m.task.unwrap_or(ModelTask::Embedding),
+        license: Cow::Owned(text("license", &m.license, "unknown")?),
+        origin: Origin::Custom,
+    })
+}
+
+pub(super) fn check_conflicts(ctx: &Ctx<'_>, entry: &ModelEntry, earlier: &[ModelEntry]) -> Result<()> {
+    if Catalog::is_builtin_name(&entry.name) {
+        return Err(ctx.err(
+            Some("name"),
+            format!("`{}` is a built-in model name or alias; choose another name", entry.name),
+        ));
+    }
+    let builtin = Catalog::builtin();
+    for other in builtin.entries().iter().chain(earlier) {
+        if other.origin == Origin::Custom && other.name == entry.name {
+            return Err(
+                ctx.err(Some("name"), format!("`{}` is already registered; unregister it first", entry.name))
+            );
+        }
+        if other.hf_filename.eq_ignore_ascii_case(&entry.hf_filename) {
+            return Err(ctx.err(
+                Some("hf_filename"),
+                format!(
+                    "`{}` is already the file of `{}`; two models cannot share a file",
+                    entry.hf_filename,
+                    other.display_name()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn valid_name(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphanumeric())
+        && s.len() <= 64
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn valid_repo(s: &str) -> bool {
+    let Some((owner, name)) = s.split_once('/') else { return false };
+    let part = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 96
+            && !p.starts_with(['.', '-'])
+            && !p.contains("..")
+            && p.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    };
+    part(owner) && part(name)
+}
+
+/// Why `s` cannot be a model file name, if it cannot.
+pub(crate) fn invalid_file_name(s: &str) -> Option<&'static str> {
+    if s.contains(['/', '\\']) {
+        Some("contains a path separator; give a plain file name")
+    } else if s.contains("..") {
+        Some("contains `..`; give a plain file name")
+    } else if s.starts_with('.') {
+        Some("starts with a dot; hidden files are not allowed")
+    } else if s.chars().any(|c| c.is_control() || c == ':') {
+        Some("contains a control character or `:`")
+    } else if s.len() > 200 {
+        Some("is longer than 200 bytes")
+    } else if s.len() <= 5 || !s.to_ascii_lowercase().ends_with(".gguf") {
+        Some("is not a GGUF file name; it must end in `.gguf`")
+    } else {
+        None
+    }
+}
+
+fn valid_quant(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Reads the quantization from a file name such as `model-Q4_K_M.gguf`.
+fn infer_quant(file: &str) -> String {
+    let stem = file[..file.len() - 5].to_ascii_lowercase();
+    stem.rsplit(['.', '-'])
+        .next()
+        .filter(|q| {
+            q.len() >= 2
+                && (q.starts_with('q') || q.starts_with('f') || q.starts_with("bf") || q.starts_with("iq"))
+                && q.as_bytes()[1..].iter().any(u8::is_ascii_digit)
+                && valid_quant(q)
+        })
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> CustomModel {
+        CustomModel {
+            name: "My-Embed".into(),
+            hf_repo: "my-org/my-embed-GGUF".into(),
+            hf_filename: "my-embed-Q4_K_M.gguf".into(),
+            revision: "0123456789ABCDEF0123456789abcdef01234567".into(),
+            sha256: "AB".repeat(32),
+            size_bytes: 1234,
+            ..Default::default()
+        }
+    }
+
+    fn check(m: &CustomModel) -> Result<ModelEntry> {
+        validate(&Ctx { file: Path::new("catalog.json"), entry: Some(m.name.clone()) }, m)
+    }
+
+    fn field_of(err: RegistryError) -> String {
+        match err {
+            RegistryError::InvalidCatalog { field: Some(f), .. } => f,
+            other => panic!("expected InvalidCatalog with a field, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn valid_model_is_normalized() {
+        let e = check(&model()).unwrap();
+        assert_eq!(e.name, "my-embed");
+        assert_eq!(e.quant, "q4_k_m");
+        assert_eq!(e.sha256, "ab".repeat(32));
+        assert_eq!(e.revision, "0123456789abcdef0123456789abcdef01234567");
+        assert_eq!(e.origin, Origin::Custom);
+        assert_eq!(e.arch, "unknown");
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        type Mutation = Box<dyn Fn(&mut CustomModel)>;
+        let cases: Vec<(&str, Mutation)> = vec![
+            ("hf_filename", Box::new(|m| m.hf_filename = "../evil.gguf".into())),
+            ("hf_filename", Box::new(|m| m.hf_filename = "a/b.gguf".into())),
+            ("hf_filename", Box::new(|m| m.hf_filename = "a\\b.gguf".into())),
+            ("hf_filename", Box::new(|m| m.hf_filename = "/etc/passwd.gguf".into())),
+            ("hf_filename", Box::new(|m| m.hf_filename = ".hidden.gguf".into())),
+            ("hf_filename", Box::new(|m| m.hf_filename = "model.bin".into())),
+            ("hf_filename", Box::new(|m| m.hf_filename = ".gguf".into())),
+            ("hf_filename", Box::new(|m| m.hf_filename = "a\nb.gguf".into())),
+            ("sha256", Box::new(|m| m.sha256 = "xyz".into())),
+            ("sha256", Box::new(|m| m.sha256 = "g".repeat(64))),
+            ("sha256", Box::new(|m| m.sha256 = "a".repeat(63))),
+            ("revision", Box::new(|m| m.revision = "main".into())),
+            ("hf_repo", Box::new(|m| m.hf_repo = "noslash".into())),
+            ("hf_repo", Box::new(|m| m.hf_repo = "a/b/c".into())),
+            ("hf_repo", Box::new(|m| m.hf_repo = "../b".into())),
+            ("hf_repo", Box::new(|m| m.hf_repo = "https://evil.example/x".into())),
+            ("name", Box::new(|m| m.name = "".into())),
+            ("name", Box::new(|m| m.name = "a:b".into())),
+            ("name", Box::new(|m| m.name = "a/b".into())),
+            ("size_bytes", Box::new(|m| m.size_bytes = 0)),
+            ("quant", Box::new(|m| m.quant = Some("q8-0!".into()))),
+        ];
+        for (field, mutate) in cases {
+            let mut m = model();
+            mutate(&mut m);
+            assert_eq!(field_of(check(&m).unwrap_err()), field, "{m:?}");
+        }
+    }
+
+    #[test]
+    fn quant_is_inferred_from_the_file_name() {
+        assert_eq!(infer_quant("all-MiniLM-L6-v2.Q8_0.gguf"), "q8_0");
+        assert_eq!(infer_quant("nomic-embed-text-v1.5.f16.gguf"), "f16");
+        assert_eq!(infer_quant("bge-m3-Q8_0.gguf"), "q8_0");
+        assert_eq!(infer_quant("model.gguf"), "unknown");
+        assert_eq!(infer_quant("Qwen3-Embedding-8B.gguf"), "unknown");
+    }
+}

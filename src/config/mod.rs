@@ -1,0 +1,448 @@
+//! Configuration: where models live and where they come from, read from the environment
+//! through an injectable lookup so tests never touch the process environment. Every variable
+//! the crate reads is a constant in [`vars`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use url::Url;
+
+use crate::error::{RegistryError, Result};
+
+pub mod caches;
+pub mod vars;
+
+pub use caches::{CacheDir, CacheTool, Layout};
+
+/// Prefixes of the object-store variables captured by [`Config::from_env`].
+pub const CLOUD_PREFIXES: &[&str] = &["AWS_", "GOOGLE_", "AZURE_"];
+
+/// The default Hugging Face endpoint.
+pub const DEFAULT_HF_ENDPOINT: &str = "https://huggingface.co";
+
+/// A secret value (a token). Its `Debug` output is redacted, and it has no `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// The configuration of a [`crate::Registry`].
+///
+/// Built from the environment with [`Config::from_env`], or explicitly. Every setting has a
+/// setter `with_x` and a getter `x`:
+///
+/// ```
+/// let config = strata_model::Config::new("/tmp/models").with_offline(true);
+/// assert_eq!(config.models_dir(), std::path::Path::new("/tmp/models"));
+/// assert!(config.offline());
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    models_dir: PathBuf,
+    catalog_file: Option<PathBuf>,
+    mirrors: Vec<String>,
+    hf_endpoint: Url,
+    hf_token: Option<Secret>,
+    offline: bool,
+    ca_file: Option<PathBuf>,
+    env_proxy: bool,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    retry: RetryPolicy,
+    cloud_options: Vec<(String, Secret)>,
+    connections: Option<usize>,
+    max_rate: Option<u64>,
+    caches: Vec<CacheDir>,
+}
+
+/// How transient failures are retried: up to `attempts` tries per source without progress,
+/// waiting `base`, `2 × base`, `4 × base`, ... (at most `max_delay`), or what the server
+/// asks with `Retry-After` (at most `max_delay`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Tries per source in a row that make no progress before giving up on it.
+    pub attempts: u32,
+    /// The first back-off delay.
+    pub base: Duration,
+    /// The longest delay, including one asked for by `Retry-After`.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { attempts: 5, base: Duration::from_millis(500), max_delay: Duration::from_secs(30) }
+    }
+}
+
+/// The default Hugging Face endpoint, as a URL.
+fn default_endpoint() -> Url {
+    Url::parse(DEFAULT_HF_ENDPOINT).expect("the default endpoint is a URL")
+}
+
+impl Config {
+    /// A configuration with this models directory and every other setting at its default
+    /// (no custom catalog path, no mirrors, the public Hugging Face endpoint, online).
+    pub fn new(models_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            models_dir: models_dir.into(),
+            catalog_file: None,
+            mirrors: Vec::new(),
+            hf_endpoint: default_endpoint(),
+            hf_token: None,
+            offline: false,
+            ca_file: None,
+            env_proxy: false,
+            connect_timeout: Duration::from_secs(15),
+            read_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            cloud_options: Vec::new(),
+            connections: None,
+            max_rate: None,
+            caches: Vec::new(),
+        }
+    }
+
+    /// Reads the process environment (see [`vars`]), including the object-store variables
+    /// (`AWS_*`, `GOOGLE_*`, `AZURE_*`) for bucket mirrors.
+    pub fn from_env() -> Result<Self> {
+        let cloud = std::env::vars()
+            .filter(|(k, v)| CLOUD_PREFIXES.iter().any(|p| k.starts_with(p)) && !v.is_empty())
+            .map(|(k, v)| (k, Secret::new(v)))
+            .collect();
+        Ok(Self::from_env_with(|k| std::env::var(k).ok())?.with_cloud_options(cloud))
+    }
+
+    /// Reads the configuration through `get`, which returns the value of a variable.
+    /// Empty values count as unset.
+    ///
+    /// ```
+    /// let config = strata_model::Config::from_env_with(|k| match k {
+    ///     "STRATA_MODELS_DIR" => Some("/srv/models".into()),
+    ///     "STRATA_OFFLINE" => Some("1".into()),
+    ///     _ => None,
+    /// })?;
+    /// assert!(config.offline());
+    /// assert_eq!(config.catalog_file(), std::path::Path::new("/srv/models/catalog.json"));
+    /// # Ok::<(), strata_model::RegistryError>(())
+    /// ```
+    pub fn from_env_with(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let home = || -> Option<PathBuf> { get(vars::HOME).map(PathBuf::from).or_else(dirs::home_dir) };
+        let models_dir = match get(vars::MODELS_DIR) {
+            Some(v) => absolute(vars::MODELS_DIR, &v, home())?,
+            None => home()
+                .ok_or_else(|| {
+                    RegistryError::config(
+                        vars::MODELS_DIR,
+                        "the home directory is unknown; set STRATA_MODELS_DIR",
+                    )
+                })?
+                .join(".strata")
+                .join("models"),
+        };
+        let catalog_file =
+            get(vars::MODELS_CATALOG).map(|v| absolute(vars::MODELS_CATALOG, &v, home())).transpose()?;
+        let offline = flag(vars::OFFLINE, get(vars::OFFLINE))?
+            || flag(vars::HF_HUB_OFFLINE, get(vars::HF_HUB_OFFLINE))?;
+        let reuse = flag(vars::REUSE_CACHES, get(vars::REUSE_CACHES).or(Some("1".into())))?;
+        let caches = if reuse { caches::default_dirs(&get, home()) } else { Vec::new() };
+        let mirrors = get(vars::MODELS_MIRROR)
+            .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
+            .unwrap_or_default();
+        let hf_endpoint = match get(vars::HF_ENDPOINT) {
+            Some(v) => Url::parse(v.trim()).map_err(|e| {
+                RegistryError::config_caused(
+                    vars::HF_ENDPOINT,
+                    format!("`{}` is not a URL such as https://huggingface.co", v.trim()),
+                    e,
+                )
+            })?,
+            None => default_endpoint(),
+        };
+        Ok(Self {
+            models_dir,
+            catalog_file,
+            mirrors,
+            hf_endpoint,
+            hf_token: get(vars::HF_TOKEN).map(|t| Secret::new(t.trim())),
+            offline,
+            ca_file: get(vars::SSL_CERT_FILE).map(PathBuf::from),
+            env_proxy: true,
+            caches,
+            ..Self::new(PathBuf::new())
+        })
+    }
+
+    /// Sets the models directory.
+    pub fn with_models_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.models_dir = dir.into();
+        self
+    }
+
+    /// The models directory.
+    pub fn models_dir(&self) -> &Path {
+        &self.models_dir
+    }
+
+    /// Sets the custom catalog file (default `<models dir>/catalog.json`).
+    pub fn with_catalog_file(mut self, file: impl Into<PathBuf>) -> Self {
+        self.catalog_file = Some(file.into());
+        self
+    }
+
+    /// The custom catalog file in effect.
+    pub fn catalog_file(&self) -> PathBuf {
+        self.catalog_file.clone().unwrap_or_else(|| self.models_dir.join("catalog.json"))
+    }
+
+    /// Sets the mirror entries (`STRATA_MODELS_MIRROR` syntax, one location each), tried in
+    /// order before Hugging Face.
+    pub fn with_mirrors(mut self, mirrors: Vec<String>) -> Self {
+        self.mirrors = mirrors;
+        self
+    }
+
+    /// The mirror entries, in order.
+    pub fn mirrors(&self) -> &[String] {
+        &self.mirrors
+    }
+
+    /// Sets the Hugging Face endpoint.
+    pub fn with_hf_endpoint(mut self, endpoint: Url) -> Self {
+        self.hf_endpoint = endpoint;
+        self
+    }
+
+    /// The Hugging Face endpoint.
+    pub fn hf_endpoint(&self) -> &Url {
+        &self.hf_endpoint
+    }
+
+    /// Sets the Hugging Face token.
+    pub fn with_hf_token(mut self, token: Option<Secret>) -> Self {
+        self.hf_token = token;
+        self
+    }
+
+    /// The Hugging Face token, if any.
+    pub fn hf_token(&self) -> Option<&Secret> {
+        self.hf_token.as_ref()
+    }
+
+    /// Makes no network connection when `true`.
+    pub fn with_offline(mut self, offline: bool) -> Self {
+        self.offline = offline;
+        self
+    }
+
+    /// Whether network access is off.
+    pub fn offline(&self) -> bool {
+        self.offline
+    }
+
+    /// Trusts the certificate authorities in this PEM file, besides the system's.
+    pub fn with_ca_file(mut self, file: Option<PathBuf>) -> Self {
+        self.ca_file = file;
+        self
+    }
+
+    /// The extra CA file, if any.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
+    }
+
+    /// Whether to use a proxy from `HTTPS_PROXY`/`ALL_PROXY` (and `NO_PROXY`) of the process
+    /// environment; on for [`Config::from_env`], off for [`Config::new`].
+    pub fn with_env_proxy(mut self, on: bool) -> Self {
+        self.env_proxy = on;
+        self
+    }
+
+    /// Whether the environment's proxy settings are used.
+    pub fn env_proxy(&self) -> bool {
+        self.env_proxy
+    }
+
+    /// Sets the connect timeout.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The connect timeout.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// Sets the read timeout: the longest silence of a transfer before it counts as stalled
+    /// and is restarted.
+    pub fn with_read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// The read (stall) timeout.
+    pub fn read_timeout(&self) -> Duration {
+        self.read_timeout
+    }
+
+    /// Sets how transient failures are retried.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The retry policy.
+    pub fn retry(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    /// Sets the object-store variables (`AWS_*`, `GOOGLE_*`, `AZURE_*` names with their
+    /// values) used by `s3://`, `gs://` and `az://` mirrors. Values are kept as secrets.
+    pub fn with_cloud_options(mut self, options: Vec<(String, Secret)>) -> Self {
+        self.cloud_options = options;
+        self
+    }
+
+    /// The object-store variables.
+    pub fn cloud_options(&self) -> &[(String, Secret)] {
+        &self.cloud_options
+    }
+
+    /// Sets the number of connections per download from a network source (`None`: chosen
+    /// by file size).
+    pub fn with_connections(mut self, n: Option<usize>) -> Self {
+        self.connections = n;
+        self
+    }
+
+    /// The number of connections set, if any.
+    pub fn connections(&self) -> Option<usize> {
+        self.connections
+    }
+
+    /// Caps the total download rate, in bytes per second.
+    pub fn with_max_rate(mut self, bytes_per_second: Option<u64>) -> Self {
+        self.max_rate = bytes_per_second;
+        self
+    }
+
+    /// The rate cap, in bytes per second, if any.
+    pub fn max_rate(&self) -> Option<u64> {
+        self.max_rate
+    }
+
+    /// Sets the other tools' cache folders searched before any download (empty: no reuse).
+    pub fn with_caches(mut self, dirs: Vec<CacheDir>) -> Self {
+        self.caches = dirs;
+        self
+    }
+
+    /// The other tools' cache folders searched before any download.
+    pub fn caches(&self) -> &[CacheDir] {
+        &self.caches
+    }
+}
+
+fn absolute(variable: &str, value: &str, home: Option<PathBuf>) -> Result<PathBuf> {
+    if value.contains('\0') {
+        return Err(RegistryError::config(variable, "contains a NUL byte"));
+    }
+    let path = match (value.strip_prefix("~/"), home) {
+        (Some(rest), Some(home)) => home.join(rest),
+        _ => PathBuf::from(value),
+    };
+    std::path::absolute(&path)
+        .map_err(|e| RegistryError::config_caused(variable, format!("cannot make `{value}` absolute"), e))
+}
+
+fn flag(variable: &str, value: Option<String>) -> Result<bool> {
+    match value.as_deref().map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(false),
+        Some(v) => match v.as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err(RegistryError::config(variable, format!("`{v}` is not a boolean; use 1 or 0"))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Result<Config> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_env_with(move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_home() {
+        let c = env(&[("HOME", "/home/u")]).unwrap();
+        assert_eq!(c.models_dir(), Path::new("/home/u/.strata/models"));
+        assert_eq!(c.catalog_file(), Path::new("/home/u/.strata/models/catalog.json"));
+        assert_eq!(c.hf_endpoint().as_str(), "https://huggingface.co/");
+        assert!(!c.offline() && c.hf_token().is_none() && c.mirrors().is_empty());
+    }
+
+    #[test]
+    fn variables_override() {
+        let c = env(&[
+            ("HOME", "/home/u"),
+            ("STRATA_MODELS_DIR", "~/m"),
+            ("STRATA_MODELS_CATALOG", "/etc/strata/catalog.json"),
+            ("HF_ENDPOINT", "https://hub.internal/"),
+            ("HF_HUB_OFFLINE", "1"),
+            ("STRATA_MODELS_MIRROR", "/a, file:///b"),
+            ("HF_TOKEN", "hf_secret"),
+        ])
+        .unwrap();
+        assert_eq!(c.models_dir(), Path::new("/home/u/m"));
+        assert_eq!(c.catalog_file(), Path::new("/etc/strata/catalog.json"));
+        assert_eq!(c.hf_endpoint().as_str(), "https://hub.internal/");
+        assert!(c.offline());
+        assert_eq!(c.mirrors(), ["/a", "file:///b"]);
+        assert!(!format!("{c:?}").contains("hf_secret"), "the token must not appear in Debug");
+        assert_eq!(c.hf_token().unwrap().expose(), "hf_secret");
+    }
+
+    #[test]
+    fn relative_dirs_become_absolute_and_bad_flags_are_named() {
+        let c = env(&[("STRATA_MODELS_DIR", "rel/models")]).unwrap();
+        assert!(c.models_dir().is_absolute());
+        let err = env(&[("HOME", "/h"), ("STRATA_OFFLINE", "maybe")]).unwrap_err();
+        assert!(err.to_string().contains("STRATA_OFFLINE"), "{err}");
+        assert!(env(&[("HOME", "/h"), ("STRATA_OFFLINE", "")]).is_ok());
+        let err = env(&[("HOME", "/h"), ("HF_ENDPOINT", "not a url")]).unwrap_err();
+        assert!(err.to_string().contains("HF_ENDPOINT"), "{err}");
+    }
+
+    #[test]
+    fn caches_follow_the_variables_and_can_be_turned_off() {
+        let c = env(&[("HOME", "/h"), ("HF_HUB_CACHE", "/hf"), ("LLAMA_CACHE", "/llama")]).unwrap();
+        let first: Vec<_> = c.caches().iter().take(2).map(|d| (d.tool, d.path.clone())).collect();
+        assert_eq!(
+            first,
+            [(CacheTool::HuggingFace, PathBuf::from("/hf")), (CacheTool::LlamaCpp, PathBuf::from("/llama"))]
+        );
+        assert!(env(&[("HOME", "/h"), ("STRATA_REUSE_CACHES", "0")]).unwrap().caches().is_empty());
+    }
+}

@@ -1,0 +1,36 @@
+//! Every environment variable this crate reads, in one place.
+
+/// The models directory (default `~/.strata/models`).
+pub const MODELS_DIR: &str = "STRATA_MODELS_DIR";
+/// The custom catalog file (default `<models dir>/catalog.json`).
+pub const MODELS_CATALOG: &str = "STRATA_MODELS_CATALOG";
+/// Comma-separated mirror sources, tried before Hugging Face.
+pub const MODELS_MIRROR: &str = "STRATA_MODELS_MIRROR";
+/// `1` makes no network connection at all.
+pub const OFFLINE: &str = "STRATA_OFFLINE";
+/// Hugging Face's own offline switch, honoured too.
+pub const HF_HUB_OFFLINE: &str = "HF_HUB_OFFLINE";
+/// The Hugging Face endpoint (default `https://huggingface.co`).
+pub const HF_ENDPOINT: &str = "HF_ENDPOINT";
+/// A Hugging Face access token, for gated repositories.
+pub const HF_TOKEN: &str = "HF_TOKEN";
+/// The home directory.
+pub const HOME: &str = "HOME";
+/// `0` turns off reusing model files found in other tools' caches.
+pub const REUSE_CACHES: &str = "STRATA_REUSE_CACHES";
+/// A PEM file of extra trusted certificate authorities (added to the system's).
+pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
+/// The Hugging Face hub cache (reused before downloading).
+pub const HF_HUB_CACHE: &str = "HF_HUB_CACHE";
+/// Hugging Face's home (`$HF_HOME/hub` is its cache).
+pub const HF_HOME: &str = "HF_HOME";
+/// llama.cpp's cache.
+pub const LLAMA_CACHE: &str = "LLAMA_CACHE";
+/// Any value turns colour off in the command line's output.
+pub const NO_COLOR: &str = "NO_COLOR";
+/// A proxy for HTTPS requests (read by the HTTP client, with `ALL_PROXY` and `NO_PROXY`).
+pub const HTTPS_PROXY: &str = "HTTPS_PROXY";
+/// A proxy for every request.
+pub const ALL_PROXY: &str = "ALL_PROXY";
+/// Hosts that bypass the proxy.
+pub const NO_PROXY: &str = "NO_PROXY";

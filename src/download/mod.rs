@@ -1,0 +1,11 @@
+//! Downloads: the [`Resolver`] turns a catalog entry into a verified file (lock, reuse,
+//! sources in order, verification, install); the transfer engine moves the bytes of one
+//! source over one or more connections; [`retry`](self) decides how long to wait after a
+//! transient failure; reuse looks in other tools' caches first.
+
+mod resolver;
+mod retry;
+mod reuse;
+mod transfer;
+
+pub use resolver::{auto_connections, Resolver};

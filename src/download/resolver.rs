@@ -1,0 +1,310 @@
+//! The resolver: turns a catalog entry into a verified file in the models directory.
+//!
+//! It owns everything a source does not: the warm check (a `stat` and a stamp, no hashing, no
+//! network), the per-file OS lock, the partial file under `.strata/`, resume, SHA-256 computed
+//! while the bytes stream, the GGUF magic check on the first bytes, size and hash
+//! verification, retries with back-off, the atomic rename and the verification stamp.
+
+use std::fs;
+use std::path::PathBuf;
+
+use super::transfer::{Plan, Stop, Transfer, MIN_CHUNK};
+use crate::catalog::ModelEntry;
+use crate::config::{CacheDir, RetryPolicy};
+use crate::digest::{hash_file, hash_prefix, Digest, Sha256};
+use crate::error::{Attempt, RegistryError, Report, Result, SourceError};
+use crate::fs::LockFile;
+use crate::progress::{Progress, ProgressFn, Reporter};
+use crate::size::ByteSize;
+use crate::sources::ModelSource;
+use crate::store::{ranges, ModelFiles, ModelsDir, Provenance};
+
+/// The number of connections used for a file of `size` bytes from a network source, when
+/// none is set: one for small files, more for larger ones (a CDN caps each connection).
+///
+/// Measured with `bench/run` (1 GiB over HTTPS, CDN capped at 20 MB/s per connection, 2 cores):
+/// 8 connections 7.5 s, 16: 4.3 s, 24: 3.3 s, 32: 2.8 s; uncapped, every count from 4 to 32
+/// takes about the same time (the CPU is the limit), and one connection is about 15 % slower.
+pub fn auto_connections(size: u64) -> usize {
+    match size {
+        s if s < 32 << 20 => 1,
+        s if s < 128 << 20 => 8,
+        s if s < 512 << 20 => 16,
+        _ => 32,
+    }
+}
+
+/// The resolver over one models directory and an ordered list of sources.
+pub struct Resolver<'a> {
+    dir: &'a ModelsDir,
+    sources: &'a [Box<dyn ModelSource>],
+    retry: RetryPolicy,
+    progress: Reporter<'a>,
+    connections: Option<usize>,
+    max_rate: Option<u64>,
+    caches: &'a [CacheDir],
+}
+
+impl<'a> Resolver<'a> {
+    /// A resolver.
+    pub fn new(
+        dir: &'a ModelsDir,
+        sources: &'a [Box<dyn ModelSource>],
+        retry: RetryPolicy,
+        progress: Option<&'a ProgressFn>,
+    ) -> Self {
+        Self {
+            dir,
+            sources,
+            retry,
+            progress: Reporter(progress),
+            connections: None,
+            max_rate: None,
+            caches: &[],
+        }
+    }
+
+    /// Looks for the exact file in these other tools' caches before any source.
+    pub fn with_caches(mut self, caches: &'a [CacheDir]) -> Self {
+        self.caches = caches;
+        self
+    }
+
+    /// Uses `n` connections for network sources (default: chosen by file size, see
+    /// [`auto_connections`]).
+    pub fn with_connections(mut self, n: Option<usize>) -> Self {
+        self.connections = n.map(|n| n.max(1));
+        self
+    }
+
+    /// Caps the total transfer rate, in bytes per second.
+    pub fn with_max_rate(mut self, bytes_per_second: Option<u64>) -> Self {
+        self.max_rate = bytes_per_second;
+        self
+    }
+
+    /// Returns the path of `entry`'s verified file, fetching it from the first source that
+    /// serves it when it is not already there. `offline_url` (offline mode) only changes the
+    /// error when no source has it.
+    pub fn ensure(&self, entry: &ModelEntry, offline_url: Option<&str>) -> Result<PathBuf> {
+        let files = self.dir.files(entry);
+        let path = files.model_path();
+        if files.is_verified() {
+            return Ok(path);
+        }
+        self.dir.create()?;
+        let _lock = self.lock(entry, &files)?;
+        if files.is_verified() {
+            return Ok(path);
+        }
+        if self.check_existing(entry, &files)? {
+            return Ok(path);
+        }
+        if super::reuse::from_caches(self.caches, entry, &files, self.progress)? {
+            return Ok(path);
+        }
+        self.check_space(entry, &files)?;
+        let name = entry.display_name();
+        let mut attempts = Vec::new();
+        for source in self.sources {
+            let label = source.to_string();
+            match self.fetch_from(entry, &files, source.as_ref(), &label) {
+                Ok(()) => return Ok(path),
+                Err(Stop::Storage(e)) => return Err(e),
+                Err(Stop::Source(SourceError::NotFound)) => {
+                    attempts.push(Attempt { source: label, error: SourceError::NotFound })
+                }
+                Err(Stop::Source(error)) => {
+                    let reason = Report::new(&error).to_string();
+                    self.progress.send(Progress::SourceFailed {
+                        model: &name,
+                        source: &label,
+                        reason: &reason,
+                    });
+                    attempts.push(Attempt { source: label, error });
+                }
+                Err(Stop::RangesUnsupported) => unreachable!("handled in fetch_from"),
+            }
+        }
+        let all_missing = attempts.iter().all(|a| matches!(a.error, SourceError::NotFound));
+        if let (Some(url), true) = (offline_url, all_missing) {
+            return Err(RegistryError::Offline {
+                model: name,
+                url: url.to_string(),
+                size: entry.size_bytes,
+                sha256: entry.sha256.to_string(),
+                path,
+            });
+        }
+        let partial_kept = fs::metadata(files.partial_path()).ok().map(|m| m.len()).filter(|&n| n > 0);
+        if partial_kept.is_none() {
+            files.discard_partial();
+        }
+        Err(RegistryError::AllSourcesFailed {
+            model: name,
+            file: entry.hf_filename.to_string(),
+            attempts,
+            partial_kept,
+        })
+    }
+
+    /// Refuses early, before any transfer, when the file cannot fit.
+    fn check_space(&self, entry: &ModelEntry, files: &ModelFiles) -> Result<()> {
+        let have = files.partial_bytes().unwrap_or(0).min(entry.size_bytes);
+        let need = entry.size_bytes - have;
+        match crate::fs::available_space(self.dir.root()) {
+            Some(free) if free < need => Err(RegistryError::storage(
+                "download into",
+                self.dir.root(),
+                std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    format!(
+                        "not enough space for {}: it needs {need} more bytes ({}), {free} bytes ({}) are free",
+                        entry.hf_filename,
+                        ByteSize(need),
+                        ByteSize(free),
+                    ),
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Takes the entry's OS lock, waiting (and saying so) while another holder has it.
+    fn lock(&self, entry: &ModelEntry, files: &ModelFiles) -> Result<LockFile> {
+        let lock = LockFile::open(&files.lock_path())?;
+        if !lock.try_lock()? {
+            self.progress.send(Progress::WaitingForLock { model: &entry.display_name(), lock: lock.path() });
+            lock.lock()?;
+        }
+        Ok(lock)
+    }
+
+    /// Deals with a file already at the model path that has no valid stamp: a right-size
+    /// regular file is hashed (kept and stamped if it verifies); anything else is removed.
+    fn check_existing(&self, entry: &ModelEntry, files: &ModelFiles) -> Result<bool> {
+        let path = files.model_path();
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(RegistryError::storage("stat", &path, e)),
+        };
+        if meta.is_dir() {
+            return Err(RegistryError::storage(
+                "replace",
+                &path,
+                std::io::Error::other("a directory is in the way of the model file; move it away"),
+            ));
+        }
+        if meta.is_file() && meta.len() == entry.size_bytes {
+            self.progress.send(Progress::Verifying { model: &entry.display_name(), bytes: meta.len() });
+            if hash_file(&path)? == entry.sha256 {
+                files.write_stamp()?;
+                return Ok(true);
+            }
+        }
+        files.remove_stamp();
+        fs::remove_file(&path).map_err(|e| RegistryError::storage("delete", &path, e))?;
+        Ok(false)
+    }
+
+    /// One source's turn: plans from what is on disk, runs the transfer, verifies, installs.
+    fn fetch_from(
+        &self,
+        entry: &ModelEntry,
+        files: &ModelFiles,
+        source: &dyn ModelSource,
+        label: &str,
+    ) -> Result<(), Stop> {
+        let size = entry.size_bytes;
+        let partial_path = files.partial_path();
+        let ranges_path = files.ranges_path();
+        let storage = |action: &'static str, e: std::io::Error| {
+            Stop::Storage(RegistryError::storage(action, &partial_path, e))
+        };
+
+        if fs::symlink_metadata(&partial_path).is_ok_and(|m| !m.is_file()) {
+            fs::remove_file(&partial_path).map_err(|e| storage("delete", e))?;
+        }
+        let mut file = crate::fs::open_read_write(&partial_path).map_err(|e| storage("open", e))?;
+        let connections =
+            if source.is_network() { self.connections.unwrap_or_else(|| auto_connections(size)) } else { 1 };
+        let mut use_ranges = connections > 1;
+        loop {
+            let len = file.metadata().map_err(|e| storage("stat", e))?.len();
+            let plan = match ranges::read(&ranges_path, size) {
+                Some(chunks) if len == size && use_ranges => Plan { chunks, parallel: true },
+                Some(chunks) if len == size => {
+                    // Resuming a parallel partial on one connection: keep its contiguous prefix.
+                    let prefix = ranges::prefix(&chunks);
+                    file.set_len(prefix).map_err(|e| storage("truncate", e))?;
+                    let _ = fs::remove_file(&ranges_path);
+                    Plan { chunks: Plan::fresh(size, prefix, 1), parallel: false }
+                }
+                _ => {
+                    let _ = fs::remove_file(&ranges_path);
+                    let have = if len > size { 0 } else { len };
+                    if have != len {
+                        file.set_len(0).map_err(|e| storage("truncate", e))?;
+                    }
+                    if use_ranges && size - have > 4 * MIN_CHUNK {
+                        // The ranges file first: a preallocated partial without one would
+                        // pass for a complete sequential partial after a crash.
+                        let chunks = Plan::fresh(size, have, connections);
+                        ranges::write(&ranges_path, size, &chunks).map_err(Stop::Storage)?;
+                        file.set_len(size).map_err(|e| storage("allocate", e))?;
+                        Plan { chunks, parallel: true }
+                    } else {
+                        Plan { chunks: Plan::fresh(size, have, 1), parallel: false }
+                    }
+                }
+            };
+            let prefix = ranges::prefix(&plan.chunks);
+            let mut hasher = Sha256::new();
+            if prefix > 0 {
+                hash_prefix(&mut file, prefix, &mut hasher).map_err(|e| storage("read", e))?;
+            }
+            let conns = if plan.parallel { connections } else { 1 };
+            let job = Transfer {
+                source,
+                label,
+                entry,
+                files,
+                file: &file,
+                retry: self.retry,
+                progress: self.progress,
+                max_rate: self.max_rate,
+            };
+            match job.run(plan, conns, hasher) {
+                Ok(actual) if actual == entry.sha256 => break,
+                Ok(actual) => {
+                    files.discard_partial();
+                    return Err(Stop::Source(SourceError::ChecksumMismatch {
+                        expected: entry.sha256.to_string(),
+                        actual,
+                    }));
+                }
+                Err(Stop::RangesUnsupported) => use_ranges = false,
+                Err(Stop::Source(e)) => {
+                    if e.kind() == crate::error::ErrorKind::Integrity {
+                        files.discard_partial();
+                    } else if !matches!(e, SourceError::NotFound) {
+                        file.sync_all().map_err(|e| storage("sync", e))?;
+                    }
+                    return Err(Stop::Source(e));
+                }
+                Err(stop) => return Err(stop),
+            }
+        }
+        file.sync_all().map_err(|e| storage("sync", e))?;
+        drop(file);
+        let path = files.model_path();
+        fs::rename(&partial_path, &path)
+            .map_err(|e| Stop::Storage(RegistryError::storage("rename into place", &path, e)))?;
+        let _ = fs::File::open(self.dir.root()).and_then(|d| d.sync_all());
+        files.discard_partial();
+        files.write_stamp().map_err(Stop::Storage)?;
+        files.record_provenance(&Provenance::Source { source: label.to_string() });
+        Ok(())
+    }
+}

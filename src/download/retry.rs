@@ -1,0 +1,58 @@
+//! The retry policy in motion: how long to wait after a transient failure, and when to give
+//! up on a source.
+
+use std::time::Duration;
+
+use crate::config::RetryPolicy;
+
+/// Failures in a row of one range of one source.
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    policy: RetryPolicy,
+    failures: u32,
+}
+
+impl Backoff {
+    pub(crate) fn new(policy: RetryPolicy) -> Self {
+        Self { policy, failures: 0 }
+    }
+
+    /// Records a transient failure. `progressed`: bytes arrived since the last one (the count
+    /// starts again). Returns how long to wait before the next try, or `None` when the policy
+    /// gives up: `base`, `2 × base`, `4 × base`, ..., or what the server asked
+    /// (`Retry-After`), never more than `max_delay`.
+    pub(crate) fn failed(&mut self, progressed: bool, retry_after: Option<Duration>) -> Option<Duration> {
+        self.failures = if progressed { 1 } else { self.failures + 1 };
+        if self.failures >= self.policy.attempts {
+            return None;
+        }
+        let backoff = self.policy.base.saturating_mul(1 << (self.failures - 1).min(16));
+        Some(retry_after.unwrap_or(backoff).min(self.policy.max_delay))
+    }
+
+    /// Tries so far in a row.
+    pub(crate) fn tries(&self) -> u32 {
+        self.failures
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_double_honour_retry_after_and_give_up() {
+        let ms = Duration::from_millis;
+        let mut b = Backoff::new(RetryPolicy { attempts: 4, base: ms(100), max_delay: ms(250) });
+        assert_eq!(b.failed(false, None), Some(ms(100)));
+        assert_eq!(b.failed(false, None), Some(ms(200)));
+        assert_eq!(b.failed(false, Some(ms(5))), Some(ms(5)));
+        assert_eq!(b.failed(false, None), None, "the fourth try in a row gives up");
+        assert_eq!(b.tries(), 4);
+        assert_eq!(
+            b.failed(true, Some(Duration::from_secs(60))),
+            Some(ms(250)),
+            "progress starts over, capped"
+        );
+    }
+}

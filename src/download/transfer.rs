@@ -1,0 +1,545 @@
+//! The transfer engine: one or more connections fetch ranges of a file and write them at
+//! their offsets into the partial file, while a hasher follows the contiguous written prefix
+//! in order, so the SHA-256 is ready moments after the last byte arrives, with no second pass
+//! over the file once it is complete.
+//!
+//! The file is cut into chunks. Each connection takes the next pending chunk; when none is
+//! left, an idle connection takes over the second half of the largest range still in flight,
+//! so a connection much slower than the others does not hold up the end. With more than one
+//! connection the partial is preallocated and per-chunk progress is kept beside it
+//! (`<file>.part.ranges`), so an interruption costs only the bytes in flight. Memory is one
+//! fixed buffer per connection plus one for the hasher, whatever the file size.
+
+use std::fs;
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::retry::Backoff;
+use crate::catalog::ModelEntry;
+use crate::config::RetryPolicy;
+use crate::digest::{hex, Digest, Sha256, HASH_BUF};
+use crate::error::{ErrorKind, RegistryError, Report, SourceError};
+use crate::fs::{read_at, write_at};
+use crate::gguf::MAGIC;
+use crate::progress::{Progress, Reporter};
+use crate::size::ByteSize;
+use crate::sources::{FetchRequest, ModelSource};
+use crate::store::ranges::{self, Chunk};
+use crate::store::ModelFiles;
+
+/// Read buffer per connection (32 connections stay under 32 MiB of RSS in all).
+const BUF_SIZE: usize = 128 * 1024;
+/// A range in flight is split only when at least twice this much of it remains.
+const MIN_SPLIT: u64 = 1024 * 1024;
+/// The smallest chunk of a parallel plan.
+pub(crate) const MIN_CHUNK: u64 = 1 << 20;
+
+/// How the file is laid out on disk and cut into ranges.
+pub(crate) struct Plan {
+    pub chunks: Vec<Chunk>,
+    /// Whether per-chunk progress is saved (the ranges file); otherwise a single sequential
+    /// range, whose progress is the partial file's length.
+    pub parallel: bool,
+}
+
+impl Plan {
+    /// Chunks for `size` bytes with `have` bytes already on disk at the start (a sequential
+    /// partial), cut for `connections` connections.
+    pub(crate) fn fresh(size: u64, have: u64, connections: usize) -> Vec<Chunk> {
+        let mut chunks = Vec::new();
+        if have > 0 {
+            chunks.push(Chunk::new(0, have, have));
+        }
+        let rest = size - have;
+        if connections <= 1 || rest == 0 {
+            if rest > 0 {
+                chunks.push(Chunk::new(have, size, 0));
+            }
+            return chunks;
+        }
+        let chunk = (rest / (connections as u64 * 4)).clamp(MIN_CHUNK, 64 << 20);
+        let mut at = have;
+        while at < size {
+            let end = (at + chunk).min(size);
+            chunks.push(Chunk::new(at, end, 0));
+            at = end;
+        }
+        chunks
+    }
+}
+
+/// Why a transfer (or one source's turn in the resolver) stopped without the file.
+pub(crate) enum Stop {
+    /// The source did not serve it.
+    Source(SourceError),
+    /// Local storage failed: no other source can help.
+    Storage(RegistryError),
+    /// The source ignored a range request while several connections were in use.
+    RangesUnsupported,
+}
+
+/// Caps the total rate of all connections.
+struct Limiter {
+    rate: u64,
+    started: Instant,
+    bytes: Mutex<u64>,
+}
+
+impl Limiter {
+    fn take(&self, n: usize) {
+        let total = {
+            let mut b = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
+            *b += n as u64;
+            *b
+        };
+        let due = Duration::from_secs_f64(total as f64 / self.rate as f64);
+        if let Some(wait) = due.checked_sub(self.started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+}
+
+struct State {
+    chunks: Vec<Chunk>,
+    failure: Option<Stop>,
+    /// With several connections: whether the source honours ranges (known after the first
+    /// response).
+    ranges_ok: Option<bool>,
+    written: u64,
+    saved_at: Instant,
+    validator: Option<String>,
+}
+
+/// Everything the connections and the hasher share.
+pub(crate) struct Transfer<'a> {
+    pub source: &'a dyn ModelSource,
+    pub label: &'a str,
+    pub entry: &'a ModelEntry,
+    pub files: &'a ModelFiles,
+    pub file: &'a fs::File,
+    pub retry: RetryPolicy,
+    pub progress: Reporter<'a>,
+    pub max_rate: Option<u64>,
+}
+
+struct Run<'a, 'b> {
+    t: &'b Transfer<'a>,
+    name: String,
+    size: u64,
+    parallel: bool,
+    state: Mutex<State>,
+    changed: Condvar,
+    cancel: AtomicBool,
+    alive: AtomicUsize,
+    limiter: Option<Limiter>,
+}
+
+impl Transfer<'_> {
+    /// Runs `plan` with `connections` connections, the hasher starting from `hasher`, which
+    /// has hashed the plan's contiguous prefix already. Returns the SHA-256 of the whole
+    /// file, lower-case hex, once every byte is on disk.
+    pub(crate) fn run(&self, plan: Plan, connections: usize, hasher: Sha256) -> Result<String, Stop> {
+        let size = self.entry.size_bytes;
+        let written: u64 = plan.chunks.iter().map(|c| c.done).sum();
+        let hashed = ranges::prefix(&plan.chunks);
+        let multi = plan.parallel;
+        let validator = self.files.read_validator().filter(|_| written > 0);
+        let run = Run {
+            t: self,
+            name: self.entry.display_name(),
+            size,
+            parallel: plan.parallel,
+            state: Mutex::new(State {
+                chunks: plan.chunks,
+                failure: None,
+                ranges_ok: if multi && connections > 1 { None } else { Some(true) },
+                written,
+                saved_at: Instant::now(),
+                validator,
+            }),
+            changed: Condvar::new(),
+            cancel: AtomicBool::new(false),
+            alive: AtomicUsize::new(connections.max(1)),
+            limiter: self.max_rate.filter(|&r| r > 0).map(|rate| Limiter {
+                rate,
+                started: Instant::now(),
+                bytes: Mutex::new(0),
+            }),
+        };
+        self.progress.send(Progress::Started {
+            model: &run.name,
+            source: self.label,
+            resumed_from: written,
+            total: size,
+        });
+        std::thread::scope(|s| {
+            for w in 0..connections.max(1) {
+                let run = &run;
+                s.spawn(move || {
+                    run.worker(w);
+                    run.alive.fetch_sub(1, Ordering::SeqCst);
+                    run.changed.notify_all();
+                });
+            }
+            let outcome = run.follow(hasher, hashed);
+            run.cancel.store(true, Ordering::SeqCst);
+            run.changed.notify_all();
+            outcome
+        })
+    }
+}
+
+impl Run<'_, '_> {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn fail(&self, outcome: Stop) {
+        let mut st = self.lock();
+        if st.failure.is_none() {
+            st.failure = Some(outcome);
+        }
+        self.cancel.store(true, Ordering::SeqCst);
+        drop(st);
+        self.changed.notify_all();
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+
+    fn save(&self, st: &mut State) {
+        if self.parallel {
+            st.saved_at = Instant::now();
+            let _ = ranges::write(&self.t.files.ranges_path(), self.size, &st.chunks);
+        }
+    }
+
+    /// Takes the next pending chunk, or the second half of the largest range in flight.
+    /// Returns the chunk's start (its identity).
+    fn take(&self, st: &mut State) -> Option<u64> {
+        if let Some(c) = st.chunks.iter_mut().find(|c| !c.active && c.remaining() > 0) {
+            c.active = true;
+            return Some(c.start);
+        }
+        let (i, c) =
+            st.chunks.iter().enumerate().filter(|(_, c)| c.active).max_by_key(|(_, c)| c.remaining())?;
+        if c.remaining() < 2 * MIN_SPLIT {
+            return None;
+        }
+        let cur = c.start + c.done;
+        let mid = cur + c.remaining() / 2;
+        let tail = Chunk { start: mid, end: c.end, done: 0, active: true };
+        st.chunks[i].end = mid;
+        st.chunks.insert(i + 1, tail);
+        Some(mid)
+    }
+
+    fn worker(&self, w: usize) {
+        if w > 0 {
+            // With several connections, wait until the first response shows ranges work.
+            let mut st = self.lock();
+            while st.ranges_ok.is_none() && !self.cancelled() {
+                st = self
+                    .changed
+                    .wait_timeout(st, Duration::from_millis(100))
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            if st.ranges_ok != Some(true) {
+                return;
+            }
+        }
+        let mut buf = vec![0u8; BUF_SIZE];
+        while !self.cancelled() {
+            let Some(start) = ({
+                let mut st = self.lock();
+                self.take(&mut st)
+            }) else {
+                return;
+            };
+            self.fetch_chunk(start, &mut buf);
+        }
+    }
+
+    /// The chunk that starts at `start`: (next offset to write, end).
+    fn position(&self, st: &State, start: u64) -> Option<(u64, u64)> {
+        st.chunks.iter().find(|c| c.start == start).map(|c| (c.start + c.done, c.end))
+    }
+
+    fn finish_chunk(&self, start: u64) {
+        let mut st = self.lock();
+        if let Some(c) = st.chunks.iter_mut().find(|c| c.start == start) {
+            c.active = false;
+        }
+        self.save(&mut st);
+    }
+
+    fn fetch_chunk(&self, start: u64, buf: &mut [u8]) {
+        let t = self.t;
+        let single = !self.parallel;
+        let mut backoff = Backoff::new(t.retry);
+        loop {
+            if self.cancelled() {
+                return;
+            }
+            let (validator, pos) = {
+                let st = self.lock();
+                (st.validator.clone(), self.position(&st, start))
+            };
+            let Some((cur, end)) = pos else { return };
+            if cur >= end {
+                return self.finish_chunk(start);
+            }
+            let request = FetchRequest {
+                offset: cur,
+                end: if single && end == self.size { None } else { Some(end) },
+                if_range: validator,
+            };
+            let (error, progressed) = match t.source.fetch(t.entry, &request) {
+                Err(e @ SourceError::Transient { .. }) => (e, false),
+                Err(e) => return self.fail(Stop::Source(e)),
+                Ok(mut fetch) => {
+                    if let Some(total) = fetch.total.filter(|&n| n != self.size) {
+                        let mut head = [0u8; 16];
+                        let n = if fetch.start == 0 { read_up_to(&mut fetch.body, &mut head) } else { 0 };
+                        if n > 0 && !head.starts_with(&MAGIC[..n.min(MAGIC.len())]) {
+                            return self.fail(not_gguf(&fetch.location, &head[..n]));
+                        }
+                        return self.fail(Stop::Source(SourceError::WrongSize {
+                            location: fetch.location,
+                            actual: total,
+                            expected: self.size,
+                        }));
+                    }
+                    let mut skip = 0;
+                    if fetch.start != cur {
+                        if fetch.start != 0 {
+                            return self.fail(Stop::Source(SourceError::failed(
+                                ErrorKind::Network,
+                                format!("{} served bytes from {}, not {cur}", fetch.location, fetch.start),
+                            )));
+                        }
+                        if !single {
+                            self.lock().ranges_ok = Some(false);
+                            return self.fail(Stop::RangesUnsupported);
+                        }
+                        skip = cur; // the range was ignored: drop what is already on disk
+                    }
+                    {
+                        let mut st = self.lock();
+                        if st.ranges_ok.is_none() {
+                            st.ranges_ok = Some(true);
+                            self.changed.notify_all();
+                        }
+                        if fetch.validator.is_some() && fetch.validator != st.validator {
+                            st.validator = fetch.validator.clone();
+                            if let Some(v) = &st.validator {
+                                t.files.write_validator(v);
+                            }
+                        }
+                    }
+                    match self.stream(start, &mut fetch.body, &fetch.location, skip, buf) {
+                        Ok(true) => return self.finish_chunk(start),
+                        Ok(false) => return, // cancelled or failed
+                        Err(broken) => broken,
+                    }
+                }
+            };
+            let retry_after = match &error {
+                SourceError::Transient { retry_after, .. } => *retry_after,
+                _ => None,
+            };
+            let Some(delay) = backoff.failed(progressed, retry_after) else {
+                let tries = backoff.tries();
+                return self.fail(Stop::Source(SourceError::GaveUp { tries, last: Box::new(error) }));
+            };
+            let reason = Report::new(&error).to_string();
+            t.progress.send(Progress::Retrying {
+                model: &self.name,
+                source: t.label,
+                reason: &reason,
+                delay,
+            });
+            std::thread::sleep(delay);
+        }
+    }
+
+    /// Streams one response into the chunk. `Ok(true)`: the chunk is complete; `Ok(false)`:
+    /// stopped (cancelled or failed); `Err((error, progressed))`: the transfer broke.
+    fn stream(
+        &self,
+        start: u64,
+        body: &mut dyn Read,
+        location: &str,
+        mut skip: u64,
+        buf: &mut [u8],
+    ) -> Result<bool, (SourceError, bool)> {
+        let mut progressed = false;
+        loop {
+            if self.cancelled() {
+                return Ok(false);
+            }
+            let n = match body.read(buf) {
+                Ok(0) => {
+                    let complete = self.position(&self.lock(), start).is_none_or(|(cur, end)| cur >= end);
+                    return if complete {
+                        Ok(true)
+                    } else {
+                        Err((
+                            SourceError::transient(format!("{location}: the transfer ended early")),
+                            progressed,
+                        ))
+                    };
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err((SourceError::transient_by(location, e), progressed)),
+            };
+            let mut data = &buf[..n];
+            if skip > 0 {
+                let k = (skip as usize).min(data.len());
+                skip -= k as u64;
+                data = &data[k..];
+                if data.is_empty() {
+                    continue;
+                }
+            }
+            let Some((cur, end)) = self.position(&self.lock(), start) else { return Ok(false) };
+            // Safe against a concurrent split: a split leaves at least MIN_SPLIT (more than
+            // one buffer) before the new end.
+            let take = data.len().min((end - cur) as usize);
+            let data = &data[..take];
+            if cur < MAGIC.len() as u64 {
+                let at = cur as usize;
+                let k = (MAGIC.len() - at).min(data.len());
+                if data[..k] != MAGIC[at..at + k] {
+                    self.fail(not_gguf(location, &data[..data.len().min(16)]));
+                    return Ok(false);
+                }
+            }
+            if let Err(e) = write_at(self.t.file, data, cur) {
+                let e = if e.kind() == std::io::ErrorKind::StorageFull {
+                    let written = self.lock().written;
+                    let need = self.size - written;
+                    std::io::Error::new(
+                        e.kind(),
+                        format!("{e}: {need} more bytes are needed ({})", ByteSize(need)),
+                    )
+                } else {
+                    e
+                };
+                self.fail(Stop::Storage(RegistryError::storage("write", self.t.files.partial_path(), e)));
+                return Ok(false);
+            }
+            progressed = true;
+            let written = {
+                let mut st = self.lock();
+                if let Some(c) = st.chunks.iter_mut().find(|c| c.start == start) {
+                    c.done += take as u64;
+                }
+                st.written += take as u64;
+                if st.saved_at.elapsed() > Duration::from_secs(1) {
+                    self.save(&mut st);
+                }
+                st.written
+            };
+            self.changed.notify_all();
+            self.t.progress.send(Progress::Advanced { model: &self.name, done: written, total: self.size });
+            if let Some(l) = &self.limiter {
+                l.take(take);
+            }
+            if cur + take as u64 >= end {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// The hasher: follows the contiguous prefix in order until the whole file is hashed or
+    /// the transfer fails.
+    fn follow(&self, mut hasher: Sha256, mut hashed: u64) -> Result<String, Stop> {
+        let mut buf = vec![0u8; HASH_BUF];
+        loop {
+            let prefix = {
+                let mut st = self.lock();
+                loop {
+                    if let Some(f) = st.failure.take() {
+                        return Err(f);
+                    }
+                    let prefix = ranges::prefix(&st.chunks);
+                    if prefix > hashed || hashed == self.size {
+                        break prefix;
+                    }
+                    if self.alive.load(Ordering::SeqCst) == 0 {
+                        return Err(Stop::Source(SourceError::failed(
+                            ErrorKind::Network,
+                            "the transfer stopped before the end",
+                        )));
+                    }
+                    st = self
+                        .changed
+                        .wait_timeout(st, Duration::from_millis(200))
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            };
+            if hashed == self.size {
+                return Ok(hex(hasher));
+            }
+            while hashed < prefix {
+                let n = ((prefix - hashed) as usize).min(buf.len());
+                if let Err(e) = read_at(self.t.file, &mut buf[..n], hashed) {
+                    self.cancel.store(true, Ordering::SeqCst);
+                    return Err(Stop::Storage(RegistryError::storage(
+                        "read back",
+                        self.t.files.partial_path(),
+                        e,
+                    )));
+                }
+                hasher.update(&buf[..n]);
+                hashed += n as u64;
+            }
+        }
+    }
+}
+
+fn not_gguf(location: &str, head: &[u8]) -> Stop {
+    Stop::Source(SourceError::NotGguf {
+        location: location.to_string(),
+        head: String::from_utf8_lossy(head).into_owned(),
+    })
+}
+
+/// Reads until `buf` is full or the stream ends or fails; returns the bytes read.
+fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> usize {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_cover_the_file_from_the_bytes_on_disk() {
+        let chunks = Plan::fresh(100 << 20, 3 << 20, 8);
+        assert_eq!(chunks[0], Chunk::new(0, 3 << 20, 3 << 20));
+        assert_eq!(chunks.last().unwrap().end, 100 << 20);
+        assert!(chunks.windows(2).all(|w| w[0].end == w[1].start));
+        assert_eq!(ranges::prefix(&chunks), 3 << 20);
+        let mut c = chunks.clone();
+        c[1].done = c[1].end - c[1].start;
+        c[2].done = 5;
+        assert_eq!(ranges::prefix(&c), c[2].start + 5);
+        assert_eq!(Plan::fresh(10, 0, 1), [Chunk::new(0, 10, 0)]);
+        assert_eq!(Plan::fresh(10, 10, 4), [Chunk::new(0, 10, 10)]);
+    }
+}

@@ -1,0 +1,81 @@
+//! What a download is doing, as events for progress bars and logs. The resolver and the
+//! transfer engine send them; the command line renders them; the library never prints.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the resolver is doing.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Progress<'a> {
+    /// Another process (or thread) holds the model's lock; waiting for it.
+    WaitingForLock {
+        /// The model.
+        model: &'a str,
+        /// The lock file.
+        lock: &'a Path,
+    },
+    /// Hashing a file already on disk that has no valid stamp.
+    Verifying {
+        /// The model.
+        model: &'a str,
+        /// Its size.
+        bytes: u64,
+    },
+    /// A transfer started (or resumed).
+    Started {
+        /// The model.
+        model: &'a str,
+        /// The source, as it displays itself.
+        source: &'a str,
+        /// Bytes already on disk.
+        resumed_from: u64,
+        /// The file's size.
+        total: u64,
+    },
+    /// Bytes arrived.
+    Advanced {
+        /// The model.
+        model: &'a str,
+        /// Bytes on disk so far.
+        done: u64,
+        /// The file's size.
+        total: u64,
+    },
+    /// A transient failure; the transfer resumes after `delay`.
+    Retrying {
+        /// The model.
+        model: &'a str,
+        /// The source.
+        source: &'a str,
+        /// What went wrong.
+        reason: &'a str,
+        /// How long until the next try.
+        delay: Duration,
+    },
+    /// A source did not serve the file; the next one is tried.
+    SourceFailed {
+        /// The model.
+        model: &'a str,
+        /// The source.
+        source: &'a str,
+        /// Why.
+        reason: &'a str,
+    },
+}
+
+/// A progress callback.
+pub type ProgressFn = Arc<dyn Fn(&Progress<'_>) + Send + Sync>;
+
+/// Sends events to an optional callback.
+#[derive(Clone, Copy)]
+pub(crate) struct Reporter<'a>(pub(crate) Option<&'a ProgressFn>);
+
+impl Reporter<'_> {
+    pub(crate) fn send(&self, event: Progress<'_>) {
+        if let Some(f) = self.0 {
+            f(&event);
+        }
+    }
+}

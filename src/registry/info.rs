@@ -1,0 +1,56 @@
+//! [`ModelInfo`]: a catalog entry with what is on disk for it — the rows of
+//! `strata-model list` and the objects of its `--json` output.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::catalog::ModelEntry;
+use crate::config::CacheTool;
+use crate::store::{Provenance, Status};
+
+/// A catalog entry together with what is on disk for it.
+///
+/// Its JSON form is the entry's fields (base name under `model`) plus `name`, `aliases`,
+/// `url`, `status`, `partial_bytes`, `path`, `installed_from`, `reused_from` and `pinned`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelInfo {
+    /// The name that selects this entry (`minilm`, `minilm:f16`).
+    pub name: String,
+    /// The catalog entry.
+    #[serde(flatten)]
+    pub entry: ModelEntry,
+    /// Aliases of the model.
+    pub aliases: Vec<String>,
+    /// The pinned download URL on the configured Hugging Face endpoint.
+    pub url: String,
+    /// `downloaded`, `partial`, `invalid` or `not downloaded`.
+    pub status: &'static str,
+    /// Bytes of a partial download, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partial_bytes: Option<u64>,
+    /// Where the file is (or will be).
+    pub path: PathBuf,
+    /// Where the file came from (a source, or another tool's cache file and how it was
+    /// linked), when recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub installed_from: Option<String>,
+    /// The other tool whose cache the file was reused from, if it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<CacheTool>,
+    /// Whether `prune` must keep it.
+    pub pinned: bool,
+    /// The on-disk state, in full.
+    #[serde(skip)]
+    pub state: Status,
+    /// Where the file came from, typed.
+    #[serde(skip)]
+    pub provenance: Option<Provenance>,
+}
+
+impl ModelInfo {
+    /// The status as `list` shows it: `downloaded`, `partial NN%`, `invalid`, `not downloaded`.
+    pub fn status_label(&self) -> String {
+        self.state.label(self.entry.size_bytes)
+    }
+}

@@ -1,0 +1,386 @@
+//! [`Registry`]: a configured catalog and models directory — the whole API, one method per
+//! operation: here the catalog, the models directory and `ensure()`; prune and pins in
+//! `prune.rs`, `mirror push` in `push.rs`, `catalog check` in `check.rs`. [`ModelRegistry`]
+//! is the design document's API of associated functions over the environment's
+//! configuration.
+
+use std::fs;
+use std::path::PathBuf;
+
+use crate::catalog::{custom, Catalog, CustomModel, ModelEntry};
+use crate::config::Config;
+use crate::error::{RegistryError, Result};
+use crate::gguf::{self, GgufHeader};
+use crate::store::{ModelFiles, ModelsDir, Status};
+
+#[cfg(feature = "registry")]
+mod check;
+mod info;
+mod model_registry;
+#[cfg(feature = "registry")]
+mod prune;
+#[cfg(feature = "registry")]
+mod push;
+
+#[cfg(feature = "registry")]
+pub use check::{CheckRow, Verdict};
+pub use info::ModelInfo;
+pub use model_registry::ModelRegistry;
+#[cfg(feature = "registry")]
+pub use prune::{PruneReport, STALE_PARTIAL};
+#[cfg(feature = "registry")]
+pub use push::{PushAction, PushReport};
+
+/// A catalog (built-in plus custom) over one models directory, with its configuration.
+///
+/// Tests and embedders build one explicitly; [`ModelRegistry`] builds one from the
+/// environment for each call.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let registry = strata_model::Registry::new(strata_model::Config::new(dir.path()))?;
+/// assert!(!registry.is_downloaded("minilm")?);
+/// assert_eq!(registry.path("minilm")?, None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Registry {
+    config: Config,
+    catalog: Catalog,
+    dir: ModelsDir,
+    #[cfg(feature = "registry")]
+    sources: Option<std::sync::Arc<Vec<Box<dyn crate::sources::ModelSource>>>>,
+    #[cfg(feature = "registry")]
+    progress: Option<crate::progress::ProgressFn>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("config", &self.config)
+            .field("models_dir", &self.dir.root())
+            .field("custom_models", &self.catalog.custom_entries().count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// A registry for `config`; reads (and validates) the custom catalog file.
+    pub fn new(config: Config) -> Result<Self> {
+        let custom = custom::read(&config.catalog_file())?;
+        Ok(Self {
+            dir: ModelsDir::new(config.models_dir()),
+            catalog: Catalog::with_custom(custom.models, custom.aliases),
+            config,
+            #[cfg(feature = "registry")]
+            sources: None,
+            #[cfg(feature = "registry")]
+            progress: None,
+        })
+    }
+
+    /// A registry configured from the process environment.
+    pub fn from_env() -> Result<Self> {
+        Self::new(Config::from_env()?)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The catalog in effect.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The models directory.
+    pub fn models_dir(&self) -> &ModelsDir {
+        &self.dir
+    }
+
+    /// The files of one entry in the models directory.
+    pub fn files(&self, entry: &ModelEntry) -> ModelFiles {
+        self.dir.files(entry)
+    }
+
+    /// Resolves a name to its catalog entry (see [`Catalog::resolve`]).
+    pub fn resolve(&self, name: &str) -> Result<&ModelEntry> {
+        self.catalog.resolve(name)
+    }
+
+    /// Every catalog entry with its status.
+    pub fn list(&self) -> Vec<ModelInfo> {
+        self.catalog.entries().iter().map(|e| self.info_of(e)).collect()
+    }
+
+    /// One entry with its status.
+    pub fn info(&self, name: &str) -> Result<ModelInfo> {
+        Ok(self.info_of(self.resolve(name)?))
+    }
+
+    /// The entry's row of [`Registry::list`].
+    pub fn info_of(&self, e: &ModelEntry) -> ModelInfo {
+        let files = self.dir.files(e);
+        let state = files.status();
+        let provenance = if state == Status::Downloaded { files.provenance() } else { None };
+        ModelInfo {
+            name: e.display_name(),
+            entry: e.clone(),
+            aliases: self.catalog.aliases_of(&e.name),
+            url: e.hf_url(self.config.hf_endpoint()).to_string(),
+            status: state.as_str(),
+            partial_bytes: match state {
+                Status::Partial { bytes } => Some(bytes),
+                _ => None,
+            },
+            path: files.model_path(),
+            installed_from: provenance.as_ref().map(ToString::to_string),
+            reused_from: provenance.as_ref().and_then(|p| p.reused_from()),
+            pinned: self.dir.is_pinned(e),
+            state,
+            provenance,
+        }
+    }
+
+    /// The path of the model's file when it is present with the catalog size; `None` when it
+    /// is not downloaded. A cheap check (one `stat`); `ensure()` (feature `registry`) is what verifies.
+    pub fn path(&self, name: &str) -> Result<Option<PathBuf>> {
+        let files = self.dir.files(self.resolve(name)?);
+        Ok((files.status() == Status::Downloaded).then(|| files.model_path()))
+    }
+
+    /// Whether the model's file is present with the catalog size.
+    pub fn is_downloaded(&self, name: &str) -> Result<bool> {
+        Ok(self.path(name)?.is_some())
+    }
+
+    /// Reads the GGUF header of the model's downloaded file.
+    pub fn read_header(&self, name: &str) -> Result<GgufHeader> {
+        let e = self.resolve(name)?;
+        let files = self.dir.files(e);
+        let path = files.model_path();
+        if files.status() != Status::Downloaded {
+            return Err(RegistryError::NotDownloaded { model: e.display_name(), path });
+        }
+        let file = fs::File::open(&path).map_err(|err| RegistryError::storage("open", &path, err))?;
+        gguf::read_header(std::io::BufReader::with_capacity(64 * 1024, file))
+            .map_err(|source| RegistryError::InvalidGguf { path, source })
+    }
+
+    /// Deletes the model's file, any partial download of it, and its side files (all but its
+    /// lock file). Returns whether a file or a partial download was deleted.
+    pub fn remove(&self, name: &str) -> Result<bool> {
+        self.dir.files(self.resolve(name)?).remove()
+    }
+
+    /// Adds a custom model to the catalog file (atomically: the file is replaced whole, or
+    /// left as it was). The registry itself is not changed; build a new one to see the model.
+    pub fn register(&self, model: &CustomModel) -> Result<ModelEntry> {
+        custom::register(&self.config.catalog_file(), &self.catalog_lock_dir(), model)
+    }
+
+    /// Removes a custom model from the catalog file (atomically). Its downloaded file, if any,
+    /// stays in the models directory.
+    pub fn unregister(&self, name: &str) -> Result<ModelEntry> {
+        custom::unregister(&self.config.catalog_file(), &self.catalog_lock_dir(), name)
+    }
+
+    /// Uses these sources, in this order, instead of those the configuration names
+    /// (`STRATA_MODELS_MIRROR`, then Hugging Face).
+    #[cfg(feature = "registry")]
+    pub fn with_sources(mut self, sources: Vec<Box<dyn crate::sources::ModelSource>>) -> Self {
+        self.sources = Some(std::sync::Arc::new(sources));
+        self
+    }
+
+    /// Replaces the configuration's transfer settings: connections per download and a rate
+    /// cap (bytes per second).
+    #[cfg(feature = "registry")]
+    pub fn with_transfer(mut self, connections: Option<usize>, max_rate: Option<u64>) -> Self {
+        self.config = self.config.with_connections(connections).with_max_rate(max_rate);
+        self
+    }
+
+    /// Does not look in other tools' caches before downloading.
+    pub fn without_reuse(mut self) -> Self {
+        self.config = self.config.with_caches(Vec::new());
+        self
+    }
+
+    /// Calls `progress` as downloads advance (and when waiting for another process).
+    #[cfg(feature = "registry")]
+    pub fn with_progress(mut self, progress: crate::progress::ProgressFn) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// Returns the path of the model's verified file, downloading it first if needed.
+    ///
+    /// A warm call (the file is present and unchanged since it was verified) costs a `stat`
+    /// and the read of a tiny stamp: no hashing, no network. Otherwise the model's lock is
+    /// taken (waiting for another process that holds it), and the sources are tried in order;
+    /// the bytes are verified (size, GGUF magic, SHA-256) before they reach the model path.
+    ///
+    /// ```no_run
+    /// let registry = strata_model::Registry::from_env()?;
+    /// let path = registry.ensure("minilm")?;
+    /// # Ok::<(), strata_model::RegistryError>(())
+    /// ```
+    #[cfg(feature = "registry")]
+    pub fn ensure(&self, name: &str) -> Result<PathBuf> {
+        let entry = self.resolve(name)?.clone();
+        self.ensure_entry(&entry)
+    }
+
+    /// [`Registry::ensure`] for one quantization of a model: `ensure_with_quant("minilm", "f16")`.
+    #[cfg(feature = "registry")]
+    pub fn ensure_with_quant(&self, name: &str, quant: &str) -> Result<PathBuf> {
+        let base = name.split_once(':').map_or(name, |(b, _)| b);
+        self.ensure(&format!("{base}:{quant}"))
+    }
+
+    /// For an inference engine: ensures the model only if its architecture is one the engine
+    /// can load, and returns [`RegistryError::UnsupportedArch`] before downloading anything
+    /// otherwise.
+    ///
+    /// ```no_run
+    /// let registry = strata_model::Registry::from_env()?;
+    /// let path = registry.ensure_for_engine("minilm", &["bert", "gemma-embedding", "qwen3"])?;
+    /// # Ok::<(), strata_model::RegistryError>(())
+    /// ```
+    #[cfg(feature = "registry")]
+    pub fn ensure_for_engine(&self, name: &str, supported_archs: &[&str]) -> Result<PathBuf> {
+        let entry = self.resolve(name)?.clone();
+        if !supported_archs.iter().any(|a| a.eq_ignore_ascii_case(&entry.arch)) {
+            return Err(RegistryError::UnsupportedArch {
+                model: entry.display_name(),
+                arch: entry.arch.to_string(),
+            });
+        }
+        self.ensure_entry(&entry)
+    }
+
+    #[cfg(feature = "registry")]
+    fn ensure_entry(&self, entry: &ModelEntry) -> Result<PathBuf> {
+        let files = self.dir.files(entry);
+        let built;
+        let sources: &[Box<dyn crate::sources::ModelSource>] = match &self.sources {
+            Some(s) => s,
+            None => {
+                // Built only when the warm check fails: the warm path loads no certificates.
+                if files.is_verified() {
+                    files.touch_used();
+                    return Ok(files.model_path());
+                }
+                built = crate::sources::from_config(&self.config)?;
+                &built
+            }
+        };
+        let offline_url = self.config.offline().then(|| entry.hf_url(self.config.hf_endpoint()).to_string());
+        let path =
+            crate::download::Resolver::new(&self.dir, sources, self.config.retry(), self.progress.as_ref())
+                .with_connections(self.config.connections())
+                .with_max_rate(self.config.max_rate())
+                .with_caches(self.config.caches())
+                .ensure(entry, offline_url.as_deref())?;
+        files.touch_used();
+        Ok(path)
+    }
+
+    /// Re-hashes the model's file in full. On success the verification stamp is renewed; on
+    /// a mismatch it is dropped (the next `ensure()` replaces the file) and the error is
+    /// [`RegistryError::ChecksumMismatch`].
+    #[cfg(feature = "registry")]
+    pub fn verify(&self, name: &str) -> Result<PathBuf> {
+        let entry = self.resolve(name)?;
+        let files = self.dir.files(entry);
+        let path = files.model_path();
+        if files.status() != Status::Downloaded {
+            return Err(RegistryError::NotDownloaded { model: entry.display_name(), path });
+        }
+        let actual = crate::digest::hash_file(&path)?;
+        if actual != entry.sha256 {
+            files.remove_stamp();
+            return Err(RegistryError::ChecksumMismatch {
+                file: entry.hf_filename.to_string(),
+                expected: entry.sha256.to_string(),
+                actual,
+            });
+        }
+        files.write_stamp()?;
+        Ok(path)
+    }
+
+    /// Sets a user alias (`default-embed` → `minilm`), stored with the custom catalog
+    /// (atomically). The registry itself is not changed; build a new one to use it.
+    pub fn set_alias(&self, alias: &str, target: &str) -> Result<(String, String)> {
+        custom::set_alias(&self.config.catalog_file(), &self.catalog_lock_dir(), alias, target)
+    }
+
+    /// Removes a user alias. Returns its target.
+    pub fn remove_alias(&self, alias: &str) -> Result<String> {
+        custom::remove_alias(&self.config.catalog_file(), &self.catalog_lock_dir(), alias)
+    }
+
+    fn catalog_lock_dir(&self) -> PathBuf {
+        let file = self.config.catalog_file();
+        match file.parent() {
+            Some(p) if p == self.dir.root() => self.dir.state_dir(),
+            Some(p) => p.to_path_buf(),
+            None => self.dir.state_dir(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry(dir: &std::path::Path) -> Registry {
+        Registry::new(Config::new(dir)).unwrap()
+    }
+
+    #[test]
+    fn list_covers_the_catalog_with_statuses() {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = registry(tmp.path());
+        let list = r.list();
+        assert_eq!(list.len(), crate::catalog::BUILTIN.len());
+        assert!(list.iter().all(|m| m.status == "not downloaded"));
+        let row = serde_json::to_value(&list[1]).unwrap();
+        assert_eq!((row["name"].as_str(), row["model"].as_str()), (Some("minilm:f16"), Some("minilm")));
+        assert_eq!(row["size_bytes"], 45_949_216);
+        assert_eq!(list[1].name, "minilm:f16");
+        assert_eq!(list[0].aliases, ["all-minilm", "all-minilm-l6-v2"]);
+    }
+
+    #[test]
+    fn register_then_find_then_unregister() {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = registry(tmp.path());
+        let bytes = gguf::test_header("bert", 8, 7);
+        let model = crate::CustomModel {
+            name: "tiny".into(),
+            hf_repo: "test/tiny".into(),
+            hf_filename: "tiny-Q8_0.gguf".into(),
+            revision: "1".repeat(40),
+            sha256: "2".repeat(64),
+            size_bytes: bytes.len() as u64,
+            ..Default::default()
+        };
+        r.register(&model).unwrap();
+        let r = registry(tmp.path());
+        assert_eq!(r.resolve("TINY").unwrap().origin, crate::catalog::Origin::Custom);
+        assert!(!r.is_downloaded("tiny").unwrap());
+        fs::write(tmp.path().join("tiny-Q8_0.gguf"), &bytes).unwrap();
+        assert_eq!(r.path("tiny").unwrap(), Some(tmp.path().join("tiny-Q8_0.gguf")));
+        assert_eq!(r.read_header("tiny").unwrap().architecture.as_deref(), Some("bert"));
+        assert!(r.remove("tiny").unwrap());
+        assert!(matches!(r.read_header("tiny"), Err(RegistryError::NotDownloaded { .. })));
+        r.unregister("tiny").unwrap();
+        assert!(registry(tmp.path()).resolve("tiny").is_err());
+        let names: Vec<_> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert!(names.iter().all(|n| n == "catalog.json" || n == ".strata"), "{names:?}");
+    }
+}

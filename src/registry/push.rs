@@ -1,0 +1,192 @@
+//! `mirror push`: copy verified models from the models directory to a mirror (a directory or,
+//! with the `cloud` feature, a bucket), so an operator seeds a mirror in one command.
+//!
+//! Files already at the destination with the right size are skipped. Every byte read is
+//! hashed on the way, and a copy whose bytes do not match the catalog SHA-256 is never
+//! completed (the temporary file is deleted, the multipart upload aborted).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::Registry;
+use crate::catalog::ModelEntry;
+use crate::digest::HashingReader;
+use crate::error::{RegistryError, Result};
+use crate::sources::Location;
+use crate::store::Status;
+
+/// What `push` did (or, in a dry run, would do) for one model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushAction {
+    /// Copied (or uploaded).
+    Copied,
+    /// Already there with the right size.
+    Skipped,
+    /// A dry run: would be copied.
+    WouldCopy,
+}
+
+/// One model's line in a push report.
+#[derive(Clone, Debug, Serialize)]
+pub struct PushReport {
+    /// The model.
+    pub name: String,
+    /// Where its file goes (a path or an object URL).
+    pub target: String,
+    /// Its size.
+    pub bytes: u64,
+    /// What was done.
+    pub action: PushAction,
+}
+
+enum Destination {
+    Dir(PathBuf),
+    #[cfg(feature = "cloud")]
+    Bucket(crate::sources::ObjectStoreSource),
+}
+
+/// The option named in destination errors.
+const DESTINATION: &str = "destination";
+
+impl Registry {
+    /// Copies the verified files of `names` (all downloaded models when empty) to
+    /// `destination`: a directory path or `file://` URL, or an `s3://`, `gs://` or `az://`
+    /// bucket URL (the same location syntax as `STRATA_MODELS_MIRROR`).
+    pub fn push(&self, destination: &str, names: &[String], dry_run: bool) -> Result<Vec<PushReport>> {
+        let dest = self.destination(destination)?;
+        let entries: Vec<&ModelEntry> = if names.is_empty() {
+            let downloaded = |e: &&ModelEntry| self.files(e).status() == Status::Downloaded;
+            self.catalog().entries().iter().filter(downloaded).collect()
+        } else {
+            names.iter().map(|n| self.resolve(n)).collect::<Result<_>>()?
+        };
+        let mut reports = Vec::new();
+        for entry in entries {
+            let files = self.files(entry);
+            let source = files.model_path();
+            if files.status() != Status::Downloaded {
+                return Err(RegistryError::NotDownloaded { model: entry.display_name(), path: source });
+            }
+            let (target, present) = match &dest {
+                Destination::Dir(dir) => {
+                    let path = dir.join(&*entry.hf_filename);
+                    let size = fs::symlink_metadata(&path).ok().filter(|m| m.is_file()).map(|m| m.len());
+                    (path.display().to_string(), size)
+                }
+                #[cfg(feature = "cloud")]
+                Destination::Bucket(bucket) => {
+                    let size = bucket.size_of(&entry.hf_filename).map_err(|e| {
+                        RegistryError::DownloadFailed { url: bucket.to_string(), source: Box::new(e) }
+                    })?;
+                    (format!("{bucket}/{}", entry.hf_filename), size)
+                }
+            };
+            let action = if present == Some(entry.size_bytes) {
+                PushAction::Skipped
+            } else if dry_run {
+                PushAction::WouldCopy
+            } else {
+                copy(&dest, entry, &source)?;
+                PushAction::Copied
+            };
+            reports.push(PushReport { name: entry.display_name(), target, bytes: entry.size_bytes, action });
+        }
+        Ok(reports)
+    }
+
+    fn destination(&self, raw: &str) -> Result<Destination> {
+        let location = Location::parse(raw).map_err(|e| RegistryError::config(DESTINATION, e.to_string()))?;
+        match location {
+            Location::Dir(path) => {
+                let path = std::path::absolute(&path).map_err(|e| {
+                    RegistryError::config_caused(
+                        DESTINATION,
+                        format!("`{}` cannot be made absolute", path.display()),
+                        e,
+                    )
+                })?;
+                Ok(Destination::Dir(path))
+            }
+            Location::Https(_) => Err(RegistryError::config(
+                DESTINATION,
+                format!(
+                    "cannot upload to `{location}`: copy the files with your server's own tools \
+                     (`--dry-run` lists them), or push to a directory it serves"
+                ),
+            )),
+            #[cfg(feature = "cloud")]
+            Location::Bucket(url) => Ok(Destination::Bucket(crate::sources::ObjectStoreSource::from_url(
+                url.as_str(),
+                self.config(),
+            )?)),
+            #[cfg(not(feature = "cloud"))]
+            Location::Bucket(_) => Err(RegistryError::config(
+                DESTINATION,
+                format!("`{location}` needs the `cloud` feature; build strata-model with --features cloud"),
+            )),
+        }
+    }
+}
+
+fn copy(dest: &Destination, entry: &ModelEntry, source: &Path) -> Result<()> {
+    let file = fs::File::open(source).map_err(|e| RegistryError::storage("open", source, e))?;
+    let mut reader = HashingReader::new(file);
+    let mismatch = |actual: String| RegistryError::ChecksumMismatch {
+        file: entry.hf_filename.to_string(),
+        expected: entry.sha256.to_string(),
+        actual,
+    };
+    match dest {
+        Destination::Dir(dir) => {
+            crate::fs::create_dir(dir)?;
+            let target = dir.join(&*entry.hf_filename);
+            let mut out = crate::fs::AtomicFile::create(&target)?;
+            std::io::copy(&mut reader, out.file())
+                .map_err(|e| RegistryError::storage("copy to", &target, e))?;
+            let actual = reader.digest().unwrap_or_default();
+            if actual != entry.sha256 {
+                return Err(mismatch(actual)); // `out` is dropped: the temporary file goes
+            }
+            out.commit()
+        }
+        #[cfg(feature = "cloud")]
+        Destination::Bucket(bucket) => {
+            let digest = std::rc::Rc::new(std::cell::RefCell::new(None::<String>));
+            let seen = digest.clone();
+            let mut reader = Finishing { inner: reader, done: seen };
+            let mut check = || match digest.borrow().clone() {
+                Some(actual) if actual == entry.sha256 => Ok(()),
+                Some(actual) => Err(mismatch(actual).to_string()),
+                None => Err("the file was not read to its end".to_string()),
+            };
+            bucket.upload(&entry.hf_filename, &mut reader, &mut check).map_err(|reason| {
+                RegistryError::DownloadFailed {
+                    url: format!("{bucket}/{}", entry.hf_filename),
+                    source: reason.into(),
+                }
+            })
+        }
+    }
+}
+
+/// Publishes the digest of a [`HashingReader`] once its end is reached (the upload's check
+/// runs while the reader is borrowed by the upload).
+#[cfg(feature = "cloud")]
+struct Finishing<R> {
+    inner: HashingReader<R>,
+    done: std::rc::Rc<std::cell::RefCell<Option<String>>>,
+}
+
+#[cfg(feature = "cloud")]
+impl<R: std::io::Read> std::io::Read for Finishing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(d) = self.inner.digest() {
+            *self.done.borrow_mut() = Some(d);
+        }
+        Ok(n)
+    }
+}

@@ -1,0 +1,117 @@
+//! The HTTPS client every network source over HTTP shares: ureq with the system's trust roots
+//! plus `SSL_CERT_FILE`, the environment's proxy, timeouts, no automatic redirects (each hop
+//! is checked by the source), identity encoding; and the one place a ureq error becomes a
+//! [`SourceError`].
+
+use std::sync::Arc;
+
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
+
+use crate::config::{vars, Config};
+use crate::error::{ErrorKind, RegistryError, Result, SourceError};
+
+/// Where Unix systems keep their PEM bundle of trusted roots (the first that exists is read).
+const SYSTEM_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// A ureq agent configured from `config`.
+pub(crate) fn agent(config: &Config) -> Result<ureq::Agent> {
+    let tls = TlsConfig::builder().root_certs(root_certs(config.ca_file())?).build();
+    Ok(ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .https_only(true)
+        .user_agent(concat!("strata-model/", env!("CARGO_PKG_VERSION")))
+        .timeout_connect(Some(config.connect_timeout()))
+        .timeout_recv_response(Some(config.read_timeout()))
+        .timeout_per_read(Some(config.read_timeout()))
+        // A small output buffer (requests are tiny): 32 connections stay near 23 MiB of RSS.
+        .input_buffer_size(128 * 1024)
+        .output_buffer_size(16 * 1024)
+        .proxy(if config.env_proxy() { ureq::Proxy::try_from_env() } else { None })
+        .tls_config(tls)
+        .build()
+        .new_agent())
+}
+
+/// The system's trust roots plus those of `extra` (a PEM file).
+fn root_certs(extra: Option<&std::path::Path>) -> Result<RootCerts> {
+    // rustls-native-certs reads SSL_CERT_FILE *instead of* the system store when it is set;
+    // the system bundle is read here too, so that the file adds to the system's roots.
+    let mut certs: Vec<Certificate<'static>> = rustls_native_certs::load_native_certs()
+        .certs
+        .into_iter()
+        .map(|der| Certificate::from_der(der.as_ref()).to_owned())
+        .collect();
+    if let Some(bundle) = SYSTEM_BUNDLES.iter().find_map(|p| std::fs::read(p).ok()) {
+        certs.extend(ureq::tls::parse_pem(&bundle).filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        }));
+    }
+    if let Some(file) = extra {
+        let pem = std::fs::read(file).map_err(|e| {
+            RegistryError::config_caused(vars::SSL_CERT_FILE, format!("cannot read {}", file.display()), e)
+        })?;
+        let before = certs.len();
+        for item in ureq::tls::parse_pem(&pem) {
+            match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(RegistryError::config_caused(
+                        vars::SSL_CERT_FILE,
+                        format!("{} is not a PEM certificate file", file.display()),
+                        e,
+                    ))
+                }
+            }
+        }
+        if certs.len() == before {
+            return Err(RegistryError::config(
+                vars::SSL_CERT_FILE,
+                format!("{} holds no certificate", file.display()),
+            ));
+        }
+    }
+    Ok(if certs.is_empty() { RootCerts::WebPki } else { RootCerts::Specific(Arc::new(certs)) })
+}
+
+/// What a failed request means for the download; `at` is the redacted URL.
+pub(crate) fn classify(err: ureq::Error, at: &str) -> SourceError {
+    match err {
+        ureq::Error::Io(e) => SourceError::transient_by(at, e),
+        ureq::Error::Timeout(t) => SourceError::transient(format!("{at}: timed out ({t})")),
+        ureq::Error::ConnectionFailed => SourceError::transient(format!("{at}: connection failed")),
+        ureq::Error::BodyStalled => SourceError::transient(format!("{at}: transfer stalled")),
+        ureq::Error::HostNotFound => SourceError::failed(
+            ErrorKind::Network,
+            format!("{at}: host not found (no network, or a wrong HF_ENDPOINT?)"),
+        ),
+        ureq::Error::Tls(e) => SourceError::failed(ErrorKind::Network, format!("{at}: TLS failure: {e}")),
+        ureq::Error::Rustls(e) => SourceError::failed_by(
+            ErrorKind::Network,
+            format!("{at}: TLS failure (a private CA can be trusted with SSL_CERT_FILE)"),
+            e,
+        ),
+        ureq::Error::RequireHttpsOnly(_) => {
+            SourceError::failed(ErrorKind::Network, format!("{at}: refused: only HTTPS is allowed"))
+        }
+        // Other variants may quote a URL with its query (a signed URL's secret): not shown.
+        other => SourceError::failed(ErrorKind::Network, format!("{at}: {}", describe(&other))),
+    }
+}
+
+fn describe(err: &ureq::Error) -> String {
+    match err {
+        ureq::Error::BadUri(_) => "invalid URL".into(),
+        ureq::Error::ConnectProxyFailed(_) => "the proxy refused the connection (check HTTPS_PROXY)".into(),
+        ureq::Error::InvalidProxyUrl => "invalid proxy URL (check HTTPS_PROXY)".into(),
+        other => other.to_string(),
+    }
+}

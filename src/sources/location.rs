@@ -1,0 +1,160 @@
+//! One parser for every place a location string is accepted: each `STRATA_MODELS_MIRROR`
+//! entry, the destination of `mirror push`, and what `sources` shows. An unknown scheme is
+//! the same clear error everywhere, and a string that looks like a URL is never taken for a
+//! relative directory.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use url::Url;
+
+/// Where models can be read from (or pushed to).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// A directory with the flat layout: a path (relative paths stay relative), or a
+    /// `file://` URL (absolute, percent-decoded).
+    Dir(PathBuf),
+    /// An HTTPS server holding the flat layout: `{base}/{file}`.
+    Https(Url),
+    /// An object-store bucket: `s3://bucket/prefix`, `gs://bucket/prefix` or
+    /// `az://container/prefix` (the `cloud` feature reads them).
+    Bucket(Url),
+}
+
+/// Why a location string was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LocationError {
+    /// Nothing was given.
+    #[error("an empty location; give a directory, file://, https://, s3://, gs:// or az:// location")]
+    Empty,
+    /// `http://`: refused, bytes must come over TLS.
+    #[error("`{0}`: plain HTTP mirrors are refused; use https://")]
+    PlainHttp(String),
+    /// A scheme this crate does not know.
+    #[error(
+        "`{raw}`: `{scheme}:` is not a kind of location; use a directory, file://, https://, s3://, \
+         gs:// or az:// (write ./{raw} for a directory whose name has a colon)"
+    )]
+    UnknownScheme {
+        /// The string as given (without credentials).
+        raw: String,
+        /// Its scheme.
+        scheme: String,
+    },
+    /// A `file://` URL that is not an absolute local path.
+    #[error("`{0}`: a file URL needs an absolute path (file:///srv/models)")]
+    RelativeFileUrl(String),
+    /// A string that starts like a URL but is not one.
+    #[error("`{raw}` is not a valid URL")]
+    BadUrl {
+        /// The string as given (without credentials).
+        raw: String,
+        /// Why.
+        #[source]
+        source: url::ParseError,
+    },
+}
+
+/// The scheme of `raw` when it looks like a URL: letters, digits, `+`, `.`, `-` before a `:`,
+/// at least two characters (so that `C:\models` stays a path).
+fn scheme_of(raw: &str) -> Option<&str> {
+    let (scheme, _) = raw.split_once(':')?;
+    let mut chars = scheme.chars();
+    let looks = scheme.len() >= 2
+        && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-'));
+    looks.then_some(scheme)
+}
+
+impl Location {
+    /// Parses a location string.
+    ///
+    /// ```
+    /// use strata_model::sources::Location;
+    /// assert!(matches!(Location::parse("/srv/models")?, Location::Dir(_)));
+    /// assert!(matches!(Location::parse("file:///srv/my%20models")?, Location::Dir(p) if p.ends_with("my models")));
+    /// assert!(matches!(Location::parse("https://models.internal/gguf")?, Location::Https(_)));
+    /// assert!(matches!(Location::parse("s3://bucket/models")?, Location::Bucket(_)));
+    /// assert!(Location::parse("oci://registry/models").is_err());
+    /// assert!(Location::parse("http://plain.example/models").is_err());
+    /// # Ok::<(), strata_model::sources::LocationError>(())
+    /// ```
+    pub fn parse(raw: &str) -> Result<Self, LocationError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(LocationError::Empty);
+        }
+        let Some(scheme) = scheme_of(raw) else { return Ok(Self::Dir(PathBuf::from(raw))) };
+        let scheme = scheme.to_ascii_lowercase();
+        let url = || Url::parse(raw).map_err(|source| LocationError::BadUrl { raw: redact_str(raw), source });
+        match scheme.as_str() {
+            "https" => Ok(Self::Https(url()?)),
+            "http" => Err(LocationError::PlainHttp(redact_str(raw))),
+            "s3" | "gs" | "az" => Ok(Self::Bucket(url()?)),
+            "file" => {
+                let url = url()?;
+                url.to_file_path()
+                    .map(Self::Dir)
+                    .map_err(|()| LocationError::RelativeFileUrl(raw.to_string()))
+            }
+            _ => Err(LocationError::UnknownScheme { raw: redact_str(raw), scheme }),
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Dir(path) => write!(f, "{}", path.display()),
+            Self::Https(url) | Self::Bucket(url) => f.write_str(redact(url).trim_end_matches('/')),
+        }
+    }
+}
+
+/// A URL as it may be shown: without credentials, query or fragment (signed CDN URLs carry
+/// secrets in the query).
+///
+/// ```
+/// let url = "https://user:secret@cdn.example/f.gguf?X-Amz-Signature=abc".parse().unwrap();
+/// assert_eq!(strata_model::sources::redact(&url), "https://cdn.example/f.gguf");
+/// ```
+pub fn redact(url: &Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.into()
+}
+
+/// [`redact`] for a string that may not parse.
+fn redact_str(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(url) => redact(&url),
+        Err(_) => raw.split(['?', '#']).next().unwrap_or(raw).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_parses_and_urls_are_never_directories() {
+        assert_eq!(Location::parse(" /a ").unwrap(), Location::Dir("/a".into()));
+        assert_eq!(Location::parse("relative/dir").unwrap(), Location::Dir("relative/dir".into()));
+        assert_eq!(Location::parse("::odd::").unwrap(), Location::Dir("::odd::".into()));
+        assert_eq!(Location::parse("file:///b%20c").unwrap(), Location::Dir("/b c".into()));
+        assert_eq!(Location::parse("https://m.internal/x/").unwrap().to_string(), "https://m.internal/x");
+        assert_eq!(Location::parse("GS://bucket/p").unwrap().to_string(), "gs://bucket/p");
+        for bad in ["ftp://x/y", "s3x://b", "gopher://h", "oci://host/x", "oci:host", "models:v2"] {
+            assert!(matches!(Location::parse(bad), Err(LocationError::UnknownScheme { .. })), "{bad}");
+        }
+        assert!(matches!(Location::parse("file://relative/path"), Err(LocationError::RelativeFileUrl(_))));
+        assert!(matches!(Location::parse("http://plain/x"), Err(LocationError::PlainHttp(_))));
+        assert!(matches!(Location::parse(""), Err(LocationError::Empty)));
+        let err = Location::parse("http://u:pw@plain/x?sig=1").unwrap_err().to_string();
+        assert!(!err.contains("pw") && !err.contains("sig"), "{err}");
+    }
+}

@@ -1,0 +1,86 @@
+//! A mirror directory: a folder with the same flat layout as the models directory (a plain
+//! copy of one), on local disk or a network mount.
+
+use std::fmt;
+use std::fs;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use super::source::{Fetch, FetchRequest, ModelSource};
+use crate::catalog::ModelEntry;
+use crate::error::{ErrorKind, SourceError};
+
+/// A mirror directory source.
+#[derive(Clone, Debug)]
+pub struct MirrorDir {
+    root: PathBuf,
+}
+
+impl MirrorDir {
+    /// A mirror at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+impl fmt::Display for MirrorDir {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "mirror directory {}", self.root.display())
+    }
+}
+
+impl ModelSource for MirrorDir {
+    fn fetch(&self, entry: &ModelEntry, request: &FetchRequest) -> Result<Fetch, SourceError> {
+        let path = self.root.join(&*entry.hf_filename);
+        let location = path.display().to_string();
+        let io_err = |what: &str, e: std::io::Error| {
+            SourceError::failed_by(ErrorKind::Storage, format!("cannot {what} {location}"), e)
+        };
+        let mut file = match fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !self.root.is_dir() {
+                    return Err(SourceError::failed(
+                        ErrorKind::Config,
+                        format!("{} is not a directory; check STRATA_MODELS_MIRROR", self.root.display()),
+                    ));
+                }
+                return Err(SourceError::NotFound);
+            }
+            Err(e) => return Err(io_err("open", e)),
+        };
+        let len = file.metadata().map_err(|e| io_err("stat", e))?.len();
+        if len != entry.size_bytes {
+            return Err(SourceError::WrongSize { location, actual: len, expected: entry.size_bytes });
+        }
+        file.seek(SeekFrom::Start(request.offset)).map_err(|e| io_err("seek in", e))?;
+        let end = request.end.unwrap_or(len).min(len);
+        Ok(Fetch {
+            body: Box::new(file.take(end.saturating_sub(request.offset))),
+            start: request.offset,
+            total: Some(len),
+            validator: None,
+            location,
+        })
+    }
+
+    fn is_network(&self) -> bool {
+        false
+    }
+
+    fn check(&self) -> Result<String, String> {
+        match fs::read_dir(&self.root) {
+            Ok(entries) => {
+                let n =
+                    entries.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".gguf")).count();
+                Ok(format!("readable ({n} .gguf files)"))
+            }
+            Err(e) => Err(format!("cannot read {}: {e}", self.root.display())),
+        }
+    }
+}

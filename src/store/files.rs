@@ -1,0 +1,407 @@
+//! [`ModelFiles`]: everything of one model in the models directory, in one place — the model
+//! file itself and its side files under `.strata/`. Adding a side file is a change here and
+//! nowhere else: `remove`, `prune` and a failed download all clean through this type.
+//!
+//! | file under `.strata/`        | what                                              | removed by |
+//! |------------------------------|---------------------------------------------------|------------|
+//! | `<file>.part`                | partial download                                  | discard, remove |
+//! | `<file>.part.etag`           | the partial's validator (`If-Range`)              | discard, remove |
+//! | `<file>.part.ranges`         | per-range progress of a parallel partial          | discard, remove |
+//! | `<file>.reuse`               | a file being linked in from another tool's cache  | discard, remove |
+//! | `<file>.verified`            | verification stamp                                | remove |
+//! | `<file>.origin`              | where the file came from ([`Provenance`], JSON)   | remove |
+//! | `<file>.used`                | last use by `ensure()` (its modification time)    | remove |
+//! | `<file>.lock`                | the per-model OS lock                             | never (a waiter may hold it open) |
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use super::ranges;
+use crate::config::CacheTool;
+use crate::error::{RegistryError, Result};
+use crate::fs::{LinkMethod, LockFile};
+
+/// What is on disk for one catalog entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Status {
+    /// The file is present with the catalog size.
+    Downloaded,
+    /// A resumable partial download holds this many bytes.
+    Partial {
+        /// Bytes already on disk.
+        bytes: u64,
+    },
+    /// Something is at the model path but it has the wrong size (or is not a regular file);
+    /// the next download replaces it.
+    Invalid {
+        /// Its size.
+        bytes: u64,
+    },
+    /// Nothing is on disk.
+    NotDownloaded,
+}
+
+impl Status {
+    /// One word: `downloaded`, `partial`, `invalid` or `not downloaded`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Downloaded => "downloaded",
+            Self::Partial { .. } => "partial",
+            Self::Invalid { .. } => "invalid",
+            Self::NotDownloaded => "not downloaded",
+        }
+    }
+
+    /// The words `list` shows: `downloaded`, `partial NN%`, `invalid` or `not downloaded`.
+    pub fn label(&self, total: u64) -> String {
+        match self {
+            Self::Partial { bytes } => {
+                let pct = if total == 0 { 0 } else { (u128::from(*bytes) * 100 / u128::from(total)).min(99) };
+                format!("partial {pct}%")
+            }
+            other => other.as_str().into(),
+        }
+    }
+}
+
+/// Where a model file came from, recorded when it was installed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Provenance {
+    /// Downloaded (or copied) from a source.
+    Source {
+        /// The source, as it displays itself (`Hugging Face https://huggingface.co`).
+        source: String,
+    },
+    /// Reused from another tool's cache.
+    Reused {
+        /// The tool.
+        tool: CacheTool,
+        /// The file in its cache.
+        path: PathBuf,
+        /// How its bytes were put in the models directory.
+        method: LinkMethod,
+    },
+}
+
+impl Provenance {
+    /// The other tool whose cache the file was reused from, if it was.
+    pub fn reused_from(&self) -> Option<CacheTool> {
+        match self {
+            Self::Reused { tool, .. } => Some(*tool),
+            Self::Source { .. } => None,
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        // Files written before the format was JSON hold the source's name alone.
+        serde_json::from_str(text).ok().or_else(|| Some(Self::Source { source: text.to_string() }))
+    }
+}
+
+impl std::fmt::Display for Provenance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Source { source } => f.write_str(source),
+            Self::Reused { tool, path, method } => {
+                write!(f, "{tool} {} ({})", path.display(), method.as_str())
+            }
+        }
+    }
+}
+
+/// The files of one catalog entry in a models directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelFiles {
+    root: PathBuf,
+    state: PathBuf,
+    file: String,
+    size: u64,
+    #[cfg_attr(not(feature = "registry"), allow(dead_code))]
+    sha256: String,
+}
+
+impl ModelFiles {
+    pub(super) fn new(root: &Path, state: PathBuf, entry: &crate::catalog::ModelEntry) -> Self {
+        Self {
+            root: root.to_path_buf(),
+            state,
+            file: entry.hf_filename.to_string(),
+            size: entry.size_bytes,
+            sha256: entry.sha256.to_string(),
+        }
+    }
+
+    fn side(&self, suffix: &str) -> PathBuf {
+        self.state.join(format!("{}{suffix}", self.file))
+    }
+
+    /// Where the verified file lives.
+    pub fn model_path(&self) -> PathBuf {
+        self.root.join(&self.file)
+    }
+
+    /// The partial download.
+    pub fn partial_path(&self) -> PathBuf {
+        self.side(".part")
+    }
+
+    /// The validator (`ETag`) of the partial download, for `If-Range`.
+    pub fn validator_path(&self) -> PathBuf {
+        self.side(".part.etag")
+    }
+
+    /// Per-range progress of a parallel partial download.
+    pub fn ranges_path(&self) -> PathBuf {
+        self.side(".part.ranges")
+    }
+
+    /// A file being linked in from another tool's cache.
+    pub fn reuse_path(&self) -> PathBuf {
+        self.side(".reuse")
+    }
+
+    /// The verification stamp.
+    pub fn stamp_path(&self) -> PathBuf {
+        self.side(".verified")
+    }
+
+    /// Where the file came from.
+    pub fn provenance_path(&self) -> PathBuf {
+        self.side(".origin")
+    }
+
+    /// When the file was last used by `ensure()` (this file's modification time).
+    pub fn used_path(&self) -> PathBuf {
+        self.side(".used")
+    }
+
+    /// The per-model lock file.
+    pub fn lock_path(&self) -> PathBuf {
+        self.side(".lock")
+    }
+
+    /// The side files of a partial download.
+    #[cfg(feature = "registry")]
+    fn partial_files(&self) -> [PathBuf; 4] {
+        [self.partial_path(), self.validator_path(), self.ranges_path(), self.reuse_path()]
+    }
+
+    /// What is on disk. Symbolic links are not followed: only a regular file at the model
+    /// path counts.
+    pub fn status(&self) -> Status {
+        match fs::symlink_metadata(self.model_path()) {
+            Ok(m) if m.is_file() && m.len() == self.size => return Status::Downloaded,
+            Ok(m) => return Status::Invalid { bytes: m.len() },
+            Err(_) => {}
+        }
+        match self.partial_bytes() {
+            Some(bytes) if bytes > 0 && bytes < self.size => Status::Partial { bytes },
+            _ => Status::NotDownloaded,
+        }
+    }
+
+    /// Bytes of the partial download on disk: from the per-range progress of a parallel
+    /// download (whose file is preallocated), else the partial file's length.
+    pub fn partial_bytes(&self) -> Option<u64> {
+        let meta = fs::symlink_metadata(self.partial_path()).ok().filter(|m| m.is_file())?;
+        match ranges::read(&self.ranges_path(), self.size) {
+            Some(chunks) => Some(chunks.iter().map(|c| c.done).sum()),
+            None => Some(meta.len()),
+        }
+    }
+
+    /// Whether another process holds the model's lock (a download in progress).
+    pub fn is_locked(&self) -> bool {
+        match LockFile::open_existing(&self.lock_path()) {
+            Ok(Some(lock)) => matches!(lock.try_lock(), Ok(false)),
+            _ => false,
+        }
+    }
+
+    /// Deletes the partial download and its side files (bytes that cannot be resumed).
+    #[cfg(feature = "registry")]
+    pub(crate) fn discard_partial(&self) {
+        for path in self.partial_files() {
+            let _ = fs::remove_file(path);
+        }
+    }
+
+    /// Deletes the model file, its partial download and every side file but the lock.
+    /// Returns whether a model file or a partial download was deleted.
+    ///
+    /// Refuses while another process holds the model's lock (a download in progress).
+    pub fn remove(&self) -> Result<bool> {
+        let lock = LockFile::open_existing(&self.lock_path())?;
+        if let Some(lock) = &lock {
+            if !lock.try_lock()? {
+                return Err(RegistryError::storage(
+                    "remove",
+                    self.model_path(),
+                    std::io::Error::other(
+                        "another process is downloading this model; try again when it has finished",
+                    ),
+                ));
+            }
+        }
+        let mut removed = false;
+        for path in [self.model_path(), self.partial_path()] {
+            removed |= crate::fs::remove_if_present(&path)?;
+        }
+        let side = [
+            self.validator_path(),
+            self.ranges_path(),
+            self.reuse_path(),
+            self.stamp_path(),
+            self.provenance_path(),
+            self.used_path(),
+        ];
+        for path in side {
+            crate::fs::remove_if_present(&path)?;
+        }
+        Ok(removed)
+    }
+
+    /// Where the file came from, as recorded when it was installed.
+    pub fn provenance(&self) -> Option<Provenance> {
+        Provenance::parse(&fs::read_to_string(self.provenance_path()).ok()?)
+    }
+
+    /// Records where the file came from (best effort: a record that cannot be written only
+    /// makes `list` say less).
+    #[cfg(feature = "registry")]
+    pub(crate) fn record_provenance(&self, provenance: &Provenance) {
+        if let Ok(text) = serde_json::to_vec(provenance) {
+            let _ = crate::fs::write_atomic(&self.provenance_path(), &text);
+        }
+    }
+
+    /// When the model was last used (recorded by `ensure()`), else when its file was written.
+    pub fn last_used(&self) -> Option<SystemTime> {
+        fs::metadata(self.used_path())
+            .or_else(|_| fs::metadata(self.model_path()))
+            .and_then(|m| m.modified())
+            .ok()
+    }
+
+    /// When the partial download was last written.
+    pub fn partial_modified(&self) -> Option<SystemTime> {
+        fs::metadata(self.partial_path()).and_then(|m| m.modified()).ok()
+    }
+}
+
+#[cfg(feature = "registry")]
+impl ModelFiles {
+    /// Whether the file is present and unchanged since it was verified: one `stat` and one
+    /// read of a tiny stamp file, no hashing.
+    pub fn is_verified(&self) -> bool {
+        use super::stamp::Stamp;
+        let Ok(meta) = fs::symlink_metadata(self.model_path()) else { return false };
+        if !meta.is_file() || meta.len() != self.size {
+            return false;
+        }
+        let Ok(text) = fs::read_to_string(self.stamp_path()) else { return false };
+        Stamp::parse(&text).is_some_and(|s| s == Stamp::of(&meta, &self.sha256))
+    }
+
+    /// Records that the file, as it is now, hashes to the catalog SHA-256.
+    pub(crate) fn write_stamp(&self) -> Result<()> {
+        let path = self.model_path();
+        let meta = fs::symlink_metadata(&path).map_err(|e| RegistryError::storage("stat", &path, e))?;
+        let line = super::stamp::Stamp::of(&meta, &self.sha256).to_line();
+        crate::fs::write_atomic(&self.stamp_path(), line.as_bytes())
+    }
+
+    /// Forgets the verification (the next `ensure()` re-hashes).
+    pub(crate) fn remove_stamp(&self) {
+        let _ = fs::remove_file(self.stamp_path());
+    }
+
+    /// Records a use (for `prune`): once per process, as the modification time of a small
+    /// file, so that warm calls stay a `stat`.
+    pub(crate) fn touch_used(&self) {
+        static TOUCHED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+        let path = self.used_path();
+        let mut touched = TOUCHED.lock().unwrap_or_else(|e| e.into_inner());
+        if touched.contains(&path) {
+            return;
+        }
+        if let Ok(f) = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path) {
+            let _ = f.set_modified(SystemTime::now());
+        }
+        touched.push(path);
+    }
+
+    /// The validator saved with the partial download.
+    pub(crate) fn read_validator(&self) -> Option<String> {
+        fs::read_to_string(self.validator_path()).ok().filter(|v| !v.is_empty())
+    }
+
+    /// Saves the partial download's validator.
+    pub(crate) fn write_validator(&self, validator: &str) {
+        let _ = crate::fs::write_atomic(&self.validator_path(), validator.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::store::ModelsDir;
+
+    #[cfg(feature = "registry")]
+    #[test]
+    fn remove_leaves_nothing_of_the_model_but_its_lock() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ModelsDir::new(tmp.path());
+        dir.create().unwrap();
+        let files = dir.files(Catalog::builtin().resolve("minilm").unwrap());
+        fs::write(files.model_path(), b"GGUF").unwrap();
+        for path in files.partial_files() {
+            fs::write(path, b"x").unwrap();
+        }
+        for path in [files.stamp_path(), files.used_path(), files.lock_path()] {
+            fs::write(path, b"x").unwrap();
+        }
+        files.record_provenance(&Provenance::Source { source: "mirror directory /m".into() });
+        assert!(files.remove().unwrap());
+        let left: Vec<_> = fs::read_dir(dir.state_dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(left, [format!("{}.lock", files.file)], "only the lock stays");
+        assert!(!files.model_path().exists());
+        assert!(!files.remove().unwrap(), "nothing left to remove");
+    }
+
+    #[cfg(feature = "registry")]
+    #[test]
+    fn provenance_round_trips_and_reads_the_old_plain_format() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ModelsDir::new(tmp.path());
+        dir.create().unwrap();
+        let files = dir.files(Catalog::builtin().resolve("minilm").unwrap());
+        let reused = Provenance::Reused {
+            tool: CacheTool::HuggingFace,
+            path: "/c/blob".into(),
+            method: LinkMethod::HardLink,
+        };
+        files.record_provenance(&reused);
+        assert_eq!(files.provenance(), Some(reused.clone()));
+        assert_eq!(reused.reused_from(), Some(CacheTool::HuggingFace));
+        assert_eq!(reused.to_string(), "Hugging Face cache /c/blob (hard link)");
+        fs::write(files.provenance_path(), "Hugging Face https://huggingface.co\n").unwrap();
+        assert_eq!(
+            files.provenance(),
+            Some(Provenance::Source { source: "Hugging Face https://huggingface.co".into() })
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! The models directory: a flat folder of model files under their Hugging Face names, with all
+//! hidden state (partial downloads, locks, verification stamps) under `<dir>/.strata/`, so a
+//! plain copy of the directory is a valid mirror. [`ModelFiles`] owns one model's files.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::catalog::ModelEntry;
+use crate::error::Result;
+
+mod files;
+pub mod ranges;
+#[cfg(feature = "registry")]
+mod stamp;
+
+pub use files::{ModelFiles, Provenance, Status};
+
+/// The name of the hidden state folder inside the models directory.
+pub const STATE_DIR: &str = ".strata";
+
+/// A models directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelsDir {
+    root: PathBuf,
+}
+
+impl ModelsDir {
+    /// The models directory at `root` (nothing is created until something is written).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The hidden state folder.
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join(STATE_DIR)
+    }
+
+    /// The files of `entry`.
+    pub fn files(&self, entry: &ModelEntry) -> ModelFiles {
+        ModelFiles::new(&self.root, self.state_dir(), entry)
+    }
+
+    /// Where the entry's verified file lives.
+    pub fn model_path(&self, entry: &ModelEntry) -> PathBuf {
+        self.root.join(&*entry.hf_filename)
+    }
+
+    /// Creates the directory and its state folder (mode 0755) if missing.
+    pub fn create(&self) -> Result<()> {
+        crate::fs::create_dir(&self.root)?;
+        crate::fs::create_dir(&self.state_dir())
+    }
+
+    /// The list of pinned model files (one file name a line).
+    pub fn pins_path(&self) -> PathBuf {
+        self.state_dir().join("pinned")
+    }
+
+    /// The pinned file names.
+    pub fn pinned(&self) -> Vec<String> {
+        fs::read_to_string(self.pins_path())
+            .map(|t| t.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether the entry is pinned (prune never removes it).
+    pub fn is_pinned(&self, entry: &ModelEntry) -> bool {
+        self.pinned().iter().any(|f| *f == entry.hf_filename)
+    }
+
+    /// Pins or unpins the entry (the list is rewritten atomically).
+    pub fn set_pinned(&self, entry: &ModelEntry, pinned: bool) -> Result<()> {
+        self.create()?;
+        let mut pins = self.pinned();
+        pins.retain(|f| *f != entry.hf_filename);
+        if pinned {
+            pins.push(entry.hf_filename.to_string());
+        }
+        let mut text = pins.join("\n");
+        text.push('\n');
+        crate::fs::write_atomic(&self.pins_path(), text.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::error::RegistryError;
+
+    #[test]
+    fn status_follows_what_is_on_disk() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ModelsDir::new(tmp.path().join("models"));
+        let catalog = Catalog::builtin();
+        let mut entry = catalog.resolve("minilm").unwrap().clone();
+        entry.size_bytes = 100;
+        let files = dir.files(&entry);
+        assert_eq!(files.status(), Status::NotDownloaded);
+        assert!(!dir.root().exists(), "status creates nothing");
+
+        dir.create().unwrap();
+        fs::write(files.partial_path(), [0u8; 37]).unwrap();
+        assert_eq!(files.status(), Status::Partial { bytes: 37 });
+        assert_eq!(files.status().label(entry.size_bytes), "partial 37%");
+
+        fs::write(files.model_path(), [0u8; 99]).unwrap();
+        assert_eq!(files.status(), Status::Invalid { bytes: 99 });
+        fs::write(files.model_path(), [0u8; 100]).unwrap();
+        assert_eq!(files.status(), Status::Downloaded);
+
+        assert!(files.remove().unwrap());
+        assert!(!files.model_path().exists() && !files.partial_path().exists());
+        assert!(!files.remove().unwrap());
+    }
+
+    #[test]
+    fn remove_refuses_while_another_holder_has_the_lock() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ModelsDir::new(tmp.path());
+        dir.create().unwrap();
+        let files = dir.files(Catalog::builtin().resolve("minilm").unwrap());
+        fs::write(files.partial_path(), b"GGUF").unwrap();
+        let holder = fs::File::create(files.lock_path()).unwrap();
+        holder.lock().unwrap();
+        let err = files.remove().unwrap_err();
+        assert!(matches!(&err, RegistryError::StorageError { action: "remove", .. }), "{err}");
+        assert!(err.report().to_string().contains("another process is downloading"), "{err}");
+        assert!(files.partial_path().exists(), "nothing was deleted");
+        assert!(files.is_locked());
+        drop(holder);
+        assert!(files.remove().unwrap());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn directories_are_0755_and_symlinks_do_not_count() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ModelsDir::new(tmp.path().join("a/b"));
+        dir.create().unwrap();
+        let mode = fs::metadata(dir.root()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & !0o755, 0, "no more than 0755: {mode:o}");
+        assert_eq!(mode & 0o700, 0o700, "owner rwx: {mode:o}");
+        let entry = Catalog::builtin().resolve("minilm").unwrap().clone();
+        let target = tmp.path().join("elsewhere.gguf");
+        fs::write(&target, vec![0u8; entry.size_bytes as usize]).unwrap();
+        std::os::unix::fs::symlink(&target, dir.model_path(&entry)).unwrap();
+        assert!(matches!(dir.files(&entry).status(), Status::Invalid { .. }));
+    }
+}

@@ -1,0 +1,466 @@
+//! A Hugging Face look-alike over real HTTPS, for the download tests.
+//!
+//! Two TLS servers with a certificate chain from a test CA: the Hub on 127.0.0.1 answers
+//! `/{repo}/resolve/{rev}/{file}` with a 302 to the CDN on 127.0.0.2 (another host, as on the
+//! real Hub), carrying `X-Repo-Commit`, `X-Linked-Etag`, `X-Linked-Size` and `ETag`; the CDN
+//! serves byte ranges. Faults can be switched on: drop the connection at an offset, stall,
+//! answer with a status (429/503 with `Retry-After`), flip a byte, ignore `Range`, redirect to
+//! `http://`. Every request is recorded, with its headers, per host.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// A request as the server saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    id: u64,
+    pub host: &'static str,
+    pub method: String,
+    pub headers: HashMap<String, String>,
+}
+
+/// Faults to inject; each applies to CDN responses for the file.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// Close the connection once the body reaches this absolute offset (once).
+    pub drop_at: Option<u64>,
+    /// Stop sending at this absolute offset for this long, then close (once).
+    pub stall_at: Option<(u64, Duration)>,
+    /// Answer the next requests with these statuses and `Retry-After` seconds.
+    pub statuses: Vec<(u16, Option<u64>)>,
+    /// Flip one byte in the middle of every body.
+    pub flip_byte: bool,
+    /// Answer 200 with the whole body whatever the `Range`.
+    pub ignore_range: bool,
+    /// The Hub redirects to `http://` instead of `https://`.
+    pub redirect_http: bool,
+    /// The Hub redirects to itself, forever.
+    pub redirect_loop: bool,
+    /// Serve an HTML page with status 200 instead of the file.
+    pub html: bool,
+    /// Send the body at about this many bytes per second.
+    pub rate: Option<u64>,
+    /// Cut the connection (no TLS close_notify, TCP shutdown) once the body reaches this
+    /// absolute offset (once).
+    pub cut_at: Option<u64>,
+    /// Send no Content-Length and 1000 bytes more than the file.
+    pub extra_bytes: bool,
+    /// Answer the first request that carries a `Range` with 416.
+    pub range_416_once: bool,
+    /// Apply `statuses` only from the CDN request after this many (0: from the first).
+    pub statuses_after: usize,
+    /// Send the body of the first CDN transfer only at this many bytes per second (one slow
+    /// connection among fast ones).
+    pub slow_first: Option<u64>,
+}
+
+#[derive(Default)]
+struct State {
+    cdn_requests: usize,
+    next_id: u64,
+    sent_by: HashMap<u64, u64>,
+    files: HashMap<String, Arc<Vec<u8>>>,
+    faults: Faults,
+    seen: Vec<Seen>,
+}
+
+/// The running servers.
+pub struct Hub {
+    pub hub: SocketAddr,
+    pub cdn: SocketAddr,
+    pub ca_file: PathBuf,
+    state: Arc<Mutex<State>>,
+    _dir: tempfile::TempDir,
+}
+
+pub const REVISION: &str = "0123456789abcdef0123456789abcdef01234567";
+pub const REPO: &str = "test-org/test-repo";
+
+impl Hub {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca_pem, server) = tls_config();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca_pem).unwrap();
+        let state = Arc::new(Mutex::new(State::default()));
+        let cdn_listener = TcpListener::bind("127.0.0.2:0").expect("bind 127.0.0.2");
+        let cdn = cdn_listener.local_addr().unwrap();
+        let hub_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let hub = hub_listener.local_addr().unwrap();
+        for (listener, host) in [(hub_listener, "hub"), (cdn_listener, "cdn")] {
+            let state = state.clone();
+            let server = server.clone();
+            std::thread::spawn(move || {
+                for stream in listener.incoming().flatten() {
+                    let (state, server) = (state.clone(), server.clone());
+                    std::thread::spawn(move || serve(stream, server, host, state, cdn));
+                }
+            });
+        }
+        Self { hub, cdn, ca_file, state, _dir: dir }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("https://{}", self.hub)
+    }
+
+    pub fn endpoint_url(&self) -> url::Url {
+        self.endpoint().parse().unwrap()
+    }
+
+    pub fn add_file(&self, name: &str, bytes: Vec<u8>) {
+        self.state.lock().unwrap().files.insert(name.to_string(), Arc::new(bytes));
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        self.state.lock().unwrap().faults = faults;
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.lock().unwrap().seen.clone()
+    }
+
+    /// GET requests that reached the CDN (transfers of bytes).
+    pub fn cdn_gets(&self) -> Vec<Seen> {
+        self.seen().into_iter().filter(|s| s.host == "cdn" && s.method == "GET").collect()
+    }
+
+    pub fn clear_seen(&self) {
+        self.state.lock().unwrap().seen.clear();
+    }
+
+    /// Body bytes the CDN has sent for the requests seen since the start (or the last
+    /// `clear_seen`).
+    pub fn bytes_sent(&self) -> u64 {
+        let s = self.state.lock().unwrap();
+        s.seen.iter().filter_map(|r| s.sent_by.get(&r.id)).sum()
+    }
+}
+
+fn tls_config() -> (String, Arc<rustls::ServerConfig>) {
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ca.distinguished_name.push(DnType::CommonName, "strata-model test CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let mut leaf =
+        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".into(), "127.0.0.2".into()])
+            .unwrap();
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf.distinguished_name.push(DnType::CommonName, "localhost");
+    let key = KeyPair::generate().unwrap();
+    let cert = leaf.signed_by(&key, &issuer).unwrap();
+    let chain = vec![CertificateDer::from(cert.der().to_vec()), CertificateDer::from(ca_cert.der().to_vec())];
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    (ca_cert.pem(), Arc::new(config))
+}
+
+fn serve(
+    tcp: TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    host: &'static str,
+    state: Arc<Mutex<State>>,
+    cdn: SocketAddr,
+) {
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).ok();
+    let Ok(conn) = rustls::ServerConnection::new(config) else { return };
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let mut reader = BufReader::new(&mut tls);
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let path = parts.next().unwrap_or("").to_string();
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    drop(reader);
+    let (faults, files, id) = {
+        let mut s = state.lock().unwrap();
+        s.next_id += 1;
+        let id = s.next_id;
+        s.seen.push(Seen { id, host, method: method.clone(), headers: headers.clone() });
+        (s.faults.clone(), s.files.clone(), id)
+    };
+    let abrupt = match host {
+        "hub" => hub_response(&mut tls, &path, &files, &faults, cdn).map(|()| false),
+        _ => cdn_response(&mut tls, &method, &path, &headers, &files, &state, id),
+    };
+    if abrupt.unwrap_or(false) {
+        let _ = tls.sock.shutdown(std::net::Shutdown::Both);
+        return;
+    }
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+}
+
+fn head(out: &mut impl Write, status: &str, headers: &[(&str, String)]) -> std::io::Result<()> {
+    let mut text = format!("HTTP/1.1 {status}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        text.push_str(&format!("{k}: {v}\r\n"));
+    }
+    text.push_str("\r\n");
+    out.write_all(text.as_bytes())
+}
+
+/// Decodes `%XX` escapes in a request path, as a real server does.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (b[i], b.get(i + 1).and_then(|c| hex(*c)), b.get(i + 2).and_then(|c| hex(*c))) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn sha_hex(bytes: &[u8]) -> String {
+    super::sha256_hex(bytes)
+}
+
+fn hub_response(
+    out: &mut impl Write,
+    path: &str,
+    files: &HashMap<String, Arc<Vec<u8>>>,
+    faults: &Faults,
+    cdn: SocketAddr,
+) -> std::io::Result<()> {
+    let prefix = format!("/{REPO}/resolve/{REVISION}/");
+    let Some(file) = path.strip_prefix(&prefix).map(percent_decode) else {
+        return head(
+            out,
+            "404 Not Found",
+            &[("Content-Length", "0".into()), ("X-Error-Code", "RepoNotFound".into())],
+        );
+    };
+    let Some(bytes) = files.get(&file) else {
+        return head(
+            out,
+            "404 Not Found",
+            &[("Content-Length", "0".into()), ("X-Error-Code", "EntryNotFound".into())],
+        );
+    };
+    let encoded = {
+        let mut u = url::Url::parse("https://cdn.invalid/").unwrap();
+        u.path_segments_mut().unwrap().pop_if_empty().push(&file);
+        u.path()[1..].to_string()
+    };
+    let etag = format!("\"{}\"", sha_hex(bytes));
+    let location = if faults.redirect_loop {
+        path.to_string()
+    } else if faults.redirect_http {
+        format!("http://{cdn}/cdn/{encoded}")
+    } else {
+        format!("https://{cdn}/cdn/{encoded}")
+    };
+    head(
+        out,
+        "302 Found",
+        &[
+            ("Location", location),
+            ("X-Repo-Commit", REVISION.to_string()),
+            ("X-Linked-Etag", etag.clone()),
+            ("X-Linked-Size", bytes.len().to_string()),
+            ("ETag", etag),
+            ("Content-Length", "0".into()),
+        ],
+    )
+}
+
+fn cdn_response(
+    out: &mut impl Write,
+    method: &str,
+    path: &str,
+    headers: &HashMap<String, String>,
+    files: &HashMap<String, Arc<Vec<u8>>>,
+    state: &Arc<Mutex<State>>,
+    id: u64,
+) -> std::io::Result<bool> {
+    let Some(bytes) = path.strip_prefix("/cdn/").map(percent_decode).and_then(|f| files.get(&f)) else {
+        return head(out, "404 Not Found", &[("Content-Length", "0".into())]).map(|()| false);
+    };
+    let mut faults = {
+        let mut s = state.lock().unwrap();
+        s.cdn_requests += 1;
+        let mut f = s.faults.clone();
+        if s.cdn_requests > f.statuses_after {
+            if !s.faults.statuses.is_empty() {
+                s.faults.statuses.remove(0);
+            }
+        } else {
+            f.statuses.clear();
+        }
+        f
+    };
+    if let Some((code, retry)) = faults.statuses.first().copied() {
+        let mut h = vec![("Content-Length", "0".to_string())];
+        if let Some(r) = retry {
+            h.push(("Retry-After", r.to_string()));
+        }
+        let reason = match code {
+            401 => "Unauthorized",
+            403 => "Forbidden",
+            404 => "Not Found",
+            408 => "Request Timeout",
+            429 => "Too Many Requests",
+            500 => "Internal Server Error",
+            503 => "Service Unavailable",
+            _ => "Error",
+        };
+        return head(out, &format!("{code} {reason}"), &h).map(|()| false);
+    }
+    if faults.range_416_once && headers.contains_key("range") {
+        state.lock().unwrap().faults.range_416_once = false;
+        return head(out, "416 Range Not Satisfiable", &[("Content-Length", "0".into())]).map(|()| false);
+    }
+    if faults.html {
+        let page = b"<!DOCTYPE html><html><body>Sign in to continue</body></html>";
+        head(
+            out,
+            "200 OK",
+            &[("Content-Type", "text/html".into()), ("Content-Length", page.len().to_string())],
+        )?;
+        return out.write_all(page).map(|()| false);
+    }
+    let etag = format!("\"{}\"", sha_hex(bytes));
+    let total = bytes.len() as u64;
+    let mut len = total; // one past the last byte sent
+    let mut start = 0u64;
+    let mut partial = false;
+    if let Some(range) = headers.get("range").and_then(|r| r.strip_prefix("bytes=")) {
+        let if_range_ok = headers.get("if-range").is_none_or(|v| *v == etag);
+        if !faults.ignore_range && if_range_ok {
+            let (a, b) = range.split_once('-').unwrap_or((range, ""));
+            start = a.parse().unwrap_or(0);
+            if let Ok(last) = b.parse::<u64>() {
+                len = (last + 1).min(total);
+            }
+            if start >= total {
+                return head(
+                    out,
+                    "416 Range Not Satisfiable",
+                    &[("Content-Range", format!("bytes */{total}"))],
+                )
+                .map(|()| false);
+            }
+            partial = true;
+        }
+    }
+    let mut h = vec![
+        ("ETag", etag),
+        ("Accept-Ranges", "bytes".into()),
+        ("Content-Type", "application/octet-stream".into()),
+    ];
+    if !faults.extra_bytes {
+        h.push(("Content-Length", (len - start).to_string()));
+    }
+    if partial {
+        h.push(("Content-Range", format!("bytes {start}-{}/{total}", len - 1)));
+    }
+    head(out, if partial { "206 Partial Content" } else { "200 OK" }, &h)?;
+    if method == "HEAD" {
+        return Ok(false);
+    }
+    // One-shot faults are consumed by the transfer that meets them.
+    let take_once = |f: &mut Faults| {
+        let mut s = state.lock().unwrap();
+        if f.drop_at.is_some() {
+            s.faults.drop_at = None;
+        }
+        if f.stall_at.is_some() {
+            s.faults.stall_at = None;
+        }
+        if f.cut_at.is_some() {
+            s.faults.cut_at = None;
+        }
+    };
+    take_once(&mut faults);
+    if let Some(slow) = faults.slow_first {
+        let mut s = state.lock().unwrap();
+        if s.faults.slow_first.is_some() {
+            s.faults.slow_first = None;
+            faults.rate = Some(slow);
+        }
+    }
+    let mut pos = start;
+    let chunk = 16 * 1024u64;
+    while pos < len {
+        let mut end = (pos + chunk).min(len);
+        if let Some(d) = faults.drop_at.filter(|&d| d > pos && d < len) {
+            end = end.min(d);
+        }
+        if let Some(d) = faults.cut_at.filter(|&d| d > pos && d < len) {
+            end = end.min(d);
+        }
+        if let Some((s, _)) = faults.stall_at.filter(|&(s, _)| s > pos) {
+            end = end.min(s);
+        }
+        let mut piece = bytes[pos as usize..end as usize].to_vec();
+        let mid = total / 2;
+        if faults.flip_byte && (pos..end).contains(&mid) {
+            piece[(mid - pos) as usize] ^= 0xff;
+        }
+        out.write_all(&piece)?;
+        *state.lock().unwrap().sent_by.entry(id).or_default() += piece.len() as u64;
+        pos = end;
+        if faults.drop_at == Some(pos) {
+            return out.flush().map(|()| false);
+        }
+        if faults.cut_at == Some(pos) {
+            return Ok(true);
+        }
+        if let Some((s, d)) = faults.stall_at {
+            if s == pos {
+                out.flush()?;
+                std::thread::sleep(d);
+                return Ok(false);
+            }
+        }
+        if let Some(rate) = faults.rate {
+            out.flush()?;
+            std::thread::sleep(Duration::from_secs_f64(piece.len() as f64 / rate as f64));
+        }
+    }
+    if faults.extra_bytes {
+        out.write_all(&[b'!'; 1000])?;
+    }
+    out.flush().map(|()| false)
+}
