@@ -327,8 +327,12 @@ impl RegistryError {
 #[non_exhaustive]
 pub enum SourceError {
     /// The source does not have the file: the next source is tried, quietly.
-    #[error("not found")]
-    NotFound,
+    #[error("{}", .detail.as_deref().unwrap_or("not found"))]
+    NotFound {
+        /// What the source said, when it said more than "not found" (the Hub's
+        /// `X-Error-Code`: no such repository, revision or file).
+        detail: Option<String>,
+    },
 
     /// A failure worth retrying from the same source (connection reset, timeout, 408, 429,
     /// 5xx), after `retry_after` when the source said so.
@@ -341,6 +345,17 @@ pub enum SourceError {
         /// The underlying error (an I/O or TLS error), when there is one.
         #[source]
         cause: Option<BoxError>,
+    },
+
+    /// The server asks to wait before the next request (HTTP 429 with `RateLimit` or
+    /// `Retry-After`): not a failure of the source; the transfer waits, up to the retry
+    /// policy's `rate_limit_wait`.
+    #[error("{reason}")]
+    RateLimited {
+        /// Where and what.
+        reason: String,
+        /// How long the server asked to wait.
+        wait: Duration,
     },
 
     /// Transient failures in a row, with no progress, until the retry policy gave up.
@@ -361,6 +376,18 @@ pub enum SourceError {
         actual: u64,
         /// The catalog's size.
         expected: u64,
+    },
+
+    /// The source reports another SHA-256 than the catalog's (the Hub's `X-Linked-Etag`),
+    /// before any byte is fetched.
+    #[error("{location} reports sha256 {actual}, the catalog pins {expected}")]
+    WrongSha256 {
+        /// Where, without credentials.
+        location: String,
+        /// The SHA-256 the source reports.
+        actual: String,
+        /// The catalog's SHA-256.
+        expected: String,
     },
 
     /// The first bytes are not the GGUF magic (an HTML error page, a login form).
@@ -401,13 +428,24 @@ impl SourceError {
     /// The class of this failure.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::NotFound => ErrorKind::NotDownloaded,
-            Self::Transient { .. } | Self::GaveUp { .. } => ErrorKind::Network,
-            Self::WrongSize { .. } | Self::NotGguf { .. } | Self::ChecksumMismatch { .. } => {
-                ErrorKind::Integrity
-            }
+            Self::NotFound { .. } => ErrorKind::NotDownloaded,
+            Self::Transient { .. } | Self::RateLimited { .. } | Self::GaveUp { .. } => ErrorKind::Network,
+            Self::WrongSize { .. }
+            | Self::WrongSha256 { .. }
+            | Self::NotGguf { .. }
+            | Self::ChecksumMismatch { .. } => ErrorKind::Integrity,
             Self::Failed { kind, .. } => *kind,
         }
+    }
+
+    /// The source does not have the file.
+    pub fn not_found() -> Self {
+        Self::NotFound { detail: None }
+    }
+
+    /// Whether the source does not have the file.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound { .. })
     }
 
     /// A failure that retrying will not fix.
@@ -503,7 +541,7 @@ mod tests {
             partial_kept: None,
         };
         let mismatch = || SourceError::ChecksumMismatch { expected: "a".into(), actual: "b".into() };
-        assert_eq!(all(vec![mismatch(), SourceError::NotFound]).kind(), ErrorKind::Integrity);
+        assert_eq!(all(vec![mismatch(), SourceError::not_found()]).kind(), ErrorKind::Integrity);
         assert_eq!(all(vec![mismatch(), SourceError::transient("x")]).kind(), ErrorKind::Network);
         assert_eq!(all(vec![SourceError::failed(ErrorKind::Storage, "x")]).kind(), ErrorKind::Storage);
         assert_eq!(all(vec![]).kind(), ErrorKind::Network);

@@ -6,7 +6,17 @@
 #   - CDN serves DIR/files with byte ranges.
 #   - A second pair, Hub on $HUB_CAPPED_PORT and CDN on $CDN_CAPPED_PORT, caps each connection
 #     at $CAP (default 20m), like a CDN does.
-# Needs nginx (Debian nginx-light) and openssl; installs nginx with apt when missing.
+#   - A WAN pair: clients use the Hub at https://127.0.0.1:$HUB_WAN_PORT, a delay line (bench/
+#     delay-line) adding $HUB_DELAY_MS ms each way (80 ms round trip) in front of nginx; its 302
+#     points at the CDN's delay line, https://127.0.0.2:$CDN_WAN_PORT ($CDN_DELAY_MS ms each way,
+#     20 ms round trip), which also caps each connection at $WAN_CAP bytes/s (20 MB/s), steadily.
+#     (nginx's limit_rate is not used there: it grants every request a full second's allowance
+#     up front, minus what its connection already sent — src/http/ngx_http_write_filter_module.c,
+#     `limit = limit_rate * (ngx_time() - start_sec + 1) - (c->sent - limit_rate_after)` — so it
+#     rewards fresh connections with a burst, which a CDN edge does not.)
+#   - Every request is logged to DIR/access.log as "port connection connection_requests method
+#     status" (nginx's $connection and $connection_requests): hub_counts reads it.
+# Needs nginx (Debian nginx-light), openssl and cargo; installs nginx with apt when missing.
 
 hub_install() {
   command -v nginx >/dev/null && return 0
@@ -44,6 +54,7 @@ hub_server() {
   cat <<BLOCK
   server {
     listen 127.0.0.1:$1 ssl;
+    keepalive_requests 10000;
     location ~ ^/(?<repo>[^/]+/[^/]+)/resolve/(?<rev>[^/]+)/(?<file>[^/]+)\$ {
       if (\$linked_size = "") { return 404; }
       add_header X-Repo-Commit \$rev always;
@@ -66,6 +77,11 @@ hub_start() { # DIR
   CDN_PORT=${CDN_PORT:-18444}
   HUB_CAPPED_PORT=${HUB_CAPPED_PORT:-18445}
   CDN_CAPPED_PORT=${CDN_CAPPED_PORT:-18446}
+  HUB_WAN_PORT=${HUB_WAN_PORT:-18447}      # the delay line; nginx listens on +10
+  CDN_WAN_PORT=${CDN_WAN_PORT:-18448}      # the delay line; nginx listens on +10
+  HUB_DELAY_MS=${HUB_DELAY_MS:-40}
+  CDN_DELAY_MS=${CDN_DELAY_MS:-10}
+  WAN_CAP=${WAN_CAP:-20000000}
   local etags="" sizes="" f name sha size
   for f in "$d"/files/*.meta; do
     [ -e "$f" ] || continue
@@ -81,13 +97,17 @@ pid $d/nginx.pid;
 error_log $d/error.log warn;
 events { worker_connections 256; }
 http {
-  access_log off;
+  log_format counts '\$server_port \$connection \$connection_requests \$request_method \$status';
+  access_log $d/access.log counts;
   client_body_temp_path $d/tmp/body;
   proxy_temp_path $d/tmp/proxy;
   fastcgi_temp_path $d/tmp/fastcgi;
   uwsgi_temp_path $d/tmp/uwsgi;
   scgi_temp_path $d/tmp/scgi;
   sendfile on;
+  # TLS 1.3 as on the real Hub and its CDN (nginx 1.22, Debian 12, offers only up to 1.2 by
+  # default: a two-round-trip handshake).
+  ssl_protocols TLSv1.2 TLSv1.3;
   ssl_certificate $d/chain.pem;
   ssl_certificate_key $d/server.key;
   map \$file \$linked_etag {
@@ -98,6 +118,7 @@ $etags  }
 $sizes  }
 $(hub_server "$HUB_PORT" "$CDN_PORT")
 $(hub_server "$HUB_CAPPED_PORT" "$CDN_CAPPED_PORT")
+$(hub_server "$((HUB_WAN_PORT + 10))" "$CDN_WAN_PORT")
   server {
     listen 127.0.0.2:$CDN_PORT ssl;
     location /cdn/ {
@@ -106,14 +127,29 @@ $(hub_server "$HUB_CAPPED_PORT" "$CDN_CAPPED_PORT")
   }
   server {
     listen 127.0.0.2:$CDN_CAPPED_PORT ssl;
+    keepalive_requests 10000;
     location /cdn/ {
       alias $d/files/;
       limit_rate ${CAP:-20m};
     }
   }
+  server {
+    listen 127.0.0.2:$((CDN_WAN_PORT + 10)) ssl;
+    keepalive_requests 10000;
+    location /cdn/ {
+      alias $d/files/;
+    }
+  }
 }
 CONF
   nginx -p "$d" -c "$d/nginx.conf" &
+  local root
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  (cd "$root/bench/delay-line" && cargo build --release --quiet)
+  "$root/bench/delay-line/target/release/delay-line" "127.0.0.1:$HUB_WAN_PORT" "127.0.0.1:$((HUB_WAN_PORT + 10))" "$HUB_DELAY_MS" &
+  echo $! >"$d/delay-hub.pid"
+  "$root/bench/delay-line/target/release/delay-line" "127.0.0.2:$CDN_WAN_PORT" "127.0.0.2:$((CDN_WAN_PORT + 10))" "$CDN_DELAY_MS" "$WAN_CAP" &
+  echo $! >"$d/delay-cdn.pid"
   local i
   for i in $(seq 1 50); do
     curl -s -o /dev/null --cacert "$d/ca.pem" "https://127.0.0.1:$HUB_PORT/" && return 0
@@ -125,4 +161,21 @@ CONF
 
 hub_stop() { # DIR
   [ -f "$1/nginx.pid" ] && kill -QUIT "$(cat "$1/nginx.pid")" 2>/dev/null || true
+  local f
+  for f in "$1"/delay-*.pid; do
+    [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+  done
+}
+
+# hub_counts DIR HUB_NGINX_PORT CDN_NGINX_PORT: "hub_requests hub_connections cdn_requests
+# cdn_connections" logged since the last hub_counts_reset.
+hub_counts() {
+  awk -v h="$2" -v c="$3" '
+    $1 == h { hr++; hc[$2] = 1 }
+    $1 == c { cr++; cc[$2] = 1 }
+    END { printf "%d %d %d %d\n", hr, length(hc), cr, length(cc) }' "$1/access.log"
+}
+
+hub_counts_reset() { # DIR
+  : >"$1/access.log"
 }

@@ -73,20 +73,28 @@ pub struct Config {
 
 /// How transient failures are retried: up to `attempts` tries per source without progress,
 /// waiting `base`, `2 × base`, `4 × base`, ... (at most `max_delay`), or what the server
-/// asks with `Retry-After` (at most `max_delay`).
+/// asks with `Retry-After` (at most `max_delay`). A rate limit (HTTP 429 with `RateLimit` or
+/// `Retry-After`) is waited out, up to `rate_limit_wait`, without counting as a failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Tries per source in a row that make no progress before giving up on it.
     pub attempts: u32,
     /// The first back-off delay.
     pub base: Duration,
-    /// The longest delay, including one asked for by `Retry-After`.
+    /// The longest delay, including one asked for by `Retry-After` on a 5xx.
     pub max_delay: Duration,
+    /// The longest wait for a rate limit to reset (the Hub's window is 5 minutes).
+    pub rate_limit_wait: Duration,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { attempts: 5, base: Duration::from_millis(500), max_delay: Duration::from_secs(30) }
+        Self {
+            attempts: 5,
+            base: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            rate_limit_wait: Duration::from_secs(300),
+        }
     }
 }
 

@@ -20,18 +20,16 @@ use crate::sources::ModelSource;
 use crate::store::{ranges, ModelFiles, ModelsDir, Provenance};
 
 /// The number of connections used for a file of `size` bytes from a network source, when
-/// none is set: one for small files, more for larger ones (a CDN caps each connection).
+/// none is set: one per 2 MiB, at most 32 (a CDN caps each connection, and every connection
+/// but the first costs only its handshake once the URL is resolved).
 ///
-/// Measured with `bench/run` (1 GiB over HTTPS, CDN capped at 20 MB/s per connection, 2 cores):
-/// 8 connections 7.5 s, 16: 4.3 s, 24: 3.3 s, 32: 2.8 s; uncapped, every count from 4 to 32
-/// takes about the same time (the CPU is the limit), and one connection is about 15 % slower.
+/// Tuned on the emulated WAN of `bench/run` (Hub round trip 80 ms, CDN round trip 20 ms,
+/// 20 MB/s per CDN connection, 2 cores): 25 MiB takes 1.52 s on 1 connection, 0.46 s on 8,
+/// 0.40 s on 16; 64 MiB 0.74 s on 8, 0.46 s on 32; 256 MiB 2.05 s on 8, 1.26 s on 16,
+/// 1.02 s on 24, 0.94–0.99 s on 32, 0.92–1.08 s on 48 and 64; 1 GiB 3.97 s on 16, 2.86 s on
+/// 32, 2.8–3.4 s on 48 and 64 (past 32 the CPU, not the network, is the limit here).
 pub fn auto_connections(size: u64) -> usize {
-    match size {
-        s if s < 32 << 20 => 1,
-        s if s < 128 << 20 => 8,
-        s if s < 512 << 20 => 16,
-        _ => 32,
-    }
+    usize::try_from(size / (2 << 20)).unwrap_or(usize::MAX).clamp(1, 32)
 }
 
 /// The resolver over one models directory and an ordered list of sources.
@@ -111,8 +109,8 @@ impl<'a> Resolver<'a> {
             match self.fetch_from(entry, &files, source.as_ref(), &label) {
                 Ok(()) => return Ok(path),
                 Err(Stop::Storage(e)) => return Err(e),
-                Err(Stop::Source(SourceError::NotFound)) => {
-                    attempts.push(Attempt { source: label, error: SourceError::NotFound })
+                Err(Stop::Source(e)) if e.is_not_found() => {
+                    attempts.push(Attempt { source: label, error: e })
                 }
                 Err(Stop::Source(error)) => {
                     let reason = Report::new(&error).to_string();
@@ -126,7 +124,7 @@ impl<'a> Resolver<'a> {
                 Err(Stop::RangesUnsupported) => unreachable!("handled in fetch_from"),
             }
         }
-        let all_missing = attempts.iter().all(|a| matches!(a.error, SourceError::NotFound));
+        let all_missing = attempts.iter().all(|a| a.error.is_not_found());
         if let (Some(url), true) = (offline_url, all_missing) {
             return Err(RegistryError::Offline {
                 model: name,
@@ -288,7 +286,7 @@ impl<'a> Resolver<'a> {
                 Err(Stop::Source(e)) => {
                     if e.kind() == crate::error::ErrorKind::Integrity {
                         files.discard_partial();
-                    } else if !matches!(e, SourceError::NotFound) {
+                    } else if !e.is_not_found() {
                         file.sync_all().map_err(|e| storage("sync", e))?;
                     }
                     return Err(Stop::Source(e));

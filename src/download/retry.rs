@@ -43,7 +43,12 @@ mod tests {
     #[test]
     fn delays_double_honour_retry_after_and_give_up() {
         let ms = Duration::from_millis;
-        let mut b = Backoff::new(RetryPolicy { attempts: 4, base: ms(100), max_delay: ms(250) });
+        let mut b = Backoff::new(RetryPolicy {
+            attempts: 4,
+            base: ms(100),
+            max_delay: ms(250),
+            ..Default::default()
+        });
         assert_eq!(b.failed(false, None), Some(ms(100)));
         assert_eq!(b.failed(false, None), Some(ms(200)));
         assert_eq!(b.failed(false, Some(ms(5))), Some(ms(5)));

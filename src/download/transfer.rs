@@ -10,12 +10,14 @@
 //! (`<file>.part.ranges`), so an interruption costs only the bytes in flight. Memory is one
 //! fixed buffer per connection plus one for the hasher, whatever the file size.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+pub(crate) use super::plan::{Plan, MIN_CHUNK};
 use super::retry::Backoff;
 use crate::catalog::ModelEntry;
 use crate::config::RetryPolicy;
@@ -31,44 +33,15 @@ use crate::store::ModelFiles;
 
 /// Read buffer per connection (32 connections stay under 32 MiB of RSS in all).
 const BUF_SIZE: usize = 128 * 1024;
+/// The hasher is woken each time a range crosses a multiple of this.
+const HASH_STEP: u64 = 1 << 20;
+/// A range in flight is split only when it would take longer than this to finish at its rate
+/// (a split saves about half of that, less a round trip for the new request).
+const STEAL_AFTER: Duration = Duration::from_millis(150);
 /// A range in flight is split only when at least twice this much of it remains.
 const MIN_SPLIT: u64 = 1024 * 1024;
-/// The smallest chunk of a parallel plan.
-pub(crate) const MIN_CHUNK: u64 = 1 << 20;
-
-/// How the file is laid out on disk and cut into ranges.
-pub(crate) struct Plan {
-    pub chunks: Vec<Chunk>,
-    /// Whether per-chunk progress is saved (the ranges file); otherwise a single sequential
-    /// range, whose progress is the partial file's length.
-    pub parallel: bool,
-}
-
-impl Plan {
-    /// Chunks for `size` bytes with `have` bytes already on disk at the start (a sequential
-    /// partial), cut for `connections` connections.
-    pub(crate) fn fresh(size: u64, have: u64, connections: usize) -> Vec<Chunk> {
-        let mut chunks = Vec::new();
-        if have > 0 {
-            chunks.push(Chunk::new(0, have, have));
-        }
-        let rest = size - have;
-        if connections <= 1 || rest == 0 {
-            if rest > 0 {
-                chunks.push(Chunk::new(have, size, 0));
-            }
-            return chunks;
-        }
-        let chunk = (rest / (connections as u64 * 4)).clamp(MIN_CHUNK, 64 << 20);
-        let mut at = have;
-        while at < size {
-            let end = (at + chunk).min(size);
-            chunks.push(Chunk::new(at, end, 0));
-            at = end;
-        }
-        chunks
-    }
-}
+/// Rate-limit waits per range before giving up (each at most `rate_limit_wait`).
+const MAX_RATE_LIMIT_WAITS: u32 = 10;
 
 /// Why a transfer (or one source's turn in the resolver) stopped without the file.
 pub(crate) enum Stop {
@@ -110,6 +83,18 @@ struct State {
     written: u64,
     saved_at: Instant,
     validator: Option<String>,
+    /// When each range in flight was taken, and its bytes on disk then (its rate since).
+    taken: HashMap<u64, (Instant, u64)>,
+}
+
+/// What an idle connection does next.
+enum Next {
+    /// Fetch the range that starts here.
+    Range(u64),
+    /// Wait: a range in flight may yet turn out slow enough to split.
+    Wait,
+    /// Nothing is left to fetch or to split.
+    Done,
 }
 
 /// Everything the connections and the hasher share.
@@ -158,6 +143,7 @@ impl Transfer<'_> {
                 written,
                 saved_at: Instant::now(),
                 validator,
+                taken: HashMap::new(),
             }),
             changed: Condvar::new(),
             cancel: AtomicBool::new(false),
@@ -217,24 +203,40 @@ impl Run<'_, '_> {
         }
     }
 
-    /// Takes the next pending chunk, or the second half of the largest range in flight.
-    /// Returns the chunk's start (its identity).
-    fn take(&self, st: &mut State) -> Option<u64> {
+    /// Takes the next pending chunk, or the second half of the range in flight that would
+    /// take longest to finish at its own rate, when that is more than [`STEAL_AFTER`]: a
+    /// split costs a request and the other connection (its response is cut), so ranges that
+    /// move as fast as the rest are left alone.
+    fn take(&self, st: &mut State) -> Next {
+        let now = Instant::now();
         if let Some(c) = st.chunks.iter_mut().find(|c| !c.active && c.remaining() > 0) {
             c.active = true;
-            return Some(c.start);
+            let (start, done) = (c.start, c.done);
+            st.taken.insert(start, (now, done));
+            return Next::Range(start);
         }
-        let (i, c) =
-            st.chunks.iter().enumerate().filter(|(_, c)| c.active).max_by_key(|(_, c)| c.remaining())?;
-        if c.remaining() < 2 * MIN_SPLIT {
-            return None;
+        let eta = |c: &Chunk| -> Duration {
+            let Some(&(since, base)) = st.taken.get(&c.start) else { return Duration::ZERO };
+            let (elapsed, got) = (now - since, c.done - base);
+            if got == 0 {
+                return if elapsed > STEAL_AFTER { Duration::MAX } else { Duration::ZERO };
+            }
+            Duration::from_secs_f64(c.remaining() as f64 * elapsed.as_secs_f64() / got as f64)
+        };
+        let splittable =
+            st.chunks.iter().enumerate().filter(|(_, c)| c.active && c.remaining() >= 2 * MIN_SPLIT);
+        let Some((i, c, eta)) = splittable.map(|(i, c)| (i, c, eta(c))).max_by_key(|(_, _, eta)| *eta) else {
+            return Next::Done;
+        };
+        if eta <= STEAL_AFTER {
+            return Next::Wait;
         }
-        let cur = c.start + c.done;
-        let mid = cur + c.remaining() / 2;
+        let mid = c.start + c.done + c.remaining() / 2;
         let tail = Chunk { start: mid, end: c.end, done: 0, active: true };
         st.chunks[i].end = mid;
         st.chunks.insert(i + 1, tail);
-        Some(mid)
+        st.taken.insert(mid, (now, 0));
+        Next::Range(mid)
     }
 
     fn worker(&self, w: usize) {
@@ -254,11 +256,24 @@ impl Run<'_, '_> {
         }
         let mut buf = vec![0u8; BUF_SIZE];
         while !self.cancelled() {
-            let Some(start) = ({
+            let start = {
                 let mut st = self.lock();
-                self.take(&mut st)
-            }) else {
-                return;
+                loop {
+                    match self.take(&mut st) {
+                        Next::Range(start) => break start,
+                        Next::Done => return,
+                        Next::Wait => {
+                            st = self
+                                .changed
+                                .wait_timeout(st, Duration::from_millis(50))
+                                .unwrap_or_else(|e| e.into_inner())
+                                .0;
+                            if self.cancelled() {
+                                return;
+                            }
+                        }
+                    }
+                }
             };
             self.fetch_chunk(start, &mut buf);
         }
@@ -281,6 +296,7 @@ impl Run<'_, '_> {
         let t = self.t;
         let single = !self.parallel;
         let mut backoff = Backoff::new(t.retry);
+        let (mut waits, mut whole_file_once) = (0u32, false);
         loop {
             if self.cancelled() {
                 return;
@@ -300,6 +316,28 @@ impl Run<'_, '_> {
             };
             let (error, progressed) = match t.source.fetch(t.entry, &request) {
                 Err(e @ SourceError::Transient { .. }) => (e, false),
+                Err(SourceError::RateLimited { reason, wait }) => {
+                    waits += 1;
+                    if wait > t.retry.rate_limit_wait || waits > MAX_RATE_LIMIT_WAITS {
+                        return self.fail(Stop::Source(SourceError::failed(
+                            ErrorKind::Network,
+                            format!(
+                                "{reason}: the server asks to wait {} s, longer than this download waits \
+                                 ({} s); try again later (on the Hub, HF_TOKEN raises the limits)",
+                                wait.as_secs(),
+                                t.retry.rate_limit_wait.as_secs()
+                            ),
+                        )));
+                    }
+                    t.progress.send(Progress::Retrying {
+                        model: &self.name,
+                        source: t.label,
+                        reason: &format!("{reason}; waiting for the limit to reset"),
+                        delay: wait,
+                    });
+                    self.sleep(wait);
+                    continue; // a wait the server asked for is not a failure
+                }
                 Err(e) => return self.fail(Stop::Source(e)),
                 Ok(mut fetch) => {
                     if let Some(total) = fetch.total.filter(|&n| n != self.size) {
@@ -314,6 +352,15 @@ impl Run<'_, '_> {
                             expected: self.size,
                         }));
                     }
+                    {
+                        let mut st = self.lock();
+                        if fetch.validator.is_some() && fetch.validator != st.validator {
+                            st.validator = fetch.validator.clone();
+                            if let Some(v) = &st.validator {
+                                t.files.write_validator(v);
+                            }
+                        }
+                    }
                     let mut skip = 0;
                     if fetch.start != cur {
                         if fetch.start != 0 {
@@ -323,6 +370,14 @@ impl Run<'_, '_> {
                             )));
                         }
                         if !single {
+                            // The whole file for a range: its validator changed (recorded
+                            // above) or the server ignores ranges. Keep every chunk on disk,
+                            // ask for this range once more, then give up on ranges.
+                            drop(fetch);
+                            if !whole_file_once {
+                                whole_file_once = true;
+                                continue;
+                            }
                             self.lock().ranges_ok = Some(false);
                             return self.fail(Stop::RangesUnsupported);
                         }
@@ -333,12 +388,6 @@ impl Run<'_, '_> {
                         if st.ranges_ok.is_none() {
                             st.ranges_ok = Some(true);
                             self.changed.notify_all();
-                        }
-                        if fetch.validator.is_some() && fetch.validator != st.validator {
-                            st.validator = fetch.validator.clone();
-                            if let Some(v) = &st.validator {
-                                t.files.write_validator(v);
-                            }
                         }
                     }
                     match self.stream(start, &mut fetch.body, &fetch.location, skip, buf) {
@@ -363,7 +412,20 @@ impl Run<'_, '_> {
                 reason: &reason,
                 delay,
             });
-            std::thread::sleep(delay);
+            self.sleep(delay);
+        }
+    }
+
+    /// Sleeps for `delay`, or less when the transfer is cancelled meanwhile.
+    fn sleep(&self, delay: Duration) {
+        let until = Instant::now() + delay;
+        let mut st = self.lock();
+        while !self.cancelled() {
+            let now = Instant::now();
+            if now >= until {
+                break;
+            }
+            st = self.changed.wait_timeout(st, until - now).unwrap_or_else(|e| e.into_inner()).0;
         }
     }
 
@@ -435,6 +497,7 @@ impl Run<'_, '_> {
                 return Ok(false);
             }
             progressed = true;
+            let next = cur + take as u64;
             let written = {
                 let mut st = self.lock();
                 if let Some(c) = st.chunks.iter_mut().find(|c| c.start == start) {
@@ -446,7 +509,11 @@ impl Run<'_, '_> {
                 }
                 st.written
             };
-            self.changed.notify_all();
+            // The hasher follows in steps: woken at each MiB of a range and at its end, not at
+            // every buffer (thousands of wake-ups a second with many connections).
+            if next >= end || next / HASH_STEP != cur / HASH_STEP {
+                self.changed.notify_all();
+            }
             self.t.progress.send(Progress::Advanced { model: &self.name, done: written, total: self.size });
             if let Some(l) = &self.limiter {
                 l.take(take);
@@ -522,24 +589,4 @@ fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> usize {
         }
     }
     n
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plans_cover_the_file_from_the_bytes_on_disk() {
-        let chunks = Plan::fresh(100 << 20, 3 << 20, 8);
-        assert_eq!(chunks[0], Chunk::new(0, 3 << 20, 3 << 20));
-        assert_eq!(chunks.last().unwrap().end, 100 << 20);
-        assert!(chunks.windows(2).all(|w| w[0].end == w[1].start));
-        assert_eq!(ranges::prefix(&chunks), 3 << 20);
-        let mut c = chunks.clone();
-        c[1].done = c[1].end - c[1].start;
-        c[2].done = 5;
-        assert_eq!(ranges::prefix(&c), c[2].start + 5);
-        assert_eq!(Plan::fresh(10, 0, 1), [Chunk::new(0, 10, 0)]);
-        assert_eq!(Plan::fresh(10, 10, 4), [Chunk::new(0, 10, 10)]);
-    }
 }

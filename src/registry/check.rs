@@ -59,11 +59,8 @@ impl Registry {
         Ok(entries
             .iter()
             .map(|e| {
-                let (hub_size, hub_sha256, verdict, note) = match hub.head_linked(e) {
+                let (hub_size, hub_sha256, verdict, note) = match hub.inspect(e) {
                     Err(e) => (None, None, Verdict::Missing, Some(Report::new(&e).to_string())),
-                    Ok(l) if l.status >= 400 => {
-                        (None, None, Verdict::Missing, Some(format!("HTTP {}", l.status)))
-                    }
                     Ok(l) => {
                         let size_ok = l.size == Some(e.size_bytes);
                         let sha_ok = l.sha256.as_deref() == Some(&*e.sha256);

@@ -33,6 +33,10 @@ pub(crate) fn agent(config: &Config) -> Result<ureq::Agent> {
         // A small output buffer (requests are tiny): 32 connections stay near 23 MiB of RSS.
         .input_buffer_size(128 * 1024)
         .output_buffer_size(16 * 1024)
+        // Every connection of a download goes back to the pool between its ranges (up to 64
+        // connections to one host), so that each one is opened once.
+        .max_idle_connections(128)
+        .max_idle_connections_per_host(64)
         .proxy(if config.env_proxy() { ureq::Proxy::try_from_env() } else { None })
         .tls_config(tls)
         .build()

@@ -119,7 +119,7 @@ impl ObjectStoreSource {
     fn describe(&self, e: &object_store::Error) -> SourceError {
         let msg = scrub_secrets(&e.to_string(), &self.secrets);
         match e {
-            object_store::Error::NotFound { .. } => SourceError::NotFound,
+            object_store::Error::NotFound { .. } => SourceError::not_found(),
             object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
                 SourceError::failed(
                     ErrorKind::Network,
@@ -142,7 +142,7 @@ impl ObjectStoreSource {
         match self.runtime.block_on(self.store.head(&self.key(file))) {
             Ok(meta) => Ok(Some(meta.size)),
             Err(e) => match self.describe(&e) {
-                SourceError::NotFound => Ok(None),
+                e if e.is_not_found() => Ok(None),
                 other => Err(other),
             },
         }

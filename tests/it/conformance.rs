@@ -77,7 +77,7 @@ pub fn check(source: Box<dyn ModelSource>, fx: &Fixture, display_contains: &str)
     assert!(range == fx.bytes[offset as usize..end as usize], "{source}: bounded range differs");
 
     match source.fetch(&fx.entry(ABSENT), &FetchRequest::default()) {
-        Err(SourceError::NotFound) => {}
+        Err(SourceError::NotFound { .. }) => {}
         other => panic!("{source}: a missing file must be NotFound, got {other:?}"),
     }
 
@@ -88,8 +88,12 @@ pub fn check(source: Box<dyn ModelSource>, fx: &Fixture, display_contains: &str)
     let dir = tempfile::tempdir().unwrap();
     let models = ModelsDir::new(dir.path());
     let tampered = fx.entry(TAMPERED);
-    let retry =
-        RetryPolicy { attempts: 2, base: Duration::from_millis(10), max_delay: Duration::from_millis(50) };
+    let retry = RetryPolicy {
+        attempts: 2,
+        base: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+        ..Default::default()
+    };
     let err = Resolver::new(&models, &one, retry, None).ensure(&tampered, None).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Integrity, "{source}: {err}");
     let files = models.files(&tampered);
@@ -166,7 +170,7 @@ fn mock_source() {
         let bytes = match &*entry.hf_filename {
             GOOD => good.clone(),
             TAMPERED => tampered.clone(),
-            _ => return Err(SourceError::NotFound),
+            _ => return Err(SourceError::not_found()),
         };
         let end = request.end.unwrap_or(bytes.len() as u64) as usize;
         Ok(strata_model::Fetch {

@@ -24,6 +24,7 @@ fn download_verifies_and_a_warm_call_makes_no_request_and_no_hash() {
     let seen = s.hub.seen();
     assert_eq!(seen.iter().filter(|r| r.host == "hub").count(), 1, "{seen:#?}");
     assert_eq!(s.hub.cdn_gets().len(), 1);
+    assert_eq!((s.hub.connections("hub"), s.hub.connections("cdn")), (1, 1));
     assert_nothing_at(&s.partial_path());
     #[cfg(unix)]
     {
@@ -135,10 +136,35 @@ fn redirect_loops_and_gated_repositories_fail_clearly() {
     s.hub.set_faults(Faults { redirect_loop: true, ..Default::default() });
     let err = s.registry(s.config()).ensure("tiny").unwrap_err();
     assert!(err.to_string().contains("redirect loop"), "{err}");
-    s.hub.set_faults(Faults { statuses: vec![(403, None)], ..Default::default() });
+    // Gated: the Hub itself says so (X-Error-Code), and nothing reaches the CDN.
+    s.hub.clear_seen();
+    s.hub.set_faults(Faults { hub_error: Some((403, "GatedRepo")), ..Default::default() });
     let err = s.registry(s.config()).ensure("tiny").unwrap_err();
-    assert!(err.to_string().contains("HF_TOKEN"), "{err}");
-    assert_eq!(s.hub.cdn_gets().len(), 1, "a 403 is not retried");
+    assert!(err.to_string().contains("is gated") && err.to_string().contains("HF_TOKEN"), "{err}");
+    assert_eq!(s.hub.cdn_gets().len(), 0);
+    assert_eq!(s.hub.requests("hub"), 1, "a gated answer is not retried");
+}
+
+/// A 403 from the file host is an expired or refused signed URL, not a gated repository:
+/// the URL is resolved again (the token still goes to the Hub only) and the download ends.
+#[test]
+fn a_file_host_403_resolves_the_url_again() {
+    let s = setup(50_000);
+    s.hub.set_faults(Faults { statuses: vec![(403, None)], ..Default::default() });
+    let registry = s.registry(s.config().with_hf_token(Some(Secret::new("hf_token_for_the_hub"))));
+    registry.ensure("tiny").unwrap();
+    assert_eq!(fs::read(s.model_path()).unwrap(), s.bytes);
+    let seen = s.hub.seen();
+    assert_eq!(s.hub.requests("hub"), 2, "{seen:#?}");
+    assert!(seen
+        .iter()
+        .filter(|r| r.host == "hub")
+        .all(|r| r.method == "HEAD" && r.headers.contains_key("authorization")));
+    assert!(seen.iter().filter(|r| r.host == "cdn").all(|r| !r.headers.contains_key("authorization")));
+    let sigs: Vec<String> =
+        s.hub.cdn_gets().iter().map(|r| r.path.rsplit('=').next().unwrap().to_string()).collect();
+    assert_eq!(sigs.len(), 2);
+    assert_ne!(sigs[0], sigs[1], "the second request uses the new signed URL");
 }
 
 #[test]
@@ -387,6 +413,22 @@ fn requested_ranges(hub: &Hub, size: u64) -> Vec<(u64, u64)> {
         .collect()
 }
 
+/// Requests for bytes already asked for, which must be the tails of split ranges: a range
+/// `a..b` whose second half `m..b` (a < m) was taken over by an idle connection. Panics on any
+/// other overlap. Returns the number of splits.
+fn splits(ranges: &[(u64, u64)]) -> usize {
+    let mut n = 0;
+    for (i, &(a, b)) in ranges.iter().enumerate() {
+        for &(c, d) in &ranges[..i] {
+            if a < d && c < b {
+                assert!(c < a && b == d, "{a}..{b} overlaps {c}..{d} and is not its tail: {ranges:?}");
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
 #[test]
 fn parallel_ranges_are_written_at_their_offsets_and_verified() {
     let s = setup(24 << 20);
@@ -399,8 +441,13 @@ fn parallel_ranges_are_written_at_their_offsets_and_verified() {
         ranges.iter().all(|&(a, b)| b - a < s.bytes.len() as u64),
         "every request is a range: {ranges:?}"
     );
+    // Each byte is asked for once, but where a range was split off a slow one (which happens
+    // on a loaded machine): then the slow range's request was cut at the split.
+    let split = splits(&ranges);
     let fetched: u64 = ranges.iter().map(|(a, b)| b - a).sum();
-    assert_eq!(fetched, s.bytes.len() as u64, "each byte asked for once");
+    if split == 0 {
+        assert_eq!(fetched, s.bytes.len() as u64, "each byte asked for once");
+    }
     assert_nothing_at(&s.partial_path());
     assert_nothing_at(&s.sb.models().join(".strata").join(format!("{}.part.ranges", s.file)));
 }
@@ -496,11 +543,14 @@ fn a_killed_parallel_download_resumes_only_the_missing_ranges() {
             assert!(b <= da || a >= db, "bytes {a}..{b} were asked again, but {da}..{db} were on disk");
         }
     }
-    // Bytes sent past a range that was split at the end are the only extra.
+    // Bytes sent past the end of a request that was cut (the range being resumed when the
+    // process died ends early; a slow range split off) are the only extra: what one response
+    // can have in flight, per cut.
     let sent = s.hub.bytes_sent();
+    let cuts = 1 + splits(&requested_ranges(&s.hub, size)) as u64;
     assert!(
-        sent <= size - saved + (4 << 20),
-        "{sent} bytes sent again; {saved} of {size} were saved\n{}",
+        sent <= size - saved + cuts * (4 << 20),
+        "{sent} bytes sent again; {saved} of {size} were saved, {cuts} cut responses\n{}",
         r.stderr
     );
 }
@@ -562,4 +612,33 @@ fn the_progress_bar_speaks_in_decimal_units() {
     let out = Run::of(c.args(["-qec", &format!("{bin} download tiny"), "/dev/null"]).output().unwrap()).ok();
     assert!(out.stdout.contains(" MB") && out.stdout.contains("MB/s"), "{:?}", out.stdout);
     assert!(!out.stdout.contains("MiB"), "{:?}", out.stdout);
+}
+
+/// Resolve once, keep connections alive: with N connections and no fault, the Hub is asked
+/// once, at most N connections reach the file host, and they carry every range between them.
+#[test]
+fn n_connections_open_at_most_n_and_the_hub_is_asked_once() {
+    let s = setup(12 << 20);
+    for n in [4usize, 2] {
+        s.hub.clear_seen();
+        let before = s.hub.connections("cdn");
+        let _ = fs::remove_file(s.model_path());
+        s.registry(s.config().with_connections(Some(n))).ensure("tiny").unwrap();
+        assert_eq!(fs::read(s.model_path()).unwrap(), s.bytes);
+        let gets = s.hub.cdn_gets();
+        let opened = s.hub.connections("cdn") - before;
+        assert_eq!(s.hub.requests("hub"), 1, "one resolution");
+        assert!(opened as usize <= n, "{opened} connections opened for {n}");
+        assert!(
+            gets.len() > n,
+            "{} range requests for {n} connections: the file was cut into ranges",
+            gets.len()
+        );
+        let mut per_conn = std::collections::HashMap::new();
+        for g in &gets {
+            *per_conn.entry(g.conn).or_insert(0) += 1;
+        }
+        assert!(per_conn.values().any(|&k| k > 1), "connections are reused between ranges: {per_conn:?}");
+        assert!(gets.iter().all(|g| g.path.contains("?sig=")), "ranges go straight to the resolved URL");
+    }
 }

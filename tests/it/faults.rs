@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use strata_model::{ErrorKind, RegistryError, RetryPolicy, SourceError};
 
-use crate::support::hub::Faults;
+use crate::support::hub::{Faults, Hub};
 use crate::support::setup;
 
 enum Expect {
@@ -29,7 +29,7 @@ fn gave_up(e: &SourceError) -> bool {
     matches!(e, SourceError::GaveUp { .. })
 }
 fn not_found(e: &SourceError) -> bool {
-    matches!(e, SourceError::NotFound)
+    e.is_not_found()
 }
 fn refused(e: &SourceError) -> bool {
     matches!(e, SourceError::Failed { kind: ErrorKind::Network, .. })
@@ -43,100 +43,164 @@ struct Case {
     faults: Faults,
     connections: usize,
     expect: Expect,
+    /// The file's size (parallel cases need more than 4 MiB, or the plan is one range).
+    size: usize,
+    /// At most this many bytes sent per byte of the file.
+    max_sent: Option<f64>,
+    /// A further check at the server, and what it checks.
+    check: Option<Check>,
+}
+
+/// What a further check verifies, and the check.
+type Check = (&'static str, fn(&Hub) -> bool);
+
+impl Default for Case {
+    fn default() -> Self {
+        Self {
+            fault: "",
+            faults: Faults::default(),
+            connections: 1,
+            expect: Expect::Verified,
+            size: SIZE,
+            max_sent: None,
+            check: None,
+        }
+    }
 }
 
 const SIZE: usize = 4 << 20;
+/// Parallel cases: large enough to be cut into ranges for 4 connections.
+const PARALLEL: usize = 12 << 20;
+
+fn no_weak_or_foreign_if_range(hub: &Hub) -> bool {
+    hub.cdn_gets().iter().all(|r| r.headers.get("if-range").is_none_or(|v| v.starts_with('"')))
+}
+fn no_if_range(hub: &Hub) -> bool {
+    hub.cdn_gets().iter().all(|r| !r.headers.contains_key("if-range"))
+}
+fn resolved_twice(hub: &Hub) -> bool {
+    hub.requests("hub") == 2
+}
+fn resolved_once(hub: &Hub) -> bool {
+    hub.requests("hub") == 1
+}
 
 fn cases() -> Vec<Case> {
     let mib = 1u64 << 20;
     let mut seed = 0x5eed_u64;
-    let mut random_offset = || {
+    let mut random_offset = |size: usize| {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        1 + seed % (SIZE as u64 - 1)
+        1 + seed % (size as u64 - 1)
     };
-    let (r1, r2, r3) = (random_offset(), random_offset(), random_offset());
+    let (r1, r2, r3) = (random_offset(SIZE), random_offset(PARALLEL), random_offset(SIZE));
     let forever = |code: u16| vec![(code, Some(0)); 40];
+    let fails = |kind, is, says| Expect::Fails { kind, is, says, partial_kept: false };
     vec![
-        Case { fault: "no fault", faults: Faults::default(), connections: 1, expect: Expect::Verified },
+        Case { fault: "no fault", ..Default::default() },
+        Case {
+            fault: "no fault, 4 connections",
+            connections: 4,
+            size: PARALLEL,
+            max_sent: Some(1.0),
+            check: Some(("one resolution", resolved_once)),
+            ..Default::default()
+        },
         Case {
             fault: "connection cut (no TLS close) at a random offset",
             faults: Faults { cut_at: Some(r1), ..Default::default() },
-            connections: 1,
-            expect: Expect::Verified,
+            ..Default::default()
         },
         Case {
             fault: "connection cut at a random offset, 4 connections",
             faults: Faults { cut_at: Some(r2), ..Default::default() },
             connections: 4,
-            expect: Expect::Verified,
+            size: PARALLEL,
+            ..Default::default()
         },
         Case {
             fault: "closed early while Content-Length promised more",
             faults: Faults { drop_at: Some(r3), ..Default::default() },
-            connections: 1,
-            expect: Expect::Verified,
+            ..Default::default()
         },
         Case {
             fault: "stall mid-body",
             faults: Faults { stall_at: Some((2 * mib, Duration::from_secs(4))), ..Default::default() },
-            connections: 1,
-            expect: Expect::Verified,
+            ..Default::default()
         },
         Case {
             // The bytes past the catalog size are never written; what is kept verifies.
             fault: "more bytes than promised (no Content-Length, 1000 extra)",
             faults: Faults { extra_bytes: true, ..Default::default() },
-            connections: 1,
-            expect: Expect::Verified,
+            ..Default::default()
         },
         Case {
             fault: "one byte flipped",
             faults: Faults { flip_byte: true, ..Default::default() },
-            connections: 1,
-            expect: Expect::Fails {
-                kind: ErrorKind::Integrity,
-                is: checksum,
-                says: "checksum mismatch",
-                partial_kept: false,
-            },
+            expect: fails(ErrorKind::Integrity, checksum, "checksum mismatch"),
+            ..Default::default()
         },
         Case {
             fault: "Range ignored (200 with the whole body) after a drop",
             faults: Faults { drop_at: Some(mib), ignore_range: true, ..Default::default() },
-            connections: 1,
-            expect: Expect::Verified,
+            ..Default::default()
         },
         Case {
             fault: "Range ignored, 4 connections",
             faults: Faults { ignore_range: true, ..Default::default() },
             connections: 4,
-            expect: Expect::Verified,
+            size: PARALLEL,
+            ..Default::default()
+        },
+        Case {
+            // Completed chunks are kept: the range is asked for once more, with the new
+            // validator, and the download stays parallel. The CDN caps each connection (as the
+            // Hub's does), so the dropped whole-file answer costs only what was in flight.
+            fault: "200 with the whole file to one range, 4 connections",
+            faults: Faults {
+                whole_file_for_a_range_once: true,
+                rate: Some(16_000_000),
+                ..Default::default()
+            },
+            connections: 4,
+            size: PARALLEL,
+            max_sent: Some(1.1),
+            ..Default::default()
         },
         Case {
             fault: "416 on the resume",
             faults: Faults { drop_at: Some(mib), range_416_once: true, ..Default::default() },
-            connections: 1,
-            expect: Expect::Verified,
+            ..Default::default()
         },
         Case {
             fault: "429 with Retry-After",
             faults: Faults { statuses: vec![(429, Some(1))], ..Default::default() },
-            connections: 1,
-            expect: Expect::Verified,
+            ..Default::default()
         },
         Case {
             fault: "503 with Retry-After",
             faults: Faults { statuses: vec![(503, Some(1)), (503, Some(0))], ..Default::default() },
-            connections: 1,
-            expect: Expect::Verified,
+            ..Default::default()
+        },
+        Case {
+            fault: "503 with Retry-After as an HTTP date",
+            faults: Faults {
+                statuses: vec![(503, Some(1))],
+                retry_after_as_date: true,
+                ..Default::default()
+            },
+            ..Default::default()
         },
         Case {
             fault: "500 twice",
             faults: Faults { statuses: vec![(500, None), (500, None)], ..Default::default() },
-            connections: 1,
-            expect: Expect::Verified,
+            ..Default::default()
+        },
+        Case {
+            fault: "Hub rate limit (429, RateLimit: \"resolvers\";r=0;t=1)",
+            faults: Faults { hub_rate_limit: Some(1), ..Default::default() },
+            ..Default::default()
         },
         Case {
             fault: "503 for good after half the file",
@@ -146,79 +210,88 @@ fn cases() -> Vec<Case> {
                 statuses_after: 1,
                 ..Default::default()
             },
-            connections: 1,
             expect: Expect::Fails {
                 kind: ErrorKind::Network,
                 is: gave_up,
                 says: "gave up after",
                 partial_kept: true,
             },
+            ..Default::default()
         },
         Case {
-            fault: "404",
-            faults: Faults { statuses: forever(404), ..Default::default() },
-            connections: 1,
-            expect: Expect::Fails {
-                kind: ErrorKind::Network,
-                is: not_found,
-                says: "not found",
-                partial_kept: false,
-            },
+            // A signed URL that expires mid-download: resolved once more, then finished.
+            fault: "CDN 403 on a signed URL mid-download, 4 connections",
+            faults: Faults { expire_signature_after: Some(PARALLEL as u64 / 2), ..Default::default() },
+            connections: 4,
+            size: PARALLEL,
+            max_sent: Some(1.0),
+            check: Some(("resolved twice", resolved_twice)),
+            ..Default::default()
         },
         Case {
-            fault: "401 (gated repository)",
-            faults: Faults { statuses: forever(401), ..Default::default() },
-            connections: 1,
-            expect: Expect::Fails {
-                kind: ErrorKind::Network,
-                is: refused,
-                says: "set HF_TOKEN",
-                partial_kept: false,
-            },
-        },
-        Case {
-            fault: "403",
+            fault: "CDN 403 every time",
             faults: Faults { statuses: forever(403), ..Default::default() },
-            connections: 1,
-            expect: Expect::Fails {
-                kind: ErrorKind::Network,
-                is: refused,
-                says: "HF_TOKEN",
-                partial_kept: false,
-            },
+            expect: fails(ErrorKind::Network, refused, "again after resolving the URL"),
+            ..Default::default()
+        },
+        Case {
+            fault: "CDN 404 every time",
+            faults: Faults { statuses: forever(404), ..Default::default() },
+            expect: fails(ErrorKind::Network, refused, "again after resolving the URL"),
+            ..Default::default()
+        },
+        Case {
+            fault: "Hub 404 (X-Error-Code: EntryNotFound)",
+            faults: Faults { hub_error: Some((404, "EntryNotFound")), ..Default::default() },
+            expect: fails(ErrorKind::Network, not_found, "has no file"),
+            ..Default::default()
+        },
+        Case {
+            fault: "Hub 404 (X-Error-Code: RevisionNotFound)",
+            faults: Faults { hub_error: Some((404, "RevisionNotFound")), ..Default::default() },
+            expect: fails(ErrorKind::Network, not_found, "has no revision"),
+            ..Default::default()
+        },
+        Case {
+            fault: "Hub 401 (X-Error-Code: GatedRepo)",
+            faults: Faults { hub_error: Some((401, "GatedRepo")), ..Default::default() },
+            expect: fails(ErrorKind::Network, refused, "set HF_TOKEN"),
+            ..Default::default()
+        },
+        Case {
+            fault: "Hub relative redirect (renamed repository)",
+            faults: Faults { relative_redirect: true, ..Default::default() },
+            ..Default::default()
+        },
+        Case {
+            fault: "weak ETag, then a drop",
+            faults: Faults { weak_etag: true, drop_at: Some(mib), ..Default::default() },
+            check: Some(("no weak If-Range", no_weak_or_foreign_if_range)),
+            ..Default::default()
+        },
+        Case {
+            fault: "no ETag at the CDN, then a drop",
+            faults: Faults { no_etag: true, drop_at: Some(mib), ..Default::default() },
+            check: Some(("no If-Range (X-Linked-Etag is the Hub's)", no_if_range)),
+            ..Default::default()
         },
         Case {
             fault: "redirect loop",
             faults: Faults { redirect_loop: true, ..Default::default() },
-            connections: 1,
-            expect: Expect::Fails {
-                kind: ErrorKind::Network,
-                is: refused,
-                says: "redirect loop",
-                partial_kept: false,
-            },
+            expect: fails(ErrorKind::Network, refused, "redirect loop"),
+            ..Default::default()
         },
         Case {
             fault: "redirect to http://",
             faults: Faults { redirect_http: true, ..Default::default() },
-            connections: 1,
-            expect: Expect::Fails {
-                kind: ErrorKind::Network,
-                is: refused,
-                says: "plain HTTP",
-                partial_kept: false,
-            },
+            expect: fails(ErrorKind::Network, refused, "plain HTTP"),
+            ..Default::default()
         },
         Case {
             fault: "HTML page with status 200",
             faults: Faults { html: true, ..Default::default() },
-            connections: 1,
-            expect: Expect::Fails {
-                kind: ErrorKind::Integrity,
-                is: not_gguf,
-                says: "not send a GGUF file",
-                partial_kept: false,
-            },
+            expect: fails(ErrorKind::Integrity, not_gguf, "not send a GGUF file"),
+            ..Default::default()
         },
     ]
 }
@@ -229,10 +302,14 @@ fn every_fault_ends_in_a_verified_file_or_a_clear_error() {
         String::from("| fault | expected outcome | result | bytes sent / file size |\n|---|---|---|---|\n");
     let mut failures = Vec::new();
     for case in cases() {
-        let s = setup(SIZE);
+        let s = setup(case.size);
         s.hub.set_faults(case.faults);
-        let retry =
-            RetryPolicy { attempts: 4, base: Duration::from_millis(20), max_delay: Duration::from_secs(2) };
+        let retry = RetryPolicy {
+            attempts: 4,
+            base: Duration::from_millis(20),
+            max_delay: Duration::from_secs(2),
+            ..Default::default()
+        };
         let config = s
             .config()
             .with_connect_timeout(Duration::from_secs(5))
@@ -240,7 +317,7 @@ fn every_fault_ends_in_a_verified_file_or_a_clear_error() {
             .with_retry(retry)
             .with_connections(Some(case.connections));
         let result = s.registry(config).ensure("tiny");
-        let sent = s.hub.bytes_sent() as f64 / SIZE as f64;
+        let sent = s.hub.bytes_sent() as f64 / case.size as f64;
         let partial = fs::metadata(s.partial_path()).map(|m| m.len()).unwrap_or(0);
         let (expected, outcome, ok) = match (&case.expect, &result) {
             (Expect::Verified, Ok(path)) => {
@@ -269,8 +346,19 @@ fn every_fault_ends_in_a_verified_file_or_a_clear_error() {
                 )
             }
             (_, Ok(_)) => ("an error".into(), "verified file".into(), false),
-            (_, Err(e)) => ("verified file".into(), format!("error: {e}"), false),
+            (_, Err(e)) => ("verified file".into(), format!("error: {}", e.report()), false),
         };
+        let (mut expected, mut outcome, mut ok) = (expected, outcome, ok);
+        if let Some(max) = case.max_sent {
+            expected.push_str(&format!(", ≤ {max:.2}× the file sent"));
+            ok &= sent <= max + 1e-9;
+        }
+        if let Some((what, check)) = case.check {
+            let passed = check(&s.hub);
+            expected.push_str(&format!(", {what}"));
+            outcome.push_str(&format!(", {what}: {}", if passed { "yes" } else { "NO" }));
+            ok &= passed;
+        }
         if !ok {
             failures.push(format!("{}: expected {expected}, got {outcome}: {result:?}", case.fault));
         }

@@ -43,7 +43,12 @@ fn body(bytes: &[u8], from: u64) -> Fetch {
 }
 
 fn fast() -> RetryPolicy {
-    RetryPolicy { attempts: 3, base: Duration::from_millis(1), max_delay: Duration::from_millis(5) }
+    RetryPolicy {
+        attempts: 3,
+        base: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+        ..Default::default()
+    }
 }
 
 fn run(dir: &ModelsDir, sources: Vec<MockSource>, entry: &ModelEntry) -> Result<PathBuf> {
@@ -110,7 +115,7 @@ fn tampered_bytes_are_discarded_and_the_next_source_serves() {
     let mut bad = named("tampered mirror");
     bad.expect_fetch().times(1).returning(move |_, r| Ok(body(&evil, r.offset)));
     let mut missing = named("empty mirror");
-    missing.expect_fetch().times(1).returning(|_, _| Err(SourceError::NotFound));
+    missing.expect_fetch().times(1).returning(|_, _| Err(SourceError::not_found()));
     let mut good = named("hub");
     let served = bytes.clone();
     good.expect_fetch()

@@ -62,8 +62,8 @@ pub enum Command {
         /// No progress bar or messages on stderr
         #[arg(long, short)]
         quiet: bool,
-        /// Connections per file from a network source (default by size: 1 below 32 MiB, 8
-        /// below 128 MiB, 16 below 512 MiB, 32 above)
+        /// Connections per file from a network source (default: one per 2 MiB of the file,
+        /// at most 32)
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
         connections: Option<u16>,
         /// Cap the total download rate, per second (20M, 20MB, 1.5G, 500MiB)

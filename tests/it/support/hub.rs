@@ -2,10 +2,12 @@
 //!
 //! Two TLS servers with a certificate chain from a test CA: the Hub on 127.0.0.1 answers
 //! `/{repo}/resolve/{rev}/{file}` with a 302 to the CDN on 127.0.0.2 (another host, as on the
-//! real Hub), carrying `X-Repo-Commit`, `X-Linked-Etag`, `X-Linked-Size` and `ETag`; the CDN
-//! serves byte ranges. Faults can be switched on: drop the connection at an offset, stall,
-//! answer with a status (429/503 with `Retry-After`), flip a byte, ignore `Range`, redirect to
-//! `http://`. Every request is recorded, with its headers, per host.
+//! real Hub), carrying `X-Repo-Commit`, `X-Linked-Etag`, `X-Linked-Size` and `ETag`, to a signed
+//! URL (`?sig=N`, a new one per resolution); the CDN serves byte ranges. Both keep connections
+//! alive (HTTP/1.1). Faults can be switched on: drop the connection at an offset, stall, answer
+//! with a status (429/503 with `Retry-After`), flip a byte, ignore `Range`, redirect to
+//! `http://`, expire signatures, weak or no `ETag`s, Hub error codes and rate limits. Every
+//! request is recorded, with its headers and connection, per host.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -25,7 +27,10 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 pub struct Seen {
     id: u64,
     pub host: &'static str,
+    /// The connection it came on (numbered per server, from 1).
+    pub conn: u64,
     pub method: String,
+    pub path: String,
     pub headers: HashMap<String, String>,
 }
 
@@ -62,12 +67,36 @@ pub struct Faults {
     /// Send the body of the first CDN transfer only at this many bytes per second (one slow
     /// connection among fast ones).
     pub slow_first: Option<u64>,
+    /// A signed URL stops working (403) once the CDN has sent this many bytes under it.
+    pub expire_signature_after: Option<u64>,
+    /// The CDN's `ETag` is weak (`W/"…"`).
+    pub weak_etag: bool,
+    /// The CDN sends no `ETag`.
+    pub no_etag: bool,
+    /// Answer the first request for a range that does not start at 0 with 200 and the whole
+    /// file (once).
+    pub whole_file_for_a_range_once: bool,
+    /// The Hub answers every resolve with this status and `X-Error-Code`.
+    pub hub_error: Option<(u16, &'static str)>,
+    /// The Hub first answers with a relative redirect to `/api/resolve-cache/…` (as for a
+    /// renamed repository), which then redirects to the CDN.
+    pub relative_redirect: bool,
+    /// The Hub answers the first resolve with 429 and `RateLimit: "resolvers";r=0;t=N`.
+    pub hub_rate_limit: Option<u64>,
+    /// `Retry-After` of `statuses` as an HTTP date rather than seconds.
+    pub retry_after_as_date: bool,
 }
 
 #[derive(Default)]
 struct State {
     cdn_requests: usize,
     next_id: u64,
+    /// Connections accepted, per host.
+    accepted: HashMap<&'static str, u64>,
+    /// Resolutions handed out (the signature of the next one).
+    signatures: u64,
+    /// Bytes sent per signature.
+    sent_by_signature: HashMap<u64, u64>,
     sent_by: HashMap<u64, u64>,
     files: HashMap<String, Arc<Vec<u8>>>,
     faults: Faults,
@@ -139,6 +168,16 @@ impl Hub {
         self.state.lock().unwrap().seen.clear();
     }
 
+    /// Requests that reached `host` (`"hub"` or `"cdn"`).
+    pub fn requests(&self, host: &str) -> usize {
+        self.seen().iter().filter(|s| s.host == host).count()
+    }
+
+    /// Connections `host` accepted since the start.
+    pub fn connections(&self, host: &str) -> u64 {
+        self.state.lock().unwrap().accepted.get(host).copied().unwrap_or(0)
+    }
+
     /// Body bytes the CDN has sent for the requests seen since the start (or the last
     /// `clear_seen`).
     pub fn bytes_sent(&self) -> u64 {
@@ -174,6 +213,15 @@ fn tls_config() -> (String, Arc<rustls::ServerConfig>) {
     (ca_cert.pem(), Arc::new(config))
 }
 
+/// What to do with a connection after a response.
+#[derive(PartialEq, Eq)]
+enum After {
+    KeepAlive,
+    Close,
+    /// Cut it: no TLS close_notify, a TCP shutdown.
+    Cut,
+}
+
 fn serve(
     tcp: TcpStream,
     config: Arc<rustls::ServerConfig>,
@@ -183,47 +231,76 @@ fn serve(
 ) {
     tcp.set_read_timeout(Some(Duration::from_secs(20))).ok();
     let Ok(conn) = rustls::ServerConnection::new(config) else { return };
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
-    let mut reader = BufReader::new(&mut tls);
-    let mut line = String::new();
-    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-        return;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("").to_string();
-    let path = parts.next().unwrap_or("").to_string();
-    let mut headers = HashMap::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-        }
-    }
-    drop(reader);
-    let (faults, files, id) = {
+    let conn_id = {
         let mut s = state.lock().unwrap();
-        s.next_id += 1;
-        let id = s.next_id;
-        s.seen.push(Seen { id, host, method: method.clone(), headers: headers.clone() });
-        (s.faults.clone(), s.files.clone(), id)
+        let n = s.accepted.entry(host).or_default();
+        *n += 1;
+        *n
     };
-    let abrupt = match host {
-        "hub" => hub_response(&mut tls, &path, &files, &faults, cdn).map(|()| false),
-        _ => cdn_response(&mut tls, &method, &path, &headers, &files, &state, id),
-    };
-    if abrupt.unwrap_or(false) {
-        let _ = tls.sock.shutdown(std::net::Shutdown::Both);
-        return;
+    let mut tls = BufReader::new(rustls::StreamOwned::new(conn, tcp));
+    loop {
+        let mut line = String::new();
+        if tls.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or("").to_string();
+        let path = parts.next().unwrap_or("").to_string();
+        let mut headers = HashMap::new();
+        loop {
+            let mut h = String::new();
+            if tls.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+            }
+        }
+        let (faults, files, id) = {
+            let mut s = state.lock().unwrap();
+            s.next_id += 1;
+            let id = s.next_id;
+            let seen = Seen {
+                id,
+                host,
+                conn: conn_id,
+                method: method.clone(),
+                path: path.clone(),
+                headers: headers.clone(),
+            };
+            s.seen.push(seen);
+            (s.faults.clone(), s.files.clone(), id)
+        };
+        let out = tls.get_mut();
+        let after = match host {
+            "hub" => hub_response(out, &path, &files, &faults, &state, cdn),
+            _ => cdn_response(out, &method, &path, &headers, &files, &state, id),
+        };
+        match after {
+            Ok(After::KeepAlive) => {
+                if out.flush().is_err() {
+                    return;
+                }
+            }
+            Ok(After::Cut) | Err(_) => {
+                let _ = out.sock.shutdown(std::net::Shutdown::Both);
+                return;
+            }
+            Ok(After::Close) => {
+                out.conn.send_close_notify();
+                let _ = out.flush();
+                return;
+            }
+        }
     }
-    tls.conn.send_close_notify();
-    let _ = tls.flush();
 }
 
-fn head(out: &mut impl Write, status: &str, headers: &[(&str, String)]) -> std::io::Result<()> {
-    let mut text = format!("HTTP/1.1 {status}\r\nConnection: close\r\n");
+fn head(out: &mut (impl Write + ?Sized), status: &str, headers: &[(&str, String)]) -> std::io::Result<()> {
+    let close = headers.iter().all(|(k, _)| !k.eq_ignore_ascii_case("content-length"));
+    let mut text = format!("HTTP/1.1 {status}\r\n");
+    if close {
+        text.push_str("Connection: close\r\n");
+    }
     for (k, v) in headers {
         text.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -261,35 +338,62 @@ fn hub_response(
     path: &str,
     files: &HashMap<String, Arc<Vec<u8>>>,
     faults: &Faults,
+    state: &Mutex<State>,
     cdn: SocketAddr,
-) -> std::io::Result<()> {
+) -> std::io::Result<After> {
+    let not_found = |out: &mut dyn Write, code: &str| {
+        head(out, "404 Not Found", &[("Content-Length", "0".into()), ("X-Error-Code", code.into())])
+            .map(|()| After::KeepAlive)
+    };
+    if let Some((status, code)) = faults.hub_error {
+        let reason = match status {
+            401 => "Unauthorized",
+            403 => "Forbidden",
+            _ => "Not Found",
+        };
+        let h = [("Content-Length", "0".to_string()), ("X-Error-Code", code.to_string())];
+        return head(out, &format!("{status} {reason}"), &h).map(|()| After::KeepAlive);
+    }
+    if let Some(reset) = faults.hub_rate_limit {
+        state.lock().unwrap().faults.hub_rate_limit = None;
+        let h = [
+            ("Content-Length", "0".to_string()),
+            ("RateLimit", format!("\"resolvers\";r=0;t={reset}")),
+            ("RateLimit-Policy", "\"fixed window\";\"resolvers\";q=3000;w=300".to_string()),
+        ];
+        return head(out, "429 Too Many Requests", &h).map(|()| After::KeepAlive);
+    }
     let prefix = format!("/{REPO}/resolve/{REVISION}/");
-    let Some(file) = path.strip_prefix(&prefix).map(percent_decode) else {
-        return head(
-            out,
-            "404 Not Found",
-            &[("Content-Length", "0".into()), ("X-Error-Code", "RepoNotFound".into())],
-        );
+    let cache = format!("/api/resolve-cache/models/{REPO}/{REVISION}/");
+    let (file, relative) = match (path.strip_prefix(&prefix), path.strip_prefix(&cache)) {
+        (Some(f), _) => (percent_decode(f), faults.relative_redirect),
+        (_, Some(f)) => (percent_decode(f), false),
+        _ => return not_found(out, "RepoNotFound"),
     };
     let Some(bytes) = files.get(&file) else {
-        return head(
-            out,
-            "404 Not Found",
-            &[("Content-Length", "0".into()), ("X-Error-Code", "EntryNotFound".into())],
-        );
+        return not_found(out, "EntryNotFound");
     };
     let encoded = {
         let mut u = url::Url::parse("https://cdn.invalid/").unwrap();
         u.path_segments_mut().unwrap().pop_if_empty().push(&file);
         u.path()[1..].to_string()
     };
+    if relative {
+        let h = [("Location", format!("{cache}{encoded}")), ("Content-Length", "0".into())];
+        return head(out, "307 Temporary Redirect", &h).map(|()| After::KeepAlive);
+    }
+    let signature = {
+        let mut s = state.lock().unwrap();
+        s.signatures += 1;
+        s.signatures
+    };
     let etag = format!("\"{}\"", sha_hex(bytes));
     let location = if faults.redirect_loop {
         path.to_string()
     } else if faults.redirect_http {
-        format!("http://{cdn}/cdn/{encoded}")
+        format!("http://{cdn}/cdn/{encoded}?sig={signature}")
     } else {
-        format!("https://{cdn}/cdn/{encoded}")
+        format!("https://{cdn}/cdn/{encoded}?sig={signature}")
     };
     head(
         out,
@@ -303,6 +407,7 @@ fn hub_response(
             ("Content-Length", "0".into()),
         ],
     )
+    .map(|()| After::KeepAlive)
 }
 
 fn cdn_response(
@@ -313,10 +418,24 @@ fn cdn_response(
     files: &HashMap<String, Arc<Vec<u8>>>,
     state: &Arc<Mutex<State>>,
     id: u64,
-) -> std::io::Result<bool> {
+) -> std::io::Result<After> {
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let signature = query.strip_prefix("sig=").and_then(|s| s.parse::<u64>().ok());
     let Some(bytes) = path.strip_prefix("/cdn/").map(percent_decode).and_then(|f| files.get(&f)) else {
-        return head(out, "404 Not Found", &[("Content-Length", "0".into())]).map(|()| false);
+        return head(out, "404 Not Found", &[("Content-Length", "0".into())]).map(|()| After::KeepAlive);
     };
+    let expired = {
+        let s = state.lock().unwrap();
+        let limit = s.faults.expire_signature_after;
+        signature
+            .zip(limit)
+            .is_some_and(|(sig, limit)| s.sent_by_signature.get(&sig).copied().unwrap_or(0) >= limit)
+    };
+    if expired {
+        let page = b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>";
+        head(out, "403 Forbidden", &[("Content-Length", page.len().to_string())])?;
+        return out.write_all(page).map(|()| After::KeepAlive);
+    }
     let mut faults = {
         let mut s = state.lock().unwrap();
         s.cdn_requests += 1;
@@ -345,11 +464,17 @@ fn cdn_response(
             503 => "Service Unavailable",
             _ => "Error",
         };
-        return head(out, &format!("{code} {reason}"), &h).map(|()| false);
+        if retry.is_some() && faults.retry_after_as_date {
+            let at = std::time::SystemTime::now() + Duration::from_secs(retry.unwrap_or(0));
+            h.retain(|(k, _)| *k != "Retry-After");
+            h.push(("Retry-After", httpdate::fmt_http_date(at)));
+        }
+        return head(out, &format!("{code} {reason}"), &h).map(|()| After::KeepAlive);
     }
     if faults.range_416_once && headers.contains_key("range") {
         state.lock().unwrap().faults.range_416_once = false;
-        return head(out, "416 Range Not Satisfiable", &[("Content-Length", "0".into())]).map(|()| false);
+        return head(out, "416 Range Not Satisfiable", &[("Content-Length", "0".into())])
+            .map(|()| After::KeepAlive);
     }
     if faults.html {
         let page = b"<!DOCTYPE html><html><body>Sign in to continue</body></html>";
@@ -358,16 +483,20 @@ fn cdn_response(
             "200 OK",
             &[("Content-Type", "text/html".into()), ("Content-Length", page.len().to_string())],
         )?;
-        return out.write_all(page).map(|()| false);
+        return out.write_all(page).map(|()| After::KeepAlive);
     }
     let etag = format!("\"{}\"", sha_hex(bytes));
+    let sent_etag = if faults.weak_etag { format!("W/{etag}") } else { etag.clone() };
     let total = bytes.len() as u64;
     let mut len = total; // one past the last byte sent
     let mut start = 0u64;
     let mut partial = false;
+    let whole_file_once = faults.whole_file_for_a_range_once
+        && headers.get("range").is_some_and(|r| !r.starts_with("bytes=0-"))
+        && std::mem::take(&mut state.lock().unwrap().faults.whole_file_for_a_range_once);
     if let Some(range) = headers.get("range").and_then(|r| r.strip_prefix("bytes=")) {
         let if_range_ok = headers.get("if-range").is_none_or(|v| *v == etag);
-        if !faults.ignore_range && if_range_ok {
+        if !faults.ignore_range && if_range_ok && !whole_file_once {
             let (a, b) = range.split_once('-').unwrap_or((range, ""));
             start = a.parse().unwrap_or(0);
             if let Ok(last) = b.parse::<u64>() {
@@ -377,18 +506,18 @@ fn cdn_response(
                 return head(
                     out,
                     "416 Range Not Satisfiable",
-                    &[("Content-Range", format!("bytes */{total}"))],
+                    &[("Content-Range", format!("bytes */{total}")), ("Content-Length", "0".into())],
                 )
-                .map(|()| false);
+                .map(|()| After::KeepAlive);
             }
             partial = true;
         }
     }
-    let mut h = vec![
-        ("ETag", etag),
-        ("Accept-Ranges", "bytes".into()),
-        ("Content-Type", "application/octet-stream".into()),
-    ];
+    let mut h = vec![("Accept-Ranges", "bytes".to_string())];
+    if !faults.no_etag {
+        h.push(("ETag", sent_etag));
+    }
+    h.extend([("Content-Type", "application/octet-stream".into())]);
     if !faults.extra_bytes {
         h.push(("Content-Length", (len - start).to_string()));
     }
@@ -397,7 +526,7 @@ fn cdn_response(
     }
     head(out, if partial { "206 Partial Content" } else { "200 OK" }, &h)?;
     if method == "HEAD" {
-        return Ok(false);
+        return Ok(After::KeepAlive);
     }
     // One-shot faults are consumed by the transfer that meets them.
     let take_once = |f: &mut Faults| {
@@ -439,19 +568,25 @@ fn cdn_response(
             piece[(mid - pos) as usize] ^= 0xff;
         }
         out.write_all(&piece)?;
-        *state.lock().unwrap().sent_by.entry(id).or_default() += piece.len() as u64;
+        {
+            let mut s = state.lock().unwrap();
+            *s.sent_by.entry(id).or_default() += piece.len() as u64;
+            if let Some(sig) = signature {
+                *s.sent_by_signature.entry(sig).or_default() += piece.len() as u64;
+            }
+        }
         pos = end;
         if faults.drop_at == Some(pos) {
-            return out.flush().map(|()| false);
+            return out.flush().map(|()| After::Close);
         }
         if faults.cut_at == Some(pos) {
-            return Ok(true);
+            return Ok(After::Cut);
         }
         if let Some((s, d)) = faults.stall_at {
             if s == pos {
                 out.flush()?;
                 std::thread::sleep(d);
-                return Ok(false);
+                return Ok(After::Close);
             }
         }
         if let Some(rate) = faults.rate {
@@ -461,6 +596,7 @@ fn cdn_response(
     }
     if faults.extra_bytes {
         out.write_all(&[b'!'; 1000])?;
+        return out.flush().map(|()| After::Close);
     }
-    out.flush().map(|()| false)
+    out.flush().map(|()| After::KeepAlive)
 }

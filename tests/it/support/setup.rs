@@ -37,6 +37,7 @@ impl Setup {
                 attempts: 4,
                 base: Duration::from_millis(20),
                 max_delay: Duration::from_secs(2),
+                rate_limit_wait: Duration::from_secs(5),
             })
     }
 

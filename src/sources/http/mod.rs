@@ -1,0 +1,473 @@
+//! HTTPS sources: Hugging Face (`{endpoint}/{owner}/{repo}/resolve/{revision}/{file}`) and
+//! plain HTTPS mirrors holding the flat layout (`{base}/{file}`, e.g. an internal nginx or
+//! Artifactory), over HTTPS only.
+//!
+//! On the Hub a file is resolved once per download (see `resolve.rs`): range requests then go
+//! straight to the file host, and the Hub is asked again only when the file host refuses the
+//! URL (401, 403, 404, 410: a signed URL that expired or was refused), when the URL is old or
+//! about to expire, or after repeated transient failures — at most [`resolve::MAX_RERESOLVES`]
+//! times. Every response body is read to its end so that its connection goes back to the
+//! pool: a download with N connections opens N connections.
+//!
+//! Redirects are followed here, not by the HTTP client, so that each hop is checked: a
+//! redirect is resolved against the URL it came from (`Url::join`), a redirect to plain HTTP is
+//! refused, and the token goes to the endpoint's host only, never to another host (the CDN).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Read;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ureq::http::{HeaderMap, StatusCode};
+use url::Url;
+
+use super::agent::{agent, classify};
+use super::location::redact;
+use super::source::{Fetch, FetchRequest, ModelSource};
+use crate::catalog::ModelEntry;
+use crate::config::{vars, Config, Secret};
+use crate::error::{ErrorKind, RegistryError, Report, Result, SourceError};
+
+mod resolve;
+mod signals;
+
+pub use resolve::Linked;
+use resolve::{Resolved, FAILURES_BEFORE_RERESOLVE, MAX_RERESOLVES};
+use signals::{busy, content_range, header, hub_refusal, if_range_for, validator};
+
+const MAX_REDIRECTS: usize = 10;
+/// The most of an error or redirect body read (to keep its connection) before dropping it.
+const MAX_DRAIN: u64 = 64 * 1024;
+
+/// An HTTPS source: Hugging Face, or a mirror with the flat layout.
+pub struct HttpSource {
+    base: Url,
+    token: Option<Secret>,
+    agent: ureq::Agent,
+    mirror: bool,
+    /// Per file: where its bytes are, and how the file host has been answering.
+    files: Mutex<HashMap<String, FileState>>,
+}
+
+#[derive(Default)]
+struct FileState {
+    resolved: Option<Resolved>,
+    reresolves: u32,
+    failures: u32,
+}
+
+impl fmt::Debug for HttpSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpSource")
+            .field("base", &redact(&self.base))
+            .field("mirror", &self.mirror)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for HttpSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if self.mirror { "HTTPS mirror" } else { "Hugging Face" };
+        write!(f, "{kind} {}", redact(&self.base).trim_end_matches('/'))
+    }
+}
+
+/// Whether two URLs name the same origin (scheme, host and port).
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// Resolves a `Location` against the URL it came from; refuses anything but HTTPS.
+fn follow(from: &Url, location: &str) -> Result<Url, SourceError> {
+    let next = from.join(location).map_err(|e| {
+        SourceError::failed_by(ErrorKind::Network, format!("{}: unusable redirect target", redact(from)), e)
+    })?;
+    match next.scheme() {
+        "https" => Ok(next),
+        "http" => Err(SourceError::failed(
+            ErrorKind::Network,
+            format!("refused a redirect from {} to plain HTTP ({})", redact(from), redact(&next)),
+        )),
+        _ => Err(SourceError::failed(
+            ErrorKind::Network,
+            format!("unsupported redirect target `{}`", redact(&next)),
+        )),
+    }
+}
+
+/// Reads what is left of a small body (an error page, a redirect's), so that its connection
+/// returns to the pool; a large one is dropped (its connection closes).
+fn drain(body: ureq::Body) {
+    let _ = std::io::copy(&mut body.into_reader().take(MAX_DRAIN), &mut std::io::sink());
+}
+
+/// A body of known length. When the last byte is read, the underlying reader is read once
+/// more, so that it sees the end and returns its connection to the pool; bytes past the
+/// length are never returned.
+struct Bounded<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        if self.left == 0 {
+            let _ = self.inner.read(&mut [0u8; 1]);
+        }
+        Ok(n)
+    }
+}
+
+impl HttpSource {
+    /// Hugging Face at `config`'s endpoint, with its token, trust roots, proxy and timeouts.
+    pub fn hugging_face(config: &Config) -> Result<Self> {
+        Self::build(config.hf_endpoint(), config, false, vars::HF_ENDPOINT)
+    }
+
+    /// An HTTPS mirror at `base` (`https://models.internal/gguf`): `{base}/{file}`. It gets
+    /// the same TLS, proxy and redirect rules as Hugging Face, and never the token.
+    pub fn mirror(base: &Url, config: &Config) -> Result<Self> {
+        Self::build(base, config, true, vars::MODELS_MIRROR)
+    }
+
+    fn build(base: &Url, config: &Config, mirror: bool, variable: &str) -> Result<Self> {
+        if base.scheme() != "https" || base.host_str().is_none_or(str::is_empty) {
+            return Err(RegistryError::config(
+                variable,
+                format!("`{}` is not an https:// URL; only HTTPS is allowed", redact(base)),
+            ));
+        }
+        let token = if mirror { None } else { config.hf_token().cloned() };
+        Ok(Self { base: base.clone(), token, agent: agent(config)?, mirror, files: Mutex::default() })
+    }
+
+    /// The endpoint (or mirror base).
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    /// Where `entry`'s bytes are asked for first: the pinned resolve URL, or `{base}/{file}`
+    /// on a mirror.
+    pub fn url(&self, entry: &ModelEntry) -> Url {
+        if self.mirror {
+            let mut url = self.base.clone();
+            if let Ok(mut segments) = url.path_segments_mut() {
+                segments.pop_if_empty().push(&entry.hf_filename);
+            }
+            url
+        } else {
+            entry.hf_url(&self.base)
+        }
+    }
+
+    /// The token, for a request to `url`: only on the endpoint's own origin.
+    fn token_for(&self, url: &Url) -> Option<&Secret> {
+        self.token.as_ref().filter(|_| same_origin(url, &self.base))
+    }
+
+    fn state<R>(&self, file: &str, f: impl FnOnce(&mut FileState) -> R) -> R {
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        f(files.entry(file.to_string()).or_default())
+    }
+
+    /// Where to fetch `entry`'s bytes from now: the resolved URL while it is fresh, else a new
+    /// resolution (one at a time: other connections wait for it and share it).
+    fn file_url(&self, entry: &ModelEntry) -> Result<Url, SourceError> {
+        if self.mirror {
+            return Ok(self.url(entry));
+        }
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        let state = files.entry(entry.hf_filename.to_string()).or_default();
+        if let Some(r) = state.resolved.as_ref().filter(|r| r.is_fresh()) {
+            return Ok(r.url.clone());
+        }
+        let resolved = self.resolve(entry)?;
+        let url = resolved.url.clone();
+        state.resolved = Some(resolved);
+        state.failures = 0;
+        Ok(url)
+    }
+
+    /// The file host refused `url` (`status`): forget it, so that the next request resolves
+    /// again, unless that was tried too often already. Connections that meet the refusal of a
+    /// URL already replaced by another connection's resolution just retry with the new one.
+    fn refused(&self, entry: &ModelEntry, url: &Url, here: &str, status: StatusCode) -> SourceError {
+        let n = self.state(&entry.hf_filename, |s| {
+            if s.resolved.as_ref().is_some_and(|r| r.url == *url) {
+                s.resolved = None;
+                s.reresolves += 1;
+            }
+            s.reresolves
+        });
+        if n > MAX_RERESOLVES {
+            return SourceError::failed(
+                ErrorKind::Network,
+                format!("{here}: HTTP {status} from the file host, again after resolving the URL {MAX_RERESOLVES} times"),
+            );
+        }
+        SourceError::Transient {
+            reason: format!(
+                "{here}: HTTP {status} from the file host (a signed URL that expired or was refused); \
+                 resolving the URL again"
+            ),
+            retry_after: Some(Duration::ZERO),
+            cause: None,
+        }
+    }
+
+    /// Counts a transient failure at the file host for `url`; after several in a row the URL
+    /// is resolved again on the next request.
+    fn failed_at_file_host(&self, entry: &ModelEntry, url: &Url) {
+        self.state(&entry.hf_filename, |s| {
+            if s.resolved.as_ref().is_none_or(|r| r.url != *url) {
+                return;
+            }
+            s.failures += 1;
+            if s.failures >= FAILURES_BEFORE_RERESOLVE && s.reresolves < MAX_RERESOLVES {
+                s.resolved = None;
+                s.reresolves += 1;
+            }
+        });
+    }
+
+    fn request(
+        &self,
+        url: &Url,
+        request: &FetchRequest,
+    ) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        let mut req = self.agent.get(url.as_str()).header("Accept-Encoding", "identity");
+        if request.offset > 0 || request.end.is_some() {
+            let range = match request.end {
+                Some(end) => format!("bytes={}-{}", request.offset, end.saturating_sub(1)),
+                None => format!("bytes={}-", request.offset),
+            };
+            req = req.header("Range", range);
+            if let Some(etag) = request.if_range.as_deref().and_then(|v| if_range_for(v, url)) {
+                req = req.header("If-Range", etag);
+            }
+        }
+        if let Some(token) = self.token_for(url) {
+            req = req.header("Authorization", format!("Bearer {}", token.expose()));
+        }
+        req
+    }
+
+    /// What a 4xx/5xx from `url` means; `resolved` is the resolution it came from.
+    fn refusal(
+        &self,
+        entry: &ModelEntry,
+        url: &Url,
+        resolved: &Url,
+        status: StatusCode,
+        headers: &HeaderMap,
+    ) -> SourceError {
+        let here = redact(url);
+        let at_file_host = !self.mirror && !same_origin(url, &self.base);
+        match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND | StatusCode::GONE
+                if at_file_host =>
+            {
+                self.refused(entry, resolved, &here, status)
+            }
+            StatusCode::NOT_FOUND | StatusCode::GONE if self.mirror => SourceError::not_found(),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN if self.mirror => SourceError::failed(
+                ErrorKind::Network,
+                format!("{here}: HTTP {status}: the mirror refused access"),
+            ),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND | StatusCode::GONE => {
+                hub_refusal(status, headers, &here, entry, self.token.is_some())
+            }
+            s if s == StatusCode::REQUEST_TIMEOUT
+                || s == StatusCode::TOO_MANY_REQUESTS
+                || s.is_server_error() =>
+            {
+                if at_file_host {
+                    self.failed_at_file_host(entry, resolved);
+                }
+                busy(s, headers, &here)
+            }
+            s => SourceError::failed(ErrorKind::Network, format!("{here}: unexpected HTTP {s}")),
+        }
+    }
+}
+
+impl ModelSource for HttpSource {
+    fn fetch(&self, entry: &ModelEntry, request: &FetchRequest) -> Result<Fetch, SourceError> {
+        let resolved = self.file_url(entry)?;
+        let mut url = resolved.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            let here = redact(&url);
+            let resp = self.request(&url, request).call().map_err(|e| {
+                if !self.mirror && !same_origin(&url, &self.base) {
+                    self.failed_at_file_host(entry, &resolved);
+                }
+                classify(e, &here)
+            })?;
+            let status = resp.status();
+            if status.is_redirection() {
+                let location = header(resp.headers(), "location").map(str::to_string).ok_or_else(|| {
+                    SourceError::failed(ErrorKind::Network, format!("{here}: redirect without Location"))
+                })?;
+                drain(resp.into_body());
+                url = follow(&url, &location)?;
+                continue;
+            }
+            if status == StatusCode::RANGE_NOT_SATISFIABLE && request.offset > 0 && request.end.is_none() {
+                // The partial no longer matches what the server has: start over.
+                drain(resp.into_body());
+                return self.fetch(entry, &FetchRequest { offset: 0, end: None, if_range: None });
+            }
+            if status != StatusCode::OK && status != StatusCode::PARTIAL_CONTENT {
+                let error = self.refusal(entry, &url, &resolved, status, resp.headers());
+                drain(resp.into_body());
+                return Err(error);
+            }
+            let headers = resp.headers();
+            if let Some(enc) =
+                header(headers, "content-encoding").filter(|e| !e.eq_ignore_ascii_case("identity"))
+            {
+                return Err(SourceError::failed(
+                    ErrorKind::Network,
+                    format!(
+                        "{here}: the server sent `{enc}`-encoded content; byte ranges need identity encoding"
+                    ),
+                ));
+            }
+            let validator = validator(headers, &url);
+            let length = header(headers, "content-length").and_then(|s| s.parse::<u64>().ok());
+            let (start, total) = if status == StatusCode::PARTIAL_CONTENT {
+                let (start, _, total) =
+                    header(headers, "content-range").and_then(content_range).ok_or_else(|| {
+                        SourceError::failed(
+                            ErrorKind::Network,
+                            format!("{here}: 206 without a valid Content-Range"),
+                        )
+                    })?;
+                if start != request.offset {
+                    return Err(SourceError::failed(
+                        ErrorKind::Network,
+                        format!("{here}: asked for bytes from {}, got from {start}", request.offset),
+                    ));
+                }
+                (start, total)
+            } else {
+                (0, length)
+            };
+            self.state(&entry.hf_filename, |s| s.failures = 0);
+            let reader = resp.into_body().into_reader();
+            // A body is read up to the requested end, and to its own end when that is where it
+            // stops (so that the connection is reused); a server that sends more is cut.
+            let wanted = request.end.filter(|&end| end > start).map(|end| end - start);
+            let limit = match (wanted, length) {
+                (Some(w), Some(l)) => Some(w.min(l)),
+                (w, l) => w.or(l),
+            };
+            let body: Box<dyn Read + Send> = match limit {
+                Some(left) => Box::new(Bounded { inner: reader, left }),
+                None => Box::new(reader),
+            };
+            return Ok(Fetch { body, start, total, validator, location: here });
+        }
+        Err(SourceError::failed(
+            ErrorKind::Network,
+            format!(
+                "more than {MAX_REDIRECTS} redirects from {} (a redirect loop?)",
+                redact(&self.url(entry))
+            ),
+        ))
+    }
+
+    fn is_network(&self) -> bool {
+        true
+    }
+
+    fn check(&self) -> Result<String, String> {
+        let started = std::time::Instant::now();
+        match self.agent.head(self.base.as_str()).call() {
+            Ok(resp) => {
+                Ok(format!("answers (HTTP {}, {} ms)", resp.status().as_u16(), started.elapsed().as_millis()))
+            }
+            Err(e) => Err(Report::new(&classify(e, &redact(&self.base))).to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_token_goes_to_the_endpoints_origin_only() {
+        assert!(same_origin(&url("https://huggingface.co/a/b"), &url("https://huggingface.co")));
+        assert!(same_origin(&url("https://h:443/x"), &url("https://h/")));
+        assert!(!same_origin(&url("https://h:8443/x"), &url("https://h/")));
+        assert!(!same_origin(&url("https://cdn.h/x"), &url("https://h/")));
+    }
+
+    #[test]
+    fn redirects_are_joined_and_stay_on_https() {
+        let from = url("https://a.example:1/x/y");
+        assert_eq!(follow(&from, "/z").unwrap().as_str(), "https://a.example:1/z");
+        assert_eq!(follow(&from, "z?q=1").unwrap().as_str(), "https://a.example:1/x/z?q=1");
+        assert_eq!(follow(&from, "//b.example/w").unwrap().as_str(), "https://b.example/w");
+        assert_eq!(follow(&from, "https://b/y").unwrap().as_str(), "https://b/y");
+        for bad in ["http://b/y", "HTTP://b/y", "ftp://b/y"] {
+            assert!(follow(&from, bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bounded_bodies_read_their_source_to_the_end() {
+        struct Counting<'a>(&'a [u8], usize);
+        impl Read for Counting<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.1 += 1;
+                self.0.read(buf)
+            }
+        }
+        let mut inner = Counting(b"abcdef", 0);
+        let mut body = Bounded { inner: &mut inner, left: 6 };
+        let mut out = Vec::new();
+        body.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"abcdef");
+        assert_eq!(inner.0.len(), 0);
+        assert_eq!(inner.1, 2, "a read for the data and one that sees the end");
+        let mut more = Bounded { inner: &b"abcdefXYZ"[..], left: 6 };
+        let mut out = Vec::new();
+        more.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"abcdef", "bytes past the length are never returned");
+    }
+
+    #[test]
+    fn plain_http_endpoints_are_refused_and_tokens_stay_hidden() {
+        let config = Config::new("/m").with_hf_endpoint(url("http://huggingface.co"));
+        let err = HttpSource::hugging_face(&config).unwrap_err();
+        assert!(err.to_string().contains("HF_ENDPOINT"), "{err}");
+        let ok =
+            HttpSource::hugging_face(&Config::new("/m").with_hf_token(Some(Secret::new("hf_abc")))).unwrap();
+        assert!(!format!("{ok:?}").contains("hf_abc"));
+    }
+
+    #[test]
+    fn mirror_urls_encode_the_file_name() {
+        let m = HttpSource::mirror(&url("https://m.example/gguf/"), &Config::new("/m")).unwrap();
+        let mut e = crate::catalog::Catalog::builtin().resolve("minilm").unwrap().clone();
+        e.hf_filename = "a b#c.gguf".into();
+        assert_eq!(m.url(&e).as_str(), "https://m.example/gguf/a%20b%23c.gguf");
+        assert_eq!(m.to_string(), "HTTPS mirror https://m.example/gguf");
+    }
+}
