@@ -1,16 +1,36 @@
 #!/usr/bin/env python3
-"""Turns bench/run's raw measurements into the results table (Markdown) and a bar chart (SVG)."""
+"""Turns bench/run's raw measurements into the results tables (Markdown) and a bar chart (SVG).
+
+Arguments: raw.tsv counts.tsv path.json WARM_LINE SIZE CAP RUNS MACHINE OUT_MD OUT_SVG
+raw.tsv:    scenario, client, seconds, peak RSS KiB (one line per run)
+counts.tsv: scenario, client, "hub_requests hub_connections cdn_requests cdn_connections"
+"""
 import json
 import statistics
 import sys
 from collections import defaultdict
 
-raw, path_json, warm_line, size, cap, runs, machine, out_md, out_svg = sys.argv[1:10]
+raw, counts_tsv, path_json, warm_line, size, cap, runs, machine, out_md, out_svg = sys.argv[1:11]
 size = int(size)
 rows = defaultdict(list)
 for line in open(raw):
     scenario, client, secs, kib = line.rstrip("\n").split("\t")
     rows[(scenario, client)].append((float(secs), int(kib)))
+counts = defaultdict(list)
+for line in open(counts_tsv):
+    scenario, client, nums = line.rstrip("\n").split("\t")
+    counts[(scenario, client)].append([int(n) for n in nums.split()])
+
+WAN_CAP = 20e6  # bytes per second per CDN connection (bench/lib/hub.sh WAN_CAP)
+HUB_RTT = 0.080
+SCENARIOS = [
+    ("capped", f"loopback, capped ({cap}/connection, nginx limit_rate)", size),
+    ("uncapped", "loopback, uncapped", size),
+    ("wan-256", "WAN (Hub RTT 80 ms, CDN RTT 20 ms, 20 MB/s per connection), 256 MiB", 256 << 20),
+    ("wan-1024", "WAN (Hub RTT 80 ms, CDN RTT 20 ms, 20 MB/s per connection), 1 GiB", size),
+]
+SCENARIOS = [s for s in SCENARIOS if any(k[0] == s[0] for k in rows)]
+PEERS = ["aria2c-x8", "aria2c-x16", "curl", "huggingface_hub"]
 
 
 def med(scenario, client):
@@ -23,24 +43,68 @@ def rss(scenario, client):
     return max(k for _, k in v) / 1024 if v else None
 
 
-out = []
-mib = size / 2**20
-out.append(f"Machine: {machine}. File: {mib:.0f} MiB GGUF-shaped, served by nginx over HTTPS "
-           f"(302 from 127.0.0.1 to a CDN host on 127.0.0.2). Medians of {runs} runs; peak RSS is the "
-           f"largest of the runs.\n")
+def count(scenario, client):
+    v = counts.get((scenario, client))
+    return [statistics.median(col) for col in zip(*v)] if v else None
+
+
+def default_connections(nbytes):
+    """strata-model's default (download::auto_connections): one per 2 MiB, at most 32."""
+    return max(1, min(32, nbytes // (2 << 20)))
+
+
+def planned_ranges(nbytes, connections):
+    """Ranges of a fresh parallel plan (download::plan::Plan::fresh): two per connection,
+    between 1 MiB and 64 MiB each."""
+    chunk = min(max(nbytes // (connections * 2), 1 << 20), 64 << 20)
+    return -(-nbytes // chunk)
+
+
+def limit(nbytes, connections):
+    """The physical limit on the WAN: every connection at the cap, plus three Hub round trips."""
+    return nbytes / (connections * WAN_CAP) + 3 * HUB_RTT
+
+
+out = [f"Machine: {machine}. GGUF-shaped files served by nginx over HTTPS (302 from a Hub on "
+       f"127.0.0.1 to a CDN host on 127.0.0.2). Medians of {runs} runs; peak RSS is the largest of "
+       f"the runs. The WAN is bench/delay-line in front of both hosts.\n"]
 out.append("| scenario | client | median time | throughput | peak RSS | strata-model is faster by |")
 out.append("|---|---|---|---|---|---|")
-peers = ["curl", "aria2c-x8", "huggingface_hub"]
-for scenario, label in [("capped", f"capped ({cap}/connection)"), ("uncapped", "uncapped")]:
+for scenario, label, nbytes in SCENARIOS:
     ours = med(scenario, "strata-model")
-    for client in ["strata-model"] + peers:
+    for client in ["strata-model"] + PEERS:
         t = med(scenario, client)
         if t is None:
             continue
         ratio = "—" if client == "strata-model" else f"{t / ours:.2f}×"
         note = " (verifies SHA-256)" if client == "strata-model" else " (no verification)"
-        out.append(f"| {label} | {client}{note} | {t:.2f} s | {size / t / 1e6:.0f} MB/s | "
+        out.append(f"| {label} | {client}{note} | {t:.2f} s | {nbytes / t / 1e6:.0f} MB/s | "
                    f"{rss(scenario, client):.1f} MiB | {ratio} |")
+
+out.append("")
+out.append("Requests and connections counted at the server (nginx access log, `$connection`), "
+           "medians per download:")
+out.append("")
+out.append("| scenario | client | Hub requests | Hub connections | CDN requests | CDN connections |")
+out.append("|---|---|---|---|---|---|")
+for scenario, label, _ in SCENARIOS:
+    for client in ["strata-model"] + PEERS:
+        c = count(scenario, client)
+        if c:
+            out.append(f"| {scenario} | {client} | {c[0]:.0f} | {c[1]:.0f} | {c[2]:.0f} | {c[3]:.0f} |")
+
+sweep = sorted({(s, int(c[len("strata-model-c"):])) for (s, c) in rows if c.startswith("strata-model-c")})
+if sweep:
+    out.append("")
+    out.append("Connection sweep of strata-model (`--connections N`), medians:")
+    out.append("")
+    out.append("| scenario | connections | median time | physical limit | time / limit |")
+    out.append("|---|---|---|---|---|")
+    for scenario, c in sweep:
+        nbytes = next(n for s, _, n in SCENARIOS if s == scenario)
+        t = med(scenario, f"strata-model-c{c}")
+        lim = limit(nbytes, c)
+        out.append(f"| {scenario} | {c} | {t:.2f} s | {lim:.2f} s | {t / lim:.2f} |")
 
 v_ours, v_ssl = med("verify", "strata-model-verify"), med("verify", "openssl-dgst")
 m_ours, m_cp = med("mirror", "strata-model-mirror"), med("mirror", "cp+sha256sum")
@@ -58,21 +122,54 @@ out.append(f"| warm `ensure()` in process (median of 10 000) vs re-hashing the f
            f"{v_ours:.2f} s | {v_ours * 1e6 / warm_us:,.0f}× faster |")
 out.append(f"| warm `strata-model path` as a whole process (hyperfine mean) | {path['mean'] * 1e3:.2f} ms | — | — |")
 
-cap_ours, unc_ours = med("capped", "strata-model"), med("uncapped", "strata-model")
-checks = [
-    ("capped: ≥ 1.5× aria2c -x8 (aim 2×)", med("capped", "aria2c-x8") / cap_ours >= 1.5,
-     f"{med('capped', 'aria2c-x8') / cap_ours:.2f}×"),
-    ("capped: ≥ 5× curl", med("capped", "curl") / cap_ours >= 5, f"{med('capped', 'curl') / cap_ours:.2f}×"),
-    ("capped: ≥ 5× huggingface_hub", med("capped", "huggingface_hub") / cap_ours >= 5,
-     f"{med('capped', 'huggingface_hub') / cap_ours:.2f}×"),
-    ("uncapped: within 1.1× of curl's time", unc_ours <= 1.1 * med("uncapped", "curl"),
-     f"{unc_ours / med('uncapped', 'curl'):.2f}× curl's time"),
-    ("warm ensure() < 1 ms in process", warm_us < 1000, f"{warm_us:.1f} µs"),
-    ("strata-model path < 10 ms as a process", path["mean"] < 0.010, f"{path['mean'] * 1e3:.2f} ms"),
-    ("peak RSS of the download < 32 MiB", max(rss("capped", "strata-model"), rss("uncapped", "strata-model")) < 32,
-     f"{max(rss('capped', 'strata-model'), rss('uncapped', 'strata-model')):.1f} MiB"),
-    ("verify ≥ 0.95× openssl dgst -sha256", v_ssl / v_ours >= 0.95, f"{v_ssl / v_ours:.2f}×"),
-]
+checks = []
+
+
+def check(name, ok, value):
+    checks.append((name, ok, value))
+
+
+if med("wan-256", "strata-model"):
+    ours = med("wan-256", "strata-model")
+    for peer, want in [("aria2c-x16", 1.5), ("aria2c-x8", 2.0)]:
+        r = med("wan-256", peer) / ours
+        check(f"WAN 256 MiB: ≥ {want}× {peer}'s speed", r >= want, f"{r:.2f}×")
+    c = default_connections(256 << 20)
+    lim = limit(256 << 20, c)
+    check(f"WAN 256 MiB: within 1.5× of the limit at {c} connections ({lim:.2f} s)", ours <= 1.5 * lim,
+          f"{ours / lim:.2f}× the limit")
+if med("wan-1024", "strata-model"):
+    ours = med("wan-1024", "strata-model")
+    lim = limit(size, default_connections(size))
+    check(f"WAN 1 GiB: within 1.5× of the limit ({lim:.2f} s)", ours <= 1.5 * lim, f"{ours / lim:.2f}× the limit")
+if med("capped", "strata-model"):
+    ours = med("capped", "strata-model")
+    r = med("capped", "aria2c-x8") / ours
+    check("loopback capped: ≥ 2× aria2c -x8", r >= 2, f"{r:.2f}×")
+    for peer in ["curl", "huggingface_hub"]:
+        r = med("capped", peer) / ours
+        check(f"loopback capped: ≥ 5× {peer}", r >= 5, f"{r:.2f}×")
+if med("uncapped", "strata-model"):
+    r = med("uncapped", "strata-model") / med("uncapped", "curl")
+    check("loopback uncapped: ≤ 1.25× curl's time (with verification)", r <= 1.25, f"{r:.2f}× curl's time")
+ours_counts = [(s, count(s, "strata-model")) for s, _, _ in SCENARIOS if count(s, "strata-model")]
+if ours_counts:
+    hub = max(c[0] for _, c in ours_counts)
+    check("Hub requests per download ≤ 2", hub <= 2, f"{hub:.0f} at most")
+    over = []
+    for s, c in ours_counts:
+        n = next(n for s2, _, n in SCENARIOS if s2 == s)
+        conns = default_connections(n)
+        extra = max(0, c[2] - planned_ranges(n, conns))  # requests for split-off or retried ranges
+        over.append((c[3] - conns, extra))
+    ok = all(o <= e for o, e in over)
+    check("CDN connections ≤ the connection count, plus one per split or retried range",
+          ok, ", ".join(f"+{o:.0f} (extra requests {e:.0f})" for o, e in over))
+peak = max(rss(s, "strata-model") for s, _, _ in SCENARIOS)
+check("peak RSS of the download ≤ 24 MiB", peak <= 24, f"{peak:.1f} MiB")
+check("warm ensure() < 1 ms in process", warm_us < 1000, f"{warm_us:.1f} µs")
+check("strata-model path < 10 ms as a process", path["mean"] < 0.010, f"{path['mean'] * 1e3:.2f} ms")
+check("verify ≥ 0.95× openssl dgst -sha256", v_ssl / v_ours >= 0.95, f"{v_ssl / v_ours:.2f}×")
 out.append("")
 out.append("| target | result | met |")
 out.append("|---|---|---|")
@@ -80,20 +177,20 @@ for name, ok, value in checks:
     out.append(f"| {name} | {value} | {'yes' if ok else 'no'} |")
 open(out_md, "w").write("\n".join(out) + "\n")
 
-# Bar chart: time per client per scenario.
-clients = ["strata-model"] + peers
-colors = {"strata-model": "#2b6cb0", "curl": "#a0aec0", "aria2c-x8": "#718096", "huggingface_hub": "#ed8936"}
-scenarios = [("capped", f"capped ({cap}/connection)"), ("uncapped", "uncapped")]
+# Bar chart: time per client per scenario, each scenario on its own scale.
+clients = ["strata-model"] + PEERS
+colors = {"strata-model": "#2b6cb0", "curl": "#a0aec0", "aria2c-x8": "#718096", "aria2c-x16": "#4a5568",
+          "huggingface_hub": "#ed8936"}
 bar_h, gap, left, width = 18, 28, 170, 460
-height = 60 + len(scenarios) * (len(clients) * bar_h + gap + 20)
-tmax = max(med(s, c) or 0 for s, _ in scenarios for c in clients)
+height = 60 + len(SCENARIOS) * (len(clients) * bar_h + gap + 20)
 svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 90}" height="{height}" '
        f'font-family="sans-serif" font-size="12">',
-       f'<rect width="100%" height="100%" fill="white"/>',
-       f'<text x="10" y="20" font-size="14" font-weight="bold">Time to download {mib:.0f} MiB over HTTPS '
-       f'(median of {runs}; lower is better)</text>']
+       '<rect width="100%" height="100%" fill="white"/>',
+       f'<text x="10" y="20" font-size="14" font-weight="bold">Time to download and verify '
+       f'(median of {runs}; lower is better; each scenario on its own scale)</text>']
 y = 45
-for scenario, label in scenarios:
+for scenario, label, _ in SCENARIOS:
+    tmax = max(med(scenario, c) or 0 for c in clients)
     svg.append(f'<text x="10" y="{y}" font-weight="bold">{label}</text>')
     y += 8
     for c in clients:

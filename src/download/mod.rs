@@ -3,6 +3,7 @@
 //! source over one or more connections; [`retry`](self) decides how long to wait after a
 //! transient failure; reuse looks in other tools' caches first.
 
+mod limiter;
 mod plan;
 mod resolver;
 mod retry;

@@ -3,12 +3,13 @@
 //! in order, so the SHA-256 is ready moments after the last byte arrives, with no second pass
 //! over the file once it is complete.
 //!
-//! The file is cut into chunks. Each connection takes the next pending chunk; when none is
-//! left, an idle connection takes over the second half of the largest range still in flight,
-//! so a connection much slower than the others does not hold up the end. With more than one
-//! connection the partial is preallocated and per-chunk progress is kept beside it
-//! (`<file>.part.ranges`), so an interruption costs only the bytes in flight. Memory is one
-//! fixed buffer per connection plus one for the hasher, whatever the file size.
+//! Each connection takes the front of the next pending chunk, half its fair share of what is
+//! unassigned (guided: ranges shrink toward the end, so connections finish together); when
+//! nothing is left, an idle one takes over half of a range that would take more than
+//! `STEAL_AFTER` to finish at its own rate. With more than one connection the partial is
+//! preallocated and per-chunk progress is kept beside it (`<file>.part.ranges`), so an
+//! interruption costs only the bytes in flight. Memory is one fixed buffer per connection plus
+//! one for the hasher, whatever the file size.
 
 use std::collections::HashMap;
 use std::fs;
@@ -17,6 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::limiter::Limiter;
 pub(crate) use super::plan::{Plan, MIN_CHUNK};
 use super::retry::Backoff;
 use crate::catalog::ModelEntry;
@@ -35,8 +37,7 @@ use crate::store::ModelFiles;
 const BUF_SIZE: usize = 128 * 1024;
 /// The hasher is woken each time a range crosses a multiple of this.
 const HASH_STEP: u64 = 1 << 20;
-/// A range in flight is split only when it would take longer than this to finish at its rate
-/// (a split saves about half of that, less a round trip for the new request).
+/// A range in flight is split only when it would take longer than this to finish at its rate.
 const STEAL_AFTER: Duration = Duration::from_millis(150);
 /// A range in flight is split only when at least twice this much of it remains.
 const MIN_SPLIT: u64 = 1024 * 1024;
@@ -51,27 +52,6 @@ pub(crate) enum Stop {
     Storage(RegistryError),
     /// The source ignored a range request while several connections were in use.
     RangesUnsupported,
-}
-
-/// Caps the total rate of all connections.
-struct Limiter {
-    rate: u64,
-    started: Instant,
-    bytes: Mutex<u64>,
-}
-
-impl Limiter {
-    fn take(&self, n: usize) {
-        let total = {
-            let mut b = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
-            *b += n as u64;
-            *b
-        };
-        let due = Duration::from_secs_f64(total as f64 / self.rate as f64);
-        if let Some(wait) = due.checked_sub(self.started.elapsed()) {
-            std::thread::sleep(wait);
-        }
-    }
 }
 
 struct State {
@@ -113,6 +93,7 @@ struct Run<'a, 'b> {
     t: &'b Transfer<'a>,
     name: String,
     size: u64,
+    connections: u64,
     parallel: bool,
     state: Mutex<State>,
     changed: Condvar,
@@ -135,6 +116,7 @@ impl Transfer<'_> {
             t: self,
             name: self.entry.display_name(),
             size,
+            connections: connections.max(1) as u64,
             parallel: plan.parallel,
             state: Mutex::new(State {
                 chunks: plan.chunks,
@@ -203,13 +185,23 @@ impl Run<'_, '_> {
         }
     }
 
-    /// Takes the next pending chunk, or the second half of the range in flight that would
-    /// take longest to finish at its own rate, when that is more than [`STEAL_AFTER`]: a
-    /// split costs a request and the other connection (its response is cut), so ranges that
-    /// move as fast as the rest are left alone.
+    /// Takes the front of the next pending chunk, or half of the range in flight that would
+    /// take longest to finish at its own rate when that is more than [`STEAL_AFTER`] (a split
+    /// costs a request and cuts the other connection's response).
     fn take(&self, st: &mut State) -> Next {
         let now = Instant::now();
-        if let Some(c) = st.chunks.iter_mut().find(|c| !c.active && c.remaining() > 0) {
+        if let Some(i) = st.chunks.iter().position(|c| !c.active && c.remaining() > 0) {
+            // Guided: take half a fair share of what is not yet assigned, so that ranges
+            // shrink toward the end and the connections finish together.
+            let unassigned: u64 = st.chunks.iter().filter(|c| !c.active).map(Chunk::remaining).sum();
+            let share = (unassigned / (2 * self.connections)).max(MIN_CHUNK);
+            let c = st.chunks[i];
+            if self.parallel && c.done == 0 && c.remaining() > share + MIN_CHUNK {
+                let mid = c.start + share;
+                st.chunks[i].end = mid;
+                st.chunks.insert(i + 1, Chunk::new(mid, c.end, 0));
+            }
+            let c = &mut st.chunks[i];
             c.active = true;
             let (start, done) = (c.start, c.done);
             st.taken.insert(start, (now, done));

@@ -413,15 +413,15 @@ fn requested_ranges(hub: &Hub, size: u64) -> Vec<(u64, u64)> {
         .collect()
 }
 
-/// Requests for bytes already asked for, which must be the tails of split ranges: a range
-/// `a..b` whose second half `m..b` (a < m) was taken over by an idle connection. Panics on any
-/// other overlap. Returns the number of splits.
+/// Requests for bytes already asked for, which must be parts of split ranges: a request `a..b`
+/// whose later part `m..e` (a < m, e ≤ b: a range can be split again) was taken over by an
+/// idle connection. Panics on any other overlap. Returns the number of splits.
 fn splits(ranges: &[(u64, u64)]) -> usize {
     let mut n = 0;
     for (i, &(a, b)) in ranges.iter().enumerate() {
         for &(c, d) in &ranges[..i] {
             if a < d && c < b {
-                assert!(c < a && b == d, "{a}..{b} overlaps {c}..{d} and is not its tail: {ranges:?}");
+                assert!(c < a && b <= d, "{a}..{b} overlaps {c}..{d} and is not a split of it: {ranges:?}");
                 n += 1;
             }
         }
