@@ -4,7 +4,7 @@
 use std::fs;
 use std::time::{Duration, SystemTime};
 
-use crate::support::hub::{REPO, REVISION};
+use crate::support::hub::{Faults, REPO, REVISION};
 use crate::support::setup;
 use crate::support::{gguf_bytes, sha256_hex, Run};
 
@@ -239,4 +239,30 @@ fn catalog_check_flags_a_size_or_hash_that_differs() {
     let r = Run::of(s.cmd().args(["catalog", "check", "--endpoint", &endpoint, "minilm"]).output().unwrap())
         .code(5);
     assert!(r.stdout.contains("missing"), "{}", r.stdout);
+}
+
+/// The Hub answers a renamed repository with a relative redirect (to `/api/resolve-cache/…`):
+/// `catalog check` follows it with `Url::join`, takes the size from the Hub's `X-Linked-Size`
+/// (never a redirect's `Content-Length`), and stops before the CDN; a gated repository says so.
+#[test]
+fn catalog_check_follows_the_hubs_relative_redirects() {
+    let s = setup(300_000);
+    s.hub.set_faults(Faults { relative_redirect: true, ..Default::default() });
+    let endpoint = s.hub.endpoint();
+    let r = Run::of(
+        s.cmd().args(["catalog", "check", "--endpoint", &endpoint, "tiny", "--json"]).output().unwrap(),
+    )
+    .ok();
+    let row = &r.json()[0];
+    assert_eq!(row["verdict"], "match", "{row}");
+    assert_eq!(row["hub_size"], 300_000);
+    let hub: Vec<_> = s.hub.seen().into_iter().filter(|r| r.host == "hub").collect();
+    assert_eq!(hub.len(), 2, "the resolve URL, then the resolve cache: {hub:#?}");
+    assert!(hub.iter().all(|r| r.method == "HEAD") && hub[1].path.starts_with("/api/resolve-cache/"));
+    assert!(s.hub.cdn_gets().is_empty());
+
+    s.hub.set_faults(Faults { hub_error: Some((401, "GatedRepo")), ..Default::default() });
+    let r = Run::of(s.cmd().args(["catalog", "check", "--endpoint", &endpoint, "tiny"]).output().unwrap())
+        .code(5);
+    assert!(r.stdout.contains("is gated"), "{}", r.stdout);
 }

@@ -51,6 +51,8 @@ fn main() {
 /// when set. Half-closes `to` at the end.
 fn pipe(mut from: TcpStream, mut to: TcpStream, delay: Duration, rate: Option<f64>) {
     let (tx, rx) = mpsc::sync_channel::<(Instant, Vec<u8>)>(IN_FLIGHT);
+    // Buffers go back to the reader once written: no allocation or copy per chunk.
+    let (give_back, take_back) = mpsc::channel::<Vec<u8>>();
     let writer = thread::spawn(move || {
         let mut free_at = Instant::now();
         for (at, chunk) in rx {
@@ -68,15 +70,18 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, delay: Duration, rate: Option<f6
                     free_at = due.max(free_at) + Duration::from_secs_f64(piece.len() as f64 / r);
                 }
             }
+            let _ = give_back.send(chunk);
         }
         let _ = to.shutdown(Shutdown::Write);
     });
-    let mut buf = vec![0u8; CHUNK];
     loop {
+        let mut buf = take_back.try_recv().unwrap_or_default();
+        buf.resize(CHUNK, 0);
         match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                if tx.send((Instant::now(), buf[..n].to_vec())).is_err() {
+                buf.truncate(n);
+                if tx.send((Instant::now(), buf)).is_err() {
                     break;
                 }
             }
