@@ -55,7 +55,7 @@ pub mod sources;
 pub mod store;
 
 pub use catalog::{Catalog, CustomModel, ModelEntry, ModelTask, Origin};
-pub use config::{CacheTool, Config, RetryPolicy, Secret};
+pub use config::{CacheTool, Config, RetryPolicy, Secret, TokenSource};
 #[cfg(feature = "registry")]
 pub use digest::hash_file;
 pub use error::{Attempt, BoxError, ErrorKind, RegistryError, Report, Result, SourceError};
@@ -63,7 +63,10 @@ pub use fs::LinkMethod;
 #[cfg(feature = "registry")]
 pub use progress::{Progress, ProgressFn};
 #[cfg(feature = "registry")]
-pub use registry::{CheckRow, PruneReport, PushAction, PushReport, Verdict, STALE_PARTIAL};
+pub use registry::{
+    CacheLocation, CheckRow, PruneReport, PushAction, PushReport, ShareAction, ShareReport, Verdict,
+    STALE_PARTIAL,
+};
 pub use registry::{ModelInfo, ModelRegistry, Registry};
 pub use size::{ByteSize, ParseSizeError};
 #[cfg(feature = "registry")]

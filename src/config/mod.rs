@@ -69,6 +69,20 @@ pub struct Config {
     connections: Option<usize>,
     max_rate: Option<u64>,
     caches: Vec<CacheDir>,
+    hf_token_file: Option<PathBuf>,
+    hf_hub_cache: Option<PathBuf>,
+    share_hf_cache: bool,
+}
+
+/// Where the Hugging Face token comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenSource {
+    /// `HF_TOKEN` (or a token given to [`Config::with_hf_token`]).
+    Variable,
+    /// A token file (`HF_TOKEN_PATH`, else `$HF_HOME/token`), as `hf auth login` saves it.
+    File(PathBuf),
+    /// No token.
+    None,
 }
 
 /// How transient failures are retried: up to `attempts` tries per source without progress,
@@ -123,6 +137,9 @@ impl Config {
             connections: None,
             max_rate: None,
             caches: Vec::new(),
+            hf_token_file: None,
+            hf_hub_cache: None,
+            share_hf_cache: false,
         }
     }
 
@@ -170,6 +187,10 @@ impl Config {
             || flag(vars::HF_HUB_OFFLINE, get(vars::HF_HUB_OFFLINE))?;
         let reuse = flag(vars::REUSE_CACHES, get(vars::REUSE_CACHES).or(Some("1".into())))?;
         let caches = if reuse { caches::default_dirs(&get, home()) } else { Vec::new() };
+        let home_dir = home();
+        let hf_token_file = get(vars::HF_TOKEN_PATH)
+            .map(|v| caches::expand(&v, home_dir.as_deref()))
+            .or_else(|| caches::hf_home(&get, home_dir.as_deref()).map(|h| h.join("token")));
         let mirrors = get(vars::MODELS_MIRROR)
             .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
             .unwrap_or_default();
@@ -193,6 +214,9 @@ impl Config {
             ca_file: get(vars::SSL_CERT_FILE).map(PathBuf::from),
             env_proxy: true,
             caches,
+            hf_token_file,
+            hf_hub_cache: caches::hf_hub_cache(&get, home_dir.as_deref()),
+            share_hf_cache: flag(vars::SHARE_HF_CACHE, get(vars::SHARE_HF_CACHE))?,
             ..Self::new(PathBuf::new())
         })
     }
@@ -248,9 +272,66 @@ impl Config {
         self
     }
 
-    /// The Hugging Face token, if any.
+    /// The Hugging Face token given directly (`HF_TOKEN`), if any; see
+    /// [`Config::resolve_hf_token`] for the saved token file too.
     pub fn hf_token(&self) -> Option<&Secret> {
         self.hf_token.as_ref()
+    }
+
+    /// Sets the file a saved token is read from when no token is given (`HF_TOKEN_PATH`, else
+    /// `$HF_HOME/token`, as huggingface_hub reads it).
+    pub fn with_hf_token_file(mut self, file: Option<PathBuf>) -> Self {
+        self.hf_token_file = file;
+        self
+    }
+
+    /// The file a saved token is read from.
+    pub fn hf_token_file(&self) -> Option<&Path> {
+        self.hf_token_file.as_deref()
+    }
+
+    /// The token to send to the Hub, and where it came from: `HF_TOKEN` wins, then the token
+    /// file (read now, trimmed; an empty or unreadable file is no token).
+    pub fn resolve_hf_token(&self) -> (Option<Secret>, TokenSource) {
+        if let Some(t) = &self.hf_token {
+            return (Some(t.clone()), TokenSource::Variable);
+        }
+        let Some(file) = &self.hf_token_file else { return (None, TokenSource::None) };
+        match std::fs::read_to_string(file) {
+            Ok(text) => {
+                let token = text.replace(['\r', '\n'], "");
+                let token = token.trim();
+                if token.is_empty() {
+                    (None, TokenSource::None)
+                } else {
+                    (Some(Secret::new(token)), TokenSource::File(file.clone()))
+                }
+            }
+            Err(_) => (None, TokenSource::None),
+        }
+    }
+
+    /// Sets the Hugging Face hub cache that `share` writes to.
+    pub fn with_hf_hub_cache(mut self, dir: Option<PathBuf>) -> Self {
+        self.hf_hub_cache = dir;
+        self
+    }
+
+    /// The Hugging Face hub cache that `share` writes to (`HF_HUB_CACHE`, else
+    /// `HUGGINGFACE_HUB_CACHE`, else `$HF_HOME/hub`, as huggingface_hub reads it).
+    pub fn hf_hub_cache(&self) -> Option<&Path> {
+        self.hf_hub_cache.as_deref()
+    }
+
+    /// Shares every model in the Hugging Face hub cache after it is downloaded when `true`.
+    pub fn with_share_hf_cache(mut self, on: bool) -> Self {
+        self.share_hf_cache = on;
+        self
+    }
+
+    /// Whether models are shared in the Hugging Face hub cache after each download.
+    pub fn share_hf_cache(&self) -> bool {
+        self.share_hf_cache
     }
 
     /// Makes no network connection when `true`.
@@ -444,13 +525,35 @@ mod tests {
     }
 
     #[test]
+    fn the_token_comes_from_hf_token_then_the_saved_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().to_str().unwrap();
+        std::fs::create_dir_all(tmp.path().join(".cache/huggingface")).unwrap();
+        std::fs::write(tmp.path().join(".cache/huggingface/token"), "hf_saved\n").unwrap();
+        let c = env(&[("HOME", home)]).unwrap();
+        let (token, from) = c.resolve_hf_token();
+        assert_eq!(token.unwrap().expose(), "hf_saved");
+        assert_eq!(from, TokenSource::File(tmp.path().join(".cache/huggingface/token")));
+        assert!(!format!("{c:?}").contains("hf_saved"));
+        let c = env(&[("HOME", home), ("HF_TOKEN", "hf_env")]).unwrap();
+        assert_eq!(c.resolve_hf_token().0.unwrap().expose(), "hf_env", "HF_TOKEN wins");
+        std::fs::write(tmp.path().join("t"), "hf_path").unwrap();
+        let path = tmp.path().join("t");
+        let c = env(&[("HOME", home), ("HF_TOKEN_PATH", path.to_str().unwrap())]).unwrap();
+        assert_eq!(c.resolve_hf_token().0.unwrap().expose(), "hf_path");
+        let c = env(&[("HOME", home), ("HF_HOME", "~/elsewhere")]).unwrap();
+        assert_eq!(c.resolve_hf_token(), (None, TokenSource::None), "no file there");
+        assert_eq!(c.hf_hub_cache(), Some(tmp.path().join("elsewhere/hub").as_path()));
+    }
+
+    #[test]
     fn caches_follow_the_variables_and_can_be_turned_off() {
         let c = env(&[("HOME", "/h"), ("HF_HUB_CACHE", "/hf"), ("LLAMA_CACHE", "/llama")]).unwrap();
-        let first: Vec<_> = c.caches().iter().take(2).map(|d| (d.tool, d.path.clone())).collect();
-        assert_eq!(
-            first,
-            [(CacheTool::HuggingFace, PathBuf::from("/hf")), (CacheTool::LlamaCpp, PathBuf::from("/llama"))]
-        );
+        let tools: Vec<_> = c.caches().iter().map(|d| (d.tool, d.path.clone())).collect();
+        assert_eq!(tools[0], (CacheTool::HuggingFace, PathBuf::from("/hf")));
+        let llama = tools.iter().position(|t| t.0 == CacheTool::LlamaCpp).unwrap();
+        assert_eq!(tools[llama], (CacheTool::LlamaCpp, PathBuf::from("/llama")));
+        assert!(tools[..llama].iter().all(|t| t.0 == CacheTool::HuggingFace), "the Hugging Face chain first");
         assert!(env(&[("HOME", "/h"), ("STRATA_REUSE_CACHES", "0")]).unwrap().caches().is_empty());
     }
 }

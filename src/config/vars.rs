@@ -14,6 +14,8 @@ pub const HF_HUB_OFFLINE: &str = "HF_HUB_OFFLINE";
 pub const HF_ENDPOINT: &str = "HF_ENDPOINT";
 /// A Hugging Face access token, for gated repositories.
 pub const HF_TOKEN: &str = "HF_TOKEN";
+/// The file holding the token `hf auth login` saved (default `$HF_HOME/token`).
+pub const HF_TOKEN_PATH: &str = "HF_TOKEN_PATH";
 /// The home directory.
 pub const HOME: &str = "HOME";
 /// `0` turns off reusing model files found in other tools' caches.
@@ -22,8 +24,22 @@ pub const REUSE_CACHES: &str = "STRATA_REUSE_CACHES";
 pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
 /// The Hugging Face hub cache (reused before downloading).
 pub const HF_HUB_CACHE: &str = "HF_HUB_CACHE";
-/// Hugging Face's home (`$HF_HOME/hub` is its cache).
+/// Hugging Face's home (`$HF_HOME/hub` is its cache, `$HF_HOME/token` its saved token).
 pub const HF_HOME: &str = "HF_HOME";
+/// The hub cache's older name, still read by huggingface_hub.
+pub const HUGGINGFACE_HUB_CACHE: &str = "HUGGINGFACE_HUB_CACHE";
+/// The base of per-user caches (`$XDG_CACHE_HOME/huggingface`, `$XDG_CACHE_HOME/llama.cpp`).
+pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
+/// The base of per-user data (`$XDG_DATA_HOME/ramalama`).
+pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
+/// Ollama's models folder.
+pub const OLLAMA_MODELS: &str = "OLLAMA_MODELS";
+/// LM Studio's home.
+pub const LMSTUDIO_HOME: &str = "LMSTUDIO_HOME";
+/// Windows' per-user application data (`%LOCALAPPDATA%\llama.cpp`).
+pub const LOCALAPPDATA: &str = "LOCALAPPDATA";
+/// `1`: after every download, make the model visible in the Hugging Face hub cache.
+pub const SHARE_HF_CACHE: &str = "STRATA_SHARE_HF_CACHE";
 /// llama.cpp's cache.
 pub const LLAMA_CACHE: &str = "LLAMA_CACHE";
 /// Any value turns colour off in the command line's output.

@@ -11,3 +11,4 @@ mod reuse;
 mod transfer;
 
 pub use resolver::{auto_connections, Resolver};
+pub(crate) use reuse::candidates;

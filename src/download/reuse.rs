@@ -1,13 +1,14 @@
 //! Reuse before download: the exact file (by catalog size and SHA-256) may already be on the
-//! machine, in the cache of another tool — the Hugging Face hub cache
-//! (`models--{org}--{name}/blobs/<sha256>` and `snapshots/`), llama.cpp's, or LM Studio's
-//! models folder (`publisher/repo/file`); where those are is configuration
-//! ([`crate::config::caches`]). A candidate is hashed, then installed by hard link (no second
+//! machine, in the cache of another tool — the Hugging Face hub cache (by content, in any
+//! repository's `blobs/`), llama.cpp's flat files, Ollama's and RamaLama's blobs (named by
+//! SHA-256), LM Studio's models folder; where those are is configuration
+//! ([`crate::config::caches`]). Each lookup is a `stat` by name or by content, never a walk of
+//! a whole tree, and nothing is hashed before its size matches. A candidate is hashed, then installed by hard link (no second
 //! copy of the bytes), else a reflink, else a copy; the other tool's files are never
 //! modified.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::catalog::ModelEntry;
 use crate::config::{CacheDir, CacheTool, Layout};
@@ -17,32 +18,66 @@ use crate::fs::{link_or_copy, LinkMethod};
 use crate::progress::{Progress, Reporter};
 use crate::store::{ModelFiles, Provenance};
 
-/// Files in `dirs` that may be `entry`'s, best first (right size; not yet hashed).
-fn candidates(dirs: &[CacheDir], entry: &ModelEntry) -> Vec<(PathBuf, CacheTool)> {
-    let mut out = Vec::new();
+/// The directories under `dir` (names only; empty when it cannot be read).
+fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    fs::read_dir(dir)
+        .map(|it| {
+            it.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Where `dir` (of `layout`) would hold `entry`'s file: names derived from the entry and its
+/// SHA-256, and a bounded look one or a few levels down (never a walk of a whole tree).
+fn paths_in(dir: &Path, layout: Layout, entry: &ModelEntry) -> Vec<PathBuf> {
     let (org, name) = entry.hf_repo.split_once('/').unwrap_or(("", &entry.hf_repo));
-    for dir in dirs {
-        let mut paths = Vec::new();
-        match dir.layout {
-            Layout::Hub => {
-                let repo = dir.path.join(format!("models--{org}--{name}"));
-                paths.push(repo.join("blobs").join(&*entry.sha256));
-                if let Ok(snapshots) = fs::read_dir(repo.join("snapshots")) {
-                    paths.extend(snapshots.flatten().map(|s| s.path().join(&*entry.hf_filename)));
-                }
-            }
-            Layout::LmStudio => {
-                paths.push(dir.path.join(org).join(name).join(&*entry.hf_filename));
-                if let Ok(publishers) = fs::read_dir(&dir.path) {
-                    for p in publishers.flatten() {
-                        if let Ok(repos) = fs::read_dir(p.path()) {
-                            paths.extend(repos.flatten().map(|r| r.path().join(&*entry.hf_filename)));
-                        }
-                    }
+    let sha = &*entry.sha256;
+    let file = &*entry.hf_filename;
+    let mut paths = Vec::new();
+    match layout {
+        Layout::Hub => {
+            let repo = dir.join(format!("models--{org}--{name}"));
+            paths.push(repo.join("blobs").join(sha));
+            paths.extend(subdirs(&repo.join("snapshots")).into_iter().map(|s| s.join(file)));
+            // Blobs are named by content in every repository's folder.
+            for other in subdirs(dir) {
+                if other.file_name().is_some_and(|n| n.to_string_lossy().starts_with("models--")) {
+                    paths.push(other.join("blobs").join(sha));
                 }
             }
         }
-        for p in paths {
+        Layout::LlamaFlat => paths.push(dir.join(format!("{org}_{name}_{file}").replace('/', "_"))),
+        Layout::LmStudio => {
+            paths.push(dir.join(org).join(name).join(file));
+            for publisher in subdirs(dir) {
+                paths.extend(subdirs(&publisher).into_iter().map(|r| r.join(file)));
+            }
+        }
+        Layout::OllamaBlobs => {
+            paths.push(dir.join("blobs").join(format!("sha256-{sha}")));
+            paths.push(dir.join("blobs").join(format!("sha256:{sha}")));
+        }
+        Layout::RamaLamaStore => {
+            paths.push(
+                dir.join("huggingface").join(org).join(name).join("blobs").join(format!("sha256-{sha}")),
+            );
+            for kind in subdirs(dir) {
+                for owner in subdirs(&kind) {
+                    paths.extend(
+                        subdirs(&owner).into_iter().map(|m| m.join("blobs").join(format!("sha256-{sha}"))),
+                    );
+                }
+            }
+        }
+    }
+    paths
+}
+
+/// Files in `dirs` that may be `entry`'s, best first: the right size (not yet hashed).
+pub(crate) fn candidates(dirs: &[CacheDir], entry: &ModelEntry) -> Vec<(PathBuf, CacheTool)> {
+    let mut out: Vec<(PathBuf, CacheTool)> = Vec::new();
+    for dir in dirs {
+        for p in paths_in(&dir.path, dir.layout, entry) {
             // Follow links (snapshots point at blobs): the real file is what is linked.
             let Ok(real) = fs::canonicalize(&p) else { continue };
             let right_size = fs::metadata(&real).is_ok_and(|m| m.is_file() && m.len() == entry.size_bytes);

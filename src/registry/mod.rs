@@ -14,6 +14,8 @@ use crate::gguf::{self, GgufHeader};
 use crate::store::{ModelFiles, ModelsDir, Status};
 
 #[cfg(feature = "registry")]
+mod caches;
+#[cfg(feature = "registry")]
 mod check;
 mod info;
 mod model_registry;
@@ -21,7 +23,11 @@ mod model_registry;
 mod prune;
 #[cfg(feature = "registry")]
 mod push;
+#[cfg(feature = "registry")]
+mod share;
 
+#[cfg(feature = "registry")]
+pub use caches::CacheLocation;
 #[cfg(feature = "registry")]
 pub use check::{CheckRow, Verdict};
 pub use info::ModelInfo;
@@ -30,6 +36,8 @@ pub use model_registry::ModelRegistry;
 pub use prune::{PruneReport, STALE_PARTIAL};
 #[cfg(feature = "registry")]
 pub use push::{PushAction, PushReport};
+#[cfg(feature = "registry")]
+pub use share::{ShareAction, ShareReport};
 
 /// A catalog (built-in plus custom) over one models directory, with its configuration.
 ///
@@ -285,6 +293,12 @@ impl Registry {
                 .with_caches(self.config.caches())
                 .ensure(entry, offline_url.as_deref())?;
         files.touch_used();
+        if self.config.share_hf_cache() {
+            // Best effort: a cache that cannot be written does not fail the download.
+            if let Some(cache) = self.config.hf_hub_cache() {
+                let _ = share::share_verified(cache, entry, &path);
+            }
+        }
         Ok(path)
     }
 

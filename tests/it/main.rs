@@ -9,4 +9,5 @@ mod download;
 mod faults;
 mod hostile;
 mod resolver;
+mod share;
 mod support;

@@ -16,7 +16,8 @@ use url::Url;
         ~/.strata/models). Names are case-insensitive; NAME:QUANT selects a variant \
         (minilm:f16); aliases such as all-minilm work too.",
     after_help = "Environment: STRATA_MODELS_DIR, STRATA_MODELS_CATALOG, STRATA_MODELS_MIRROR, \
-        STRATA_OFFLINE, HF_ENDPOINT, HF_TOKEN, NO_COLOR.\n\
+        STRATA_OFFLINE, HF_ENDPOINT, HF_TOKEN (else the file in HF_TOKEN_PATH or $HF_HOME/token), \
+        STRATA_REUSE_CACHES, STRATA_SHARE_HF_CACHE, NO_COLOR.\n\
         Exit codes: 0 ok, 1 failure, 2 usage, 3 unknown model, 4 not downloaded, 5 network, \
         6 integrity, 7 storage, 8 configuration, 9 unsupported architecture."
 )]
@@ -116,8 +117,22 @@ pub enum Command {
         #[command(subcommand)]
         action: MirrorCommand,
     },
-    /// Show the models directory, offline state and each source in order, and whether it
-    /// answers
+    /// Make downloaded models visible in the Hugging Face hub cache (huggingface_hub,
+    /// transformers and llama.cpp then find them without downloading): a hard link of each
+    /// file as its blob, and a snapshot entry at the pinned revision
+    Share {
+        /// Models to share
+        #[arg(required_unless_present = "all")]
+        names: Vec<String>,
+        /// Share every downloaded model
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
+        /// Print what would be shared, and change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Show the models directory, offline state, the Hub token's origin, each source in order
+    /// and whether it answers, and every other tool's cache looked in before a download
     #[command(alias = "doctor")]
     Sources,
     /// Print the local path of a downloaded model (exit 4 when it is not downloaded)

@@ -17,6 +17,7 @@
 //! | `alias remove`     | [`AliasRemoved`] |
 //! | `alias list`       | an object, alias → target |
 //! | `mirror push`      | an array of [`strata_model::PushReport`] |
+//! | `share`            | an array of [`strata_model::ShareReport`] |
 //! | `catalog check`    | an array of [`strata_model::CheckRow`] |
 //! | `sources`          | [`Sources`] |
 
@@ -145,8 +146,15 @@ pub struct Sources {
     pub custom_models: usize,
     /// Whether network access is off.
     pub offline: bool,
+    /// Where the Hub token comes from: `HF_TOKEN`, the token file's path, or null (no token).
+    /// Never the token.
+    pub token: Option<String>,
+    /// The Hugging Face hub cache that `share` writes to.
+    pub hf_hub_cache: Option<PathBuf>,
     /// Each source, in order.
     pub sources: Vec<SourceCheck>,
+    /// Every other tool's cache location looked in before a download, in order.
+    pub caches: Vec<strata_model::CacheLocation>,
 }
 
 /// One source of [`Sources`].

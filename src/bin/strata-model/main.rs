@@ -83,6 +83,10 @@ fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
             mirror::push(&registry, ui, destination, names, *dry_run)
         }
         Command::Sources => sources::run(&registry, ui),
+        Command::Share { names, all, dry_run } => {
+            let names = if *all { &[][..] } else { &names[..] };
+            share::run(&registry, ui, names, *dry_run)
+        }
         Command::Prune { max_size, dry_run } => prune::run(&registry, ui, *max_size, *dry_run),
         Command::Pin { name } => pin::run(&registry, ui, name, true),
         Command::Unpin { name } => pin::run(&registry, ui, name, false),

@@ -147,7 +147,7 @@ impl HttpSource {
                 format!("`{}` is not an https:// URL; only HTTPS is allowed", redact(base)),
             ));
         }
-        let token = if mirror { None } else { config.hf_token().cloned() };
+        let token = if mirror { None } else { config.resolve_hf_token().0 };
         Ok(Self { base: base.clone(), token, agent: agent(config)?, mirror, files: Mutex::default() })
     }
 

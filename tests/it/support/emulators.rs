@@ -7,29 +7,9 @@ use strata_model::{Config, Secret};
 
 use super::Sandbox;
 
-/// The address of an object-store emulator started by `scripts/emulators start`: from the
-/// environment, else from `.emulators/env`. Missing: a failure under `CI=true`, else a skip
-/// with the reason printed.
+/// An emulator's address (see [`super::test_env`]).
 pub fn emulator(var: &str) -> Option<String> {
-    if let Some(v) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
-        return Some(v);
-    }
-    let dir = std::env::var_os("STRATA_EMULATORS_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| {
-        std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-            .join(".cache/strata-model/emulators")
-    });
-    let file = dir.join("env");
-    let from_file = std::fs::read_to_string(&file)
-        .ok()
-        .and_then(|text| text.lines().find_map(|l| l.strip_prefix(&format!("{var}=")).map(str::to_string)));
-    if from_file.is_some() {
-        return from_file;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{var} is not set and {} is missing: CI must run scripts/test", file.display());
-    }
-    eprintln!("skipping: {var} is not set (run scripts/emulators start for the object-store tests)");
-    None
+    super::test_env(var, "the object-store tests")
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

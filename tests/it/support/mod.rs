@@ -135,6 +135,30 @@ pub fn fixtures() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))
 }
 
+/// A value `scripts/emulators start` provides (an emulator's address, the Python with
+/// huggingface_hub): from the environment, else from its env file. Missing: a failure under
+/// `CI=true`, else `None` with the reason printed (`what` needs it).
+pub fn test_env(var: &str, what: &str) -> Option<String> {
+    if let Some(v) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
+        return Some(v);
+    }
+    let dir = std::env::var_os("STRATA_EMULATORS_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/strata-model/emulators")
+    });
+    let file = dir.join("env");
+    let from_file = std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|text| text.lines().find_map(|l| l.strip_prefix(&format!("{var}=")).map(str::to_string)));
+    if from_file.is_some() {
+        return from_file;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{var} is not set and {} is missing: CI must run scripts/test", file.display());
+    }
+    eprintln!("skipping: {var} is not set (run scripts/emulators start for {what})");
+    None
+}
+
 /// A sandbox with custom model `tiny` registered, and a Hugging Face endpoint nobody
 /// answers.
 pub fn registered_sandbox(bytes: &[u8]) -> (Sandbox, String, String) {

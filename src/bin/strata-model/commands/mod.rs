@@ -12,6 +12,7 @@ pub mod pin;
 pub mod prune;
 pub mod register;
 pub mod remove;
+pub mod share;
 pub mod sources;
 pub mod unregister;
 pub mod verify;
