@@ -168,6 +168,21 @@ pub enum RegistryError {
         path: PathBuf,
     },
 
+    /// `add` could not make a catalog entry from a Hub reference: the repository, revision
+    /// or file is not there, it is not one LFS GGUF file, or the Hub could not be asked.
+    #[error("cannot add {reference}: {reason}")]
+    CannotAdd {
+        /// The reference as understood (`hf.co/owner/repo:Q8_0`).
+        reference: String,
+        /// What is wrong and what to do next.
+        reason: String,
+        /// The class of the failure.
+        kind: ErrorKind,
+        /// The Hub's answer, when the failure was one.
+        #[source]
+        source: Option<Box<SourceError>>,
+    },
+
     /// A file is not a readable GGUF file.
     #[error("{} is not a valid GGUF file", .path.display())]
     InvalidGguf {
@@ -266,6 +281,7 @@ impl RegistryError {
             Self::StorageError { .. } => ErrorKind::Storage,
             Self::InvalidCatalog { .. } | Self::InvalidConfig { .. } => ErrorKind::Config,
             Self::UnsupportedArch { .. } => ErrorKind::Unsupported,
+            Self::CannotAdd { kind, .. } => *kind,
         }
     }
 

@@ -32,6 +32,8 @@ pub struct GgufHeader {
     pub embedding_length: Option<u64>,
     /// `general.file_type`.
     pub file_type: Option<u32>,
+    /// `<arch>.pooling_type`: present in embedding models (how token vectors are pooled).
+    pub pooling_type: Option<u32>,
 }
 
 impl GgufHeader {
@@ -134,6 +136,22 @@ pub fn read_header(r: impl Read) -> Result<GgufHeader, GgufError> {
                 h.architecture = Some(arch);
             }
             ("general.file_type", _) => h.file_type = r.integer(ty)?.and_then(|v| u32::try_from(v).ok()),
+            (k, _)
+                if h.architecture.is_some()
+                    && h.embedding_length.is_some()
+                    && k.starts_with("tokenizer.") =>
+            {
+                // The model's own keys come before the tokenizer's (large arrays): done.
+                break;
+            }
+            (k, _)
+                if k.ends_with(".pooling_type")
+                    && h.architecture
+                        .as_deref()
+                        .is_some_and(|a| k.strip_suffix(".pooling_type") == Some(a)) =>
+            {
+                h.pooling_type = r.integer(ty)?.and_then(|v| u32::try_from(v).ok());
+            }
             (k, _) if k.ends_with(".embedding_length") => {
                 let value = r.integer(ty)?;
                 if let Some(v) = value {
@@ -147,7 +165,11 @@ pub fn read_header(r: impl Read) -> Result<GgufHeader, GgufError> {
             }
             _ => r.skip_value(ty, 0)?,
         }
-        if h.architecture.is_some() && h.embedding_length.is_some() && h.file_type.is_some() {
+        if h.architecture.is_some()
+            && h.embedding_length.is_some()
+            && h.file_type.is_some()
+            && h.pooling_type.is_some()
+        {
             break;
         }
     }
@@ -287,6 +309,13 @@ fn fixed_size(ty: u32) -> Option<u64> {
 /// string array, and no tensors.
 #[doc(hidden)]
 pub fn test_header(arch: &str, embedding_length: u32, file_type: u32) -> Vec<u8> {
+    test_header_with(arch, embedding_length, file_type, None)
+}
+
+/// [`test_header`] with `<arch>.pooling_type` (an embedding model's key) when `pooling` is
+/// set, written where converters write it: after the general keys, before the tokenizer.
+#[doc(hidden)]
+pub fn test_header_with(arch: &str, embedding_length: u32, file_type: u32, pooling: Option<u32>) -> Vec<u8> {
     fn string(out: &mut Vec<u8>, s: &str) {
         out.extend_from_slice(&(s.len() as u64).to_le_bytes());
         out.extend_from_slice(s.as_bytes());
@@ -295,13 +324,18 @@ pub fn test_header(arch: &str, embedding_length: u32, file_type: u32) -> Vec<u8>
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&3u32.to_le_bytes());
     out.extend_from_slice(&0u64.to_le_bytes());
-    out.extend_from_slice(&5u64.to_le_bytes());
+    out.extend_from_slice(&(5u64 + u64::from(pooling.is_some())).to_le_bytes());
     string(&mut out, "general.architecture");
     out.extend_from_slice(&8u32.to_le_bytes());
     string(&mut out, arch);
     string(&mut out, "general.name");
     out.extend_from_slice(&8u32.to_le_bytes());
     string(&mut out, "strata test fixture");
+    if let Some(p) = pooling {
+        string(&mut out, &format!("{arch}.pooling_type"));
+        out.extend_from_slice(&4u32.to_le_bytes());
+        out.extend_from_slice(&p.to_le_bytes());
+    }
     string(&mut out, "tokenizer.ggml.tokens");
     out.extend_from_slice(&9u32.to_le_bytes());
     out.extend_from_slice(&8u32.to_le_bytes());
@@ -321,6 +355,13 @@ pub fn test_header(arch: &str, embedding_length: u32, file_type: u32) -> Vec<u8>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pooling_type_marks_an_embedding_model() {
+        let h = read_header(&test_header_with("bert", 384, 7, Some(1))[..]).unwrap();
+        assert_eq!((h.pooling_type, h.embedding_length), (Some(1), Some(384)));
+        assert_eq!(read_header(&test_header("llama", 4096, 7)[..]).unwrap().pooling_type, None);
+    }
 
     #[test]
     fn reads_the_wanted_keys() {

@@ -64,8 +64,8 @@ pub use fs::LinkMethod;
 pub use progress::{Progress, ProgressFn};
 #[cfg(feature = "registry")]
 pub use registry::{
-    CacheLocation, CheckRow, PruneReport, PushAction, PushReport, ShareAction, ShareReport, Verdict,
-    STALE_PARTIAL,
+    AddOptions, AddReport, CacheLocation, CheckRow, FactFrom, PruneReport, PushAction, PushReport,
+    ShareAction, ShareReport, Verdict, HEADER_READ_LIMIT, STALE_PARTIAL,
 };
 pub use registry::{ModelInfo, ModelRegistry, Registry};
 pub use size::{ByteSize, ParseSizeError};

@@ -165,8 +165,8 @@ fn parse_document(file: &Path, bytes: &[u8]) -> Result<Document> {
         }
         let model: CustomModel = serde_path_to_error::deserialize(value)
             .map_err(|e| ctx.err(Some(&e.path().to_string()), e.inner().to_string()))?;
-        let entry = validate(&ctx, &model)?;
-        check_conflicts(&ctx, &entry, &entries)?;
+        let mut entry = validate(&ctx, &model)?;
+        check_conflicts(&ctx, &mut entry, &entries)?;
         entries.push(entry);
         models.push(model);
     }
@@ -186,9 +186,30 @@ fn parse_document(file: &Path, bytes: &[u8]) -> Result<Document> {
 pub(crate) fn register(file: &Path, lock_dir: &Path, model: &CustomModel) -> Result<ModelEntry> {
     let _lock = lock(file, lock_dir)?;
     let Document { mut models, entries, aliases } = read_document(file)?;
+    let (entry, normalized) = admit(file, model, &entries, &aliases)?;
+    models.push(normalized);
+    write_document(file, &models, &aliases)?;
+    Ok(entry)
+}
+
+/// What [`register`] would add, checked the same way, without writing anything.
+#[cfg(feature = "registry")]
+pub(crate) fn check_new(file: &Path, model: &CustomModel) -> Result<ModelEntry> {
+    let Document { entries, aliases, .. } = read_document(file)?;
+    admit(file, model, &entries, &aliases).map(|(entry, _)| entry)
+}
+
+/// Checks `model` against the catalog's entries and aliases: its entry, and the model as it is
+/// written (name, revision and hash normalized).
+fn admit(
+    file: &Path,
+    model: &CustomModel,
+    entries: &[ModelEntry],
+    aliases: &[(String, String)],
+) -> Result<(ModelEntry, CustomModel)> {
     let ctx = Ctx { file, entry: Some(model.name.clone()) };
-    let entry = validate(&ctx, model)?;
-    check_conflicts(&ctx, &entry, &entries)?;
+    let mut entry = validate(&ctx, model)?;
+    check_conflicts(&ctx, &mut entry, entries)?;
     if aliases.iter().any(|(a, _)| *a == entry.name) {
         return Err(ctx.err(Some("name"), format!("`{}` is an alias; remove the alias first", entry.name)));
     }
@@ -196,9 +217,7 @@ pub(crate) fn register(file: &Path, lock_dir: &Path, model: &CustomModel) -> Res
     normalized.name = entry.name.to_string();
     normalized.revision = entry.revision.to_string();
     normalized.sha256 = entry.sha256.to_string();
-    models.push(normalized);
-    write_document(file, &models, &aliases)?;
-    Ok(entry)
+    Ok((entry, normalized))
 }
 
 /// Sets the user alias `alias` to `target` (replacing an earlier target), atomically.
@@ -227,24 +246,53 @@ pub(crate) fn remove_alias(file: &Path, lock_dir: &Path, alias: &str) -> Result<
     Ok(target)
 }
 
-/// Removes the custom entry called `name` (any case), atomically. Returns the entry removed.
+/// Removes the custom entry called `name` (any case; `name:quant` for one of several
+/// variants), atomically. Returns the entry removed.
 pub(crate) fn unregister(file: &Path, lock_dir: &Path, name: &str) -> Result<ModelEntry> {
     let _lock = lock(file, lock_dir)?;
-    let Document { mut models, entries, aliases } = read_document(file)?;
+    let Document { mut models, mut entries, aliases } = read_document(file)?;
     let lower = name.trim().to_ascii_lowercase();
-    let Some(i) = entries.iter().position(|e| e.name == lower) else {
-        return Err(RegistryError::NotCustom {
-            name: name.to_string(),
-            builtin: Catalog::builtin().resolve(name).is_ok(),
-        });
+    let (base, quant) = lower.split_once(':').map_or((lower.as_str(), None), |(b, q)| (b, Some(q)));
+    let matching: Vec<usize> = (0..entries.len())
+        .filter(|&i| entries[i].name == base && quant.is_none_or(|q| entries[i].quant == q))
+        .collect();
+    let ctx = Ctx { file, entry: Some(lower.clone()) };
+    let i = match matching[..] {
+        [i] => i,
+        [] if quant.is_some() && entries.iter().any(|e| e.name == base) => {
+            return Err(RegistryError::UnknownQuant {
+                model: base.to_string(),
+                quant: quant.unwrap_or_default().to_string(),
+                available: entries
+                    .iter()
+                    .filter(|e| e.name == base)
+                    .map(|e| format!("{}:{}", e.name, e.quant))
+                    .collect(),
+            })
+        }
+        [] => {
+            return Err(RegistryError::NotCustom {
+                name: name.to_string(),
+                builtin: Catalog::builtin().resolve(name).is_ok(),
+            })
+        }
+        _ => {
+            let names: Vec<String> =
+                matching.iter().map(|&i| format!("{base}:{}", entries[i].quant)).collect();
+            return Err(ctx.err(
+                Some("name"),
+                format!("`{base}` has several variants ({}); unregister one by NAME:QUANT", names.join(", ")),
+            ));
+        }
     };
-    if let Some((alias, _)) = aliases.iter().find(|(_, t)| t.split(':').next() == Some(lower.as_str())) {
-        let ctx = Ctx { file, entry: Some(lower.clone()) };
+    let removed = entries.remove(i);
+    models.remove(i);
+    let remaining = Catalog::with_custom(entries, Vec::new());
+    if let Some((alias, _)) = aliases.iter().find(|(_, t)| remaining.resolve(t).is_err()) {
         return Err(ctx.err(Some("aliases"), format!("alias `{alias}` points to it; remove the alias first")));
     }
-    models.remove(i);
     write_document(file, &models, &aliases)?;
-    Ok(entries[i].clone())
+    Ok(removed)
 }
 
 /// Serializes the writers of the catalog file (a read-modify-write must not lose an update).
@@ -371,6 +419,38 @@ mod tests {
             unregister(&file, &lock_dir, "minilm"),
             Err(RegistryError::NotCustom { builtin: true, .. })
         ));
+    }
+
+    #[test]
+    fn one_name_may_hold_several_quantizations() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("catalog.json");
+        let lock_dir = dir.path().join(".strata");
+        let q4 = register(&file, &lock_dir, &model()).unwrap();
+        assert!(q4.default_variant);
+        let mut f16 = model();
+        f16.hf_filename = "my-embed-F16.gguf".into();
+        let f16 = register(&file, &lock_dir, &f16).unwrap();
+        assert!(!f16.default_variant);
+        assert_eq!(f16.display_name(), "my-embed:f16");
+        let mut again = model();
+        again.hf_filename = "my-embed-copy-Q4_K_M.gguf".into();
+        assert_eq!(field_of(register(&file, &lock_dir, &again).unwrap_err()), "name");
+
+        let catalog = Catalog::with_custom(load(&file).unwrap(), Vec::new());
+        assert_eq!(catalog.resolve("my-embed").unwrap().quant, "q4_k_m");
+        assert_eq!(catalog.resolve("MY-EMBED:F16").unwrap().hf_filename, "my-embed-F16.gguf");
+
+        assert_eq!(field_of(unregister(&file, &lock_dir, "my-embed").unwrap_err()), "name");
+        assert!(matches!(
+            unregister(&file, &lock_dir, "my-embed:q2_k"),
+            Err(RegistryError::UnknownQuant { available, .. }) if available.len() == 2
+        ));
+        assert_eq!(unregister(&file, &lock_dir, "my-embed:q4_k_m").unwrap().quant, "q4_k_m");
+        let left = load(&file).unwrap();
+        assert_eq!((left.len(), left[0].default_variant), (1, true), "the remaining variant is the default");
+        set_alias(&file, &lock_dir, "mine", "my-embed").unwrap();
+        assert_eq!(field_of(unregister(&file, &lock_dir, "my-embed").unwrap_err()), "aliases");
     }
 
     #[test]

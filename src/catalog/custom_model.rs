@@ -195,7 +195,10 @@ pub(super) fn validate(ctx: &Ctx<'_>, m: &CustomModel) -> Result<ModelEntry> {
     })
 }
 
-pub(super) fn check_conflicts(ctx: &Ctx<'_>, entry: &ModelEntry, earlier: &[ModelEntry]) -> Result<()> {
+/// Checks `entry` against the built-in catalog and the custom entries before it. A custom
+/// name may hold several quantizations (`tiny:q8_0`, `tiny:f16`): the first in the file is the
+/// default variant, so `entry.default_variant` is set here.
+pub(super) fn check_conflicts(ctx: &Ctx<'_>, entry: &mut ModelEntry, earlier: &[ModelEntry]) -> Result<()> {
     if Catalog::is_builtin_name(&entry.name) {
         return Err(ctx.err(
             Some("name"),
@@ -204,10 +207,23 @@ pub(super) fn check_conflicts(ctx: &Ctx<'_>, entry: &ModelEntry, earlier: &[Mode
     }
     let builtin = Catalog::builtin();
     for other in builtin.entries().iter().chain(earlier) {
-        if other.origin == Origin::Custom && other.name == entry.name {
-            return Err(
-                ctx.err(Some("name"), format!("`{}` is already registered; unregister it first", entry.name))
-            );
+        if other.origin == Origin::Custom && other.name == entry.name && other.quant == entry.quant {
+            return Err(ctx.err(
+                Some("name"),
+                format!("`{}:{}` is already registered; unregister it first", entry.name, entry.quant),
+            ));
+        }
+        if other.origin == Origin::Custom
+            && other.name == entry.name
+            && !other.hf_repo.eq_ignore_ascii_case(&entry.hf_repo)
+        {
+            return Err(ctx.err(
+                Some("name"),
+                format!(
+                    "`{}` is already registered from {}; the variants of a name come from one repository: choose another name",
+                    entry.name, other.hf_repo
+                ),
+            ));
         }
         if other.hf_filename.eq_ignore_ascii_case(&entry.hf_filename) {
             return Err(ctx.err(
@@ -220,10 +236,11 @@ pub(super) fn check_conflicts(ctx: &Ctx<'_>, entry: &ModelEntry, earlier: &[Mode
             ));
         }
     }
+    entry.default_variant = !earlier.iter().any(|e| e.name == entry.name);
     Ok(())
 }
 
-pub(super) fn valid_name(s: &str) -> bool {
+pub(crate) fn valid_name(s: &str) -> bool {
     let mut bytes = s.bytes();
     matches!(bytes.next(), Some(b) if b.is_ascii_alphanumeric())
         && s.len() <= 64
@@ -231,15 +248,16 @@ pub(super) fn valid_name(s: &str) -> bool {
 }
 
 fn valid_repo(s: &str) -> bool {
-    let Some((owner, name)) = s.split_once('/') else { return false };
-    let part = |p: &str| {
-        !p.is_empty()
-            && p.len() <= 96
-            && !p.starts_with(['.', '-'])
-            && !p.contains("..")
-            && p.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-    };
-    part(owner) && part(name)
+    s.split_once('/').is_some_and(|(owner, name)| valid_repo_part(owner) && valid_repo_part(name))
+}
+
+/// Whether `p` can be the owner or the name of a Hugging Face repository.
+pub(super) fn valid_repo_part(p: &str) -> bool {
+    !p.is_empty()
+        && p.len() <= 96
+        && !p.starts_with(['.', '-'])
+        && !p.contains("..")
+        && p.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// Why `s` cannot be a model file name, if it cannot.
@@ -266,7 +284,7 @@ fn valid_quant(s: &str) -> bool {
 }
 
 /// Reads the quantization from a file name such as `model-Q4_K_M.gguf`.
-fn infer_quant(file: &str) -> String {
+pub(crate) fn infer_quant(file: &str) -> String {
     let stem = file[..file.len() - 5].to_ascii_lowercase();
     stem.rsplit(['.', '-'])
         .next()

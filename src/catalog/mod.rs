@@ -10,10 +10,14 @@ pub mod builtin;
 pub mod custom;
 mod custom_model;
 mod entry;
+pub mod reference;
 
 pub use builtin::{BUILTIN, BUILTIN_ALIASES};
 pub use custom_model::CustomModel;
+#[cfg(feature = "registry")]
+pub(crate) use custom_model::{infer_quant, valid_name};
 pub use entry::{ModelEntry, ModelTask, Origin};
+pub use reference::{HubReference, ParseReferenceError, Select};
 
 /// The whole catalog in effect: the built-in rows plus any custom ones.
 #[derive(Clone, Debug)]

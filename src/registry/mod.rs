@@ -1,8 +1,8 @@
 //! [`Registry`]: a configured catalog and models directory — the whole API, one method per
-//! operation: here the catalog, the models directory and `ensure()`; prune and pins in
-//! `prune.rs`, `mirror push` in `push.rs`, `catalog check` in `check.rs`. [`ModelRegistry`]
-//! is the design document's API of associated functions over the environment's
-//! configuration.
+//! operation: here the catalog, the models directory and `ensure()`; `add` from a Hub
+//! reference in `add.rs`, prune and pins in `prune.rs`, `mirror push` in `push.rs`,
+//! `catalog check` in `check.rs`, `share` in `share.rs`. [`ModelRegistry`] is the design
+//! document's API of associated functions over the environment's configuration.
 
 use std::fs;
 use std::path::PathBuf;
@@ -13,6 +13,8 @@ use crate::error::{RegistryError, Result};
 use crate::gguf::{self, GgufHeader};
 use crate::store::{ModelFiles, ModelsDir, Status};
 
+#[cfg(feature = "registry")]
+mod add;
 #[cfg(feature = "registry")]
 mod caches;
 #[cfg(feature = "registry")]
@@ -26,6 +28,8 @@ mod push;
 #[cfg(feature = "registry")]
 mod share;
 
+#[cfg(feature = "registry")]
+pub use add::{AddOptions, AddReport, FactFrom, HEADER_READ_LIMIT};
 #[cfg(feature = "registry")]
 pub use caches::CacheLocation;
 #[cfg(feature = "registry")]

@@ -19,7 +19,7 @@ mod object_store;
 mod source;
 
 pub use crate::error::SourceError;
-pub use http::{HttpSource, Linked};
+pub use http::{HttpSource, LfsInfo, Linked, RepoInfo, Sibling};
 pub use location::{redact, Location, LocationError};
 pub use mirror_dir::MirrorDir;
 #[cfg(feature = "cloud")]

@@ -1,5 +1,6 @@
 //! The integration suite: one test binary, one module per area.
 
+mod add;
 mod beyond;
 mod cli;
 #[cfg(feature = "cloud")]

@@ -150,12 +150,21 @@ pub enum Command {
         /// Model name, alias or NAME:QUANT
         name: String,
     },
+    /// Add a GGUF from the Hub by reference (hf.co/OWNER/REPO:QUANT), pinned for you
+    ///
+    /// The entry pins the commit the revision points to now and the file's size and SHA-256
+    /// (from the Hub's API), with the arch, dimension and task of its GGUF header (the first
+    /// bytes only). It is written to the custom catalog as `register` writes it.
+    #[command(after_help = "References: hf.co/OWNER/REPO, huggingface.co/OWNER/REPO, hf://OWNER/REPO or \
+        OWNER/REPO, each with :QUANT (any case: Q8_0, q4_k_m) or /FILE.gguf, and @REVISION.\n\
+        Example: strata-model add hf.co/my-org/my-embed-GGUF:Q8_0")]
+    Add(Box<AddArgs>),
     /// Add a custom model to the custom catalog (STRATA_MODELS_CATALOG, else
     /// <models dir>/catalog.json)
     Register(Box<RegisterArgs>),
     /// Remove a custom model from the custom catalog (its downloaded file stays)
     Unregister {
-        /// The custom model's name
+        /// The custom model's name (NAME:QUANT for one of several quantizations)
         name: String,
     },
 }
@@ -208,6 +217,33 @@ pub enum MirrorCommand {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+#[derive(Args)]
+pub struct AddArgs {
+    /// The reference: hf.co/OWNER/REPO[:QUANT | /FILE.gguf][@REVISION]
+    pub reference: String,
+    /// Name for the model (default: the repository's name, lowercased, without -GGUF)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Branch, tag or commit to look up (default: main); the entry pins the commit
+    #[arg(long, value_name = "REV")]
+    pub revision: Option<String>,
+    /// The GGUF file in the repository (instead of :QUANT)
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<String>,
+    /// GGUF architecture (default: general.architecture from the header)
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Embedding dimension (default: from the header)
+    #[arg(long, value_name = "N")]
+    pub dim: Option<u32>,
+    /// Task, when the header does not say (an embedding model's header names its pooling)
+    #[arg(long, value_parser = ["embedding", "generation"])]
+    pub task: Option<String>,
+    /// Print the entry and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Args)]

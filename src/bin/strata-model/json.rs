@@ -9,6 +9,7 @@
 //! | `download`         | an array of [`Downloaded`] |
 //! | `verify`           | an array of [`Verified`] |
 //! | `remove`           | [`Removed`] |
+//! | `add`              | [`strata_model::AddReport`], with `model` the entry as written |
 //! | `register`         | the new entry's [`ModelInfo`] |
 //! | `unregister`       | [`Unregistered`] |
 //! | `pin`, `unpin`     | [`Pinned`] |

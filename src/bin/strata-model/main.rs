@@ -97,6 +97,7 @@ fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
         Command::Path { name } => path::run(&registry, ui, name),
         Command::Info { name } => info::run(&registry, ui, name),
         Command::Remove { name } => remove::run(&registry, ui, name),
+        Command::Add(args) => add::run(&registry, ui, args),
         Command::Register(args) => register::run(&registry, ui, args),
         Command::Unregister { name } => unregister::run(&registry, ui, name),
     }

@@ -29,8 +29,11 @@ use crate::catalog::ModelEntry;
 use crate::config::{vars, Config, Secret};
 use crate::error::{ErrorKind, RegistryError, Report, Result, SourceError};
 
+mod api;
 mod resolve;
 mod signals;
+
+pub use api::{LfsInfo, RepoInfo, Sibling};
 
 pub use resolve::Linked;
 use resolve::{Resolved, FAILURES_BEFORE_RERESOLVE, MAX_RERESOLVES};
@@ -285,7 +288,7 @@ impl HttpSource {
                 format!("{here}: HTTP {status}: the mirror refused access"),
             ),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND | StatusCode::GONE => {
-                hub_refusal(status, headers, &here, entry, self.token.is_some())
+                hub_refusal(status, headers, &here, &entry.into(), self.token.is_some())
             }
             s if s == StatusCode::REQUEST_TIMEOUT
                 || s == StatusCode::TOO_MANY_REQUESTS

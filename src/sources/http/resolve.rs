@@ -101,7 +101,9 @@ impl HttpSource {
                 StatusCode::UNAUTHORIZED
                 | StatusCode::FORBIDDEN
                 | StatusCode::NOT_FOUND
-                | StatusCode::GONE => hub_refusal(status, headers, &here, entry, self.token.is_some()),
+                | StatusCode::GONE => {
+                    hub_refusal(status, headers, &here, &entry.into(), self.token.is_some())
+                }
                 s if s == StatusCode::REQUEST_TIMEOUT
                     || s == StatusCode::TOO_MANY_REQUESTS
                     || s.is_server_error() =>

@@ -66,15 +66,29 @@ pub(super) fn busy(status: StatusCode, headers: &HeaderMap, here: &str) -> Sourc
     }
 }
 
+/// What a Hub answer is about: a repository at a revision, and a file of it (or the API's
+/// view of the whole revision).
+pub(super) struct HubTarget<'a> {
+    pub repo: &'a str,
+    pub revision: &'a str,
+    pub file: Option<&'a str>,
+}
+
+impl<'a> From<&'a ModelEntry> for HubTarget<'a> {
+    fn from(entry: &'a ModelEntry) -> Self {
+        Self { repo: &entry.hf_repo, revision: &entry.revision, file: Some(&entry.hf_filename) }
+    }
+}
+
 /// What a 401, 403, 404 or 410 from the Hub itself means, from its `X-Error-Code`.
 pub(super) fn hub_refusal(
     status: StatusCode,
     headers: &HeaderMap,
     here: &str,
-    entry: &ModelEntry,
+    target: &HubTarget<'_>,
     has_token: bool,
 ) -> SourceError {
-    let repo = &entry.hf_repo;
+    let HubTarget { repo, revision, file } = *target;
     let code = header(headers, "x-error-code").unwrap_or("");
     let missing = |reason: String| SourceError::NotFound { detail: Some(reason) };
     match code {
@@ -90,13 +104,15 @@ pub(super) fn hub_refusal(
             "{here}: HTTP {status}: the repository {repo} does not exist{}",
             if has_token { " or the token in HF_TOKEN cannot see it" } else { " (or is private: set HF_TOKEN)" }
         )),
-        "RevisionNotFound" => missing(format!(
-            "{here}: HTTP {status}: {repo} has no revision {}; check the pin with `strata-model catalog check`",
-            entry.revision
-        )),
+        "RevisionNotFound" => missing(match file {
+            Some(_) => format!(
+                "{here}: HTTP {status}: {repo} has no revision {revision}; check the pin with `strata-model catalog check`"
+            ),
+            None => format!("{here}: HTTP {status}: {repo} has no revision {revision} (a branch, tag or commit)"),
+        }),
         "EntryNotFound" => missing(format!(
-            "{here}: HTTP {status}: {repo} has no file {} at revision {}",
-            entry.hf_filename, entry.revision
+            "{here}: HTTP {status}: {repo} has no file {} at revision {revision}",
+            file.unwrap_or("asked for")
         )),
         _ if status == StatusCode::NOT_FOUND || status == StatusCode::GONE => SourceError::not_found(),
         _ => SourceError::failed(
@@ -192,14 +208,14 @@ mod tests {
     fn error_codes_become_the_right_message() {
         let entry = crate::catalog::Catalog::builtin().resolve("minilm").unwrap().clone();
         let text = |code: &str, status: StatusCode| {
-            hub_refusal(status, &headers(&[("x-error-code", code)]), "https://hub/x", &entry, false)
+            hub_refusal(status, &headers(&[("x-error-code", code)]), "https://hub/x", &(&entry).into(), false)
                 .to_string()
         };
         assert!(text("GatedRepo", StatusCode::UNAUTHORIZED).contains("is gated"));
         assert!(text("RepoNotFound", StatusCode::UNAUTHORIZED).contains("does not exist"));
         assert!(text("RevisionNotFound", StatusCode::NOT_FOUND).contains("has no revision"));
         assert!(text("EntryNotFound", StatusCode::NOT_FOUND).contains("has no file"));
-        let plain = hub_refusal(StatusCode::NOT_FOUND, &HeaderMap::new(), "h", &entry, false);
+        let plain = hub_refusal(StatusCode::NOT_FOUND, &HeaderMap::new(), "h", &(&entry).into(), false);
         assert!(plain.is_not_found());
     }
 

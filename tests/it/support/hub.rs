@@ -6,8 +6,10 @@
 //! URL (`?sig=N`, a new one per resolution); the CDN serves byte ranges. Both keep connections
 //! alive (HTTP/1.1). Faults can be switched on: drop the connection at an offset, stall, answer
 //! with a status (429/503 with `Retry-After`), flip a byte, ignore `Range`, redirect to
-//! `http://`, expire signatures, weak or no `ETag`s, Hub error codes and rate limits. Every
-//! request is recorded, with its headers and connection, per host.
+//! `http://`, expire signatures, weak or no `ETag`s, Hub error codes and rate limits. The Hub
+//! also answers the model API as the real one does (`/api/models/{repo}/revision/{rev}`, with
+//! each file's `lfs` facts when asked `?blobs=true`). Every request is recorded, with its
+//! headers and connection, per host.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -85,6 +87,8 @@ pub struct Faults {
     pub hub_rate_limit: Option<u64>,
     /// `Retry-After` of `statuses` as an HTTP date rather than seconds.
     pub retry_after_as_date: bool,
+    /// Files the model API lists without `lfs` (stored in Git, not LFS).
+    pub not_lfs: Vec<&'static str>,
 }
 
 #[derive(Default)]
@@ -363,6 +367,9 @@ fn hub_response(
         ];
         return head(out, "429 Too Many Requests", &h).map(|()| After::KeepAlive);
     }
+    if let Some(rest) = path.strip_prefix("/api/models/") {
+        return api_response(out, rest, files, faults);
+    }
     let prefix = format!("/{REPO}/resolve/{REVISION}/");
     let cache = format!("/api/resolve-cache/models/{REPO}/{REVISION}/");
     let (file, relative) = match (path.strip_prefix(&prefix), path.strip_prefix(&cache)) {
@@ -408,6 +415,85 @@ fn hub_response(
         ],
     )
     .map(|()| After::KeepAlive)
+}
+
+/// The model API: `{owner}/{repo}/revision/{rev}[?blobs=true]` for [`REPO`] at `main` or
+/// [`REVISION`], listing a `README.md` stored in Git and every file added (LFS, unless the
+/// `not_lfs` fault names it). Shaped as the Hub's answer (`sha`, `siblings` with `rfilename`,
+/// `size`, `blobId`, `lfs: {size, sha256, pointerSize}`).
+fn api_response(
+    out: &mut impl Write,
+    rest: &str,
+    files: &HashMap<String, Arc<Vec<u8>>>,
+    faults: &Faults,
+) -> std::io::Result<After> {
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let refuse = |out: &mut dyn Write, code: &str, message: &str| {
+        let body = format!("{{\"error\":\"{message}\"}}");
+        head(
+            out,
+            "404 Not Found",
+            &[
+                ("Content-Type", "application/json".into()),
+                ("Content-Length", body.len().to_string()),
+                ("X-Error-Code", code.into()),
+            ],
+        )?;
+        out.write_all(body.as_bytes()).map(|()| After::KeepAlive)
+    };
+    let Some((repo, revision)) = path.split_once("/revision/") else {
+        return refuse(out, "RepoNotFound", "Repository not found");
+    };
+    if repo != REPO {
+        return refuse(out, "RepoNotFound", "Repository not found");
+    }
+    let revision = percent_decode(revision);
+    if revision != "main" && revision != REVISION {
+        return refuse(out, "RevisionNotFound", &format!("Invalid rev id: {revision}"));
+    }
+    let blobs = query.split('&').any(|p| p == "blobs=true" || p == "blobs=True");
+    let mut names: Vec<&String> = files.keys().collect();
+    names.sort();
+    let mut siblings = vec![if blobs {
+        serde_json::json!({"rfilename": "README.md", "size": 14, "blobId": "5f1c0d3e"})
+    } else {
+        serde_json::json!({"rfilename": "README.md"})
+    }];
+    for name in names {
+        let bytes = &files[name];
+        let mut sibling = serde_json::json!({"rfilename": name});
+        if blobs {
+            sibling["size"] = bytes.len().into();
+            sibling["blobId"] = sha_hex(name.as_bytes())[..40].into();
+            if !faults.not_lfs.contains(&name.as_str()) {
+                sibling["lfs"] =
+                    serde_json::json!({"size": bytes.len(), "sha256": sha_hex(bytes), "pointerSize": 135});
+            }
+        }
+        siblings.push(sibling);
+    }
+    let body = serde_json::json!({
+        "_id": "6650f0c0a1b2c3d4e5f60718",
+        "id": REPO,
+        "modelId": REPO,
+        "author": REPO.split('/').next(),
+        "sha": REVISION,
+        "private": false,
+        "gated": false,
+        "disabled": false,
+        "tags": ["gguf"],
+        "siblings": siblings,
+    })
+    .to_string();
+    head(
+        out,
+        "200 OK",
+        &[
+            ("Content-Type", "application/json; charset=utf-8".into()),
+            ("Content-Length", body.len().to_string()),
+        ],
+    )?;
+    out.write_all(body.as_bytes()).map(|()| After::KeepAlive)
 }
 
 fn cdn_response(

@@ -83,7 +83,12 @@ impl Run {
 
 /// A GGUF-shaped file of exactly `size` bytes: a real header, then filler.
 pub fn gguf_bytes(arch: &str, dim: u32, size: usize, seed: u8) -> Vec<u8> {
-    let mut b = strata_model::gguf::test_header(arch, dim, 7);
+    gguf_file(strata_model::gguf::test_header(arch, dim, 7), size, seed)
+}
+
+/// `header`, then filler up to exactly `size` bytes.
+pub fn gguf_file(header: Vec<u8>, size: usize, seed: u8) -> Vec<u8> {
+    let mut b = header;
     assert!(size >= b.len(), "size {size} smaller than the header");
     let mut x = u32::from(seed) | 1;
     while b.len() < size {

@@ -1,6 +1,7 @@
 //! One module per command: each takes the registry and the output settings, calls the
 //! library, and renders the result as text or as its JSON document (see `json.rs`).
 
+pub mod add;
 pub mod alias;
 pub mod catalog;
 pub mod download;

@@ -1,0 +1,55 @@
+//! `strata-model add hf.co/OWNER/REPO[:QUANT | /FILE.gguf][@REVISION]`: adds a model from the
+//! Hub to the custom catalog, pinned to the commit the revision points to now.
+
+use strata_model::{AddOptions, ByteSize, FactFrom, ModelTask, Registry};
+
+use crate::cli::AddArgs;
+use crate::exit::Failure;
+use crate::output::{emit, emit_json, Ui};
+
+pub fn run(registry: &Registry, ui: &Ui, args: &AddArgs) -> Result<(), Failure> {
+    let options = AddOptions {
+        name: args.name.clone(),
+        revision: args.revision.clone(),
+        file: args.file.clone(),
+        arch: args.arch.clone(),
+        dim: args.dim,
+        task: args.task.as_deref().and_then(ModelTask::parse),
+        dry_run: args.dry_run,
+    };
+    let report = registry.add_from_hub(&args.reference, &options)?;
+    if ui.json {
+        return emit_json(&report);
+    }
+    let e = &report.entry;
+    let from = |f: FactFrom| match f {
+        FactFrom::Header => "from the GGUF header",
+        FactFrom::Option => "as given",
+        FactFrom::Default => "not stated; the default",
+    };
+    let verb = if report.written { "added" } else { "would add (dry run)" };
+    let mut out = format!("{verb} {} from {}\n", e.display_name(), report.reference);
+    out.push_str(&format!("  file      {} ({})\n", e.hf_filename, ByteSize(e.size_bytes)));
+    out.push_str(&format!("  commit    {} (what {} points to now)\n", e.revision, report.revision));
+    out.push_str(&format!("  sha256    {}\n", e.sha256));
+    out.push_str(&format!("  arch      {} ({})\n", e.arch, from(report.arch_from)));
+    out.push_str(&format!("  dim       {} ({})\n", e.embedding_dim, from(report.dim_from)));
+    out.push_str(&format!("  task      {} ({})\n", e.task.as_str(), from(report.task_from)));
+    out.push_str(&format!(
+        "  header    {} read, {} fetched of the file's {}\n",
+        ByteSize(report.header_bytes),
+        ByteSize(report.fetched_bytes),
+        ByteSize(e.size_bytes)
+    ));
+    if report.task_from == FactFrom::Default {
+        out.push_str("  the header names no pooling: if this is an embedding model, add it again with --task embedding\n");
+    }
+    if report.written {
+        out.push_str(&format!(
+            "in {}; run `strata-model download {}`\n",
+            registry.config().catalog_file().display(),
+            e.display_name()
+        ));
+    }
+    emit(&out)
+}
