@@ -16,6 +16,11 @@ pub(crate) fn hex(hasher: Sha256) -> String {
     format!("{:x}", hasher.finalize())
 }
 
+/// The SHA-256 of `bytes`, lower-case hex.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
 /// Feeds the first `len` bytes of `file` to `hasher`.
 pub(crate) fn hash_prefix(file: &mut fs::File, len: u64, hasher: &mut Sha256) -> std::io::Result<()> {
     file.seek(SeekFrom::Start(0))?;

@@ -213,6 +213,25 @@ pub fn default_dirs(get: &dyn Fn(&str) -> Option<String>, home: Option<PathBuf>)
     dirs
 }
 
+/// The registry credential files, in the order podman and skopeo read them
+/// (containers-auth.json(5)), then Docker's.
+pub(crate) fn registry_auth_files(get: &dyn Fn(&str) -> Option<String>, home: Option<&Path>) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    match get(vars::REGISTRY_AUTH_FILE) {
+        Some(f) => files.push(expand(&f, home)),
+        None => {
+            files.extend(get(vars::XDG_RUNTIME_DIR).map(|d| expand(&d, home).join("containers/auth.json")))
+        }
+    }
+    let config_home =
+        get(vars::XDG_CONFIG_HOME).map(|d| expand(&d, home)).or_else(|| home.map(|h| h.join(".config")));
+    files.extend(config_home.map(|d| d.join("containers/auth.json")));
+    let docker =
+        get(vars::DOCKER_CONFIG).map(|d| expand(&d, home)).or_else(|| home.map(|h| h.join(".docker")));
+    files.extend(docker.map(|d| d.join("config.json")));
+    files
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

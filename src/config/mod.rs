@@ -72,6 +72,7 @@ pub struct Config {
     hf_token_file: Option<PathBuf>,
     hf_hub_cache: Option<PathBuf>,
     share_hf_cache: bool,
+    registry_auth_files: Vec<PathBuf>,
 }
 
 /// Where the Hugging Face token comes from.
@@ -140,6 +141,7 @@ impl Config {
             hf_token_file: None,
             hf_hub_cache: None,
             share_hf_cache: false,
+            registry_auth_files: Vec::new(),
         }
     }
 
@@ -217,6 +219,7 @@ impl Config {
             hf_token_file,
             hf_hub_cache: caches::hf_hub_cache(&get, home_dir.as_deref()),
             share_hf_cache: flag(vars::SHARE_HF_CACHE, get(vars::SHARE_HF_CACHE))?,
+            registry_auth_files: caches::registry_auth_files(&get, home_dir.as_deref()),
             ..Self::new(PathBuf::new())
         })
     }
@@ -288,6 +291,22 @@ impl Config {
     /// The file a saved token is read from.
     pub fn hf_token_file(&self) -> Option<&Path> {
         self.hf_token_file.as_deref()
+    }
+
+    /// Sets the files registry credentials are read from, in order (see
+    /// [`Config::registry_auth_files`]).
+    pub fn with_registry_auth_files(mut self, files: Vec<PathBuf>) -> Self {
+        self.registry_auth_files = files;
+        self
+    }
+
+    /// The files `oci://` sources read credentials from, in the order podman and skopeo
+    /// read them (containers-auth.json(5)): `REGISTRY_AUTH_FILE`, else
+    /// `$XDG_RUNTIME_DIR/containers/auth.json`; then `$XDG_CONFIG_HOME/containers/auth.json`
+    /// (`~/.config/…`); then Docker's `$DOCKER_CONFIG/config.json` (else
+    /// `~/.docker/config.json`). The first file with an entry for the registry is used.
+    pub fn registry_auth_files(&self) -> &[PathBuf] {
+        &self.registry_auth_files
     }
 
     /// The token to send to the Hub, and where it came from: `HF_TOKEN` wins, then the token

@@ -42,6 +42,14 @@ pub const LOCALAPPDATA: &str = "LOCALAPPDATA";
 pub const SHARE_HF_CACHE: &str = "STRATA_SHARE_HF_CACHE";
 /// llama.cpp's cache.
 pub const LLAMA_CACHE: &str = "LLAMA_CACHE";
+/// podman's and skopeo's registry credentials file (read first for `oci://` sources).
+pub const REGISTRY_AUTH_FILE: &str = "REGISTRY_AUTH_FILE";
+/// Where podman keeps its credentials by default (`$XDG_RUNTIME_DIR/containers/auth.json`).
+pub const XDG_RUNTIME_DIR: &str = "XDG_RUNTIME_DIR";
+/// Where `~/.config` is (`$XDG_CONFIG_HOME/containers/auth.json`).
+pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
+/// Docker's configuration directory (`$DOCKER_CONFIG/config.json`, else `~/.docker`).
+pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
 /// Any value turns colour off in the command line's output.
 pub const NO_COLOR: &str = "NO_COLOR";
 /// A proxy for HTTPS requests (read by the HTTP client, with `ALL_PROXY` and `NO_PROXY`).

@@ -1,9 +1,12 @@
-//! `mirror push`: copy verified models from the models directory to a mirror (a directory or,
-//! with the `cloud` feature, a bucket), so an operator seeds a mirror in one command.
+//! `mirror push`: copy verified models from the models directory to a mirror (a directory, an
+//! OCI registry or, with the `cloud` feature, a bucket), so an operator seeds a mirror in one
+//! command.
 //!
 //! Files already at the destination with the right size are skipped. Every byte read is
 //! hashed on the way, and a copy whose bytes do not match the catalog SHA-256 is never
-//! completed (the temporary file is deleted, the multipart upload aborted).
+//! completed (the temporary file is deleted, the multipart or blob upload aborted). To a
+//! registry, each model is a ModelPack artifact tagged with its name (`sources/oci/manifest.rs`):
+//! the blob (skipped when the registry has the digest), a config blob and the manifest.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,7 +17,7 @@ use super::Registry;
 use crate::catalog::ModelEntry;
 use crate::digest::HashingReader;
 use crate::error::{RegistryError, Result};
-use crate::sources::Location;
+use crate::sources::{oci_manifest, Location};
 use crate::store::Status;
 
 /// What `push` did (or, in a dry run, would do) for one model.
@@ -44,6 +47,7 @@ pub struct PushReport {
 
 enum Destination {
     Dir(PathBuf),
+    Oci(Box<crate::sources::OciSource>),
     #[cfg(feature = "cloud")]
     Bucket(crate::sources::ObjectStoreSource),
 }
@@ -53,8 +57,9 @@ const DESTINATION: &str = "destination";
 
 impl Registry {
     /// Copies the verified files of `names` (all downloaded models when empty) to
-    /// `destination`: a directory path or `file://` URL, or an `s3://`, `gs://` or `az://`
-    /// bucket URL (the same location syntax as `STRATA_MODELS_MIRROR`).
+    /// `destination`: a directory path or `file://` URL, an `oci://HOST[:PORT]/REPOSITORY`
+    /// registry, or an `s3://`, `gs://` or `az://` bucket URL (the same location syntax as
+    /// `STRATA_MODELS_MIRROR`).
     pub fn push(&self, destination: &str, names: &[String], dry_run: bool) -> Result<Vec<PushReport>> {
         let dest = self.destination(destination)?;
         let entries: Vec<&ModelEntry> = if names.is_empty() {
@@ -76,6 +81,14 @@ impl Registry {
                     let size = fs::symlink_metadata(&path).ok().filter(|m| m.is_file()).map(|m| m.len());
                     (path.display().to_string(), size)
                 }
+                Destination::Oci(oci) => {
+                    let digest = format!("sha256:{}", entry.sha256);
+                    let size = oci.blob_size(&digest).map_err(|e| oci_failed(oci, e))?;
+                    (
+                        format!("oci://{}/{}:{}", oci.host(), oci.repository(), oci_manifest::tag_for(entry)),
+                        size,
+                    )
+                }
                 #[cfg(feature = "cloud")]
                 Destination::Bucket(bucket) => {
                     let size = bucket.size_of(&entry.hf_filename).map_err(|e| {
@@ -92,6 +105,9 @@ impl Registry {
                 copy(&dest, entry, &source)?;
                 PushAction::Copied
             };
+            if let (Destination::Oci(oci), false) = (&dest, dry_run) {
+                tag(oci, entry)?; // the blob is there now: (re)tag it
+            }
             reports.push(PushReport { name: entry.display_name(), target, bytes: entry.size_bytes, action });
         }
         Ok(reports)
@@ -110,6 +126,9 @@ impl Registry {
                 })?;
                 Ok(Destination::Dir(path))
             }
+            Location::Oci { registry, repository } => Ok(Destination::Oci(Box::new(
+                crate::sources::OciSource::new(&registry, &repository, self.config())?,
+            ))),
             Location::Https(_) => Err(RegistryError::config(
                 DESTINATION,
                 format!(
@@ -140,6 +159,17 @@ fn copy(dest: &Destination, entry: &ModelEntry, source: &Path) -> Result<()> {
         actual,
     };
     match dest {
+        Destination::Oci(oci) => {
+            let mut verifying =
+                Verifying { inner: reader, expected: &entry.sha256, left: entry.size_bytes, mismatch: None };
+            let digest = format!("sha256:{}", entry.sha256);
+            let result = oci.upload_blob(&digest, entry.size_bytes, &mut verifying);
+            match (verifying.mismatch, result) {
+                (Some(actual), _) => Err(mismatch(actual)),
+                (None, Err(e)) => Err(oci_failed(oci, e)),
+                (None, Ok(())) => Ok(()),
+            }
+        }
         Destination::Dir(dir) => {
             crate::fs::create_dir(dir)?;
             let target = dir.join(&*entry.hf_filename);
@@ -186,6 +216,52 @@ impl<R: std::io::Read> std::io::Read for Finishing<R> {
         let n = self.inner.read(buf)?;
         if let Some(d) = self.inner.digest() {
             *self.done.borrow_mut() = Some(d);
+        }
+        Ok(n)
+    }
+}
+
+/// Puts `entry`'s config blob (when missing) and its manifest, tagged with its name.
+fn tag(oci: &crate::sources::OciSource, entry: &ModelEntry) -> Result<()> {
+    let config = oci_manifest::config_blob(entry);
+    let digest = format!("sha256:{}", crate::digest::sha256_hex(&config));
+    if oci.blob_size(&digest).map_err(|e| oci_failed(oci, e))? != Some(config.len() as u64) {
+        oci.upload_blob(&digest, config.len() as u64, &mut &config[..]).map_err(|e| oci_failed(oci, e))?;
+    }
+    let manifest = oci_manifest::manifest(entry, &config);
+    oci.put_manifest(&oci_manifest::tag_for(entry), oci_manifest::MANIFEST_MEDIA_TYPE, &manifest)
+        .map_err(|e| oci_failed(oci, e))
+}
+
+fn oci_failed(oci: &crate::sources::OciSource, e: crate::error::SourceError) -> RegistryError {
+    RegistryError::DownloadFailed {
+        url: format!("oci://{}/{}", oci.host(), oci.repository()),
+        source: Box::new(e),
+    }
+}
+
+/// A reader that fails at its end when the bytes read are not `left` bytes with the SHA-256
+/// `expected`: an upload fed by it is aborted before the registry can complete it. The check
+/// runs when the last expected byte is read (an upload stops reading at its length).
+struct Verifying<'a, R> {
+    inner: HashingReader<R>,
+    expected: &'a str,
+    left: u64,
+    mismatch: Option<String>,
+}
+
+impl<R: std::io::Read> std::io::Read for Verifying<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self.left.saturating_sub(n as u64);
+        if self.left == 0 || n == 0 {
+            let more = self.inner.read(&mut [0u8; 1])?; // reach the end, so the digest is known
+            let actual =
+                self.inner.digest().filter(|_| more == 0).unwrap_or_else(|| "(a longer file)".into());
+            if actual != self.expected {
+                self.mismatch = Some(actual);
+                return Err(std::io::Error::other("the bytes read do not have the catalog's SHA-256"));
+            }
         }
         Ok(n)
     }

@@ -19,6 +19,13 @@ pub enum Location {
     /// An object-store bucket: `s3://bucket/prefix`, `gs://bucket/prefix` or
     /// `az://container/prefix` (the `cloud` feature reads them).
     Bucket(Url),
+    /// A repository of an OCI registry: `oci://HOST[:PORT]/REPOSITORY`, spoken to over HTTPS.
+    Oci {
+        /// `https://host[:port]/`.
+        registry: Url,
+        /// The repository (`team/models`).
+        repository: String,
+    },
 }
 
 /// Why a location string was refused.
@@ -26,15 +33,17 @@ pub enum Location {
 #[non_exhaustive]
 pub enum LocationError {
     /// Nothing was given.
-    #[error("an empty location; give a directory, file://, https://, s3://, gs:// or az:// location")]
+    #[error(
+        "an empty location; give a directory, file://, https://, oci://, s3://, gs:// or az:// location"
+    )]
     Empty,
     /// `http://`: refused, bytes must come over TLS.
     #[error("`{0}`: plain HTTP mirrors are refused; use https://")]
     PlainHttp(String),
     /// A scheme this crate does not know.
     #[error(
-        "`{raw}`: `{scheme}:` is not a kind of location; use a directory, file://, https://, s3://, \
-         gs:// or az:// (write ./{raw} for a directory whose name has a colon)"
+        "`{raw}`: `{scheme}:` is not a kind of location; use a directory, file://, https://, oci://, \
+         s3://, gs:// or az:// (write ./{raw} for a directory whose name has a colon)"
     )]
     UnknownScheme {
         /// The string as given (without credentials).
@@ -42,6 +51,12 @@ pub enum LocationError {
         /// Its scheme.
         scheme: String,
     },
+    /// An `oci://` location without a host and a valid repository name.
+    #[error(
+        "`{0}`: expected oci://HOST[:PORT]/REPOSITORY, the repository in lower-case letters, digits, \
+         `.`, `_`, `-` and `/` (oci://registry.example:5000/team/models)"
+    )]
+    BadOci(String),
     /// A `file://` URL that is not an absolute local path.
     #[error("`{0}`: a file URL needs an absolute path (file:///srv/models)")]
     RelativeFileUrl(String),
@@ -76,7 +91,7 @@ impl Location {
     /// assert!(matches!(Location::parse("file:///srv/my%20models")?, Location::Dir(p) if p.ends_with("my models")));
     /// assert!(matches!(Location::parse("https://models.internal/gguf")?, Location::Https(_)));
     /// assert!(matches!(Location::parse("s3://bucket/models")?, Location::Bucket(_)));
-    /// assert!(Location::parse("oci://registry/models").is_err());
+    /// assert!(matches!(Location::parse("oci://registry.example:5000/team/models")?, Location::Oci { .. }));
     /// assert!(Location::parse("http://plain.example/models").is_err());
     /// # Ok::<(), strata_model::sources::LocationError>(())
     /// ```
@@ -92,6 +107,21 @@ impl Location {
             "https" => Ok(Self::Https(url()?)),
             "http" => Err(LocationError::PlainHttp(redact_str(raw))),
             "s3" | "gs" | "az" => Ok(Self::Bucket(url()?)),
+            "oci" => {
+                let url = url()?;
+                let bad = || LocationError::BadOci(redact_str(raw));
+                let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(bad)?;
+                if !url.username().is_empty() || url.password().is_some() || url.query().is_some() {
+                    return Err(bad()); // credentials come from the container tools' files
+                }
+                let repository = url.path().trim_matches('/').to_string();
+                if !valid_repository(&repository) {
+                    return Err(bad());
+                }
+                let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+                let registry = Url::parse(&format!("https://{host}{port}/")).map_err(|_| bad())?;
+                Ok(Self::Oci { registry, repository })
+            }
             "file" => {
                 let url = url()?;
                 url.to_file_path()
@@ -108,8 +138,31 @@ impl fmt::Display for Location {
         match self {
             Self::Dir(path) => write!(f, "{}", path.display()),
             Self::Https(url) | Self::Bucket(url) => f.write_str(redact(url).trim_end_matches('/')),
+            Self::Oci { registry, repository } => {
+                let port = registry.port().map(|p| format!(":{p}")).unwrap_or_default();
+                write!(f, "oci://{}{port}/{repository}", registry.host_str().unwrap_or_default())
+            }
         }
     }
+}
+
+/// Whether `name` is a repository name as the distribution spec defines it: path components
+/// of lower-case letters and digits, separated by `.`, `_`, `__` or dashes, joined by `/`.
+fn valid_repository(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && name.split('/').all(|part| {
+            let b = part.as_bytes();
+            !b.is_empty()
+                && b[0].is_ascii_alphanumeric()
+                && b[b.len() - 1].is_ascii_alphanumeric()
+                && b.iter()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-'))
+                && !part.contains("..")
+                && !part.contains("___")
+                && !part.contains("._")
+                && !part.contains("_.")
+        })
 }
 
 /// A URL as it may be shown: without credentials, query or fragment (signed CDN URLs carry
@@ -141,6 +194,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn repository_names_follow_the_distribution_grammar() {
+        for ok in ["models", "team/models", "a.b_c-d/e__f", "x0/y--z"] {
+            assert!(valid_repository(ok), "{ok}");
+        }
+        for bad in ["", "Models", "/models", "models/", "a//b", "-a", "a-", "a..b", "a b", "a:b"] {
+            assert!(!valid_repository(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn every_kind_parses_and_urls_are_never_directories() {
         assert_eq!(Location::parse(" /a ").unwrap(), Location::Dir("/a".into()));
         assert_eq!(Location::parse("relative/dir").unwrap(), Location::Dir("relative/dir".into()));
@@ -148,8 +211,23 @@ mod tests {
         assert_eq!(Location::parse("file:///b%20c").unwrap(), Location::Dir("/b c".into()));
         assert_eq!(Location::parse("https://m.internal/x/").unwrap().to_string(), "https://m.internal/x");
         assert_eq!(Location::parse("GS://bucket/p").unwrap().to_string(), "gs://bucket/p");
-        for bad in ["ftp://x/y", "s3x://b", "gopher://h", "oci://host/x", "oci:host", "models:v2"] {
+        for bad in ["ftp://x/y", "s3x://b", "gopher://h", "models:v2"] {
             assert!(matches!(Location::parse(bad), Err(LocationError::UnknownScheme { .. })), "{bad}");
+        }
+        let oci = Location::parse("OCI://Reg.Example:5000/team/models/").unwrap();
+        assert_eq!(oci.to_string(), "oci://reg.example:5000/team/models");
+        assert!(
+            matches!(&oci, Location::Oci { registry, .. } if registry.as_str() == "https://reg.example:5000/")
+        );
+        for bad in [
+            "oci://host",
+            "oci://host/",
+            "oci://host/Models",
+            "oci://u:pw@host/m",
+            "oci:host",
+            "oci://host/a//b",
+        ] {
+            assert!(matches!(Location::parse(bad), Err(LocationError::BadOci(_))), "{bad}");
         }
         assert!(matches!(Location::parse("file://relative/path"), Err(LocationError::RelativeFileUrl(_))));
         assert!(matches!(Location::parse("http://plain/x"), Err(LocationError::PlainHttp(_))));

@@ -5,7 +5,7 @@
 //! owns everything else — order, locking, the partial file, resume, hashing, verification,
 //! retries and the atomic rename — so every source gets those for free. One file per kind:
 //! [`MirrorDir`] (a directory), [`HttpSource`] (Hugging Face and HTTPS mirrors),
-//! `ObjectStoreSource` (buckets, `cloud` feature); [`Location`] parses every location string.
+//! [`OciSource`] (OCI registries), `ObjectStoreSource` (buckets, `cloud` feature); [`Location`] parses every location string.
 
 use crate::config::{vars, Config};
 use crate::error::{RegistryError, Result};
@@ -16,6 +16,7 @@ mod location;
 mod mirror_dir;
 #[cfg(feature = "cloud")]
 mod object_store;
+mod oci;
 mod source;
 
 pub use crate::error::SourceError;
@@ -24,6 +25,8 @@ pub use location::{redact, Location, LocationError};
 pub use mirror_dir::MirrorDir;
 #[cfg(feature = "cloud")]
 pub use object_store::ObjectStoreSource;
+pub(crate) use oci::manifest as oci_manifest;
+pub use oci::OciSource;
 pub use source::{Fetch, FetchRequest, ModelSource};
 
 /// The sources a configuration names, in order: each `STRATA_MODELS_MIRROR` entry, then
@@ -47,12 +50,13 @@ pub fn from_config(config: &Config) -> Result<Vec<Box<dyn ModelSource>>> {
     Ok(sources)
 }
 
-/// The source that reads `location`: a [`MirrorDir`], an HTTPS mirror, or (with the `cloud`
-/// feature) a bucket.
+/// The source that reads `location`: a [`MirrorDir`], an HTTPS mirror, an OCI registry, or
+/// (with the `cloud` feature) a bucket.
 pub fn for_location(location: &Location, config: &Config) -> Result<Box<dyn ModelSource>> {
     match location {
         Location::Dir(path) => Ok(Box::new(MirrorDir::new(path))),
         Location::Https(url) => Ok(Box::new(HttpSource::mirror(url, config)?)),
+        Location::Oci { registry, repository } => Ok(Box::new(OciSource::new(registry, repository, config)?)),
         #[cfg(feature = "cloud")]
         Location::Bucket(url) => Ok(Box::new(ObjectStoreSource::from_url(url.as_str(), config)?)),
         #[cfg(not(feature = "cloud"))]
@@ -94,8 +98,7 @@ mod tests {
 
     #[test]
     fn unknown_schemes_and_relative_file_urls_are_configuration_errors() {
-        for bad in
-            ["ftp://x/y", "s3x://b", "file://relative/path", "gopher://h", "http://plain/x", "oci://h/x"]
+        for bad in ["ftp://x/y", "s3x://b", "file://relative/path", "gopher://h", "http://plain/x", "oci://h"]
         {
             let err = from_config(&config(bad, false)).unwrap_err();
             assert!(err.to_string().contains("STRATA_MODELS_MIRROR"), "{bad}: {err}");

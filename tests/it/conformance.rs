@@ -11,6 +11,10 @@ use strata_model::{
     Config, ErrorKind, FetchRequest, ModelEntry, ModelSource, ModelsDir, RetryPolicy, SourceError,
 };
 
+use std::path::Path;
+
+use strata_model::sources::Location;
+
 use crate::support::{gguf_bytes, sha256_hex};
 
 /// The files every subject serves: `conf-Q8_0.gguf` (good), `tampered-Q8_0.gguf` (one byte
@@ -32,6 +36,8 @@ impl Fixture {
         Self { bytes, tampered }
     }
 
+    /// The entry of `file`: the good bytes' size and SHA-256, except for the absent file,
+    /// whose hash is nobody's (a registry finds blobs by hash, not by name).
     pub fn entry(&self, file: &'static str) -> ModelEntry {
         let mut e = strata_model::catalog::BUILTIN[0].clone();
         e.name = Cow::Borrowed("conformance");
@@ -39,7 +45,7 @@ impl Fixture {
         e.revision = Cow::Borrowed(crate::support::hub::REVISION);
         e.hf_filename = Cow::Borrowed(file);
         e.size_bytes = self.bytes.len() as u64;
-        e.sha256 = Cow::Owned(sha256_hex(&self.bytes));
+        e.sha256 = Cow::Owned(if file == ABSENT { sha256_hex(b"absent") } else { sha256_hex(&self.bytes) });
         e
     }
 }
@@ -57,6 +63,17 @@ fn read_all(source: &dyn ModelSource, entry: &ModelEntry, request: FetchRequest)
 
 /// The contract of `ModelSource`, checked against one source.
 pub fn check(source: Box<dyn ModelSource>, fx: &Fixture, display_contains: &str) {
+    check_with(source, None, fx, display_contains);
+}
+
+/// [`check`], with the tampered file served by `tampered` when the source cannot hold both
+/// under one hash (a registry, whose blobs are named by their SHA-256).
+pub fn check_with(
+    source: Box<dyn ModelSource>,
+    tampered_source: Option<Box<dyn ModelSource>>,
+    fx: &Fixture,
+    display_contains: &str,
+) {
     let one = vec![source];
     let source = one[0].as_ref();
     let good = fx.entry(GOOD);
@@ -94,7 +111,10 @@ pub fn check(source: Box<dyn ModelSource>, fx: &Fixture, display_contains: &str)
         max_delay: Duration::from_millis(50),
         ..Default::default()
     };
-    let err = Resolver::new(&models, &one, retry, None).ensure(&tampered, None).unwrap_err();
+    let bad_source = tampered_source.map(|t| vec![t]);
+    let err = Resolver::new(&models, bad_source.as_ref().unwrap_or(&one), retry, None)
+        .ensure(&tampered, None)
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Integrity, "{source}: {err}");
     let files = models.files(&tampered);
     assert!(!files.model_path().exists() && !files.partial_path().exists());
@@ -159,6 +179,28 @@ mod buckets {
             check(Box::new(source), &fx, &url);
         }
     }
+}
+
+/// The CNCF registry: the good file's blob in one, and in another the same blob with its
+/// bytes changed on the registry's disk.
+#[test]
+fn oci_registry() {
+    use crate::support::oci::{Auth, Registry};
+    let fx = Fixture::new();
+    let (Some(good), Some(bad)) = (Registry::start(Auth::Open), Registry::start(Auth::Open)) else { return };
+    let sha = sha256_hex(&fx.bytes);
+    let source = |r: &Registry| {
+        let location = strata_model::sources::Location::parse(&r.location("conformance/models")).unwrap();
+        let Location::Oci { registry, repository } = location else { panic!("not oci") };
+        strata_model::sources::OciSource::new(&registry, &repository, &r.config(Path::new("/unused"), &[]))
+            .unwrap()
+    };
+    for r in [&good, &bad] {
+        source(r).upload_blob(&format!("sha256:{sha}"), fx.bytes.len() as u64, &mut &fx.bytes[..]).unwrap();
+    }
+    std::fs::write(bad.blob_data(&sha), &fx.tampered).unwrap();
+    let shown = format!("OCI registry {}/conformance/models", good.addr);
+    check_with(Box::new(source(&good)), Some(Box::new(source(&bad))), &fx, &shown);
 }
 
 #[test]

@@ -310,7 +310,7 @@ fn an_unknown_scheme_is_the_same_clear_error_for_mirrors_and_push() {
         sb.cmd()
             .current_dir(&cwd)
             .env("HF_ENDPOINT", &dead)
-            .env("STRATA_MODELS_MIRROR", "oci://registry.example/models")
+            .env("STRATA_MODELS_MIRROR", "ipfs://registry.example/models")
             .args(["download", "tiny"])
             .output()
             .unwrap(),
@@ -319,13 +319,13 @@ fn an_unknown_scheme_is_the_same_clear_error_for_mirrors_and_push() {
     let push = Run::of(
         sb.cmd()
             .current_dir(&cwd)
-            .args(["mirror", "push", "oci://registry.example/models", "tiny"])
+            .args(["mirror", "push", "ipfs://registry.example/models", "tiny"])
             .output()
             .unwrap(),
     )
     .code(8);
     for r in [&mirror, &push] {
-        assert!(r.stderr.contains("`oci:` is not a kind of location"), "{}", r.stderr);
+        assert!(r.stderr.contains("`ipfs:` is not a kind of location"), "{}", r.stderr);
     }
     assert!(mirror.stderr.contains("STRATA_MODELS_MIRROR"), "{}", mirror.stderr);
     assert_eq!(fs::read_dir(&cwd).unwrap().count(), 0, "nothing was created in the current directory");

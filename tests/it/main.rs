@@ -9,6 +9,7 @@ mod conformance;
 mod download;
 mod faults;
 mod hostile;
+mod oci;
 mod resolver;
 mod share;
 mod support;

@@ -17,7 +17,8 @@ use url::Url;
         (minilm:f16); aliases such as all-minilm work too.",
     after_help = "Environment: STRATA_MODELS_DIR, STRATA_MODELS_CATALOG, STRATA_MODELS_MIRROR, \
         STRATA_OFFLINE, HF_ENDPOINT, HF_TOKEN (else the file in HF_TOKEN_PATH or $HF_HOME/token), \
-        STRATA_REUSE_CACHES, STRATA_SHARE_HF_CACHE, NO_COLOR.\n\
+        STRATA_REUSE_CACHES, STRATA_SHARE_HF_CACHE, REGISTRY_AUTH_FILE and DOCKER_CONFIG (oci:// \
+        credentials), NO_COLOR.\n\
         Exit codes: 0 ok, 1 failure, 2 usage, 3 unknown model, 4 not downloaded, 5 network, \
         6 integrity, 7 storage, 8 configuration, 9 unsupported architecture."
 )]
@@ -202,10 +203,12 @@ pub enum CatalogCommand {
 
 #[derive(Subcommand)]
 pub enum MirrorCommand {
-    /// Copy verified models to a directory or bucket (s3://, gs://, az://); files already
-    /// there with the right size are skipped
+    /// Copy verified models to a directory, an OCI registry (oci://HOST/REPOSITORY: a blob and
+    /// a ModelPack manifest tagged with the model's name) or a bucket (s3://, gs://, az://);
+    /// files already there with the right size are skipped
     Push {
-        /// A directory, file:// URL, or s3://bucket/prefix, gs://bucket/prefix, az://container/prefix
+        /// A directory, file:// URL, oci://host[:port]/repository, or s3://bucket/prefix,
+        /// gs://bucket/prefix, az://container/prefix
         destination: String,
         /// Models to push
         #[arg(required_unless_present = "all")]

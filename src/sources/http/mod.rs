@@ -37,9 +37,10 @@ pub use api::{LfsInfo, RepoInfo, Sibling};
 
 pub use resolve::Linked;
 use resolve::{Resolved, FAILURES_BEFORE_RERESOLVE, MAX_RERESOLVES};
-use signals::{busy, content_range, header, hub_refusal, if_range_for, validator};
+pub(crate) use signals::{busy, header, if_range_for};
+use signals::{content_range, hub_refusal, validator};
 
-const MAX_REDIRECTS: usize = 10;
+pub(crate) const MAX_REDIRECTS: usize = 10;
 /// The most of an error or redirect body read (to keep its connection) before dropping it.
 const MAX_DRAIN: u64 = 64 * 1024;
 
@@ -78,14 +79,14 @@ impl fmt::Display for HttpSource {
 }
 
 /// Whether two URLs name the same origin (scheme, host and port).
-fn same_origin(a: &Url, b: &Url) -> bool {
+pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
         && a.host_str() == b.host_str()
         && a.port_or_known_default() == b.port_or_known_default()
 }
 
 /// Resolves a `Location` against the URL it came from; refuses anything but HTTPS.
-fn follow(from: &Url, location: &str) -> Result<Url, SourceError> {
+pub(crate) fn follow(from: &Url, location: &str) -> Result<Url, SourceError> {
     let next = from.join(location).map_err(|e| {
         SourceError::failed_by(ErrorKind::Network, format!("{}: unusable redirect target", redact(from)), e)
     })?;
@@ -104,7 +105,7 @@ fn follow(from: &Url, location: &str) -> Result<Url, SourceError> {
 
 /// Reads what is left of a small body (an error page, a redirect's), so that its connection
 /// returns to the pool; a large one is dropped (its connection closes).
-fn drain(body: ureq::Body) {
+pub(crate) fn drain(body: ureq::Body) {
     let _ = std::io::copy(&mut body.into_reader().take(MAX_DRAIN), &mut std::io::sink());
 }
 
@@ -304,6 +305,55 @@ impl HttpSource {
     }
 }
 
+/// A 200 or 206 answer to `request` as a [`Fetch`]: identity encoding only, a 206's
+/// `Content-Range` starting where asked, the body bounded to what was asked and to its own
+/// length (read to its end, so that the connection is reused; a server that sends more is cut).
+pub(crate) fn open_body(
+    resp: ureq::http::Response<ureq::Body>,
+    request: &FetchRequest,
+    url: &Url,
+    here: String,
+) -> Result<Fetch, SourceError> {
+    let status = resp.status();
+    let headers = resp.headers();
+    if let Some(enc) = header(headers, "content-encoding").filter(|e| !e.eq_ignore_ascii_case("identity")) {
+        return Err(SourceError::failed(
+            ErrorKind::Network,
+            format!("{here}: the server sent `{enc}`-encoded content; byte ranges need identity encoding"),
+        ));
+    }
+    let validator = validator(headers, url);
+    let length = header(headers, "content-length").and_then(|s| s.parse::<u64>().ok());
+    let (start, total) = if status == StatusCode::PARTIAL_CONTENT {
+        let (start, _, total) =
+            header(headers, "content-range").and_then(content_range).ok_or_else(|| {
+                SourceError::failed(ErrorKind::Network, format!("{here}: 206 without a valid Content-Range"))
+            })?;
+        if start != request.offset {
+            return Err(SourceError::failed(
+                ErrorKind::Network,
+                format!("{here}: asked for bytes from {}, got from {start}", request.offset),
+            ));
+        }
+        (start, total)
+    } else {
+        (0, length)
+    };
+    let reader = resp.into_body().into_reader();
+    // A body is read up to the requested end, and to its own end when that is where it
+    // stops (so that the connection is reused); a server that sends more is cut.
+    let wanted = request.end.filter(|&end| end > start).map(|end| end - start);
+    let limit = match (wanted, length) {
+        (Some(w), Some(l)) => Some(w.min(l)),
+        (w, l) => w.or(l),
+    };
+    let body: Box<dyn Read + Send> = match limit {
+        Some(left) => Box::new(Bounded { inner: reader, left }),
+        None => Box::new(reader),
+    };
+    Ok(Fetch { body, start, total, validator, location: here })
+}
+
 impl ModelSource for HttpSource {
     fn fetch(&self, entry: &ModelEntry, request: &FetchRequest) -> Result<Fetch, SourceError> {
         let resolved = self.file_url(entry)?;
@@ -335,51 +385,9 @@ impl ModelSource for HttpSource {
                 drain(resp.into_body());
                 return Err(error);
             }
-            let headers = resp.headers();
-            if let Some(enc) =
-                header(headers, "content-encoding").filter(|e| !e.eq_ignore_ascii_case("identity"))
-            {
-                return Err(SourceError::failed(
-                    ErrorKind::Network,
-                    format!(
-                        "{here}: the server sent `{enc}`-encoded content; byte ranges need identity encoding"
-                    ),
-                ));
-            }
-            let validator = validator(headers, &url);
-            let length = header(headers, "content-length").and_then(|s| s.parse::<u64>().ok());
-            let (start, total) = if status == StatusCode::PARTIAL_CONTENT {
-                let (start, _, total) =
-                    header(headers, "content-range").and_then(content_range).ok_or_else(|| {
-                        SourceError::failed(
-                            ErrorKind::Network,
-                            format!("{here}: 206 without a valid Content-Range"),
-                        )
-                    })?;
-                if start != request.offset {
-                    return Err(SourceError::failed(
-                        ErrorKind::Network,
-                        format!("{here}: asked for bytes from {}, got from {start}", request.offset),
-                    ));
-                }
-                (start, total)
-            } else {
-                (0, length)
-            };
+            let fetch = open_body(resp, request, &url, here)?;
             self.state(&entry.hf_filename, |s| s.failures = 0);
-            let reader = resp.into_body().into_reader();
-            // A body is read up to the requested end, and to its own end when that is where it
-            // stops (so that the connection is reused); a server that sends more is cut.
-            let wanted = request.end.filter(|&end| end > start).map(|end| end - start);
-            let limit = match (wanted, length) {
-                (Some(w), Some(l)) => Some(w.min(l)),
-                (w, l) => w.or(l),
-            };
-            let body: Box<dyn Read + Send> = match limit {
-                Some(left) => Box::new(Bounded { inner: reader, left }),
-                None => Box::new(reader),
-            };
-            return Ok(Fetch { body, start, total, validator, location: here });
+            return Ok(fetch);
         }
         Err(SourceError::failed(
             ErrorKind::Network,

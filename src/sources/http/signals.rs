@@ -15,7 +15,7 @@ use crate::catalog::ModelEntry;
 use crate::error::{ErrorKind, SourceError};
 
 /// A header's value, trimmed.
-pub(super) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
 }
 
@@ -51,7 +51,7 @@ fn ratelimit(value: &str) -> Option<(u64, u64)> {
 
 /// The failure a busy answer (408, 429, 5xx) means: a wait the server asked for (429 with
 /// `RateLimit` or `Retry-After`), or a transient failure.
-pub(super) fn busy(status: StatusCode, headers: &HeaderMap, here: &str) -> SourceError {
+pub(crate) fn busy(status: StatusCode, headers: &HeaderMap, here: &str) -> SourceError {
     let wait = wait_asked(headers, SystemTime::now());
     match wait {
         Some(wait) if status == StatusCode::TOO_MANY_REQUESTS => {
@@ -134,7 +134,7 @@ pub(super) fn validator(headers: &HeaderMap, url: &Url) -> Option<String> {
 }
 
 /// The entity tag of a validator given by [`validator`], when it came from `url`'s origin.
-pub(super) fn if_range_for<'a>(validator: &'a str, url: &Url) -> Option<&'a str> {
+pub(crate) fn if_range_for<'a>(validator: &'a str, url: &Url) -> Option<&'a str> {
     let (origin, etag) = validator.split_once(' ')?;
     (origin == url.origin().ascii_serialization() && etag.starts_with('"')).then_some(etag)
 }

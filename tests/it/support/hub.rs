@@ -9,7 +9,8 @@
 //! `http://`, expire signatures, weak or no `ETag`s, Hub error codes and rate limits. The Hub
 //! also answers the model API as the real one does (`/api/models/{repo}/revision/{rev}`, with
 //! each file's `lfs` facts when asked `?blobs=true`). Every request is recorded, with its
-//! headers and connection, per host.
+//! headers and connection, per host. As an OCI registry (`/v2/…`, token realm `/token`) it
+//! redirects blob reads to the CDN, as registries backed by S3 or GCS do.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -17,12 +18,6 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// A request as the server saw it.
 #[derive(Clone, Debug)]
@@ -97,6 +92,8 @@ struct State {
     next_id: u64,
     /// Connections accepted, per host.
     accepted: HashMap<&'static str, u64>,
+    /// The Hub's own address (for the token realm it names).
+    hub: Option<SocketAddr>,
     /// Resolutions handed out (the signature of the next one).
     signatures: u64,
     /// Bytes sent per signature.
@@ -130,6 +127,7 @@ impl Hub {
         let cdn = cdn_listener.local_addr().unwrap();
         let hub_listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let hub = hub_listener.local_addr().unwrap();
+        state.lock().unwrap().hub = Some(hub);
         for (listener, host) in [(hub_listener, "hub"), (cdn_listener, "cdn")] {
             let state = state.clone();
             let server = server.clone();
@@ -191,30 +189,8 @@ impl Hub {
 }
 
 fn tls_config() -> (String, Arc<rustls::ServerConfig>) {
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    ca.distinguished_name.push(DnType::CommonName, "strata-model test CA");
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let mut leaf =
-        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".into(), "127.0.0.2".into()])
-            .unwrap();
-    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    leaf.distinguished_name.push(DnType::CommonName, "localhost");
-    let key = KeyPair::generate().unwrap();
-    let cert = leaf.signed_by(&key, &issuer).unwrap();
-    let chain = vec![CertificateDer::from(cert.der().to_vec()), CertificateDer::from(ca_cert.der().to_vec())];
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .unwrap();
-    (ca_cert.pem(), Arc::new(config))
+    let ca = super::tls::TestCa::new();
+    (ca.pem.clone(), ca.server_config())
 }
 
 /// What to do with a connection after a response.
@@ -277,6 +253,9 @@ fn serve(
         };
         let out = tls.get_mut();
         let after = match host {
+            "hub" if path.starts_with("/v2/") || path.starts_with("/token") => {
+                oci_response(out, &path, &headers, &files, &state, cdn)
+            }
             "hub" => hub_response(out, &path, &files, &faults, &state, cdn),
             _ => cdn_response(out, &method, &path, &headers, &files, &state, id),
         };
@@ -415,6 +394,52 @@ fn hub_response(
         ],
     )
     .map(|()| After::KeepAlive)
+}
+
+/// The Hub as an OCI registry whose storage is another host (as S3-backed registries are):
+/// `/v2/{REPO}/blobs/sha256:<hex>` asks for a token (`Bearer` challenge, realm `/token` here),
+/// then redirects (307) to the CDN's signed URL of the file with that SHA-256.
+fn oci_response(
+    out: &mut impl Write,
+    path: &str,
+    headers: &HashMap<String, String>,
+    files: &HashMap<String, Arc<Vec<u8>>>,
+    state: &Mutex<State>,
+    cdn: SocketAddr,
+) -> std::io::Result<After> {
+    const TOKEN: &str = "lookalike-token";
+    if path.starts_with("/token") {
+        let body = format!(r#"{{"token":"{TOKEN}","expires_in":300}}"#);
+        head(
+            out,
+            "200 OK",
+            &[("Content-Type", "application/json".into()), ("Content-Length", body.len().to_string())],
+        )?;
+        return out.write_all(body.as_bytes()).map(|()| After::KeepAlive);
+    }
+    if headers.get("authorization").map(String::as_str) != Some(&format!("Bearer {TOKEN}")) {
+        let hub = state.lock().unwrap().hub.unwrap();
+        let challenge = format!(
+            r#"Bearer realm="https://{hub}/token",service="lookalike",scope="repository:{REPO}:pull""#
+        );
+        let h = [("Content-Length", "0".to_string()), ("WWW-Authenticate", challenge)];
+        return head(out, "401 Unauthorized", &h).map(|()| After::KeepAlive);
+    }
+    let digest = path.strip_prefix(&format!("/v2/{REPO}/blobs/sha256:"));
+    let file = digest.and_then(|d| files.iter().find(|(_, b)| sha_hex(b) == d).map(|(name, _)| name.clone()));
+    let Some(file) = file else {
+        return head(out, "404 Not Found", &[("Content-Length", "0".into())]).map(|()| After::KeepAlive);
+    };
+    let signature = {
+        let mut s = state.lock().unwrap();
+        s.signatures += 1;
+        s.signatures
+    };
+    let mut u = url::Url::parse(&format!("https://{cdn}/cdn/")).unwrap();
+    u.path_segments_mut().unwrap().pop_if_empty().push(&file);
+    u.set_query(Some(&format!("sig={signature}")));
+    head(out, "307 Temporary Redirect", &[("Location", u.to_string()), ("Content-Length", "0".into())])
+        .map(|()| After::KeepAlive)
 }
 
 /// The model API: `{owner}/{repo}/revision/{rev}[?blobs=true]` for [`REPO`] at `main` or

@@ -12,7 +12,9 @@ use sha2::{Digest, Sha256};
 pub mod emulators;
 pub mod hub;
 pub mod mock;
+pub mod oci;
 mod setup;
+pub mod tls;
 
 pub use setup::{setup, Setup};
 
