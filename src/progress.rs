@@ -54,6 +54,19 @@ pub enum Progress<'a> {
         /// How long until the next try.
         delay: Duration,
     },
+    /// The file was fetched and verified (size, GGUF magic, SHA-256) and is in place.
+    Finished {
+        /// The model.
+        model: &'a str,
+        /// The source that served it.
+        source: &'a str,
+        /// The file's size.
+        bytes: u64,
+        /// Bytes fetched in this call (less than `bytes` after a resume).
+        fetched: u64,
+        /// How long the fetch took, verification included.
+        elapsed: Duration,
+    },
     /// A source did not serve the file; the next one is tried.
     SourceFailed {
         /// The model.

@@ -96,7 +96,7 @@ pub struct ModelEntry {
     pub embedding_dim: u32,
     /// What the model does.
     pub task: ModelTask,
-    /// Licence identifier (`apache-2.0`, `mit`, `gemma`).
+    /// License identifier (`apache-2.0`, `mit`, `gemma`).
     pub license: Cow<'static, str>,
     /// Built in or custom.
     pub origin: Origin,

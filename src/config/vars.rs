@@ -50,7 +50,7 @@ pub const XDG_RUNTIME_DIR: &str = "XDG_RUNTIME_DIR";
 pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
 /// Docker's configuration directory (`$DOCKER_CONFIG/config.json`, else `~/.docker`).
 pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
-/// Any value turns colour off in the command line's output.
+/// Any value turns color off in the command line's output.
 pub const NO_COLOR: &str = "NO_COLOR";
 /// A proxy for HTTPS requests (read by the HTTP client, with `ALL_PROXY` and `NO_PROXY`).
 pub const HTTPS_PROXY: &str = "HTTPS_PROXY";

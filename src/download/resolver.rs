@@ -106,8 +106,19 @@ impl<'a> Resolver<'a> {
         let mut attempts = Vec::new();
         for source in self.sources {
             let label = source.to_string();
+            let started = std::time::Instant::now();
+            let before = files.partial_bytes().unwrap_or(0).min(entry.size_bytes);
             match self.fetch_from(entry, &files, source.as_ref(), &label) {
-                Ok(()) => return Ok(path),
+                Ok(()) => {
+                    self.progress.send(Progress::Finished {
+                        model: &name,
+                        source: &label,
+                        bytes: entry.size_bytes,
+                        fetched: entry.size_bytes - before,
+                        elapsed: started.elapsed(),
+                    });
+                    return Ok(path);
+                }
                 Err(Stop::Storage(e)) => return Err(e),
                 Err(Stop::Source(e)) if e.is_not_found() => {
                     attempts.push(Attempt { source: label, error: e })
@@ -134,7 +145,9 @@ impl<'a> Resolver<'a> {
                 path,
             });
         }
-        let partial_kept = fs::metadata(files.partial_path()).ok().map(|m| m.len()).filter(|&n| n > 0);
+        // The bytes actually received (a parallel partial is preallocated to the full size:
+        // its ranges file says what is there). Nothing received: nothing is kept.
+        let partial_kept = files.partial_bytes().filter(|&n| n > 0);
         if partial_kept.is_none() {
             files.discard_partial();
         }

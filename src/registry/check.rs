@@ -46,6 +46,13 @@ impl Registry {
     /// Checks `names` (every entry when empty) against the Hub at `endpoint` (default: the
     /// configured one).
     pub fn check_catalog(&self, endpoint: Option<&Url>, names: &[String]) -> Result<Vec<CheckRow>> {
+        if self.config().offline() {
+            return Err(crate::error::RegistryError::config(
+                crate::config::vars::OFFLINE,
+                "network access is off (STRATA_OFFLINE or HF_HUB_OFFLINE) and `catalog check` asks the Hub; \
+                 turn it back on for this command (STRATA_OFFLINE=0 HF_HUB_OFFLINE=0)",
+            ));
+        }
         let config = match endpoint {
             Some(e) => self.config().clone().with_hf_endpoint(e.clone()),
             None => self.config().clone(),

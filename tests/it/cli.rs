@@ -2,7 +2,7 @@
 
 use std::fs;
 
-use crate::support::{fixtures, gguf_bytes, register, Sandbox};
+use crate::support::{fixtures, gguf_bytes, register, Run, Sandbox};
 
 /// SPEC.md's catalog table, copied by hand: the binary must agree with it exactly.
 /// (name, repo, revision, file, bytes, sha256, arch, dim)
@@ -157,7 +157,7 @@ fn list_shows_every_row_with_human_sizes_and_statuses() {
     assert_eq!(line("qwen3-embed")[3..5], ["8.05", "GB"]);
     assert_eq!(out.lines().filter(|l| l.starts_with("  ")).count(), SPEC_TABLE.len() + 1);
     assert!(out.contains(&format!("Models directory: {}", models.display())), "{out}");
-    assert!(!out.contains('\x1b'), "no colour when stdout is not a terminal");
+    assert!(!out.contains('\x1b'), "no color when stdout is not a terminal");
 }
 
 #[test]
@@ -428,9 +428,9 @@ fn models_dir_flag_overrides_the_environment() {
     assert_eq!(doc[0]["path"], other.join("all-MiniLM-L6-v2.Q8_0.gguf").to_str().unwrap());
 }
 
-/// Colour only on a terminal, and never with NO_COLOR: run under `script` for a real tty.
+/// Color only on a terminal, and never with NO_COLOR: run under `script` for a real tty.
 #[test]
-fn colour_follows_the_terminal_and_no_color() {
+fn color_follows_the_terminal_and_no_color() {
     let sb = Sandbox::new();
     fs::create_dir_all(sb.models()).unwrap();
     fs::File::create(sb.models().join("all-MiniLM-L6-v2.Q8_0.gguf")).unwrap().set_len(25_008_064).unwrap();
@@ -448,9 +448,46 @@ fn colour_follows_the_terminal_and_no_color() {
             .ok()
             .stdout
     };
-    let coloured = run_in_tty(false);
-    assert!(coloured.contains("\x1b[32mdownloaded\x1b[0m"), "{coloured:?}");
+    let colored = run_in_tty(false);
+    assert!(colored.contains("\x1b[32mdownloaded\x1b[0m"), "{colored:?}");
     let plain = run_in_tty(true);
     assert!(plain.contains("downloaded") && !plain.contains('\x1b'), "{plain:?}");
     assert!(sb.run(&["list", "--color", "always"]).ok().stdout.contains('\x1b'));
+}
+
+/// Offline means no connection for every command: `catalog check` says so instead of asking.
+#[test]
+fn catalog_check_offline_refuses_without_a_connection() {
+    let sb = Sandbox::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let endpoint = format!("https://{}", listener.local_addr().unwrap());
+    let r = Run::of(
+        sb.cmd()
+            .env("STRATA_OFFLINE", "1")
+            .env("HF_ENDPOINT", &endpoint)
+            .args(["catalog", "check"])
+            .output()
+            .unwrap(),
+    )
+    .code(8);
+    assert!(r.stderr.contains("network access is off") && r.stderr.contains("catalog check"), "{}", r.stderr);
+    assert!(listener.accept().is_err(), "no connection was made");
+}
+
+/// `completions` prints a script for each shell, with every command in it, and needs no
+/// working configuration.
+#[test]
+fn completions_cover_every_command_in_every_shell() {
+    let sb = Sandbox::new();
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let r = Run::of(
+            sb.cmd().env("STRATA_MODELS_DIR", "relative/dir").args(["completions", shell]).output().unwrap(),
+        )
+        .ok();
+        for command in ["download", "add", "mirror", "completions", "share"] {
+            assert!(r.stdout.contains(command), "{shell}: {command}");
+        }
+    }
+    Run::of(sb.cmd().args(["completions", "tcsh"]).output().unwrap()).code(2);
 }

@@ -593,11 +593,10 @@ fn remove_leaves_only_the_lock_file() {
     assert!(r.stdout.contains("was not downloaded"), "{}", r.stdout);
 }
 
-/// The progress bar uses the same decimal units as `list` (run under `script` for a real
-/// terminal; the CDN sends slowly enough for the bar to draw).
-#[test]
-fn the_progress_bar_speaks_in_decimal_units() {
-    let s = setup(2_000_000);
+/// The download as a terminal `cols` columns wide shows it (under `script`, a real pty; the
+/// CDN sends slowly enough for the bar to draw): each screen line, escapes removed.
+fn terminal_lines(cols: u16) -> Vec<String> {
+    let s = setup(3_000_000);
     s.hub.set_faults(Faults { rate: Some(2_000_000), ..Default::default() });
     let bin = env!("CARGO_BIN_EXE_strata-model");
     let mut c = std::process::Command::new("script");
@@ -607,11 +606,63 @@ fn the_progress_bar_speaks_in_decimal_units() {
         .env("STRATA_MODELS_DIR", s.sb.models())
         .env("HF_ENDPOINT", s.hub.endpoint())
         .env("SSL_CERT_FILE", &s.hub.ca_file)
-        .env("TERM", "xterm")
-        .env("COLUMNS", "120");
-    let out = Run::of(c.args(["-qec", &format!("{bin} download tiny"), "/dev/null"]).output().unwrap()).ok();
-    assert!(out.stdout.contains(" MB") && out.stdout.contains("MB/s"), "{:?}", out.stdout);
-    assert!(!out.stdout.contains("MiB"), "{:?}", out.stdout);
+        .env("TERM", "xterm");
+    let line = format!("stty cols {cols} rows 24; {bin} download tiny --connections 1");
+    let out = Run::of(c.args(["-qec", &line, "/dev/null"]).output().unwrap()).ok();
+    let mut plain = String::new();
+    let mut chars = out.stdout.chars().peekable();
+    while let Some(ch) = chars.next() {
+        if ch == '\x1b' {
+            // CSI: ESC [ parameters final-byte
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                while chars.next().is_some_and(|c| !c.is_ascii_alphabetic()) {}
+            }
+        } else {
+            plain.push(ch);
+        }
+    }
+    plain.split(['\r', '\n']).map(str::to_string).filter(|l| !l.trim().is_empty()).collect()
+}
+
+/// On a terminal the bar fits its width, in the decimal units of `list`, and gives way to a
+/// short form on a narrow one; a verified download ends with one line that says so.
+#[test]
+fn the_progress_bar_fits_the_terminal_and_speaks_in_decimal_units() {
+    let wide = terminal_lines(80);
+    let bars: Vec<&String> = wide.iter().filter(|l| l.contains('[') && l.contains("MB/s")).collect();
+    assert!(!bars.is_empty(), "{wide:#?}");
+    for l in &wide {
+        assert!(l.chars().count() <= 80, "{} columns: {l:?}", l.chars().count());
+        assert!(!l.contains("MiB"), "{l:?}");
+    }
+    assert!(wide.iter().any(|l| l.starts_with("✓ tiny 3.00 MB, SHA-256 verified, ")), "{wide:#?}");
+
+    let narrow = terminal_lines(50);
+    let short: Vec<&String> = narrow.iter().filter(|l| l.contains('%') && l.contains("MB/s")).collect();
+    assert!(!short.is_empty(), "{narrow:#?}");
+    assert!(narrow.iter().all(|l| l.chars().count() <= 50 && !l.contains('[')), "{narrow:#?}");
+}
+
+/// Off a terminal (a CI log), a download says when it starts, a line at most every 10 %
+/// (or 10 s), and when it is verified: plain text, no control characters.
+#[test]
+fn off_a_terminal_progress_is_a_few_plain_lines() {
+    let s = setup(4_000_000);
+    s.hub.set_faults(Faults { rate: Some(2_000_000), ..Default::default() });
+    let r = s.run(&["download", "tiny", "--connections", "1"]).ok();
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert!(lines[0].starts_with("downloading tiny (4.00 MB) from Hugging Face https://"), "{lines:#?}");
+    let progress: Vec<&&str> =
+        lines.iter().filter(|l| l.starts_with("tiny: ") && l.contains("% (")).collect();
+    assert!((1..=10).contains(&progress.len()), "{lines:#?}");
+    assert!(progress.iter().all(|l| l.contains("MB/s") || l.contains("--")), "{lines:#?}");
+    assert!(lines.last().unwrap().starts_with("✓ tiny 4.00 MB, SHA-256 verified, "), "{lines:#?}");
+    assert!(!r.stderr.contains('\r') && !r.stderr.contains('\x1b'), "{:?}", r.stderr);
+    let quiet = s.run(&["remove", "tiny"]).ok();
+    assert!(quiet.code == 0);
+    let r = s.run(&["-q", "download", "tiny"]).ok();
+    assert!(r.stderr.is_empty(), "-q is global: {:?}", r.stderr);
 }
 
 /// Resolve once, keep connections alive: with N connections and no fault, the Hub is asked
@@ -641,4 +692,36 @@ fn n_connections_open_at_most_n_and_the_hub_is_asked_once() {
         assert!(per_conn.values().any(|&k| k > 1), "connections are reused between ranges: {per_conn:?}");
         assert!(gets.iter().all(|g| g.path.contains("?sig=")), "ranges go straight to the resolved URL");
     }
+}
+
+/// A download that received nothing (the Hub refuses every resolve) reports no partial and
+/// leaves none, although a parallel plan preallocates the whole file first; one that received
+/// some bytes reports exactly those.
+#[test]
+fn a_failed_download_reports_the_bytes_it_received_not_the_preallocated_length() {
+    let s = setup(12 << 20);
+    s.hub.set_faults(Faults { statuses: vec![(500, None); 64], ..Default::default() });
+    let err = s.registry(s.config().with_connections(Some(4))).ensure("tiny").unwrap_err();
+    match &err {
+        RegistryError::AllSourcesFailed { partial_kept, .. } => assert_eq!(*partial_kept, None, "{err}"),
+        other => panic!("{other}"),
+    }
+    assert!(!err.to_string().contains("were kept"), "{err}");
+    assert_nothing_at(&s.partial_path());
+
+    let s = setup(12 << 20);
+    let faults = Faults {
+        statuses: vec![(500, None); 64],
+        statuses_after: 1,
+        drop_at: Some(5 << 20),
+        ..Default::default()
+    };
+    s.hub.set_faults(faults);
+    let err = s.registry(s.config().with_connections(Some(1))).ensure("tiny").unwrap_err();
+    let kept = match &err {
+        RegistryError::AllSourcesFailed { partial_kept: Some(k), .. } => *k,
+        other => panic!("expected a kept partial: {other}"),
+    };
+    assert!(kept > 0 && kept < s.bytes.len() as u64, "{kept}");
+    assert_eq!(fs::metadata(s.partial_path()).unwrap().len(), kept, "the partial holds exactly what it says");
 }

@@ -15,12 +15,21 @@ use url::Url;
         Models are stored flat under the models directory (STRATA_MODELS_DIR, else \
         ~/.strata/models). Names are case-insensitive; NAME:QUANT selects a variant \
         (minilm:f16); aliases such as all-minilm work too.",
-    after_help = "Environment: STRATA_MODELS_DIR, STRATA_MODELS_CATALOG, STRATA_MODELS_MIRROR, \
-        STRATA_OFFLINE, HF_ENDPOINT, HF_TOKEN (else the file in HF_TOKEN_PATH or $HF_HOME/token), \
-        STRATA_REUSE_CACHES, STRATA_SHARE_HF_CACHE, REGISTRY_AUTH_FILE and DOCKER_CONFIG (oci:// \
-        credentials), NO_COLOR.\n\
+    after_help = "Environment (empty values count as unset):\n  \
+        STRATA_MODELS_DIR, STRATA_MODELS_CATALOG, STRATA_MODELS_MIRROR (directories, https://, \
+        oci://, s3://, gs://, az://)\n  \
+        STRATA_OFFLINE, HF_HUB_OFFLINE: no network\n  \
+        HF_ENDPOINT, HF_TOKEN (else the file in HF_TOKEN_PATH, else $HF_HOME/token)\n  \
+        SSL_CERT_FILE (extra trusted CAs), HTTPS_PROXY, ALL_PROXY, NO_PROXY\n  \
+        STRATA_REUSE_CACHES, STRATA_SHARE_HF_CACHE; other tools' caches: HF_HUB_CACHE, \
+        HUGGINGFACE_HUB_CACHE, HF_HOME, XDG_CACHE_HOME, LLAMA_CACHE, OLLAMA_MODELS, XDG_DATA_HOME, \
+        LMSTUDIO_HOME\n  \
+        REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR, XDG_CONFIG_HOME, DOCKER_CONFIG: oci:// credentials\n  \
+        AWS_*, GOOGLE_*, AZURE_*: bucket mirrors (cloud builds)\n  \
+        NO_COLOR\n\
         Exit codes: 0 ok, 1 failure, 2 usage, 3 unknown model, 4 not downloaded, 5 network, \
-        6 integrity, 7 storage, 8 configuration, 9 unsupported architecture."
+        6 integrity, 7 storage, 8 configuration, 9 unsupported (architecture, or a file `add` \
+        cannot pin)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -32,13 +41,16 @@ pub struct Cli {
 #[derive(Args)]
 pub struct Global {
     /// Print one JSON document on stdout instead of text
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub json: bool,
+    /// No progress, notices or success lines on stderr (errors still go there)
+    #[arg(long, short, global = true, help_heading = "Global options")]
+    pub quiet: bool,
     /// Models directory (overrides STRATA_MODELS_DIR)
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, help_heading = "Global options", value_name = "DIR")]
     pub models_dir: Option<PathBuf>,
-    /// When to use colour (auto: on a terminal, unless NO_COLOR is set)
-    #[arg(long, global = true, value_enum, default_value_t = Color::Auto, value_name = "WHEN")]
+    /// When to use color (auto: on a terminal, unless NO_COLOR is set)
+    #[arg(long, global = true, help_heading = "Global options", value_enum, default_value_t = Color::Auto, value_name = "WHEN")]
     pub color: Color,
 }
 
@@ -61,9 +73,6 @@ pub enum Command {
         /// Download every catalog model
         #[arg(long, conflicts_with = "names")]
         all: bool,
-        /// No progress bar or messages on stderr
-        #[arg(long, short)]
-        quiet: bool,
         /// Connections per file from a network source (default: one per 2 MiB of the file,
         /// at most 32)
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -71,7 +80,8 @@ pub enum Command {
         /// Cap the total download rate, per second (20M, 20MB, 1.5G, 500MiB)
         #[arg(long, value_name = "RATE", value_parser = parse_rate)]
         max_rate: Option<u64>,
-        /// Do not look for the file in other tools' caches (Hugging Face, llama.cpp, LM Studio)
+        /// Do not look for the file in other tools' caches (Hugging Face, llama.cpp, Ollama,
+        /// RamaLama, LM Studio)
         #[arg(long)]
         no_reuse: bool,
     },
@@ -163,6 +173,11 @@ pub enum Command {
     /// Add a custom model to the custom catalog (STRATA_MODELS_CATALOG, else
     /// <models dir>/catalog.json)
     Register(Box<RegisterArgs>),
+    /// Print a shell completion script: strata-model completions bash > /etc/bash_completion.d/strata-model
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
     /// Remove a custom model from the custom catalog (its downloaded file stays)
     Unregister {
         /// The custom model's name (NAME:QUANT for one of several quantizations)
@@ -283,7 +298,7 @@ pub struct RegisterArgs {
     /// One-line description
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
-    /// Licence identifier
+    /// License identifier
     #[arg(long)]
     pub license: Option<String>,
 }

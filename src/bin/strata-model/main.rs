@@ -67,15 +67,22 @@ fn registry(global: &Global) -> Result<Registry, Failure> {
 
 fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
     use commands::*;
+    if let Command::Completions { shell } = &cli.command {
+        // Needs no configuration: works even where the environment is broken.
+        let mut command = <cli::Cli as clap::CommandFactory>::command();
+        let mut script = Vec::new();
+        clap_complete::generate(*shell, &mut command, "strata-model", &mut script);
+        return output::emit(&String::from_utf8_lossy(&script));
+    }
     let registry = registry(&cli.global)?;
     match &cli.command {
         Command::List => list::run(&registry, ui),
-        Command::Download { names, all, quiet, connections, max_rate, no_reuse } => {
+        Command::Download { names, all, connections, max_rate, no_reuse } => {
             let mut registry = registry.with_transfer(connections.map(usize::from), *max_rate);
             if *no_reuse {
                 registry = registry.without_reuse();
             }
-            download::run(registry, ui, names, *all, *quiet)
+            download::run(registry, ui, names, *all, cli.global.quiet)
         }
         Command::Verify { names, all } => verify::run(&registry, ui, names, *all),
         Command::Mirror { action: MirrorCommand::Push { destination, names, all, dry_run } } => {
@@ -98,6 +105,7 @@ fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
         Command::Info { name } => info::run(&registry, ui, name),
         Command::Remove { name } => remove::run(&registry, ui, name),
         Command::Add(args) => add::run(&registry, ui, args),
+        Command::Completions { .. } => unreachable!("handled before the registry is built"),
         Command::Register(args) => register::run(&registry, ui, args),
         Command::Unregister { name } => unregister::run(&registry, ui, name),
     }

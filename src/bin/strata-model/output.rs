@@ -1,4 +1,4 @@
-//! How results reach the user: text or one JSON document on stdout, colour when wanted, and
+//! How results reach the user: text or one JSON document on stdout, color when wanted, and
 //! aligned tables. A closed pipe (`| head`) ends the program quietly.
 
 use std::io::Write;
@@ -9,14 +9,14 @@ use crate::exit::{code, Failure};
 pub struct Ui {
     /// One JSON document on stdout instead of text.
     pub json: bool,
-    /// Colour on stdout.
+    /// Color on stdout.
     pub color_out: bool,
-    /// Colour on stderr.
+    /// Color on stderr.
     pub color_err: bool,
 }
 
 impl Ui {
-    /// `text` in colour `code` (an SGR number) when stdout takes colour.
+    /// `text` in color `code` (an SGR number) when stdout takes color.
     pub fn paint(&self, text: &str, code: &str) -> String {
         if self.color_out {
             format!("\x1b[{code}m{text}\x1b[0m")
@@ -63,7 +63,7 @@ impl<const N: usize> Table<N> {
         self.rows.push(row);
     }
 
-    /// The lines, indented by two spaces; `paint_last` colours each row's last cell.
+    /// The lines, indented by two spaces; `paint_last` colors each row's last cell.
     pub fn render(&self, paint_last: impl Fn(usize, &str) -> String) -> String {
         let mut widths = self.header.map(str::len);
         for row in &self.rows {

@@ -95,9 +95,9 @@ pub(super) fn hub_refusal(
         "GatedRepo" => SourceError::failed(
             ErrorKind::Network,
             if has_token {
-                format!("{here}: HTTP {status}: {repo} is gated and the token in HF_TOKEN has no access: accept the model's licence on its Hub page")
+                format!("{here}: HTTP {status}: {repo} is gated and the token in HF_TOKEN has no access: accept the model's license on its Hub page")
             } else {
-                format!("{here}: HTTP {status}: {repo} is gated: accept its licence on the Hub and set HF_TOKEN")
+                format!("{here}: HTTP {status}: {repo} is gated: accept its license on the Hub and set HF_TOKEN")
             },
         ),
         "RepoNotFound" => missing(format!(
@@ -118,9 +118,9 @@ pub(super) fn hub_refusal(
         _ => SourceError::failed(
             ErrorKind::Network,
             if has_token {
-                format!("{here}: HTTP {status}: the token in HF_TOKEN has no access: accept the model's licence on its Hub page")
+                format!("{here}: HTTP {status}: the token in HF_TOKEN has no access: accept the model's license on its Hub page")
             } else {
-                format!("{here}: HTTP {status}: the repository is gated or private: accept its licence on the Hub and set HF_TOKEN")
+                format!("{here}: HTTP {status}: the repository is gated or private: accept its license on the Hub and set HF_TOKEN")
             },
         ),
     }

@@ -29,7 +29,7 @@ pub fn run(registry: &Registry, ui: &Ui, name: &str) -> Result<(), Failure> {
     field("arch", e.arch.to_string());
     field("dim", if e.embedding_dim == 0 { "unknown".into() } else { e.embedding_dim.to_string() });
     field("task", e.task.to_string());
-    field("licence", e.license.to_string());
+    field("license", e.license.to_string());
     field("variants", variants.join(", "));
     if !m.aliases.is_empty() {
         field("aliases", m.aliases.join(", "));
