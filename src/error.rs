@@ -168,6 +168,27 @@ pub enum RegistryError {
         path: PathBuf,
     },
 
+    /// `verify` found a downloaded file whose bytes no longer have the catalog's SHA-256
+    /// (corrupted on disk, or changed by hand). The file was deleted, unless `kept` says why
+    /// it could not be.
+    #[error(
+        "{} is corrupt: its sha256 is {actual}, the catalog pins {expected}; {}",
+        .path.display(),
+        match .kept { Some(why) => format!("it could not be deleted ({why}): delete it, then run `strata-model download {model}`"), None => format!("it was deleted; run `strata-model download {model}` to fetch it again") }
+    )]
+    CorruptFile {
+        /// The model.
+        model: String,
+        /// The file.
+        path: PathBuf,
+        /// The SHA-256 pinned in the catalog.
+        expected: String,
+        /// The SHA-256 of the bytes on disk.
+        actual: String,
+        /// Why the file is still there, when it could not be deleted.
+        kept: Option<String>,
+    },
+
     /// `add` could not make a catalog entry from a Hub reference: the repository, revision
     /// or file is not there, it is not one LFS GGUF file, or the Hub could not be asked.
     #[error("cannot add {reference}: {reason}")]
@@ -277,7 +298,9 @@ impl RegistryError {
                 }
             }
             Self::DownloadFailed { .. } => ErrorKind::Network,
-            Self::ChecksumMismatch { .. } | Self::InvalidGguf { .. } => ErrorKind::Integrity,
+            Self::ChecksumMismatch { .. } | Self::InvalidGguf { .. } | Self::CorruptFile { .. } => {
+                ErrorKind::Integrity
+            }
             Self::StorageError { .. } => ErrorKind::Storage,
             Self::InvalidCatalog { .. } | Self::InvalidConfig { .. } => ErrorKind::Config,
             Self::UnsupportedArch { .. } => ErrorKind::Unsupported,
@@ -298,6 +321,14 @@ impl RegistryError {
                 }
                 _ => None,
             },
+            Self::AllSourcesFailed { attempts, .. }
+                if !attempts.is_empty() && attempts.iter().all(|a| a.error.is_not_found()) =>
+            {
+                Some(
+                    "no source has the file: check the entry's repository, file and revision \
+                     (`strata-model info NAME`, `strata-model catalog check NAME`) and what the mirrors hold",
+                )
+            }
             _ => None,
         }
     }

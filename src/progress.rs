@@ -23,6 +23,17 @@ pub enum Progress<'a> {
         /// Its size.
         bytes: u64,
     },
+    /// Hashing another tool's copy of the file (found in its cache) before linking it in.
+    VerifyingCopy {
+        /// The model.
+        model: &'a str,
+        /// The copy.
+        path: &'a Path,
+        /// The tool whose cache it is in.
+        tool: &'a str,
+        /// Its size.
+        bytes: u64,
+    },
     /// A transfer started (or resumed).
     Started {
         /// The model.

@@ -104,7 +104,8 @@ impl<'a> Resolver<'a> {
         self.check_space(entry, &files)?;
         let name = entry.display_name();
         let mut attempts = Vec::new();
-        for source in self.sources {
+        for (i, source) in self.sources.iter().enumerate() {
+            let last = i + 1 == self.sources.len();
             let label = source.to_string();
             let started = std::time::Instant::now();
             let before = files.partial_bytes().unwrap_or(0).min(entry.size_bytes);
@@ -124,12 +125,15 @@ impl<'a> Resolver<'a> {
                     attempts.push(Attempt { source: label, error: e })
                 }
                 Err(Stop::Source(error)) => {
-                    let reason = Report::new(&error).to_string();
-                    self.progress.send(Progress::SourceFailed {
-                        model: &name,
-                        source: &label,
-                        reason: &reason,
-                    });
+                    // The last source's failure is the error itself: not said twice.
+                    if !last {
+                        let reason = Report::new(&error).to_string();
+                        self.progress.send(Progress::SourceFailed {
+                            model: &name,
+                            source: &label,
+                            reason: &reason,
+                        });
+                    }
                     attempts.push(Attempt { source: label, error });
                 }
                 Err(Stop::RangesUnsupported) => unreachable!("handled in fetch_from"),

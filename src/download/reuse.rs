@@ -99,7 +99,12 @@ pub(crate) fn from_caches(
     progress: Reporter<'_>,
 ) -> Result<bool> {
     for (candidate, tool) in candidates(dirs, entry) {
-        progress.send(Progress::Verifying { model: &entry.display_name(), bytes: entry.size_bytes });
+        progress.send(Progress::VerifyingCopy {
+            model: &entry.display_name(),
+            path: &candidate,
+            tool: tool.label(),
+            bytes: entry.size_bytes,
+        });
         if hash_file(&candidate).ok().as_deref() != Some(&*entry.sha256) {
             continue; // not the bytes the catalog pins: ignored
         }

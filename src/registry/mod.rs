@@ -180,6 +180,27 @@ impl Registry {
             .map_err(|source| RegistryError::InvalidGguf { path, source })
     }
 
+    /// How the GGUF header of `entry`'s file contradicts the catalog entry: its architecture
+    /// or its embedding length, each as a sentence (empty when they agree or are unknown).
+    pub fn header_mismatches(entry: &ModelEntry, header: &GgufHeader) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(arch) =
+            header.architecture.as_deref().filter(|a| *a != entry.arch && entry.arch != "unknown")
+        {
+            out.push(format!("the file's architecture is `{arch}`, the catalog says `{}`", entry.arch));
+        }
+        if let Some(dim) = header
+            .embedding_length
+            .filter(|d| entry.embedding_dim != 0 && *d != u64::from(entry.embedding_dim))
+        {
+            out.push(format!(
+                "the file's embedding length is {dim}, the catalog says {}",
+                entry.embedding_dim
+            ));
+        }
+        out
+    }
+
     /// Deletes the model's file, any partial download of it, and its side files (all but its
     /// lock file). Returns whether a file or a partial download was deleted.
     pub fn remove(&self, name: &str) -> Result<bool> {
@@ -264,13 +285,24 @@ impl Registry {
     #[cfg(feature = "registry")]
     pub fn ensure_for_engine(&self, name: &str, supported_archs: &[&str]) -> Result<PathBuf> {
         let entry = self.resolve(name)?.clone();
-        if !supported_archs.iter().any(|a| a.eq_ignore_ascii_case(&entry.arch)) {
+        let supported = |arch: &str| supported_archs.iter().any(|a| a.eq_ignore_ascii_case(arch));
+        if !supported(&entry.arch) {
             return Err(RegistryError::UnsupportedArch {
                 model: entry.display_name(),
                 arch: entry.arch.to_string(),
             });
         }
-        self.ensure_entry(&entry)
+        let path = self.ensure_entry(&entry)?;
+        // The file's own header has the last word (a custom entry may name the wrong arch).
+        let file = fs::File::open(&path).map_err(|e| RegistryError::storage("open", &path, e))?;
+        let header = gguf::read_header(std::io::BufReader::with_capacity(64 * 1024, file))
+            .map_err(|source| RegistryError::InvalidGguf { path: path.clone(), source })?;
+        match header.architecture {
+            Some(arch) if !supported(&arch) => {
+                Err(RegistryError::UnsupportedArch { model: entry.display_name(), arch })
+            }
+            _ => Ok(path),
+        }
     }
 
     #[cfg(feature = "registry")]
@@ -319,15 +351,30 @@ impl Registry {
         }
         let actual = crate::digest::hash_file(&path)?;
         if actual != entry.sha256 {
+            // The model path never holds bytes that do not verify: the file goes.
             files.remove_stamp();
-            return Err(RegistryError::ChecksumMismatch {
-                file: entry.hf_filename.to_string(),
+            let kept = fs::remove_file(&path).err().map(|e| e.to_string());
+            return Err(RegistryError::CorruptFile {
+                model: entry.display_name(),
+                path,
                 expected: entry.sha256.to_string(),
                 actual,
+                kept,
             });
         }
-        files.write_stamp()?;
-        Ok(path)
+        match files.write_stamp() {
+            // A read-only models directory (a container image): the bytes are verified, the
+            // stamp just cannot be saved.
+            Err(RegistryError::StorageError { source, .. })
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+                ) =>
+            {
+                Ok(path)
+            }
+            other => other.map(|()| path),
+        }
     }
 
     /// Sets a user alias (`default-embed` → `minilm`), stored with the custom catalog

@@ -89,6 +89,17 @@ fn root_certs(extra: Option<&std::path::Path>) -> Result<RootCerts> {
 /// What a failed request means for the download; `at` is the redacted URL.
 pub(crate) fn classify(err: ureq::Error, at: &str) -> SourceError {
     match err {
+        // rustls reports a certificate it cannot verify as an I/O error: no retry helps.
+        ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidData && e.to_string().contains("certificate") => {
+            SourceError::failed_by(
+                ErrorKind::Network,
+                format!(
+                    "{at}: the server's certificate is not trusted here; if it is signed by a private CA, \
+                     set SSL_CERT_FILE to that CA's PEM file"
+                ),
+                e,
+            )
+        }
         ureq::Error::Io(e) => SourceError::transient_by(at, e),
         ureq::Error::Timeout(t) => SourceError::transient(format!("{at}: timed out ({t})")),
         ureq::Error::ConnectionFailed => SourceError::transient(format!("{at}: connection failed")),
@@ -100,7 +111,7 @@ pub(crate) fn classify(err: ureq::Error, at: &str) -> SourceError {
         ureq::Error::Tls(e) => SourceError::failed(ErrorKind::Network, format!("{at}: TLS failure: {e}")),
         ureq::Error::Rustls(e) => SourceError::failed_by(
             ErrorKind::Network,
-            format!("{at}: TLS failure (a private CA can be trusted with SSL_CERT_FILE)"),
+            format!("{at}: TLS failure; if the server's certificate is signed by a private CA, set SSL_CERT_FILE to that CA's PEM file"),
             e,
         ),
         ureq::Error::RequireHttpsOnly(_) => {

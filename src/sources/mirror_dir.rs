@@ -50,7 +50,7 @@ impl ModelSource for MirrorDir {
                         format!("{} is not a directory; check STRATA_MODELS_MIRROR", self.root.display()),
                     ));
                 }
-                return Err(SourceError::not_found());
+                return Err(SourceError::NotFound { detail: Some(format!("no {location}")) });
             }
             Err(e) => return Err(io_err("open", e)),
         };

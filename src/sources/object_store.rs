@@ -119,7 +119,9 @@ impl ObjectStoreSource {
     fn describe(&self, e: &object_store::Error) -> SourceError {
         let msg = scrub_secrets(&e.to_string(), &self.secrets);
         match e {
-            object_store::Error::NotFound { .. } => SourceError::not_found(),
+            object_store::Error::NotFound { .. } => {
+                SourceError::NotFound { detail: Some(format!("{self}: no such object")) }
+            }
             object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
                 SourceError::failed(
                     ErrorKind::Network,

@@ -45,9 +45,11 @@ fn download_verifies_and_a_warm_call_makes_no_request_and_no_hash() {
     assert_eq!(s.registry(s.config()).ensure("tiny").unwrap(), path);
     assert!(s.hub.seen().is_empty(), "a warm call must not touch the network");
 
-    // `verify` re-hashes in full and catches it; then `ensure` fetches a good copy again.
+    // `verify` re-hashes in full, catches it and deletes the file; `ensure` fetches a good
+    // copy again.
     let err = registry.verify("tiny").unwrap_err();
-    assert!(matches!(err, RegistryError::ChecksumMismatch { .. }), "{err}");
+    assert!(matches!(err, RegistryError::CorruptFile { kept: None, .. }), "{err}");
+    assert_nothing_at(&path);
     registry.ensure("tiny").unwrap();
     assert_eq!(fs::read(&path).unwrap(), s.bytes);
 }
@@ -724,4 +726,94 @@ fn a_failed_download_reports_the_bytes_it_received_not_the_preallocated_length()
     };
     assert!(kept > 0 && kept < s.bytes.len() as u64, "{kept}");
     assert_eq!(fs::metadata(s.partial_path()).unwrap().len(), kept, "the partial holds exactly what it says");
+}
+
+/// A certificate the machine does not trust is not retried: one attempt, and the message says
+/// to set SSL_CERT_FILE. A file no source has says where it was looked for and what to check.
+#[test]
+fn untrusted_certificates_and_missing_files_say_what_to_check() {
+    let s = setup(200_000);
+    let started = Instant::now();
+    let r =
+        Run::of(s.sb.cmd().env("HF_ENDPOINT", s.hub.endpoint()).args(["download", "tiny"]).output().unwrap())
+            .code(5);
+    assert!(r.stderr.contains("SSL_CERT_FILE"), "{}", r.stderr);
+    assert!(!r.stderr.contains("retrying"), "a certificate error is not transient: {}", r.stderr);
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_eq!(s.hub.requests("hub"), 0, "no request got through the handshake");
+    assert_eq!(r.stderr.matches("SSL_CERT_FILE").count(), 1, "said once: {}", r.stderr);
+
+    s.hub.set_faults(Faults { hub_error: Some((404, "")), ..Default::default() });
+    let r = s.run(&["download", "tiny"]).code(5);
+    assert!(
+        r.stderr.contains(&format!("{}/test-org/test-repo/resolve/", s.hub.endpoint())),
+        "the URL: {}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("catalog check"), "what to check: {}", r.stderr);
+}
+
+/// A custom entry that names the wrong arch and dimension: `info` and `verify` warn, and the
+/// engine call checks the file's own header rather than trusting the entry.
+#[test]
+fn the_files_header_has_the_last_word_on_arch_and_dimension() {
+    let s = setup(50_000); // the file says bert, 384
+    let sb = &s.sb;
+    let bytes = &s.bytes;
+    sb.run(&["unregister", "tiny"]).ok();
+    sb.run(&[
+        "register",
+        "tiny",
+        "--repo",
+        crate::support::hub::REPO,
+        "--file",
+        &s.file,
+        "--revision",
+        crate::support::hub::REVISION,
+        "--sha256",
+        &sha256_hex(bytes),
+        "--size",
+        &bytes.len().to_string(),
+        "--arch",
+        "llama",
+        "--dim",
+        "4096",
+    ])
+    .ok();
+    let err = s.registry(s.config()).ensure_for_engine("tiny", &["llama"]).unwrap_err();
+    assert!(matches!(&err, RegistryError::UnsupportedArch { arch, .. } if arch == "bert"), "{err}");
+    assert_eq!(fs::read(s.model_path()).unwrap(), s.bytes, "the file was downloaded and stays");
+    let info = s.run(&["info", "tiny"]).ok();
+    assert!(
+        info.stdout.contains("the file's architecture is `bert`, the catalog says `llama`"),
+        "{}",
+        info.stdout
+    );
+    assert!(
+        info.stdout.contains("the file's embedding length is 384, the catalog says 4096"),
+        "{}",
+        info.stdout
+    );
+    let verify = s.run(&["verify", "tiny"]).ok();
+    assert!(verify.stdout.contains("warning: the file's architecture is `bert`"), "{}", verify.stdout);
+}
+
+/// `verify` of a file corrupted on disk says which file and what to run, and deletes it, so
+/// that no command takes it for a good file.
+#[test]
+fn a_corrupt_file_found_by_verify_is_deleted_and_said_so() {
+    let s = setup(50_000);
+    s.run(&["download", "tiny", "-q"]).ok();
+    let mut bytes = fs::read(s.model_path()).unwrap();
+    bytes[30_000] ^= 1;
+    fs::write(s.model_path(), &bytes).unwrap();
+    let r = s.run(&["verify", "tiny"]).code(6);
+    let path = s.model_path().display().to_string();
+    assert!(r.stdout.contains(&format!("{path} is corrupt")), "{}", r.stdout);
+    assert!(r.stdout.contains("it was deleted; run `strata-model download tiny`"), "{}", r.stdout);
+    assert_nothing_at(&s.model_path());
+    s.run(&["path", "tiny"]).code(4);
+    let list = s.run(&["list", "--json"]).ok().json();
+    let tiny = list.as_array().unwrap().iter().find(|m| m["name"] == "tiny").unwrap().clone();
+    assert_eq!(tiny["status"], "not downloaded");
 }

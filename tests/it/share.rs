@@ -191,10 +191,13 @@ fn a_file_huggingface_hub_downloaded_is_reused_with_no_request() {
     let blob = PathBuf::from(got.stdout.lines().next().unwrap());
     assert_eq!(fs::read(&blob).unwrap(), s.bytes, "huggingface_hub fetched the fixture");
     s.hub.clear_seen();
-    let r =
-        Run::of(s.cmd().env("HF_HUB_CACHE", &cache).args(["download", "tiny", "--quiet"]).output().unwrap())
-            .ok();
+    let r = Run::of(s.cmd().env("HF_HUB_CACHE", &cache).args(["download", "tiny"]).output().unwrap()).ok();
     assert!(s.hub.seen().is_empty(), "no request: {:#?}", s.hub.seen());
+    assert!(
+        r.stderr.contains("verifying the copy of tiny found in Hugging Face cache: "),
+        "the notice names the other tool's copy: {}",
+        r.stderr
+    );
     assert_eq!(
         inode(&s.model_path()),
         inode(&blob),

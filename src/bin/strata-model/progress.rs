@@ -138,6 +138,14 @@ pub fn reporter(quiet: bool) -> Option<ProgressFn> {
             Progress::Verifying { model, bytes } => {
                 note(&current, format!("verifying the {} file already present for {model}", ByteSize(*bytes)))
             }
+            Progress::VerifyingCopy { model, path, tool, bytes } => note(
+                &current,
+                format!(
+                    "verifying the copy of {model} found in {tool}: {} ({})",
+                    path.display(),
+                    ByteSize(*bytes)
+                ),
+            ),
             Progress::Started { model, source, resumed_from, total } => {
                 if let Some(b) = current.take().and_then(|c| c.bar) {
                     b.finish_and_clear();

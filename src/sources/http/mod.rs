@@ -283,7 +283,9 @@ impl HttpSource {
             {
                 self.refused(entry, resolved, &here, status)
             }
-            StatusCode::NOT_FOUND | StatusCode::GONE if self.mirror => SourceError::not_found(),
+            StatusCode::NOT_FOUND | StatusCode::GONE if self.mirror => {
+                SourceError::NotFound { detail: Some(format!("{here}: HTTP {status}")) }
+            }
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN if self.mirror => SourceError::failed(
                 ErrorKind::Network,
                 format!("{here}: HTTP {status}: the mirror refused access"),

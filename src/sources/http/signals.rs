@@ -114,7 +114,9 @@ pub(super) fn hub_refusal(
             "{here}: HTTP {status}: {repo} has no file {} at revision {revision}",
             file.unwrap_or("asked for")
         )),
-        _ if status == StatusCode::NOT_FOUND || status == StatusCode::GONE => SourceError::not_found(),
+        _ if status == StatusCode::NOT_FOUND || status == StatusCode::GONE => {
+            missing(format!("{here}: HTTP {status}"))
+        }
         _ => SourceError::failed(
             ErrorKind::Network,
             if has_token {

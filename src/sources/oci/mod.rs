@@ -262,7 +262,9 @@ impl OciSource {
     /// What a refusal or failure from the registry means (`401` is handled by [`Self::call`]).
     pub(crate) fn failure(&self, status: StatusCode, headers: &HeaderMap, here: &str) -> SourceError {
         match status {
-            StatusCode::NOT_FOUND => SourceError::not_found(),
+            StatusCode::NOT_FOUND => SourceError::NotFound {
+                detail: Some(format!("{here}: HTTP 404 (the registry has no such blob)")),
+            },
             StatusCode::FORBIDDEN => SourceError::failed(
                 ErrorKind::Network,
                 format!(

@@ -59,8 +59,8 @@ pub fn run(registry: &Registry, ui: &Ui, name: &str) -> Result<(), Failure> {
                     h.kv_count
                 ),
             );
-            if h.architecture.as_deref().is_some_and(|a| a != e.arch) {
-                field("warning", format!("the file's architecture differs from the catalog's `{}`", e.arch));
+            for warning in Registry::header_mismatches(e, h) {
+                field("warning", warning);
             }
         }
         Some(Err(err)) => field("gguf", format!("unreadable: {}", err.report())),

@@ -20,6 +20,12 @@ pub fn run(registry: &Registry, ui: &Ui, names: &[String], all: bool) -> Result<
         match registry.verify(name) {
             Ok(path) => {
                 out.push_str(&format!("ok      {name}  {}\n", path.display()));
+                let entry = registry.resolve(name)?;
+                if let Ok(header) = registry.read_header(name) {
+                    for warning in Registry::header_mismatches(entry, &header) {
+                        out.push_str(&format!("        warning: {warning}\n"));
+                    }
+                }
                 results.push(Verified { name: name.clone(), ok: true, path: Some(path), error: None });
             }
             Err(e) => {
