@@ -91,6 +91,28 @@ impl Registry {
         })
     }
 
+    /// [`Registry::new`], except that a custom catalog file that cannot be used leaves the
+    /// built-in models usable: the registry then has the built-in catalog only, and the
+    /// problem is returned beside it (the command line prints it as a warning).
+    pub fn new_keeping_builtins(config: Config) -> Result<(Self, Option<RegistryError>)> {
+        match Self::new(config.clone()) {
+            Ok(r) => Ok((r, None)),
+            Err(e @ RegistryError::InvalidCatalog { .. }) => {
+                let registry = Self {
+                    dir: ModelsDir::new(config.models_dir()),
+                    catalog: Catalog::builtin(),
+                    config,
+                    #[cfg(feature = "registry")]
+                    sources: None,
+                    #[cfg(feature = "registry")]
+                    progress: None,
+                };
+                Ok((registry, Some(e)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// A registry configured from the process environment.
     pub fn from_env() -> Result<Self> {
         Self::new(Config::from_env()?)

@@ -89,13 +89,13 @@ impl Registry {
         Ok(report)
     }
 
-    /// Pins a model: `prune` never removes it.
-    pub fn pin(&self, name: &str) -> Result<()> {
+    /// Pins a model: `prune` never removes it. Returns `false` when it was pinned already.
+    pub fn pin(&self, name: &str) -> Result<bool> {
         self.models_dir().set_pinned(self.resolve(name)?, true)
     }
 
-    /// Unpins a model.
-    pub fn unpin(&self, name: &str) -> Result<()> {
+    /// Unpins a model. Returns `false` when it was not pinned.
+    pub fn unpin(&self, name: &str) -> Result<bool> {
         self.models_dir().set_pinned(self.resolve(name)?, false)
     }
 }

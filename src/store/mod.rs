@@ -73,8 +73,12 @@ impl ModelsDir {
         self.pinned().iter().any(|f| *f == entry.hf_filename)
     }
 
-    /// Pins or unpins the entry (the list is rewritten atomically).
-    pub fn set_pinned(&self, entry: &ModelEntry, pinned: bool) -> Result<()> {
+    /// Pins or unpins the entry (the list is rewritten atomically). Returns whether that
+    /// changed anything (`false`: it was already so).
+    pub fn set_pinned(&self, entry: &ModelEntry, pinned: bool) -> Result<bool> {
+        if self.is_pinned(entry) == pinned {
+            return Ok(false);
+        }
         self.create()?;
         let mut pins = self.pinned();
         pins.retain(|f| *f != entry.hf_filename);
@@ -83,7 +87,8 @@ impl ModelsDir {
         }
         let mut text = pins.join("\n");
         text.push('\n');
-        crate::fs::write_atomic(&self.pins_path(), text.as_bytes())
+        crate::fs::write_atomic(&self.pins_path(), text.as_bytes())?;
+        Ok(true)
     }
 }
 

@@ -182,9 +182,9 @@ fn user_aliases_resolve_and_are_checked() {
     assert!(info["aliases"].as_array().unwrap().iter().any(|a| a == "default-embed"));
     s.run(&["alias", "set", "small", "minilm:f16"]).ok();
     assert_eq!(s.run(&["info", "small", "--json"]).ok().json()["name"], "minilm:f16");
-    let r = s.run(&["alias", "set", "minilm", "tiny"]).code(8);
+    let r = s.run(&["alias", "set", "minilm", "tiny"]).code(2);
     assert!(r.stderr.contains("already a model name"), "{}", r.stderr);
-    let r = s.run(&["alias", "set", "x", "nonexistent"]).code(8);
+    let r = s.run(&["alias", "set", "x", "nonexistent"]).code(2);
     assert!(r.stderr.contains("unknown model"), "{}", r.stderr);
     let r = s.run(&["unregister", "tiny"]).code(8);
     assert!(r.stderr.contains("alias `default-embed` points to it"), "{}", r.stderr);

@@ -217,9 +217,29 @@ fn bad_catalog_files_fail_clearly_and_stay_untouched() {
                 sb.cmd().env("STRATA_MODELS_CATALOG", &catalog).args(args).output().unwrap(),
             )
         };
+        // Reading commands warn and go on with the built-in models.
+        for args in [&["list"][..], &["info", "minilm"], &["path", "minilm"]] {
+            let r = run(args);
+            assert!(
+                r.code == 0 || r.code == 4,
+                "{}: {args:?}: exit {}: {}",
+                path.display(),
+                r.code,
+                r.stderr
+            );
+            assert!(
+                r.stderr.starts_with("strata-model: warning: invalid custom catalog"),
+                "{}: {}",
+                path.display(),
+                r.stderr
+            );
+            assert!(r.stderr.contains(catalog.to_str().unwrap()), "the warning names the file: {}", r.stderr);
+            assert!(r.stderr.contains("only the built-in models are available"), "{}", r.stderr);
+        }
+        // Commands that write the catalog refuse, and write nothing.
+        let hash = "a".repeat(64);
+        let rev = "0123456789abcdef0123456789abcdef01234567";
         for args in [
-            &["list"][..],
-            &["info", "minilm"],
             &[
                 "register",
                 "ok",
@@ -228,12 +248,13 @@ fn bad_catalog_files_fail_clearly_and_stay_untouched() {
                 "--file",
                 "ok.gguf",
                 "--revision",
-                "0123456789abcdef0123456789abcdef01234567",
+                rev,
                 "--sha256",
-                &"a".repeat(64),
+                &hash,
                 "--size",
                 "5",
-            ],
+            ][..],
+            &["alias", "set", "fav", "minilm"],
         ] {
             let r = run(args).code(8);
             assert!(
@@ -367,12 +388,19 @@ fn invalid_registrations_name_the_field_and_leave_the_file_as_it_was() {
             "hf_filename",
         ),
     ];
+    // The flag is wrong, not the file: a usage error (exit 2) that names the flag.
     for (args, field) in cases {
         let mut full = vec!["register"];
         full.extend_from_slice(args);
-        let r = sb.run(&full).code(8);
-        assert!(r.stderr.contains(&format!("field `{field}`")), "{args:?}: {}", r.stderr);
-        assert!(r.stderr.contains(catalog.to_str().unwrap()), "{}", r.stderr);
+        let r = sb.run(&full).code(2);
+        let flag = match *field {
+            "hf_filename" => "--file".to_string(),
+            "hf_repo" => "--repo".to_string(),
+            "name" => "NAME".to_string(),
+            other => format!("--{other}"),
+        };
+        assert!(r.stderr.starts_with(&format!("strata-model: error: {flag}: ")), "{args:?}: {}", r.stderr);
+        assert!(!r.stderr.contains("invalid custom catalog"), "{}", r.stderr);
         assert_eq!(fs::read(&catalog).unwrap(), before, "{args:?} changed the catalog");
     }
     let leftovers: Vec<_> = fs::read_dir(sb.models()).unwrap().map(|e| e.unwrap().file_name()).collect();
@@ -490,4 +518,45 @@ fn completions_cover_every_command_in_every_shell() {
         }
     }
     Run::of(sb.cmd().args(["completions", "tcsh"]).output().unwrap()).code(2);
+}
+
+/// One way to do each thing: `remove`, `pin`, `unpin`, `path` and `info` take several names
+/// like `download`; pin and unpin say when nothing changed; `alias set` says what it replaced;
+/// `prune --max-size` wants a unit.
+#[test]
+fn commands_take_several_names_and_say_what_changed() {
+    let sb = Sandbox::new();
+    let a = gguf_bytes("bert", 384, 20_000, 1);
+    let b = gguf_bytes("bert", 384, 30_000, 2);
+    register(&sb, "aaa", &a);
+    register(&sb, "bbb", &b);
+    fs::create_dir_all(sb.models()).unwrap();
+    fs::write(sb.models().join("aaa-Q8_0.gguf"), &a).unwrap();
+    fs::write(sb.models().join("bbb-Q8_0.gguf"), &b).unwrap();
+
+    let r = sb.run(&["path", "aaa", "bbb"]).ok();
+    assert_eq!(r.stdout.lines().count(), 2, "{}", r.stdout);
+    let docs = sb.run(&["info", "aaa", "bbb", "--json"]).ok().json();
+    assert_eq!(docs.as_array().map(Vec::len), Some(2));
+    assert!(sb.run(&["info", "aaa"]).ok().stdout.contains("aaa (q8_0)"));
+
+    assert_eq!(sb.run(&["pin", "aaa", "bbb"]).ok().stdout, "pinned aaa\npinned bbb\n");
+    assert_eq!(sb.run(&["pin", "aaa"]).ok().stdout, "aaa was already pinned\n");
+    let doc = sb.run(&["unpin", "aaa", "--json"]).ok().json();
+    assert_eq!((&doc["pinned"], &doc["changed"]), (&false.into(), &true.into()));
+    assert_eq!(sb.run(&["unpin", "aaa"]).ok().stdout, "aaa was not pinned\n");
+
+    // One unknown name among several: the others are done, the command fails.
+    let r = sb.run(&["remove", "aaa", "nope", "bbb"]).code(3);
+    assert!(r.stdout.contains("removed aaa") && r.stdout.contains("removed bbb"), "{}", r.stdout);
+    assert!(r.stderr.contains("nope") && r.stderr.contains("1 of 3"), "{}", r.stderr);
+    let r = sb.run(&["path", "aaa", "bbb"]).code(4);
+    assert!(r.stderr.contains("2 of 2 models are not downloaded"), "{}", r.stderr);
+
+    assert_eq!(sb.run(&["alias", "set", "fav", "aaa"]).ok().stdout, "fav -> aaa\n");
+    assert_eq!(sb.run(&["alias", "set", "fav", "bbb"]).ok().stdout, "fav -> bbb (was -> aaa)\n");
+
+    let r = sb.run(&["prune", "--max-size", "100"]).code(2);
+    assert!(r.stderr.contains("`100` has no unit"), "{}", r.stderr);
+    sb.run(&["prune", "--max-size", "0", "--dry-run"]).ok();
 }

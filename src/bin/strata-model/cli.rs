@@ -96,8 +96,8 @@ pub enum Command {
     /// Remove least-recently-used models until the models directory fits a budget (pinned
     /// and locked models stay); partial downloads untouched for a week go too
     Prune {
-        /// The budget, e.g. 10GB, 500MB, 8GiB
-        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        /// The budget, with a unit: 10GB, 500MB, 8GiB (0 removes every unpinned model)
+        #[arg(long, value_name = "SIZE", value_parser = parse_budget)]
         max_size: u64,
         /// Show what would be removed, and remove nothing
         #[arg(long)]
@@ -105,13 +105,15 @@ pub enum Command {
     },
     /// Pin a model so that prune never removes it
     Pin {
-        /// Model name
-        name: String,
+        /// Model names
+        #[arg(required = true)]
+        names: Vec<String>,
     },
-    /// Unpin a model
+    /// Unpin models
     Unpin {
-        /// Model name
-        name: String,
+        /// Model names
+        #[arg(required = true)]
+        names: Vec<String>,
     },
     /// Manage your own aliases (default-embed -> minilm), stored with the custom catalog
     Alias {
@@ -148,18 +150,21 @@ pub enum Command {
     Sources,
     /// Print the local path of a downloaded model (exit 4 when it is not downloaded)
     Path {
-        /// Model name, alias or NAME:QUANT
-        name: String,
+        /// Model names, aliases or NAME:QUANT
+        #[arg(required = true)]
+        names: Vec<String>,
     },
-    /// Show a model's details, and its GGUF header when downloaded
+    /// Show models' details, and their GGUF header when downloaded
     Info {
-        /// Model name, alias or NAME:QUANT
-        name: String,
+        /// Model names, aliases or NAME:QUANT
+        #[arg(required = true)]
+        names: Vec<String>,
     },
-    /// Delete a downloaded model and any partial download of it
+    /// Delete downloaded models and any partial download of them
     Remove {
-        /// Model name, alias or NAME:QUANT
-        name: String,
+        /// Model names, aliases or NAME:QUANT
+        #[arg(required = true)]
+        names: Vec<String>,
     },
     /// Add a GGUF from the Hub by reference (hf.co/OWNER/REPO:QUANT), pinned for you
     ///
@@ -306,6 +311,19 @@ pub struct RegisterArgs {
 /// Parses a size (`10GB`, `500MB`, `8GiB`, `1000000`): the one size syntax of every option.
 fn parse_size(s: &str) -> Result<u64, String> {
     s.parse::<ByteSize>().map(|b| b.0).map_err(|e| e.to_string())
+}
+
+/// Parses a budget: a size with a unit (`10GB`), or `0`. A bare number is refused: `100`
+/// would be 100 bytes, and prune would delete every unpinned model.
+fn parse_budget(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    if t != "0" && !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(format!(
+            "`{t}` has no unit; write {t}GB, {t}MB or {t}GiB (a plain number would be bytes, and prune would \
+             remove every unpinned model; 0 does that on purpose)"
+        ));
+    }
+    parse_size(t)
 }
 
 /// Parses a rate (`20M`, `20MB`, `20 MB/s`): a size per second, more than 0.

@@ -4,15 +4,15 @@
 //! | command            | document |
 //! |--------------------|----------|
 //! | `list`             | an array of [`ModelInfo`] |
-//! | `info`             | [`Info`]: a [`ModelInfo`] plus `gguf` and `gguf_error` |
-//! | `path`             | [`PathDoc`] |
+//! | `info`             | [`Info`]: a [`ModelInfo`] plus `gguf` and `gguf_error` (an array for several names) |
+//! | `path`             | [`PathDoc`] (an array of them for several names) |
 //! | `download`         | an array of [`Downloaded`] |
 //! | `verify`           | an array of [`Verified`] |
-//! | `remove`           | [`Removed`] |
+//! | `remove`           | [`Removed`] (an array of them for several names) |
 //! | `add`              | [`strata_model::AddReport`], with `model` the entry as written |
 //! | `register`         | the new entry's [`ModelInfo`] |
 //! | `unregister`       | [`Unregistered`] |
-//! | `pin`, `unpin`     | [`Pinned`] |
+//! | `pin`, `unpin`     | [`Pinned`] (an array of them for several names) |
 //! | `prune`            | [`strata_model::PruneReport`] |
 //! | `alias set`        | [`AliasSet`] |
 //! | `alias remove`     | [`AliasRemoved`] |
@@ -116,6 +116,8 @@ pub struct Pinned {
     pub name: String,
     /// Whether it is pinned now.
     pub pinned: bool,
+    /// Whether that changed (`false`: it was already so).
+    pub changed: bool,
 }
 
 /// `alias set --json`.
@@ -125,6 +127,8 @@ pub struct AliasSet {
     pub alias: String,
     /// What it stands for.
     pub target: String,
+    /// What it stood for before, when this replaced another target.
+    pub replaced: Option<String>,
 }
 
 /// `alias remove --json`.

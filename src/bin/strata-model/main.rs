@@ -55,14 +55,27 @@ fn main() -> ExitCode {
     }
 }
 
-fn registry(global: &Global) -> Result<Registry, Failure> {
+fn registry(global: &Global, writes_catalog: bool) -> Result<Registry, Failure> {
     let mut config = Config::from_env()?;
     if let Some(dir) = &global.models_dir {
         let dir = std::path::absolute(dir)
             .map_err(|e| Failure::Message(format!("--models-dir {}: {e}", dir.display()), code::USAGE))?;
         config = config.with_models_dir(dir);
     }
-    Ok(Registry::new(config)?)
+    if writes_catalog {
+        return Ok(Registry::new(config)?);
+    }
+    // A broken custom catalog must not stop the built-in models: say so, and go on.
+    let (registry, problem) = Registry::new_keeping_builtins(config)?;
+    if let Some(e) = problem {
+        if !global.quiet {
+            eprintln!(
+                "strata-model: warning: {}; only the built-in models are available until it is fixed",
+                e.report()
+            );
+        }
+    }
+    Ok(registry)
 }
 
 fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
@@ -74,7 +87,11 @@ fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
         clap_complete::generate(*shell, &mut command, "strata-model", &mut script);
         return output::emit(&String::from_utf8_lossy(&script));
     }
-    let registry = registry(&cli.global)?;
+    let writes_catalog = matches!(
+        cli.command,
+        Command::Add(_) | Command::Register(_) | Command::Unregister { .. } | Command::Alias { .. }
+    );
+    let registry = registry(&cli.global, writes_catalog)?;
     match &cli.command {
         Command::List => list::run(&registry, ui),
         Command::Download { names, all, connections, max_rate, no_reuse } => {
@@ -95,15 +112,15 @@ fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
             share::run(&registry, ui, names, *dry_run)
         }
         Command::Prune { max_size, dry_run } => prune::run(&registry, ui, *max_size, *dry_run),
-        Command::Pin { name } => pin::run(&registry, ui, name, true),
-        Command::Unpin { name } => pin::run(&registry, ui, name, false),
+        Command::Pin { names } => pin::run(&registry, ui, names, true),
+        Command::Unpin { names } => pin::run(&registry, ui, names, false),
         Command::Alias { action } => alias::run(&registry, ui, action),
         Command::Catalog { action: CatalogCommand::Check { endpoint, names } } => {
             catalog::check(&registry, ui, endpoint.as_ref(), names)
         }
-        Command::Path { name } => path::run(&registry, ui, name),
-        Command::Info { name } => info::run(&registry, ui, name),
-        Command::Remove { name } => remove::run(&registry, ui, name),
+        Command::Path { names } => path::run(&registry, ui, names),
+        Command::Info { names } => info::run(&registry, ui, names),
+        Command::Remove { names } => remove::run(&registry, ui, names),
         Command::Add(args) => add::run(&registry, ui, args),
         Command::Completions { .. } => unreachable!("handled before the registry is built"),
         Command::Register(args) => register::run(&registry, ui, args),

@@ -10,11 +10,30 @@ use crate::output::{emit, emit_json, Ui};
 pub fn run(registry: &Registry, ui: &Ui, action: &AliasCommand) -> Result<(), Failure> {
     match action {
         AliasCommand::Set { alias, target } => {
-            let (alias, target) = registry.set_alias(alias, target)?;
+            let lower = alias.trim().to_ascii_lowercase();
+            let before =
+                registry.catalog().user_aliases().iter().find(|(a, _)| *a == lower).map(|(_, t)| t.clone());
+            let (alias, target) = registry.set_alias(alias, target).map_err(|e| match e {
+                // The alias or its target as given is wrong, not the file: a usage error.
+                strata_model::RegistryError::InvalidCatalog {
+                    field: Some(f),
+                    reason,
+                    entry: Some(entry),
+                    ..
+                } if f == "aliases" && entry.starts_with("aliases.") => Failure::Message(
+                    format!("alias set {alias} {target}: {reason}"),
+                    crate::exit::code::USAGE,
+                ),
+                other => other.into(),
+            })?;
+            let replaced = before.filter(|b| *b != target);
             if ui.json {
-                return emit_json(&AliasSet { alias, target });
+                return emit_json(&AliasSet { alias, target, replaced });
             }
-            emit(&format!("{alias} -> {target}\n"))
+            match replaced {
+                Some(old) => emit(&format!("{alias} -> {target} (was -> {old})\n")),
+                None => emit(&format!("{alias} -> {target}\n")),
+            }
         }
         AliasCommand::Remove { alias } => {
             let target = registry.remove_alias(alias)?;

@@ -1,4 +1,4 @@
-//! `strata-model info NAME`: a model's details, and its GGUF header when downloaded.
+//! `strata-model info NAME…`: each model's details, and its GGUF header when downloaded.
 
 use strata_model::{ByteSize, Registry, Status};
 
@@ -6,17 +6,34 @@ use crate::exit::Failure;
 use crate::json::Info;
 use crate::output::{emit, emit_json, Ui};
 
-pub fn run(registry: &Registry, ui: &Ui, name: &str) -> Result<(), Failure> {
+pub fn run(registry: &Registry, ui: &Ui, names: &[String]) -> Result<(), Failure> {
+    if ui.json {
+        let docs: Vec<Info> = names.iter().map(|n| document(registry, n)).collect::<Result<_, _>>()?;
+        return match docs.len() {
+            1 => emit_json(&docs[0]),
+            _ => emit_json(&docs),
+        };
+    }
+    let mut blocks = Vec::new();
+    for name in names {
+        blocks.push(text(registry, name)?);
+    }
+    emit(&blocks.join("\n"))
+}
+
+fn document(registry: &Registry, name: &str) -> Result<Info, strata_model::RegistryError> {
+    let m = registry.info(name)?;
+    let (gguf, gguf_error) = match (m.state == Status::Downloaded).then(|| registry.read_header(name)) {
+        Some(Ok(h)) => (Some(h), None),
+        Some(Err(e)) => (None, Some(e.report().to_string())),
+        None => (None, None),
+    };
+    Ok(Info { model: m, gguf, gguf_error })
+}
+
+fn text(registry: &Registry, name: &str) -> Result<String, strata_model::RegistryError> {
     let m = registry.info(name)?;
     let header = (m.state == Status::Downloaded).then(|| registry.read_header(name));
-    if ui.json {
-        let (gguf, gguf_error) = match header {
-            Some(Ok(h)) => (Some(h), None),
-            Some(Err(e)) => (None, Some(e.report().to_string())),
-            None => (None, None),
-        };
-        return emit_json(&Info { model: m, gguf, gguf_error });
-    }
     let e = &m.entry;
     let variants: Vec<String> =
         registry.catalog().variants(&e.name).iter().map(|v| v.display_name()).collect();
@@ -66,5 +83,5 @@ pub fn run(registry: &Registry, ui: &Ui, name: &str) -> Result<(), Failure> {
         Some(Err(err)) => field("gguf", format!("unreadable: {}", err.report())),
         None => {}
     }
-    emit(&out)
+    Ok(out)
 }

@@ -1,22 +1,45 @@
-//! `strata-model path NAME`: the local path of a downloaded model (exit 4 when it is not).
+//! `strata-model path NAME…`: the local path of each downloaded model (exit 4 when one is
+//! not downloaded).
 
 use strata_model::{Registry, RegistryError};
 
-use crate::exit::Failure;
+use crate::exit::{exit_code, Failure};
 use crate::json::PathDoc;
 use crate::output::{emit, emit_json, Ui};
 
-pub fn run(registry: &Registry, ui: &Ui, name: &str) -> Result<(), Failure> {
-    let entry = registry.resolve(name)?;
-    let found = registry.path(name)?;
-    let path = registry.models_dir().model_path(entry);
-    if ui.json {
-        emit_json(&PathDoc { name: entry.display_name(), path: path.clone(), downloaded: found.is_some() })?;
-    } else if let Some(p) = &found {
-        emit(&format!("{}\n", p.display()))?;
+pub fn run(registry: &Registry, ui: &Ui, names: &[String]) -> Result<(), Failure> {
+    let mut docs = Vec::new();
+    let mut missing: Vec<RegistryError> = Vec::new();
+    for name in names {
+        let entry = registry.resolve(name)?;
+        let found = registry.path(name)?;
+        let path = registry.models_dir().model_path(entry);
+        match &found {
+            Some(p) if !ui.json => emit(&format!("{}\n", p.display()))?,
+            Some(_) => {}
+            None => {
+                missing.push(RegistryError::NotDownloaded { model: entry.display_name(), path: path.clone() })
+            }
+        }
+        docs.push(PathDoc { name: entry.display_name(), path, downloaded: found.is_some() });
     }
-    match found {
-        Some(_) => Ok(()),
-        None => Err(RegistryError::NotDownloaded { model: entry.display_name(), path }.into()),
+    if ui.json {
+        match docs.len() {
+            1 => emit_json(&docs[0])?,
+            _ => emit_json(&docs)?,
+        }
+    }
+    match missing.len() {
+        0 => Ok(()),
+        _ if names.len() == 1 => Err(missing.remove(0).into()),
+        n => {
+            for e in &missing {
+                eprintln!("strata-model: error: {}", e.report());
+            }
+            Err(Failure::Message(
+                format!("{n} of {} models are not downloaded", names.len()),
+                exit_code(&missing[0]),
+            ))
+        }
     }
 }

@@ -1,10 +1,10 @@
 //! `strata-model register NAME --repo … --file … --revision … --sha256 … --size …`: adds a
 //! custom model to the custom catalog.
 
-use strata_model::{ByteSize, CustomModel, ModelTask, Registry};
+use strata_model::{ByteSize, CustomModel, ModelTask, Registry, RegistryError};
 
 use crate::cli::RegisterArgs;
-use crate::exit::Failure;
+use crate::exit::{code, Failure};
 use crate::output::{emit, emit_json, Ui};
 
 pub fn run(registry: &Registry, ui: &Ui, args: &RegisterArgs) -> Result<(), Failure> {
@@ -22,7 +22,7 @@ pub fn run(registry: &Registry, ui: &Ui, args: &RegisterArgs) -> Result<(), Fail
         description: args.description.clone(),
         license: args.license.clone(),
     };
-    let entry = registry.register(&model)?;
+    let entry = registry.register(&model).map_err(|e| flag_error(e, &args.name))?;
     if ui.json {
         return emit_json(&registry.info_of(&entry));
     }
@@ -33,4 +33,30 @@ pub fn run(registry: &Registry, ui: &Ui, args: &RegisterArgs) -> Result<(), Fail
         ByteSize(entry.size_bytes),
         registry.config().catalog_file().display()
     ))
+}
+
+/// A problem with the model given (not with the catalog file) is the user's flag: exit 2,
+/// naming the flag.
+fn flag_error(e: RegistryError, name: &str) -> Failure {
+    match &e {
+        RegistryError::InvalidCatalog { entry: Some(entry), field: Some(field), reason, .. }
+            if entry == name =>
+        {
+            let flag = match field.as_str() {
+                "name" => "NAME",
+                "hf_repo" => "--repo",
+                "hf_filename" => "--file",
+                "revision" => "--revision",
+                "sha256" => "--sha256",
+                "size_bytes" => "--size",
+                "arch" => "--arch",
+                "quant" => "--quant",
+                "description" => "--description",
+                "license" => "--license",
+                _ => return e.into(),
+            };
+            Failure::Message(format!("{flag}: {reason}"), code::USAGE)
+        }
+        _ => e.into(),
+    }
 }
