@@ -78,7 +78,7 @@ impl ModelSource for MirrorDir {
             Ok(entries) => {
                 let n =
                     entries.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".gguf")).count();
-                Ok(format!("readable ({n} .gguf files)"))
+                Ok(format!("readable ({n} .gguf file{})", if n == 1 { "" } else { "s" }))
             }
             Err(e) => Err(format!("cannot read {}: {e}", self.root.display())),
         }

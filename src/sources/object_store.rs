@@ -228,7 +228,12 @@ impl ModelSource for ObjectStoreSource {
         let listing = self.runtime.block_on(self.store.list_with_delimiter(Some(&self.prefix)));
         match listing {
             Ok(list) => {
-                Ok(format!("answers ({} objects, {} ms)", list.objects.len(), started.elapsed().as_millis()))
+                let n = list.objects.len();
+                Ok(format!(
+                    "answers ({n} object{}, {} ms)",
+                    if n == 1 { "" } else { "s" },
+                    started.elapsed().as_millis()
+                ))
             }
             Err(e) => Err(crate::error::Report::new(&self.describe(&e)).to_string()),
         }

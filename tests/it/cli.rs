@@ -560,3 +560,25 @@ fn commands_take_several_names_and_say_what_changed() {
     assert!(r.stderr.contains("`100` has no unit"), "{}", r.stderr);
     sb.run(&["prune", "--max-size", "0", "--dry-run"]).ok();
 }
+
+/// With `--json`, a failure is one JSON document on stdout too, usage errors included.
+#[test]
+fn json_errors_are_documents_with_kind_message_and_exit_code() {
+    let sb = Sandbox::new();
+    for (args, kind, code) in [
+        (&["path", "nope", "--json"][..], "unknown_model", 3),
+        (&["path", "minilm", "--json"], "", 4),
+        (&["download", "--json", "--bogus"], "usage", 2),
+        (&["prune", "--max-size", "7", "--json"], "usage", 2),
+    ] {
+        let r = sb.run(args).code(code);
+        let doc = r.json();
+        if kind.is_empty() {
+            assert_eq!(doc["downloaded"], false, "path prints its own document: {doc}");
+            continue;
+        }
+        assert_eq!(doc["error"]["kind"], kind, "{args:?}: {doc}");
+        assert_eq!(doc["error"]["exit_code"], code);
+        assert!(!doc["error"]["message"].as_str().unwrap().is_empty());
+    }
+}

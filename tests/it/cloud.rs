@@ -33,10 +33,12 @@ fn each_bucket_serves_a_download_when_hugging_face_is_unreachable() {
                 .output()
                 .unwrap(),
         )
-        .ok()
+        .code(5) // the Hub does not answer: the check fails
         .stdout;
         assert!(
-            sources.contains(&format!("1. {}", emu.url(&prefix))) && sources.contains("answers (1 objects"),
+            sources.contains(&format!("1. {}", emu.url(&prefix)))
+                && sources.contains("answers (1 object")
+                && sources.contains("; has tiny-Q8_0.gguf"),
             "{sources}"
         );
         assert!(sources.contains("2. Hugging Face") && sources.contains("FAILED"), "{sources}");

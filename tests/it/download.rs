@@ -817,3 +817,29 @@ fn a_corrupt_file_found_by_verify_is_deleted_and_said_so() {
     let tiny = list.as_array().unwrap().iter().find(|m| m["name"] == "tiny").unwrap().clone();
     assert_eq!(tiny["status"], "not downloaded");
 }
+
+/// `sources` asks each source for one catalog file: a mirror that answers but at the wrong
+/// path fails its check (and the command exits 5), while the right one passes.
+#[test]
+fn sources_checks_that_each_mirror_has_a_catalog_file() {
+    let s = setup(100_000);
+    let mirrors = format!("https://{}/wrong,https://{}/cdn", s.hub.cdn, s.hub.cdn);
+    let r =
+        Run::of(s.cmd().env("STRATA_MODELS_MIRROR", &mirrors).args(["sources"]).output().unwrap()).code(5);
+    let text = &r.stdout;
+    let wrong = text.find("/wrong").unwrap();
+    let right = text.find("/cdn\n").unwrap();
+    assert!(
+        text[wrong..right].contains("FAILED") && text[wrong..right].contains("has no tiny-Q8_0.gguf"),
+        "{text}"
+    );
+    assert!(text[right..].contains("; has tiny-Q8_0.gguf"), "{text}");
+    assert!(r.stderr.contains("1 of 3 sources failed their check"), "{}", r.stderr);
+    let doc =
+        Run::of(s.cmd().env("STRATA_MODELS_MIRROR", &mirrors).args(["sources", "--json"]).output().unwrap())
+            .code(5)
+            .json();
+    let oks: Vec<bool> =
+        doc["sources"].as_array().unwrap().iter().map(|c| c["ok"].as_bool().unwrap()).collect();
+    assert_eq!(oks, [false, true, true]);
+}

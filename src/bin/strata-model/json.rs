@@ -21,6 +21,9 @@
 //! | `share`            | an array of [`strata_model::ShareReport`] |
 //! | `catalog check`    | an array of [`strata_model::CheckRow`] |
 //! | `sources`          | [`Sources`] |
+//!
+//! A command that fails before printing its document prints [`ErrorDoc`] instead:
+//! `{"error": {"kind", "message", "exit_code"}}`.
 
 use std::path::PathBuf;
 
@@ -163,7 +166,7 @@ pub struct Sources {
 }
 
 /// One source of [`Sources`].
-#[derive(Serialize)]
+#[derive(Clone, Serialize)]
 pub struct SourceCheck {
     /// The source, as it displays itself.
     pub source: String,
@@ -171,4 +174,42 @@ pub struct SourceCheck {
     pub ok: bool,
     /// What it answered, or why not.
     pub detail: String,
+}
+
+/// The document of a failed command under `--json`.
+#[derive(Serialize)]
+pub struct ErrorDoc {
+    /// What went wrong.
+    pub error: ErrorBody,
+}
+
+/// [`ErrorDoc`]'s content.
+#[derive(Serialize)]
+pub struct ErrorBody {
+    /// The class, from the exit code: `usage`, `unknown_model`, `not_downloaded`, `network`,
+    /// `integrity`, `storage`, `config`, `unsupported` or `failure`.
+    pub kind: &'static str,
+    /// The message, as stderr shows it.
+    pub message: String,
+    /// The exit code.
+    pub exit_code: u8,
+}
+
+impl ErrorDoc {
+    /// The document for `message` and exit code `code`.
+    pub fn new(message: &str, code: u8) -> Self {
+        use crate::exit::code as c;
+        let kind = match code {
+            c::USAGE => "usage",
+            c::UNKNOWN_MODEL => "unknown_model",
+            c::NOT_DOWNLOADED => "not_downloaded",
+            c::NETWORK => "network",
+            c::INTEGRITY => "integrity",
+            c::STORAGE => "storage",
+            c::CONFIG => "config",
+            c::UNSUPPORTED => "unsupported",
+            _ => "failure",
+        };
+        Self { error: ErrorBody { kind, message: message.to_string(), exit_code: code } }
+    }
 }

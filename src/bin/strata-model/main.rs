@@ -25,6 +25,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { code::USAGE } else { code::OK };
+            if e.use_stderr() && std::env::args().any(|a| a == "--json") {
+                let message = e.render().to_string();
+                let first = message.lines().next().unwrap_or_default().trim_start_matches("error: ");
+                let _ = output::emit_json(&json::ErrorDoc::new(first, code));
+            }
             let _ = e.print();
             return ExitCode::from(code);
         }
@@ -47,6 +52,11 @@ fn main() -> ExitCode {
                 Failure::Registry(e) => (e.report().to_string(), exit_code(&e)),
                 Failure::Message(m, code) => (m, code),
             };
+            // With --json, stdout always holds one document: the error's, when the command
+            // printed none.
+            if ui.json && !output::json_emitted() {
+                let _ = output::emit_json(&json::ErrorDoc::new(&message, code));
+            }
             let prefix =
                 if ui.color_err { "\x1b[31mstrata-model: error:\x1b[0m" } else { "strata-model: error:" };
             let _ = writeln!(std::io::stderr(), "{prefix} {message}");

@@ -26,8 +26,16 @@ impl Ui {
     }
 }
 
+static JSON_EMITTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a JSON document was written to stdout.
+pub fn json_emitted() -> bool {
+    JSON_EMITTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Writes one JSON document to stdout.
 pub fn emit_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+    JSON_EMITTED.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut text =
         serde_json::to_string_pretty(value).map_err(|e| Failure::Message(e.to_string(), code::FAILURE))?;
     text.push('\n');

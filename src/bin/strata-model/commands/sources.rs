@@ -10,12 +10,24 @@ use crate::output::{emit, emit_json, Ui};
 pub fn run(registry: &Registry, ui: &Ui) -> Result<(), Failure> {
     let config = registry.config();
     let sources = strata_model::sources::from_config(config)?;
+    // One catalog file each source should have: a downloaded model's, else a custom model's
+    // (a mirror may hold only some built-in models; those it is used for are the test).
+    let list = registry.list();
+    let probe = list
+        .iter()
+        .find(|m| m.state == strata_model::Status::Downloaded)
+        .or_else(|| list.iter().find(|m| m.entry.origin == strata_model::Origin::Custom))
+        .map(|m| &m.entry);
     let checks: Vec<SourceCheck> = sources
         .iter()
         .map(|s| {
-            let (ok, detail) = match s.check() {
-                Ok(d) => (true, d),
-                Err(d) => (false, d),
+            let (ok, detail) = match (s.check(), probe) {
+                (Ok(d), Some(entry)) => match has_file(s.as_ref(), entry) {
+                    Ok(()) => (true, format!("{d}; has {}", entry.hf_filename)),
+                    Err(why) => (false, format!("{d}, but {why}")),
+                },
+                (Ok(d), None) => (true, d),
+                (Err(d), _) => (false, d),
             };
             SourceCheck { source: s.to_string(), ok, detail }
         })
@@ -29,20 +41,25 @@ pub fn run(registry: &Registry, ui: &Ui) -> Result<(), Failure> {
     };
     let caches = registry.cache_locations();
     if ui.json {
-        return emit_json(&Sources {
+        emit_json(&Sources {
             models_dir: dir.to_path_buf(),
             catalog_file: config.catalog_file(),
             custom_models: custom,
             offline: config.offline(),
             token,
             hf_hub_cache: config.hf_hub_cache().map(|p| p.to_path_buf()),
-            sources: checks,
+            sources: checks.clone(),
             caches,
-        });
+        })?;
+        return failed(&checks);
     }
     let mut out = format!("Models directory: {}", dir.display());
     out.push_str(if dir.is_dir() { "\n" } else { " (not created yet)\n" });
-    out.push_str(&format!("Custom catalog:   {} ({custom} models)\n", config.catalog_file().display()));
+    let models = if custom == 1 { "model" } else { "models" };
+    out.push_str(&format!(
+        "Custom catalog:   {} ({custom} custom {models})\n",
+        config.catalog_file().display()
+    ));
     out.push_str(&format!(
         "Offline:          {}\n",
         if config.offline() { "yes (no network source is used)" } else { "no" }
@@ -75,5 +92,34 @@ pub fn run(registry: &Registry, ui: &Ui) -> Result<(), Failure> {
         };
         out.push_str(&format!("  {:<18} {} ({}): {state}\n", c.tool.label(), c.path.display(), c.from));
     }
-    emit(&out)
+    emit(&out)?;
+    failed(&checks)
+}
+
+/// Whether `source` serves `entry`'s file: its first byte is asked for.
+fn has_file(source: &dyn strata_model::ModelSource, entry: &strata_model::ModelEntry) -> Result<(), String> {
+    let request = strata_model::FetchRequest { offset: 0, end: Some(1), if_range: None };
+    match source.fetch(entry, &request) {
+        Ok(mut fetch) => {
+            let _ = std::io::Read::read(&mut fetch.body, &mut [0u8; 1]);
+            Ok(())
+        }
+        Err(e) if e.is_not_found() => Err(format!(
+            "it has no {} ({}): check the location's path or prefix",
+            entry.hf_filename,
+            strata_model::Report::new(&e)
+        )),
+        Err(e) => Err(format!("fetching {} failed: {}", entry.hf_filename, strata_model::Report::new(&e))),
+    }
+}
+
+/// The command fails (exit 5) when a source failed its check.
+fn failed(checks: &[SourceCheck]) -> Result<(), Failure> {
+    match checks.iter().filter(|c| !c.ok).count() {
+        0 => Ok(()),
+        n => Err(Failure::Message(
+            format!("{n} of {} sources failed their check", checks.len()),
+            crate::exit::code::NETWORK,
+        )),
+    }
 }
