@@ -9,8 +9,8 @@ use std::io::Read;
 use serde::Deserialize;
 use ureq::http::StatusCode;
 
-use super::signals::{busy, header, hub_refusal, HubTarget};
-use super::{drain, follow, same_origin, HttpSource, MAX_REDIRECTS};
+use super::signals::{busy, hub_refusal, HubTarget};
+use super::{drain, redirect_target, same_origin, HttpSource, MAX_REDIRECTS};
 use crate::error::{ErrorKind, SourceError};
 use crate::sources::agent::classify;
 use crate::sources::location::redact;
@@ -75,11 +75,7 @@ impl HttpSource {
             let resp = req.call().map_err(|e| classify(e, &here))?;
             let status = resp.status();
             if status.is_redirection() {
-                let location = header(resp.headers(), "location").map(str::to_string).ok_or_else(|| {
-                    SourceError::failed(ErrorKind::Network, format!("{here}: redirect without Location"))
-                })?;
-                drain(resp.into_body());
-                let next = follow(&url, &location)?;
+                let next = redirect_target(resp, &url, &here)?;
                 if !same_origin(&next, &self.base) {
                     return Err(SourceError::failed(
                         ErrorKind::Network,

@@ -103,6 +103,20 @@ pub(crate) fn follow(from: &Url, location: &str) -> Result<Url, SourceError> {
     }
 }
 
+/// Where a redirect answer points, resolved against the URL it came from (HTTPS only); its
+/// body is drained so that the connection is reused.
+pub(crate) fn redirect_target(
+    resp: ureq::http::Response<ureq::Body>,
+    from: &Url,
+    here: &str,
+) -> Result<Url, SourceError> {
+    let location = header(resp.headers(), "location").map(str::to_string).ok_or_else(|| {
+        SourceError::failed(ErrorKind::Network, format!("{here}: redirect without Location"))
+    })?;
+    drain(resp.into_body());
+    follow(from, &location)
+}
+
 /// Reads what is left of a small body (an error page, a redirect's), so that its connection
 /// returns to the pool; a large one is dropped (its connection closes).
 pub(crate) fn drain(body: ureq::Body) {
@@ -370,11 +384,7 @@ impl ModelSource for HttpSource {
             })?;
             let status = resp.status();
             if status.is_redirection() {
-                let location = header(resp.headers(), "location").map(str::to_string).ok_or_else(|| {
-                    SourceError::failed(ErrorKind::Network, format!("{here}: redirect without Location"))
-                })?;
-                drain(resp.into_body());
-                url = follow(&url, &location)?;
+                url = redirect_target(resp, &url, &here)?;
                 continue;
             }
             if status == StatusCode::RANGE_NOT_SATISFIABLE && request.offset > 0 && request.end.is_none() {

@@ -19,7 +19,9 @@ use ureq::http::{HeaderMap, StatusCode};
 use url::Url;
 
 use super::agent::{agent, classify};
-use super::http::{busy, drain, follow, header, if_range_for, open_body, same_origin, MAX_REDIRECTS};
+use super::http::{
+    busy, drain, header, if_range_for, open_body, redirect_target, same_origin, MAX_REDIRECTS,
+};
 use super::location::redact;
 use super::source::{Fetch, FetchRequest, ModelSource};
 use crate::catalog::ModelEntry;
@@ -316,11 +318,7 @@ impl ModelSource for OciSource {
             };
             let status = resp.status();
             if status.is_redirection() {
-                let location = header(resp.headers(), "location").map(str::to_string).ok_or_else(|| {
-                    SourceError::failed(ErrorKind::Network, format!("{here}: redirect without Location"))
-                })?;
-                drain(resp.into_body());
-                url = follow(&url, &location)?;
+                url = redirect_target(resp, &url, &here)?;
                 continue;
             }
             if status == StatusCode::RANGE_NOT_SATISFIABLE && request.offset > 0 && request.end.is_none() {
