@@ -324,15 +324,7 @@ mod tests {
     use super::*;
 
     fn model() -> CustomModel {
-        CustomModel {
-            name: "My-Embed".into(),
-            hf_repo: "my-org/my-embed-GGUF".into(),
-            hf_filename: "my-embed-Q4_K_M.gguf".into(),
-            revision: "0123456789ABCDEF0123456789abcdef01234567".into(),
-            sha256: "AB".repeat(32),
-            size_bytes: 1234,
-            ..Default::default()
-        }
+        super::super::custom_model::sample()
     }
 
     fn field_of(err: RegistryError) -> String {

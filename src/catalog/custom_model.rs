@@ -298,20 +298,26 @@ pub(crate) fn infer_quant(file: &str) -> String {
         .to_string()
 }
 
+/// A valid model, not normalized (mixed case), for the tests of the catalog.
+#[cfg(test)]
+pub(super) fn sample() -> CustomModel {
+    CustomModel {
+        name: "My-Embed".into(),
+        hf_repo: "my-org/my-embed-GGUF".into(),
+        hf_filename: "my-embed-Q4_K_M.gguf".into(),
+        revision: "0123456789ABCDEF0123456789abcdef01234567".into(),
+        sha256: "AB".repeat(32),
+        size_bytes: 1234,
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn model() -> CustomModel {
-        CustomModel {
-            name: "My-Embed".into(),
-            hf_repo: "my-org/my-embed-GGUF".into(),
-            hf_filename: "my-embed-Q4_K_M.gguf".into(),
-            revision: "0123456789ABCDEF0123456789abcdef01234567".into(),
-            sha256: "AB".repeat(32),
-            size_bytes: 1234,
-            ..Default::default()
-        }
+        sample()
     }
 
     fn check(m: &CustomModel) -> Result<ModelEntry> {

@@ -80,15 +80,19 @@ impl Registry {
     /// A registry for `config`; reads (and validates) the custom catalog file.
     pub fn new(config: Config) -> Result<Self> {
         let custom = custom::read(&config.catalog_file())?;
-        Ok(Self {
+        Ok(Self::with_catalog(config, Catalog::with_custom(custom.models, custom.aliases)))
+    }
+
+    fn with_catalog(config: Config, catalog: Catalog) -> Self {
+        Self {
             dir: ModelsDir::new(config.models_dir()),
-            catalog: Catalog::with_custom(custom.models, custom.aliases),
+            catalog,
             config,
             #[cfg(feature = "registry")]
             sources: None,
             #[cfg(feature = "registry")]
             progress: None,
-        })
+        }
     }
 
     /// [`Registry::new`], except that a custom catalog file that cannot be used leaves the
@@ -98,16 +102,7 @@ impl Registry {
         match Self::new(config.clone()) {
             Ok(r) => Ok((r, None)),
             Err(e @ RegistryError::InvalidCatalog { .. }) => {
-                let registry = Self {
-                    dir: ModelsDir::new(config.models_dir()),
-                    catalog: Catalog::builtin(),
-                    config,
-                    #[cfg(feature = "registry")]
-                    sources: None,
-                    #[cfg(feature = "registry")]
-                    progress: None,
-                };
-                Ok((registry, Some(e)))
+                Ok((Self::with_catalog(config, Catalog::builtin()), Some(e)))
             }
             Err(e) => Err(e),
         }
@@ -316,10 +311,28 @@ impl Registry {
         }
         let path = self.ensure_entry(&entry)?;
         // The file's own header has the last word (a custom entry may name the wrong arch).
-        let file = fs::File::open(&path).map_err(|e| RegistryError::storage("open", &path, e))?;
-        let header = gguf::read_header(std::io::BufReader::with_capacity(64 * 1024, file))
-            .map_err(|source| RegistryError::InvalidGguf { path: path.clone(), source })?;
-        match header.architecture {
+        // A verified file's bytes are those of the pin, so its arch is read once per process:
+        // the warm path stays a stat and a stamp.
+        static READ: std::sync::Mutex<Vec<(PathBuf, Option<String>)>> = std::sync::Mutex::new(Vec::new());
+        let known = READ
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, a)| a.clone());
+        let arch = match known {
+            Some(arch) => arch,
+            None => {
+                let file = fs::File::open(&path).map_err(|e| RegistryError::storage("open", &path, e))?;
+                let header = gguf::read_header(std::io::BufReader::with_capacity(64 * 1024, file))
+                    .map_err(|source| RegistryError::InvalidGguf { path: path.clone(), source })?;
+                READ.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((path.clone(), header.architecture.clone()));
+                header.architecture
+            }
+        };
+        match arch {
             Some(arch) if !supported(&arch) => {
                 Err(RegistryError::UnsupportedArch { model: entry.display_name(), arch })
             }

@@ -160,8 +160,7 @@ fn copy(dest: &Destination, entry: &ModelEntry, source: &Path) -> Result<()> {
     };
     match dest {
         Destination::Oci(oci) => {
-            let mut verifying =
-                Verifying { inner: reader, expected: &entry.sha256, left: entry.size_bytes, mismatch: None };
+            let mut verifying = Verifying::new(reader, entry);
             let digest = format!("sha256:{}", entry.sha256);
             let result = oci.upload_blob(&digest, entry.size_bytes, &mut verifying);
             match (verifying.mismatch, result) {
@@ -184,40 +183,18 @@ fn copy(dest: &Destination, entry: &ModelEntry, source: &Path) -> Result<()> {
         }
         #[cfg(feature = "cloud")]
         Destination::Bucket(bucket) => {
-            let digest = std::rc::Rc::new(std::cell::RefCell::new(None::<String>));
-            let seen = digest.clone();
-            let mut reader = Finishing { inner: reader, done: seen };
-            let mut check = || match digest.borrow().clone() {
-                Some(actual) if actual == entry.sha256 => Ok(()),
-                Some(actual) => Err(mismatch(actual).to_string()),
-                None => Err("the file was not read to its end".to_string()),
+            let mut verifying = Verifying::new(reader, entry);
+            let result = bucket.upload(&entry.hf_filename, &mut verifying);
+            let reason = match (verifying.mismatch, result) {
+                (Some(actual), _) => mismatch(actual).to_string(),
+                (None, Err(reason)) => reason,
+                (None, Ok(())) => return Ok(()),
             };
-            bucket.upload(&entry.hf_filename, &mut reader, &mut check).map_err(|reason| {
-                RegistryError::DownloadFailed {
-                    url: format!("{bucket}/{}", entry.hf_filename),
-                    source: reason.into(),
-                }
+            Err(RegistryError::DownloadFailed {
+                url: format!("{bucket}/{}", entry.hf_filename),
+                source: reason.into(),
             })
         }
-    }
-}
-
-/// Publishes the digest of a [`HashingReader`] once its end is reached (the upload's check
-/// runs while the reader is borrowed by the upload).
-#[cfg(feature = "cloud")]
-struct Finishing<R> {
-    inner: HashingReader<R>,
-    done: std::rc::Rc<std::cell::RefCell<Option<String>>>,
-}
-
-#[cfg(feature = "cloud")]
-impl<R: std::io::Read> std::io::Read for Finishing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if let Some(d) = self.inner.digest() {
-            *self.done.borrow_mut() = Some(d);
-        }
-        Ok(n)
     }
 }
 
@@ -248,6 +225,12 @@ struct Verifying<'a, R> {
     expected: &'a str,
     left: u64,
     mismatch: Option<String>,
+}
+
+impl<'a, R> Verifying<'a, R> {
+    fn new(inner: HashingReader<R>, entry: &'a ModelEntry) -> Self {
+        Self { inner, expected: &entry.sha256, left: entry.size_bytes, mismatch: None }
+    }
 }
 
 impl<R: std::io::Read> std::io::Read for Verifying<'_, R> {

@@ -150,15 +150,10 @@ impl ObjectStoreSource {
         }
     }
 
-    /// Uploads `file` from `reader` (multipart, a few parts in flight). `check` is called once
-    /// the last byte is read and before the upload completes: an error from it aborts the
-    /// upload, so nothing is left in the bucket.
-    pub fn upload(
-        &self,
-        file: &str,
-        reader: &mut dyn Read,
-        check: &mut dyn FnMut() -> Result<(), String>,
-    ) -> Result<(), String> {
+    /// Uploads `file` from `reader` (multipart, a few parts in flight). A read error (a
+    /// verifying reader that finds the wrong bytes at the end) aborts the upload, so nothing is
+    /// left in the bucket.
+    pub fn upload(&self, file: &str, reader: &mut dyn Read) -> Result<(), String> {
         let key = self.key(file);
         let scrub = |e: object_store::Error| scrub_secrets(&e.to_string(), &self.secrets);
         self.runtime.block_on(async {
@@ -180,10 +175,6 @@ impl ObjectStoreSource {
                     return Err(scrub(e));
                 }
                 writer.write(&buf[..n]);
-            }
-            if let Err(reason) = check() {
-                let _ = writer.abort().await;
-                return Err(reason);
             }
             writer.finish().await.map(|_| ()).map_err(scrub)
         })

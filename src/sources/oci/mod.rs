@@ -242,23 +242,20 @@ impl OciSource {
         here: &str,
         make: &mut MakeRequest<'_>,
     ) -> Result<ureq::http::Response<ureq::Body>, SourceError> {
-        let mut authorization = self.authorization(access);
-        for attempt in 0..2 {
-            let resp = make(authorization.as_deref()).map_err(|e| classify(e, here))?;
-            if resp.status() != StatusCode::UNAUTHORIZED {
-                return Ok(resp);
-            }
-            if attempt == 1 {
-                let lookup = self.credential()?;
-                drain(resp.into_body());
-                return Err(self.refused(&lookup, true));
-            }
-            let headers = resp.headers().clone();
-            drain(resp.into_body());
-            self.authenticate(&headers, access, authorization.is_some())?;
-            authorization = self.authorization(access);
+        let authorization = self.authorization(access);
+        let resp = make(authorization.as_deref()).map_err(|e| classify(e, here))?;
+        if resp.status() != StatusCode::UNAUTHORIZED {
+            return Ok(resp);
         }
-        unreachable!("the loop returns on its second turn")
+        let headers = resp.headers().clone();
+        drain(resp.into_body());
+        self.authenticate(&headers, access, authorization.is_some())?;
+        let resp = make(self.authorization(access).as_deref()).map_err(|e| classify(e, here))?;
+        if resp.status() == StatusCode::UNAUTHORIZED {
+            drain(resp.into_body());
+            return Err(self.refused(&self.credential()?, true));
+        }
+        Ok(resp)
     }
 
     /// What a refusal or failure from the registry means (`401` is handled by [`Self::call`]).

@@ -99,9 +99,7 @@ impl Emulator {
             return;
         }
         let source = ObjectStoreSource::from_url(&self.url(prefix), &self.config("/unused")).unwrap();
-        source
-            .upload(file, &mut &bytes[..], &mut || Ok(()))
-            .unwrap_or_else(|e| panic!("{:?} upload: {e}", self.kind));
+        source.upload(file, &mut &bytes[..]).unwrap_or_else(|e| panic!("{:?} upload: {e}", self.kind));
     }
 
     /// The binary with this emulator's variables.

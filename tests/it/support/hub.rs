@@ -13,7 +13,7 @@
 //! redirects blob reads to the CDN, as registries backed by S3 or GCS do.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -219,23 +219,10 @@ fn serve(
     };
     let mut tls = BufReader::new(rustls::StreamOwned::new(conn, tcp));
     loop {
-        let mut line = String::new();
-        if tls.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
+        let Some((line, headers)) = super::tls::read_head(&mut tls) else { return };
         let mut parts = line.split_whitespace();
         let method = parts.next().unwrap_or("").to_string();
         let path = parts.next().unwrap_or("").to_string();
-        let mut headers = HashMap::new();
-        loop {
-            let mut h = String::new();
-            if tls.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-            }
-        }
         let (faults, files, id) = {
             let mut s = state.lock().unwrap();
             s.next_id += 1;

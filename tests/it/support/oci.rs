@@ -5,7 +5,7 @@
 //! registry trusts it through `rootcertbundle`).
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -200,20 +200,7 @@ fn serve_token(
     let Ok(conn) = rustls::ServerConnection::new(config) else { return };
     let mut tls = BufReader::new(rustls::StreamOwned::new(conn, tcp));
     loop {
-        let mut line = String::new();
-        if tls.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut headers = HashMap::new();
-        loop {
-            let mut h = String::new();
-            if tls.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-            }
-        }
+        let Some((line, headers)) = super::tls::read_head(&mut tls) else { return };
         let length: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
         let mut body = vec![0u8; length];
         if tls.read_exact(&mut body).is_err() {

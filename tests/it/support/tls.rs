@@ -2,6 +2,8 @@
 //! 127.0.0.2) that the client trusts through `SSL_CERT_FILE`, as PEM files for servers that
 //! run as processes (the CNCF registry) or as a rustls configuration for those in the tests.
 
+use std::collections::HashMap;
+use std::io::BufRead;
 use std::sync::Arc;
 
 use rcgen::{
@@ -72,4 +74,24 @@ impl TestCa {
             .unwrap();
         Arc::new(config)
     }
+}
+
+/// The head of the next HTTP/1.1 request on a connection of a test server: its request line
+/// and its headers (names lower-cased), or `None` when the client has closed it.
+pub fn read_head(r: &mut impl BufRead) -> Option<(String, HashMap<String, String>)> {
+    let mut line = String::new();
+    if r.read_line(&mut line).unwrap_or(0) == 0 {
+        return None;
+    }
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    Some((line, headers))
 }
