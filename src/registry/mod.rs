@@ -27,6 +27,7 @@ mod prune;
 mod push;
 #[cfg(feature = "registry")]
 mod share;
+mod untracked;
 
 #[cfg(feature = "registry")]
 pub use add::{AddOptions, AddReport, FactFrom, HEADER_READ_LIMIT};
@@ -37,11 +38,12 @@ pub use check::{CheckRow, Verdict};
 pub use info::ModelInfo;
 pub use model_registry::ModelRegistry;
 #[cfg(feature = "registry")]
-pub use prune::{PruneReport, STALE_PARTIAL};
+pub use prune::{PruneReport, Pruned, STALE_PARTIAL};
 #[cfg(feature = "registry")]
 pub use push::{PushAction, PushReport};
 #[cfg(feature = "registry")]
 pub use share::{ShareAction, ShareReport};
+pub use untracked::UntrackedFile;
 
 /// A catalog (built-in plus custom) over one models directory, with its configuration.
 ///
@@ -231,9 +233,25 @@ impl Registry {
     }
 
     /// Removes a custom model from the catalog file (atomically). Its downloaded file, if any,
-    /// stays in the models directory.
+    /// stays in the models directory (an untracked file: [`Registry::untracked_files`]).
     pub fn unregister(&self, name: &str) -> Result<ModelEntry> {
         custom::unregister(&self.config.catalog_file(), &self.catalog_lock_dir(), name)
+    }
+
+    /// [`Registry::unregister`], then deletes the model's file, partial download and side
+    /// files. Refuses, changing nothing, while another process is downloading the model.
+    /// Returns the entry and whether a file was deleted.
+    pub fn unregister_and_remove(&self, name: &str) -> Result<(ModelEntry, bool)> {
+        if let Ok(entry) = self.resolve(name) {
+            let files = self.dir.files(entry);
+            if files.is_locked() {
+                // The same refusal `remove` gives, before the catalog is touched.
+                files.remove()?;
+            }
+        }
+        let entry = self.unregister(name)?;
+        let removed = self.dir.files(&entry).remove()?;
+        Ok((entry, removed))
     }
 
     /// Uses these sources, in this order, instead of those the configuration names

@@ -6,25 +6,36 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::Registry;
+use super::{Registry, UntrackedFile};
 use crate::error::Result;
 use crate::store::Status;
 
 /// Partial downloads older than this are stale.
 pub const STALE_PARTIAL: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// A model (or a partial download of one) and its bytes, in a [`PruneReport`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Pruned {
+    /// The name that selects the entry.
+    pub name: String,
+    /// Its bytes on disk.
+    pub size_bytes: u64,
+}
+
 /// What `prune` removed (or, in a dry run, would remove) and kept.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct PruneReport {
-    /// Models removed, least recently used first: (name, bytes).
-    pub removed: Vec<(String, u64)>,
-    /// Stale partial downloads removed: (name, bytes).
-    pub stale_partials: Vec<(String, u64)>,
+    /// Models removed, least recently used first.
+    pub removed: Vec<Pruned>,
+    /// Stale partial downloads removed.
+    pub stale_partials: Vec<Pruned>,
     /// Models kept because they are pinned.
     pub pinned: Vec<String>,
     /// Models kept because another process holds their lock.
     pub locked: Vec<String>,
-    /// Bytes of models and partials before.
+    /// `.gguf` files no catalog entry names: counted in the budget, never deleted.
+    pub untracked: Vec<UntrackedFile>,
+    /// Bytes of models, partials and untracked files before.
     pub bytes_before: u64,
     /// Bytes after (or that would remain).
     pub bytes_after: u64,
@@ -36,9 +47,10 @@ pub struct PruneReport {
 
 impl Registry {
     /// Removes least-recently-used models (last use as recorded by `ensure()`) until the
-    /// models directory holds at most `max_bytes` of models and partial downloads, and
-    /// removes partial downloads untouched for a week. Pinned models and models another
-    /// process holds locked are kept. With `dry_run`, nothing is deleted.
+    /// models directory holds at most `max_bytes` of models, partial downloads and untracked
+    /// `.gguf` files, and removes partial downloads untouched for a week. Pinned models,
+    /// models another process holds locked and untracked files (which may be nobody else's
+    /// copy) are kept. With `dry_run`, nothing is deleted.
     pub fn prune(&self, max_bytes: u64, dry_run: bool) -> Result<PruneReport> {
         let dir = self.models_dir();
         let mut report = PruneReport { max_bytes, dry_run, ..Default::default() };
@@ -55,7 +67,7 @@ impl Registry {
                     if !dry_run {
                         files.discard_partial();
                     }
-                    report.stale_partials.push((name.clone(), bytes));
+                    report.stale_partials.push(Pruned { name: name.clone(), size_bytes: bytes });
                 } else {
                     report.bytes_after += bytes;
                 }
@@ -66,6 +78,10 @@ impl Registry {
                 models.push((entry, files));
             }
         }
+        report.untracked = self.untracked_files();
+        let untracked: u64 = report.untracked.iter().map(|f| f.size_bytes).sum();
+        report.bytes_before += untracked;
+        report.bytes_after += untracked;
         models.sort_by_key(|(_, files)| files.last_used().unwrap_or(SystemTime::UNIX_EPOCH));
         for (entry, files) in models {
             if report.bytes_after <= max_bytes {
@@ -84,7 +100,7 @@ impl Registry {
                 files.remove()?;
             }
             report.bytes_after -= entry.size_bytes;
-            report.removed.push((name, entry.size_bytes));
+            report.removed.push(Pruned { name, size_bytes: entry.size_bytes });
         }
         Ok(report)
     }

@@ -56,6 +56,22 @@ impl ModelsDir {
         crate::fs::create_dir(&self.state_dir())
     }
 
+    /// The regular `.gguf` files directly in the directory (not its state folder), by name
+    /// with their sizes, sorted by name. Symbolic links are not followed.
+    pub fn gguf_files(&self) -> Vec<(String, u64)> {
+        let Ok(read) = fs::read_dir(&self.root) else { return Vec::new() };
+        let mut files: Vec<(String, u64)> = read
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let name = e.file_name().into_string().ok()?;
+                let meta = e.metadata().ok().filter(fs::Metadata::is_file)?;
+                name.to_ascii_lowercase().ends_with(".gguf").then_some((name, meta.len()))
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
     /// The list of pinned model files (one file name a line).
     pub fn pins_path(&self) -> PathBuf {
         self.state_dir().join("pinned")

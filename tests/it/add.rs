@@ -110,11 +110,12 @@ fn several_quantizations_need_a_choice_and_each_can_be_added() {
     f.add(&[&format!("{REPO}/Tiny-Q8_0.gguf"), "--name", "other", "--task", "embedding"]).ok();
 
     let list = Run::of(f.cmd().args(["list", "--json"]).output().unwrap()).ok().json();
-    let names: Vec<&str> = list.as_array().unwrap().iter().filter_map(|m| m["name"].as_str()).collect();
+    let names: Vec<&str> =
+        list["models"].as_array().unwrap().iter().filter_map(|m| m["name"].as_str()).collect();
     for want in ["test-repo", "test-repo:f16", "other"] {
         assert!(names.contains(&want), "{want} in {names:?}");
     }
-    let other = list.as_array().unwrap().iter().find(|m| m["name"] == "other").unwrap();
+    let other = list["models"].as_array().unwrap().iter().find(|m| m["name"] == "other").unwrap();
     assert_eq!(other["task"], "embedding", "the option wins over the default");
 
     // The same name and quantization again: the error `register` gives.

@@ -53,7 +53,7 @@ fn a_model_in_the_hugging_face_cache_is_linked_in_with_no_network() {
         "{list}"
     );
     let json = s.run(&["list", "--json"]).ok().json();
-    let row = json.as_array().unwrap().iter().find(|m| m["name"] == "tiny").unwrap().clone();
+    let row = json["models"].as_array().unwrap().iter().find(|m| m["name"] == "tiny").unwrap().clone();
     assert_eq!(row["reused_from"], "huggingface", "the tool is a typed field: {row}");
     assert!(row["installed_from"].as_str().unwrap().contains(&sha));
     assert!(s.hub.seen().is_empty());
@@ -150,7 +150,7 @@ fn prune_removes_the_least_recently_used_and_keeps_pinned_and_locked_models() {
 
     let dry = s.run(&["prune", "--max-size", "3.5MB", "--dry-run", "--json"]).ok().json();
     let names = |v: &serde_json::Value| {
-        v.as_array().unwrap().iter().map(|r| r[0].as_str().unwrap().to_string()).collect::<Vec<_>>()
+        v.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_string()).collect::<Vec<_>>()
     };
     assert_eq!(names(&dry["removed"]), ["m-oldest", "m-old"]);
     assert!(oldest.exists() && old.exists() && stale.exists(), "a dry run deletes nothing");
@@ -168,6 +168,65 @@ fn prune_removes_the_least_recently_used_and_keeps_pinned_and_locked_models() {
     let r = s.run(&["prune", "--max-size", "1MB", "--json"]).ok().json();
     assert_eq!(names(&r["removed"]), ["m-pinned", "m-locked"]);
     assert!(recent.exists(), "the most recently used stays");
+}
+
+/// A `.gguf` file no entry names — copied in by hand, or left by `unregister` — is shown by
+/// `list`, counted by `prune` and never deleted by it; `unregister --remove-file` takes the
+/// file too. `list` marks custom, pinned and aliased models, filters and totals.
+#[test]
+fn untracked_files_are_listed_and_counted_and_list_marks_what_is_yours() {
+    let s = setup(1_000_000);
+    let kept = register_and_place(&s, "m-kept", 1);
+    let gone = register_and_place(&s, "m-gone", 2);
+    let stray = s.sb.models().join("hand-copied.gguf");
+    fs::write(&stray, vec![7u8; 2_000_000]).unwrap();
+    s.run(&["pin", "m-kept"]).ok();
+    s.run(&["alias", "set", "mine", "m-kept"]).ok();
+
+    let list = s.run(&["list"]).ok().stdout;
+    let row =
+        |name: &str| list.lines().find(|l| l.trim_start().starts_with(&format!("{name} "))).unwrap_or("");
+    assert!(row("m-kept").ends_with("custom, pinned, alias mine"), "{list}");
+    assert!(row("m-gone").ends_with("custom"), "{list}");
+    assert!(row("minilm").ends_with("not downloaded"), "no note, no trailing space: {list}");
+    assert!(list.contains("Untracked files") && list.contains("hand-copied.gguf  2.00 MB"), "{list}");
+    assert!(list.contains("Total: 2 of 12 models downloaded, 2.00 MB; 2.00 MB untracked"), "{list}");
+    let only = s.run(&["list", "--downloaded"]).ok().stdout;
+    assert!(only.contains("m-kept") && only.contains("m-gone") && !only.contains("minilm"), "{only}");
+
+    let doc = s.run(&["list", "--downloaded", "--json"]).ok().json();
+    assert_eq!(doc["models"].as_array().unwrap().len(), 2);
+    assert_eq!(doc["untracked"][0]["file"], "hand-copied.gguf");
+    assert_eq!(doc["untracked"][0]["size_bytes"], 2_000_000);
+    assert_eq!(
+        (doc["catalog_models"].as_u64(), doc["downloaded_bytes"].as_u64()),
+        (Some(12), Some(2_000_000))
+    );
+
+    // Unregistered without --remove-file: the file stays, untracked, and prune counts it.
+    let r = s.run(&["unregister", "m-gone"]).ok();
+    assert!(r.stdout.contains("its file stays, untracked"), "{}", r.stdout);
+    assert!(gone.exists());
+    let doc = s.run(&["prune", "--max-size", "0", "--json"]).ok().json();
+    let untracked: Vec<&str> =
+        doc["untracked"].as_array().unwrap().iter().map(|f| f["file"].as_str().unwrap()).collect();
+    assert_eq!(untracked, ["hand-copied.gguf", "m-gone-Q8_0.gguf"]);
+    assert_eq!(doc["bytes_before"], 4_000_000, "the pinned model and both untracked files");
+    assert_eq!(doc["bytes_after"], 4_000_000, "nothing could go");
+    assert!(stray.exists() && gone.exists() && kept.exists(), "prune never deletes an untracked file");
+
+    // --remove-file takes the file, and refuses (changing nothing) while it is being downloaded.
+    let lock = fs::File::create(s.sb.models().join(".strata").join("m-kept-Q8_0.gguf.lock")).unwrap();
+    lock.lock().unwrap();
+    s.run(&["alias", "remove", "mine"]).ok();
+    let r = s.run(&["unregister", "m-kept", "--remove-file"]).code(7);
+    assert!(r.stderr.contains("another process is downloading"), "{}", r.stderr);
+    assert!(kept.exists());
+    s.run(&["path", "m-kept"]).ok();
+    drop(lock);
+    let doc = s.run(&["unregister", "m-kept", "--remove-file", "--json"]).ok().json();
+    assert_eq!((doc["file_removed"].as_bool(), doc["file_left"].is_null()), (Some(true), true));
+    assert!(!kept.exists());
 }
 
 #[test]

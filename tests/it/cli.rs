@@ -105,7 +105,7 @@ const SPEC_TABLE: &[Row] = &[
 fn list_json_equals_the_spec_table() {
     let sb = Sandbox::new();
     let doc = sb.run(&["list", "--json"]).ok().json();
-    let rows = doc.as_array().expect("an array");
+    let rows = doc["models"].as_array().expect("an array");
     assert_eq!(rows.len(), SPEC_TABLE.len());
     for (row, (name, repo, rev, file, size, sha, arch, dim)) in rows.iter().zip(SPEC_TABLE) {
         assert_eq!(row["name"], *name);
@@ -175,7 +175,8 @@ fn registered_model_appears_in_list_and_info_reads_its_header() {
     );
     assert!(out.contains("Custom catalog:"), "{out}");
     let doc = sb.run(&["list", "--json"]).ok().json();
-    let row = doc.as_array().unwrap().iter().find(|r| r["name"] == "tiny-embed").expect("custom row");
+    let row =
+        doc["models"].as_array().unwrap().iter().find(|r| r["name"] == "tiny-embed").expect("custom row");
     assert_eq!(row["origin"], "custom");
     assert_eq!(row["quant"], "q8_0");
     assert_eq!(row["size_bytes"], 4096);
@@ -197,7 +198,7 @@ fn registered_model_appears_in_list_and_info_reads_its_header() {
     assert!(info.contains("unreadable") && info.contains("not a GGUF file"), "{info}");
 
     let out = sb.run(&["unregister", "tiny-embed"]).ok().stdout;
-    assert!(out.contains("left in place"), "{out}");
+    assert!(out.contains("its file stays, untracked"), "{out}");
     sb.run(&["info", "tiny-embed"]).code(3);
     sb.run(&["unregister", "minilm"]).code(3);
 }
@@ -453,7 +454,7 @@ fn models_dir_flag_overrides_the_environment() {
     let sb = Sandbox::new();
     let other = sb.tmp.path().join("other");
     let doc = sb.run(&["list", "--json", "--models-dir", other.to_str().unwrap()]).ok().json();
-    assert_eq!(doc[0]["path"], other.join("all-MiniLM-L6-v2.Q8_0.gguf").to_str().unwrap());
+    assert_eq!(doc["models"][0]["path"], other.join("all-MiniLM-L6-v2.Q8_0.gguf").to_str().unwrap());
 }
 
 /// Color only on a terminal, and never with NO_COLOR: run under `script` for a real tty.

@@ -300,7 +300,11 @@ fn a_killed_download_resumes_in_the_next_process() {
     let r = s.run(&["verify", "tiny"]).ok();
     assert!(r.stdout.starts_with("ok"), "{}", r.stdout);
     let r = s.run(&["list", "--json"]).ok();
-    assert!(r.json().as_array().unwrap().iter().any(|m| m["name"] == "tiny" && m["status"] == "downloaded"));
+    assert!(r.json()["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["name"] == "tiny" && m["status"] == "downloaded"));
 }
 
 /// A minimal HTTP CONNECT proxy that records the targets it was asked for.
@@ -531,7 +535,7 @@ fn a_killed_parallel_download_resumes_only_the_missing_ranges() {
         .collect();
     assert_nothing_at(&s.model_path());
     let list = s.run(&["list", "--json"]).ok().json();
-    let row = list.as_array().unwrap().iter().find(|m| m["name"] == "tiny").unwrap().clone();
+    let row = list["models"].as_array().unwrap().iter().find(|m| m["name"] == "tiny").unwrap().clone();
     assert_eq!(row["status"], "partial");
     assert!(row["partial_bytes"].as_u64().unwrap() >= saved);
 
@@ -814,7 +818,7 @@ fn a_corrupt_file_found_by_verify_is_deleted_and_said_so() {
     assert_nothing_at(&s.model_path());
     s.run(&["path", "tiny"]).code(4);
     let list = s.run(&["list", "--json"]).ok().json();
-    let tiny = list.as_array().unwrap().iter().find(|m| m["name"] == "tiny").unwrap().clone();
+    let tiny = list["models"].as_array().unwrap().iter().find(|m| m["name"] == "tiny").unwrap().clone();
     assert_eq!(tiny["status"], "not downloaded");
 }
 

@@ -13,7 +13,7 @@ use crate::support::{gguf_bytes, registered_sandbox, Run, Sandbox};
 
 fn partial_bytes(s: &crate::support::Setup) -> u64 {
     let doc = s.run(&["list", "--json"]).ok().json();
-    doc.as_array().unwrap().iter().find(|m| m["name"] == "tiny").unwrap()["partial_bytes"]
+    doc["models"].as_array().unwrap().iter().find(|m| m["name"] == "tiny").unwrap()["partial_bytes"]
         .as_u64()
         .unwrap_or(0)
 }

@@ -78,7 +78,7 @@ fn push_then_pull_through_basic_auth_with_dockers_credentials() {
     let got = pull(&node, &r, &dead, Some(&creds), &r.location("fleet/models")).ok();
     assert_eq!(fs::read(got.stdout.trim()).unwrap(), bytes);
     let info = Run::of(node.cmd().args(["list", "--json"]).output().unwrap()).ok().json();
-    let tiny = info.as_array().unwrap().iter().find(|m| m["name"] == "tiny").unwrap();
+    let tiny = info["models"].as_array().unwrap().iter().find(|m| m["name"] == "tiny").unwrap();
     assert!(tiny["installed_from"].as_str().unwrap().contains("OCI registry"), "{tiny}");
 }
 

@@ -29,7 +29,7 @@ fn download_offline_hub(sb: &Sandbox, dead: &str, vars: &[(&str, PathBuf)]) -> s
     }
     Run::of(c.args(["download", "tiny", "--quiet"]).output().unwrap()).ok();
     let list = sb.run(&["list", "--json"]).ok().json();
-    list.as_array().unwrap().iter().find(|m| m["name"] == "tiny").unwrap().clone()
+    list["models"].as_array().unwrap().iter().find(|m| m["name"] == "tiny").unwrap().clone()
 }
 
 /// Each tool's layout, written where that tool writes it, with a twin of the same size but

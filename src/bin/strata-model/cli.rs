@@ -64,7 +64,11 @@ pub enum Color {
 #[derive(Subcommand)]
 pub enum Command {
     /// Show every catalog model and whether it is downloaded
-    List,
+    List {
+        /// Only the downloaded models
+        #[arg(long)]
+        downloaded: bool,
+    },
     /// Download models (verified against the catalog SHA-256) and print their paths
     Download {
         /// Model names, aliases or NAME:QUANT
@@ -187,6 +191,9 @@ pub enum Command {
     Unregister {
         /// The custom model's name (NAME:QUANT for one of several quantizations)
         name: String,
+        /// Delete its downloaded file too (else the file stays, listed as untracked)
+        #[arg(long)]
+        remove_file: bool,
     },
 }
 

@@ -3,7 +3,7 @@
 //!
 //! | command            | document |
 //! |--------------------|----------|
-//! | `list`             | an array of [`ModelInfo`] |
+//! | `list`             | [`List`]: the models ([`ModelInfo`]), untracked files and totals |
 //! | `info`             | [`Info`]: a [`ModelInfo`] plus `gguf` and `gguf_error` (an array for several names) |
 //! | `path`             | [`PathDoc`] (an array of them for several names) |
 //! | `download`         | an array of [`Downloaded`] |
@@ -29,7 +29,64 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 use strata_model::gguf::GgufHeader;
-use strata_model::ModelInfo;
+use strata_model::{ByteSize, ModelInfo, Status, UntrackedFile};
+
+/// `list --json`.
+#[derive(Serialize)]
+pub struct List {
+    /// Every catalog entry with its status (the downloaded ones with `--downloaded`).
+    pub models: Vec<ModelInfo>,
+    /// `.gguf` files in the models directory that no catalog entry names.
+    pub untracked: Vec<UntrackedFile>,
+    /// Entries in the catalog.
+    pub catalog_models: usize,
+    /// Entries downloaded.
+    pub downloaded_models: usize,
+    /// Bytes of the downloaded models.
+    pub downloaded_bytes: u64,
+    /// Bytes of partial downloads.
+    pub partial_bytes: u64,
+    /// Bytes of untracked files.
+    pub untracked_bytes: u64,
+}
+
+impl List {
+    /// The totals over every entry (`models` left empty).
+    pub fn new(all: &[ModelInfo], untracked: Vec<UntrackedFile>) -> Self {
+        let downloaded = all.iter().filter(|m| m.state == Status::Downloaded);
+        Self {
+            models: Vec::new(),
+            catalog_models: all.len(),
+            downloaded_models: downloaded.clone().count(),
+            downloaded_bytes: downloaded.map(|m| m.entry.size_bytes).sum(),
+            partial_bytes: all.iter().filter_map(|m| m.partial_bytes).sum(),
+            untracked_bytes: untracked.iter().map(|f| f.size_bytes).sum(),
+            untracked,
+        }
+    }
+
+    /// `Total: 2 of 9 models downloaded, 660 MB (…)`, a line.
+    pub fn total_line(&self) -> String {
+        let mut line = format!(
+            "Total: {} of {} models downloaded, {}",
+            self.downloaded_models,
+            self.catalog_models,
+            ByteSize(self.downloaded_bytes)
+        );
+        let mut more = Vec::new();
+        if self.partial_bytes > 0 {
+            more.push(format!("{} in partial downloads", ByteSize(self.partial_bytes)));
+        }
+        if self.untracked_bytes > 0 {
+            more.push(format!("{} untracked", ByteSize(self.untracked_bytes)));
+        }
+        if !more.is_empty() {
+            line.push_str(&format!("; {}", more.join(", ")));
+        }
+        line.push('\n');
+        line
+    }
+}
 
 /// `info --json`.
 #[derive(Serialize)]
@@ -108,6 +165,8 @@ pub struct Unregistered {
     pub name: String,
     /// Always `true` (a failure is an error).
     pub unregistered: bool,
+    /// Whether its file was deleted (`--remove-file`).
+    pub file_removed: bool,
     /// The model file left in the models directory, if any.
     pub file_left: Option<PathBuf>,
 }

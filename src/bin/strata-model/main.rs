@@ -103,7 +103,7 @@ fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
     );
     let registry = registry(&cli.global, writes_catalog)?;
     match &cli.command {
-        Command::List => list::run(&registry, ui),
+        Command::List { downloaded } => list::run(&registry, ui, *downloaded),
         Command::Download { names, all, connections, max_rate, no_reuse } => {
             let mut registry = registry.with_transfer(connections.map(usize::from), *max_rate);
             if *no_reuse {
@@ -134,6 +134,6 @@ fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
         Command::Add(args) => add::run(&registry, ui, args),
         Command::Completions { .. } => unreachable!("handled before the registry is built"),
         Command::Register(args) => register::run(&registry, ui, args),
-        Command::Unregister { name } => unregister::run(&registry, ui, name),
+        Command::Unregister { name, remove_file } => unregister::run(&registry, ui, name, *remove_file),
     }
 }

@@ -53,46 +53,60 @@ pub fn emit(text: &str) -> Result<(), Failure> {
 }
 
 /// A table: columns padded to their widest cell; `right` columns align right. The last
-/// column is not padded (it may be painted).
-pub struct Table<const N: usize> {
-    header: [&'static str; N],
-    right: [bool; N],
-    rows: Vec<[String; N]>,
+/// column is not padded (no trailing spaces).
+pub struct Table {
+    header: Vec<&'static str>,
+    right: Vec<bool>,
+    rows: Vec<Vec<String>>,
 }
 
-impl<const N: usize> Table<N> {
-    /// An empty table.
-    pub fn new(header: [&'static str; N], right: [bool; N]) -> Self {
-        Self { header, right, rows: Vec::new() }
+impl Table {
+    /// An empty table with these columns: (header, aligned right).
+    pub fn new(columns: &[(&'static str, bool)]) -> Self {
+        Self {
+            header: columns.iter().map(|c| c.0).collect(),
+            right: columns.iter().map(|c| c.1).collect(),
+            rows: Vec::new(),
+        }
     }
 
-    /// Adds a row.
-    pub fn push(&mut self, row: [String; N]) {
+    /// Adds a row (one cell a column).
+    pub fn push(&mut self, row: Vec<String>) {
+        debug_assert_eq!(row.len(), self.header.len());
         self.rows.push(row);
     }
 
-    /// The lines, indented by two spaces; `paint_last` colors each row's last cell.
-    pub fn render(&self, paint_last: impl Fn(usize, &str) -> String) -> String {
-        let mut widths = self.header.map(str::len);
+    /// The lines, indented by two spaces; `paint(row, column, cell)` may color a padded cell.
+    pub fn render(&self, paint: impl Fn(usize, usize, String) -> String) -> String {
+        let n = self.header.len();
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.len()).collect();
         for row in &self.rows {
             for (w, cell) in widths.iter_mut().zip(row) {
                 *w = (*w).max(cell.chars().count());
             }
         }
-        let line = |cells: [&str; N], last: String| {
+        let line = |cells: Vec<&str>, paint: &dyn Fn(usize, String) -> String| {
             let mut s = String::from(" ");
-            for (i, cell) in cells.iter().enumerate().take(N - 1) {
+            for (i, cell) in cells.into_iter().enumerate() {
                 let w = widths[i];
-                s.push_str(&if self.right[i] { format!(" {cell:>w$} ") } else { format!(" {cell:<w$} ") });
+                let padded = match (i + 1 == n, self.right[i]) {
+                    (true, _) => cell.to_string(),
+                    (false, true) => format!("{cell:>w$}"),
+                    (false, false) => format!("{cell:<w$}"),
+                };
+                s.push(' ');
+                s.push_str(&paint(i, padded));
+                if i + 1 < n {
+                    s.push(' ');
+                }
             }
-            s.push(' ');
-            s.push_str(&last);
+            s.truncate(s.trim_end().len());
             s.push('\n');
             s
         };
-        let mut out = line(self.header, self.header[N - 1].to_string());
-        for (i, row) in self.rows.iter().enumerate() {
-            out.push_str(&line(std::array::from_fn(|k| row[k].as_str()), paint_last(i, &row[N - 1])));
+        let mut out = line(self.header.clone(), &|_, cell| cell);
+        for (r, row) in self.rows.iter().enumerate() {
+            out.push_str(&line(row.iter().map(String::as_str).collect(), &|c, cell| paint(r, c, cell)));
         }
         out
     }

@@ -12,11 +12,11 @@ pub fn run(registry: &Registry, ui: &Ui, max_size: u64, dry_run: bool) -> Result
     }
     let verb = if r.dry_run { "would remove" } else { "removed" };
     let mut out = String::new();
-    for (name, bytes) in &r.stale_partials {
-        out.push_str(&format!("{verb} stale partial of {name} ({})\n", ByteSize(*bytes)));
+    for p in &r.stale_partials {
+        out.push_str(&format!("{verb} stale partial of {} ({})\n", p.name, ByteSize(p.size_bytes)));
     }
-    for (name, bytes) in &r.removed {
-        out.push_str(&format!("{verb} {name} ({})\n", ByteSize(*bytes)));
+    for p in &r.removed {
+        out.push_str(&format!("{verb} {} ({})\n", p.name, ByteSize(p.size_bytes)));
     }
     for name in &r.pinned {
         out.push_str(&format!("kept {name} (pinned)\n"));
@@ -24,12 +24,23 @@ pub fn run(registry: &Registry, ui: &Ui, max_size: u64, dry_run: bool) -> Result
     for name in &r.locked {
         out.push_str(&format!("kept {name} (in use by another process)\n"));
     }
+    for f in &r.untracked {
+        out.push_str(&format!(
+            "kept {} ({}, untracked: in no catalog entry; delete it by hand or `strata-model register` it)\n",
+            f.file,
+            ByteSize(f.size_bytes)
+        ));
+    }
     out.push_str(&format!(
         "{} → {} (budget {}){}\n",
         ByteSize(r.bytes_before),
         ByteSize(r.bytes_after),
         ByteSize(r.max_bytes),
-        if r.bytes_after > r.max_bytes { "; still over budget: unpin or raise it" } else { "" }
+        if r.bytes_after > r.max_bytes {
+            "; still over budget: raise it, unpin models or delete untracked files"
+        } else {
+            ""
+        }
     ));
     emit(&out)
 }

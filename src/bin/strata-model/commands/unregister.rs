@@ -1,5 +1,5 @@
-//! `strata-model unregister NAME`: removes a custom model from the custom catalog (its file
-//! stays).
+//! `strata-model unregister NAME [--remove-file]`: removes a custom model from the custom
+//! catalog; its file stays (untracked) unless `--remove-file`.
 
 use strata_model::{Registry, Status};
 
@@ -7,17 +7,27 @@ use crate::exit::Failure;
 use crate::json::Unregistered;
 use crate::output::{emit, emit_json, Ui};
 
-pub fn run(registry: &Registry, ui: &Ui, name: &str) -> Result<(), Failure> {
-    let entry = registry.unregister(name)?;
+pub fn run(registry: &Registry, ui: &Ui, name: &str, remove_file: bool) -> Result<(), Failure> {
+    let (entry, removed) =
+        if remove_file { registry.unregister_and_remove(name)? } else { (registry.unregister(name)?, false) };
     let info = registry.info_of(&entry);
     let left = (info.state != Status::NotDownloaded).then(|| info.path.clone());
     if ui.json {
-        return emit_json(&Unregistered { name: entry.display_name(), unregistered: true, file_left: left });
+        return emit_json(&Unregistered {
+            name: entry.display_name(),
+            unregistered: true,
+            file_removed: removed,
+            file_left: left,
+        });
     }
     let mut out = format!("unregistered {}\n", entry.display_name());
+    if removed {
+        out.push_str(&format!("removed its file {}\n", info.path.display()));
+    }
     if let Some(p) = left {
         out.push_str(&format!(
-            "note: its file was left in place: {} (delete it by hand if unwanted)\n",
+            "note: its file stays, untracked: {} (`strata-model list` shows it; delete it by hand, \
+             or pass --remove-file next time)\n",
             p.display()
         ));
     }
