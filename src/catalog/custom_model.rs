@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::entry::{is_hex, ModelEntry, ModelTask, Origin};
+use super::entry::{is_hex, ModelEntry, ModelTask, Origin, UNKNOWN};
 use super::Catalog;
 use crate::error::{RegistryError, Result};
 
@@ -181,16 +181,16 @@ pub(super) fn validate(ctx: &Ctx<'_>, m: &CustomModel) -> Result<ModelEntry> {
         name: Cow::Owned(name.to_ascii_lowercase()),
         quant: Cow::Owned(quant),
         default_variant: true,
-        description: Cow::Owned(text("description", &m.description, "custom model")?),
+        description: Cow::Owned(text("description", &m.description, "")?),
         hf_repo: Cow::Owned(m.hf_repo.clone()),
         revision: Cow::Owned(revision),
         hf_filename: Cow::Owned(m.hf_filename.clone()),
         size_bytes: m.size_bytes,
         sha256: Cow::Owned(sha256),
-        arch: Cow::Owned(text("arch", &m.arch, "unknown")?),
+        arch: Cow::Owned(text("arch", &m.arch, UNKNOWN)?),
         embedding_dim: m.embedding_dim.unwrap_or(0),
         task: m.task.unwrap_or(ModelTask::Embedding),
-        license: Cow::Owned(text("license", &m.license, "unknown")?),
+        license: Cow::Owned(text("license", &m.license, UNKNOWN)?),
         origin: Origin::Custom,
     })
 }
@@ -294,7 +294,7 @@ pub(crate) fn infer_quant(file: &str) -> String {
                 && q.as_bytes()[1..].iter().any(u8::is_ascii_digit)
                 && valid_quant(q)
         })
-        .unwrap_or("unknown")
+        .unwrap_or(UNKNOWN)
         .to_string()
 }
 

@@ -5,6 +5,26 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+/// What a custom entry holds where its architecture, quantization or license was not given.
+/// `--json` shows it (and an empty description, and an embedding dimension of 0) as `null`.
+pub const UNKNOWN: &str = "unknown";
+
+fn known_or_null<S: serde::Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
+    if v.is_empty() || v == UNKNOWN {
+        s.serialize_none()
+    } else {
+        s.serialize_str(v)
+    }
+}
+
+fn nonzero_or_null<S: serde::Serializer>(v: &u32, s: S) -> Result<S::Ok, S::Error> {
+    if *v == 0 {
+        s.serialize_none()
+    } else {
+        s.serialize_u32(*v)
+    }
+}
+
 /// What a model is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -74,11 +94,13 @@ pub struct ModelEntry {
     /// Base name, lower case (`minilm`). Variants of one model share it.
     #[serde(rename = "model")]
     pub name: Cow<'static, str>,
-    /// Quantization, lower case (`q8_0`, `f16`).
+    /// Quantization, lower case (`q8_0`, `f16`), or [`UNKNOWN`].
+    #[serde(serialize_with = "known_or_null")]
     pub quant: Cow<'static, str>,
     /// Whether a bare `name` (without `:quant`) selects this variant.
     pub default_variant: bool,
-    /// One line for people.
+    /// One line for people (empty when a custom entry gives none).
+    #[serde(serialize_with = "known_or_null")]
     pub description: Cow<'static, str>,
     /// Hugging Face repository, `owner/name`.
     pub hf_repo: Cow<'static, str>,
@@ -90,13 +112,16 @@ pub struct ModelEntry {
     pub size_bytes: u64,
     /// SHA-256 of the file (64 lower-case hex digits).
     pub sha256: Cow<'static, str>,
-    /// GGUF `general.architecture`.
+    /// GGUF `general.architecture`, or [`UNKNOWN`].
+    #[serde(serialize_with = "known_or_null")]
     pub arch: Cow<'static, str>,
     /// Embedding dimension (0 for generative models or when unknown).
+    #[serde(serialize_with = "nonzero_or_null")]
     pub embedding_dim: u32,
     /// What the model does.
     pub task: ModelTask,
-    /// License identifier (`apache-2.0`, `mit`, `gemma`).
+    /// License identifier (`apache-2.0`, `mit`, `gemma`), or [`UNKNOWN`].
+    #[serde(serialize_with = "known_or_null")]
     pub license: Cow<'static, str>,
     /// Built in or custom.
     pub origin: Origin,

@@ -16,7 +16,7 @@ pub use builtin::{BUILTIN, BUILTIN_ALIASES};
 pub use custom_model::CustomModel;
 #[cfg(feature = "registry")]
 pub(crate) use custom_model::{infer_quant, valid_name};
-pub use entry::{ModelEntry, ModelTask, Origin};
+pub use entry::{ModelEntry, ModelTask, Origin, UNKNOWN};
 pub use reference::{HubReference, ParseReferenceError, Select};
 
 /// The whole catalog in effect: the built-in rows plus any custom ones.

@@ -301,7 +301,7 @@ fn names_quant(file: &str, quant: &str) -> bool {
 /// The `:QUANT` to type for `file`, upper-case as repositories spell it.
 fn quant_label(file: &str) -> Option<String> {
     let q = infer_quant(file);
-    (q != "unknown").then(|| q.to_ascii_uppercase())
+    (q != crate::catalog::UNKNOWN).then(|| q.to_ascii_uppercase())
 }
 
 /// The GGUF file the reference selects, or why there is not exactly one.

@@ -29,9 +29,9 @@ pub struct CheckRow {
     /// Its file.
     pub file: String,
     /// The catalog's size.
-    pub size: u64,
+    pub size_bytes: u64,
     /// What the Hub reports.
-    pub hub_size: Option<u64>,
+    pub hub_size_bytes: Option<u64>,
     /// The catalog's SHA-256.
     pub sha256: String,
     /// What the Hub reports.
@@ -84,8 +84,8 @@ impl Registry {
                 CheckRow {
                     name: e.display_name(),
                     file: e.hf_filename.to_string(),
-                    size: e.size_bytes,
-                    hub_size,
+                    size_bytes: e.size_bytes,
+                    hub_size_bytes: hub_size,
                     sha256: e.sha256.to_string(),
                     hub_sha256,
                     verdict,

@@ -12,7 +12,8 @@ use crate::store::{Provenance, Status};
 /// A catalog entry together with what is on disk for it.
 ///
 /// Its JSON form is the entry's fields (base name under `model`) plus `name`, `aliases`,
-/// `url`, `status`, `partial_bytes`, `path`, `installed_from`, `reused_from` and `pinned`.
+/// `url`, `status`, `partial_bytes`, `path`, `installed_from`, `reused_from` and `pinned`:
+/// every key always present, `null` where a value is unknown or does not apply.
 #[derive(Clone, Debug, Serialize)]
 pub struct ModelInfo {
     /// The name that selects this entry (`minilm`, `minilm:f16`).
@@ -27,16 +28,13 @@ pub struct ModelInfo {
     /// `downloaded`, `partial`, `invalid` or `not downloaded`.
     pub status: &'static str,
     /// Bytes of a partial download, when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub partial_bytes: Option<u64>,
     /// Where the file is (or will be).
     pub path: PathBuf,
     /// Where the file came from (a source, or another tool's cache file and how it was
     /// linked), when recorded.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub installed_from: Option<String>,
     /// The other tool whose cache the file was reused from, if it was.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reused_from: Option<CacheTool>,
     /// Whether `prune` must keep it.
     pub pinned: bool,

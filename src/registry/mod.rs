@@ -203,8 +203,10 @@ impl Registry {
     /// or its embedding length, each as a sentence (empty when they agree or are unknown).
     pub fn header_mismatches(entry: &ModelEntry, header: &GgufHeader) -> Vec<String> {
         let mut out = Vec::new();
-        if let Some(arch) =
-            header.architecture.as_deref().filter(|a| *a != entry.arch && entry.arch != "unknown")
+        if let Some(arch) = header
+            .architecture
+            .as_deref()
+            .filter(|a| *a != entry.arch && entry.arch != crate::catalog::UNKNOWN)
         {
             out.push(format!("the file's architecture is `{arch}`, the catalog says `{}`", entry.arch));
         }
@@ -321,7 +323,8 @@ impl Registry {
     pub fn ensure_for_engine(&self, name: &str, supported_archs: &[&str]) -> Result<PathBuf> {
         let entry = self.resolve(name)?.clone();
         let supported = |arch: &str| supported_archs.iter().any(|a| a.eq_ignore_ascii_case(arch));
-        if !supported(&entry.arch) {
+        // An entry that does not name its arch is judged by its file's header alone.
+        if entry.arch != crate::catalog::UNKNOWN && !supported(&entry.arch) {
             return Err(RegistryError::UnsupportedArch {
                 model: entry.display_name(),
                 arch: entry.arch.to_string(),

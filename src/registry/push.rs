@@ -27,7 +27,7 @@ pub enum PushAction {
     /// Copied (or uploaded).
     Copied,
     /// Already there with the right size.
-    Skipped,
+    Present,
     /// A dry run: would be copied.
     WouldCopy,
 }
@@ -40,7 +40,7 @@ pub struct PushReport {
     /// Where its file goes (a path or an object URL).
     pub target: String,
     /// Its size.
-    pub bytes: u64,
+    pub size_bytes: u64,
     /// What was done.
     pub action: PushAction,
 }
@@ -98,7 +98,7 @@ impl Registry {
                 }
             };
             let action = if present == Some(entry.size_bytes) {
-                PushAction::Skipped
+                PushAction::Present
             } else if dry_run {
                 PushAction::WouldCopy
             } else {
@@ -108,7 +108,12 @@ impl Registry {
             if let (Destination::Oci(oci), false) = (&dest, dry_run) {
                 tag(oci, entry)?; // the blob is there now: (re)tag it
             }
-            reports.push(PushReport { name: entry.display_name(), target, bytes: entry.size_bytes, action });
+            reports.push(PushReport {
+                name: entry.display_name(),
+                target,
+                size_bytes: entry.size_bytes,
+                action,
+            });
         }
         Ok(reports)
     }

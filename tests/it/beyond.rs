@@ -284,7 +284,7 @@ fn catalog_check_flags_a_size_or_hash_that_differs() {
     let rows = r.json();
     assert_eq!(rows[0]["verdict"], "match");
     assert_eq!(rows[1]["verdict"], "mismatch");
-    assert_eq!(rows[1]["hub_size"], 400_000);
+    assert_eq!(rows[1]["hub_size_bytes"], 400_000);
     assert_eq!(rows[1]["hub_sha256"], sha256_hex(&drift));
     let text = Run::of(
         s.cmd().args(["catalog", "check", "--endpoint", &endpoint, "tiny", "drift"]).output().unwrap(),
@@ -314,7 +314,7 @@ fn catalog_check_follows_the_hubs_relative_redirects() {
     .ok();
     let row = &r.json()[0];
     assert_eq!(row["verdict"], "match", "{row}");
-    assert_eq!(row["hub_size"], 300_000);
+    assert_eq!(row["hub_size_bytes"], 300_000);
     let hub: Vec<_> = s.hub.seen().into_iter().filter(|r| r.host == "hub").collect();
     assert_eq!(hub.len(), 2, "the resolve URL, then the resolve cache: {hub:#?}");
     assert!(hub.iter().all(|r| r.method == "HEAD") && hub[1].path.starts_with("/api/resolve-cache/"));

@@ -583,3 +583,63 @@ fn json_errors_are_documents_with_kind_message_and_exit_code() {
         assert!(!doc["error"]["message"].as_str().unwrap().is_empty());
     }
 }
+
+/// Every object of a kind has the same keys, sizes are `size_bytes`, and what a custom entry
+/// does not say (arch, dim, license, description, a quantization the file name does not
+/// show) is `null`, never a placeholder string.
+#[test]
+fn json_keys_are_the_same_for_every_object_and_unknowns_are_null() {
+    let sb = Sandbox::new();
+    let bytes = gguf_bytes("bert", 8, 4096, 3);
+    let sha = crate::support::sha256_hex(&bytes);
+    let size = bytes.len().to_string();
+    let rev = crate::support::hub::REVISION;
+    let repo = crate::support::hub::REPO;
+    sb.run(&[
+        "register",
+        "bare",
+        "--repo",
+        repo,
+        "--file",
+        "bare.gguf",
+        "--revision",
+        rev,
+        "--sha256",
+        &sha,
+        "--size",
+        &size,
+    ])
+    .ok();
+    let doc = sb.run(&["list", "--json"]).ok().json();
+    let rows = doc["models"].as_array().unwrap();
+    let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert!(rows.iter().all(|r| keys(r) == keys(&rows[0])), "one set of keys: {doc}");
+    for key in ["partial_bytes", "installed_from", "reused_from", "size_bytes"] {
+        assert!(rows[0].get(key).is_some(), "{key} always present: {}", rows[0]);
+    }
+    let bare = rows.iter().find(|r| r["name"] == "bare").unwrap();
+    for key in ["arch", "embedding_dim", "license", "description", "quant", "partial_bytes", "installed_from"]
+    {
+        assert!(bare[key].is_null(), "{key} is null: {bare}");
+    }
+    assert_eq!((bare["task"].as_str(), bare["size_bytes"].as_u64()), (Some("embedding"), Some(4096)));
+    let text = sb.run(&["info", "bare"]).ok().stdout;
+    assert!(text.starts_with("bare (unknown)\n  custom model\n"), "text keeps its words: {text}");
+    assert!(text.contains("  license        unknown\n"), "{text}");
+
+    // Results of several names: the same keys for success and failure.
+    fs::create_dir_all(sb.models()).unwrap();
+    fs::write(sb.models().join("bare.gguf"), &bytes).unwrap();
+    let verify = sb.run(&["verify", "bare", "minilm", "--json"]).code(4).json();
+    let (ok, missing) = (&verify[0], &verify[1]);
+    assert_eq!(keys(ok), keys(missing));
+    assert_eq!((ok["ok"].as_bool(), ok["error"].is_null()), (Some(true), true), "{verify}");
+    assert_eq!((missing["ok"].as_bool(), missing["path"].is_null()), (Some(false), true), "{verify}");
+    let download =
+        sb.cmd().env("STRATA_OFFLINE", "1").args(["download", "bare", "minilm", "--json"]).output().unwrap();
+    let download: serde_json::Value = serde_json::from_slice(&download.stdout).unwrap();
+    assert_eq!(keys(&download[0]), keys(&download[1]), "{download}");
+    assert_eq!((download[0]["ok"].as_bool(), download[1]["ok"].as_bool()), (Some(true), Some(false)));
+    let info = sb.run(&["info", "minilm", "--json"]).ok().json();
+    assert!(info["gguf"].is_null() && info["gguf_error"].is_null(), "{info}");
+}

@@ -100,7 +100,7 @@ fn mirror_push_to_a_bucket_then_download_from_it_round_trips() {
         let r = Run::of(emu.cmd(&sb).args(["mirror", "push", &url, "tiny"]).output().unwrap()).ok();
         assert!(r.stdout.starts_with("copied"), "{kind:?}: {}", r.stdout);
         let r = Run::of(emu.cmd(&sb).args(["mirror", "push", &url, "tiny", "--json"]).output().unwrap()).ok();
-        assert_eq!(r.json()[0]["action"], "skipped", "already there with the right size");
+        assert_eq!(r.json()[0]["action"], "present", "already there with the right size");
 
         // A clean models directory, Hugging Face unreachable: the bucket serves.
         let clean = Sandbox::new();

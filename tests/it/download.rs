@@ -800,6 +800,30 @@ fn the_files_header_has_the_last_word_on_arch_and_dimension() {
     );
     let verify = s.run(&["verify", "tiny"]).ok();
     assert!(verify.stdout.contains("warning: the file's architecture is `bert`"), "{}", verify.stdout);
+
+    // An entry that names no arch is judged by the header alone.
+    sb.run(&["unregister", "tiny"]).ok();
+    let (sha, size) = (sha256_hex(bytes), bytes.len().to_string());
+    let rev = crate::support::hub::REVISION;
+    sb.run(&[
+        "register",
+        "tiny",
+        "--repo",
+        crate::support::hub::REPO,
+        "--file",
+        &s.file,
+        "--revision",
+        rev,
+        "--sha256",
+        &sha,
+        "--size",
+        &size,
+    ])
+    .ok();
+    let engine = s.registry(s.config());
+    assert_eq!(engine.ensure_for_engine("tiny", &["bert"]).unwrap(), s.model_path());
+    let err = engine.ensure_for_engine("tiny", &["llama"]).unwrap_err();
+    assert!(matches!(&err, RegistryError::UnsupportedArch { arch, .. } if arch == "bert"), "{err}");
 }
 
 /// `verify` of a file corrupted on disk says which file and what to run, and deletes it, so

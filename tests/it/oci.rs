@@ -59,7 +59,7 @@ fn push_then_pull_through_basic_auth_with_dockers_credentials() {
     assert_eq!(doc[0]["action"], "copied");
     assert_eq!(doc[0]["target"], format!("oci://{}/fleet/models:tiny", r.addr));
     let again = push(&sb, &r, Some(&creds), &["--json"]).ok().json();
-    assert_eq!(again[0]["action"], "skipped", "the registry has the digest");
+    assert_eq!(again[0]["action"], "present", "the registry has the digest");
 
     // What the registry stored: the tag, a ModelPack manifest whose layer is the file.
     let repo = r.dir.path().join("storage/docker/registry/v2/repositories/fleet/models");

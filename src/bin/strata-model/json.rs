@@ -96,8 +96,7 @@ pub struct Info {
     pub model: ModelInfo,
     /// The file's GGUF header, when downloaded and readable.
     pub gguf: Option<GgufHeader>,
-    /// Why the header could not be read.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why the header could not be read, else null.
     pub gguf_error: Option<String>,
 }
 
@@ -112,24 +111,17 @@ pub struct PathDoc {
     pub downloaded: bool,
 }
 
-/// One model of `download --json`: its path, or why it failed.
+/// One model of `download --json`.
 #[derive(Serialize)]
-#[serde(untagged)]
-pub enum Downloaded {
-    /// Verified and in place.
-    Ok {
-        /// The name as given.
-        name: String,
-        /// The verified file.
-        path: PathBuf,
-    },
-    /// Failed.
-    Failed {
-        /// The name as given.
-        name: String,
-        /// The error, with its causes.
-        error: String,
-    },
+pub struct Downloaded {
+    /// The name as given.
+    pub name: String,
+    /// Whether it is verified and in place.
+    pub ok: bool,
+    /// The verified file, or null.
+    pub path: Option<PathBuf>,
+    /// Why it failed, or null.
+    pub error: Option<String>,
 }
 
 /// One model of `verify --json`.
@@ -139,11 +131,9 @@ pub struct Verified {
     pub name: String,
     /// Whether the file hashes to the catalog SHA-256.
     pub ok: bool,
-    /// The file, when it verified.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The file, when it verified, else null.
     pub path: Option<PathBuf>,
-    /// Why it did not.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why it did not, else null.
     pub error: Option<String>,
 }
 

@@ -20,11 +20,11 @@ pub fn check(registry: &Registry, ui: &Ui, endpoint: Option<&Url>, names: &[Stri
                 Verdict::Mismatch => ("MISMATCH", "31"),
                 Verdict::Missing => ("missing", "33"),
             };
-            let detail = match (&r.note, r.hub_size, &r.hub_sha256) {
-                (None, _, _) => format!("{} bytes, sha256 {}", r.size, &r.sha256[..16]),
+            let detail = match (&r.note, r.hub_size_bytes, &r.hub_sha256) {
+                (None, _, _) => format!("{} bytes, sha256 {}", r.size_bytes, &r.sha256[..16]),
                 (Some(n), Some(size), sha) => format!(
                     "{n}: catalog {} bytes / {}…, Hub {size} bytes / {}…",
-                    r.size,
+                    r.size_bytes,
                     &r.sha256[..16],
                     sha.as_deref().map_or("?", |s| &s[..s.len().min(16)])
                 ),

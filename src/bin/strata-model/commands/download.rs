@@ -22,10 +22,15 @@ pub fn run(registry: Registry, ui: &Ui, names: &[String], all: bool, quiet: bool
                 if !ui.json {
                     emit(&format!("{}\n", path.display()))?;
                 }
-                results.push(Downloaded::Ok { name: name.clone(), path });
+                results.push(Downloaded { name: name.clone(), ok: true, path: Some(path), error: None });
             }
             Err(e) => {
-                results.push(Downloaded::Failed { name: name.clone(), error: e.report().to_string() });
+                results.push(Downloaded {
+                    name: name.clone(),
+                    ok: false,
+                    path: None,
+                    error: Some(e.report().to_string()),
+                });
                 if names.len() > 1 && !ui.json {
                     eprintln!("strata-model: error: {name}: {}", e.report());
                 }

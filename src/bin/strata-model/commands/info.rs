@@ -37,7 +37,8 @@ fn text(registry: &Registry, name: &str) -> Result<String, strata_model::Registr
     let e = &m.entry;
     let variants: Vec<String> =
         registry.catalog().variants(&e.name).iter().map(|v| v.display_name()).collect();
-    let mut out = format!("{} ({})\n  {}\n\n", m.name, e.quant, e.description);
+    let description = if e.description.is_empty() { "custom model" } else { &e.description };
+    let mut out = format!("{} ({})\n  {description}\n\n", m.name, e.quant);
     let mut field = |k: &str, v: String| out.push_str(&format!("  {k:<14} {v}\n"));
     field("repository", format!("{} @ {}", e.hf_repo, e.revision));
     field("file", e.hf_filename.to_string());

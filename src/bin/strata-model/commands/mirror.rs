@@ -20,10 +20,15 @@ pub fn push(
     for r in &reports {
         let verb = match r.action {
             PushAction::Copied => "copied   ",
-            PushAction::Skipped => "present  ",
+            PushAction::Present => "present  ",
             PushAction::WouldCopy => "would copy",
         };
-        out.push_str(&format!("{verb} {:<20} {:>9}  {}\n", r.name, ByteSize(r.bytes).to_string(), r.target));
+        out.push_str(&format!(
+            "{verb} {:<20} {:>9}  {}\n",
+            r.name,
+            ByteSize(r.size_bytes).to_string(),
+            r.target
+        ));
     }
     if reports.is_empty() {
         out.push_str("no model is downloaded; nothing to push\n");
