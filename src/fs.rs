@@ -119,6 +119,11 @@ impl LockFile {
     }
 }
 
+/// Whether `e` says the place cannot be written (permissions, or a read-only file system).
+pub(crate) fn is_read_only(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem)
+}
+
 /// Bytes free for an unprivileged writer on the filesystem holding `dir`, when known.
 #[cfg(all(unix, feature = "registry"))]
 pub(crate) fn available_space(dir: &Path) -> Option<u64> {

@@ -16,6 +16,16 @@ pub enum Progress<'a> {
         /// The lock file.
         lock: &'a Path,
     },
+    /// The models directory cannot be written (a read-only image): a file found there with
+    /// the right size is hashed once per process and served, since no stamp can be saved.
+    ReadOnly {
+        /// The model.
+        model: &'a str,
+        /// The models directory.
+        dir: &'a Path,
+        /// The file's size.
+        bytes: u64,
+    },
     /// Hashing a file already on disk that has no valid stamp.
     Verifying {
         /// The model.

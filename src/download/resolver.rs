@@ -17,7 +17,7 @@ use crate::fs::LockFile;
 use crate::progress::{Progress, ProgressFn, Reporter};
 use crate::size::ByteSize;
 use crate::sources::ModelSource;
-use crate::store::{ranges, ModelFiles, ModelsDir, Provenance};
+use crate::store::{ranges, ModelFiles, ModelsDir, Provenance, Status};
 
 /// The number of connections used for a file of `size` bytes from a network source, when
 /// none is set: one per 2 MiB, at most 32 (a CDN caps each connection, and every connection
@@ -90,8 +90,15 @@ impl<'a> Resolver<'a> {
         if files.is_verified() {
             return Ok(path);
         }
-        self.dir.create()?;
-        let _lock = self.lock(entry, &files)?;
+        let _lock = match self.dir.create().and_then(|()| self.lock(entry, &files)) {
+            Ok(lock) => lock,
+            Err(RegistryError::StorageError { source, .. })
+                if files.status() == Status::Downloaded && crate::fs::is_read_only(&source) =>
+            {
+                return self.serve_read_only(entry, &files);
+            }
+            Err(e) => return Err(e),
+        };
         if files.is_verified() {
             return Ok(path);
         }
@@ -161,6 +168,31 @@ impl<'a> Resolver<'a> {
             attempts,
             partial_kept,
         })
+    }
+
+    /// A models directory that cannot be written (no lock, no stamp, no download) but holds
+    /// the file at the right size: the file is hashed, once per process, and served when it
+    /// is the pinned one. A wrong file cannot be replaced there, and is an error.
+    fn serve_read_only(&self, entry: &ModelEntry, files: &ModelFiles) -> Result<PathBuf> {
+        let path = files.model_path();
+        let name = entry.display_name();
+        self.progress.send(Progress::ReadOnly {
+            model: &name,
+            dir: self.dir.root(),
+            bytes: entry.size_bytes,
+        });
+        let actual = hash_file(&path)?;
+        if actual != entry.sha256 {
+            return Err(RegistryError::CorruptFile {
+                model: name,
+                path,
+                expected: entry.sha256.to_string(),
+                actual,
+                kept: Some("the models directory is read-only".into()),
+            });
+        }
+        files.remember_verified();
+        Ok(path)
     }
 
     /// Refuses early, before any transfer, when the file cannot fit.

@@ -421,12 +421,8 @@ impl Registry {
         match files.write_stamp() {
             // A read-only models directory (a container image): the bytes are verified, the
             // stamp just cannot be saved.
-            Err(RegistryError::StorageError { source, .. })
-                if matches!(
-                    source.kind(),
-                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
-                ) =>
-            {
+            Err(RegistryError::StorageError { source, .. }) if crate::fs::is_read_only(&source) => {
+                files.remember_verified();
                 Ok(path)
             }
             other => other.map(|()| path),

@@ -298,18 +298,41 @@ impl ModelFiles {
     }
 }
 
+/// Files hashed by this process where no stamp could be written (a read-only directory).
+#[cfg(feature = "registry")]
+static VERIFIED_IN_PROCESS: std::sync::Mutex<Vec<(PathBuf, super::stamp::Stamp)>> =
+    std::sync::Mutex::new(Vec::new());
+
 #[cfg(feature = "registry")]
 impl ModelFiles {
     /// Whether the file is present and unchanged since it was verified: one `stat` and one
-    /// read of a tiny stamp file, no hashing.
+    /// read of a tiny stamp file (or, in a read-only models directory, of this process's
+    /// memory of having hashed it), no hashing.
     pub fn is_verified(&self) -> bool {
         use super::stamp::Stamp;
         let Ok(meta) = fs::symlink_metadata(self.model_path()) else { return false };
         if !meta.is_file() || meta.len() != self.size {
             return false;
         }
-        let Ok(text) = fs::read_to_string(self.stamp_path()) else { return false };
-        Stamp::parse(&text).is_some_and(|s| s == Stamp::of(&meta, &self.sha256))
+        let now = Stamp::of(&meta, &self.sha256);
+        if let Ok(text) = fs::read_to_string(self.stamp_path()) {
+            if Stamp::parse(&text).is_some_and(|s| s == now) {
+                return true;
+            }
+        }
+        VERIFIED_IN_PROCESS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|(p, s)| *p == self.model_path() && *s == now)
+    }
+
+    /// Remembers, for this process only, that the file as it is now hashes to the catalog
+    /// SHA-256: for a models directory where no stamp can be written.
+    pub(crate) fn remember_verified(&self) {
+        let Ok(meta) = fs::symlink_metadata(self.model_path()) else { return };
+        let stamp = super::stamp::Stamp::of(&meta, &self.sha256);
+        VERIFIED_IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner()).push((self.model_path(), stamp));
     }
 
     /// Records that the file, as it is now, hashes to the catalog SHA-256.
@@ -317,6 +340,7 @@ impl ModelFiles {
         let path = self.model_path();
         let meta = fs::symlink_metadata(&path).map_err(|e| RegistryError::storage("stat", &path, e))?;
         let line = super::stamp::Stamp::of(&meta, &self.sha256).to_line();
+        crate::fs::create_dir(&self.state)?;
         crate::fs::write_atomic(&self.stamp_path(), line.as_bytes())
     }
 

@@ -871,3 +871,88 @@ fn sources_checks_that_each_mirror_has_a_catalog_file() {
         doc["sources"].as_array().unwrap().iter().map(|c| c["ok"].as_bool().unwrap()).collect();
     assert_eq!(oks, [false, true, true]);
 }
+
+/// The binary, run so that `dir` cannot be written: as `nobody` through `setpriv` when the
+/// tests run as root (root writes anywhere), else as is after `chmod -R a-w`. `None` (and a
+/// printed reason) when that is impossible here; under CI=true that fails instead.
+fn read_only_run(s: &crate::support::Setup, dir: &std::path::Path) -> Option<impl Fn(&[&str]) -> Run> {
+    use std::os::unix::fs::PermissionsExt;
+    let root =
+        std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    if root && std::process::Command::new("setpriv").arg("--version").output().is_err() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "setpriv (util-linux) is needed under CI=true");
+        eprintln!("skipped: running as root without setpriv, a directory cannot be made read-only");
+        return None;
+    }
+    // `nobody` must reach the binary and the directory: both under the sandbox, 0755.
+    let bin = s.sb.tmp.path().join("strata-model");
+    fs::copy(env!("CARGO_BIN_EXE_strata-model"), &bin).unwrap();
+    fs::set_permissions(s.sb.tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let status = std::process::Command::new("chmod").args(["-R", "a-w,a+rX"]).arg(dir).status().unwrap();
+    assert!(status.success());
+    let (dir, home) = (dir.to_path_buf(), s.sb.tmp.path().join("home"));
+    Some(move |args: &[&str]| {
+        let mut c = if root {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&bin);
+            c
+        } else {
+            std::process::Command::new(&bin)
+        };
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .env("STRATA_MODELS_DIR", &dir)
+            .env("STRATA_OFFLINE", "1")
+            .args(args);
+        Run::of(c.output().unwrap())
+    })
+}
+
+/// A read-only models directory of correct files (a container image, copied in without our
+/// state folder): `download`, `path` and `verify` serve them, hashing once with a one-line
+/// notice; a wrong file there is an error that names it, and a missing one says what to do.
+#[cfg(unix)]
+#[test]
+fn a_read_only_models_directory_of_correct_files_serves_them() {
+    let s = setup(300_000);
+    s.run(&["download", "tiny", "-q"]).ok();
+    let image = s.sb.tmp.path().join("image");
+    fs::create_dir_all(&image).unwrap();
+    fs::copy(s.sb.models().join("catalog.json"), image.join("catalog.json")).unwrap();
+    fs::copy(s.model_path(), image.join(&s.file)).unwrap();
+    let wrong = crate::support::register(&s.sb, "wrong", &gguf_bytes("bert", 8, 200_000, 1));
+    fs::copy(s.sb.models().join("catalog.json"), image.join("catalog.json")).unwrap();
+    fs::write(image.join(&wrong), gguf_bytes("bert", 8, 200_000, 2)).unwrap();
+    // Writable, without a state folder yet: verify makes one for its stamp.
+    let fresh = s.sb.tmp.path().join("fresh");
+    fs::create_dir_all(&fresh).unwrap();
+    fs::copy(image.join("catalog.json"), fresh.join("catalog.json")).unwrap();
+    fs::copy(s.model_path(), fresh.join(&s.file)).unwrap();
+    Run::of(s.sb.cmd().env("STRATA_MODELS_DIR", &fresh).args(["verify", "tiny"]).output().unwrap()).ok();
+    assert!(fresh.join(".strata").join(format!("{}.verified", s.file)).exists());
+    let Some(run) = read_only_run(&s, &image) else { return };
+    s.hub.clear_seen();
+
+    let r = run(&["download", "tiny"]).ok();
+    assert_eq!(r.stdout.trim_end(), image.join(&s.file).to_str().unwrap());
+    let notice = format!("{} is read-only: verifying tiny (300 kB) once for this process", image.display());
+    assert!(r.stderr.contains(&notice), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().filter(|l| l.contains("read-only")).count(), 1, "one line: {}", r.stderr);
+    let r = run(&["path", "tiny"]).ok();
+    assert_eq!(r.stdout.trim_end(), image.join(&s.file).to_str().unwrap());
+    assert!(run(&["verify", "tiny"]).ok().stdout.starts_with("ok"));
+    assert!(run(&["list"]).ok().stdout.contains("Total: 2 of 11 models downloaded"));
+
+    let r = run(&["download", "wrong"]).code(6);
+    assert!(
+        r.stderr.contains("is corrupt") && r.stderr.contains("the models directory is read-only"),
+        "{}",
+        r.stderr
+    );
+    assert!(image.join(&wrong).exists(), "nothing can be deleted there");
+    let r = run(&["download", "minilm"]).code(7);
+    assert!(r.stderr.contains("set STRATA_MODELS_DIR to a writable directory"), "{}", r.stderr);
+    assert!(s.hub.seen().is_empty(), "no request");
+    assert!(!image.join(".strata").exists(), "nothing written");
+}

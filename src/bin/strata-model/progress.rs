@@ -138,6 +138,14 @@ pub fn reporter(quiet: bool) -> Option<ProgressFn> {
             Progress::Verifying { model, bytes } => {
                 note(&current, format!("verifying the {} file already present for {model}", ByteSize(*bytes)))
             }
+            Progress::ReadOnly { model, dir, bytes } => note(
+                &current,
+                format!(
+                    "{} is read-only: verifying {model} ({}) once for this process, as no stamp can be saved there",
+                    dir.display(),
+                    ByteSize(*bytes)
+                ),
+            ),
             Progress::VerifyingCopy { model, path, tool, bytes } => note(
                 &current,
                 format!(
