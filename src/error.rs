@@ -49,6 +49,23 @@ pub enum RegistryError {
         path: PathBuf,
     },
 
+    /// Something is at the model's path, but not the model: the wrong size, or not a regular
+    /// file. Every command calls it invalid; the next download replaces it.
+    #[error(
+        "model `{model}` is not downloaded: the file at {} is invalid ({found} bytes, the catalog says {expected}); run `strata-model download {model}` to replace it",
+        .path.display()
+    )]
+    InvalidFile {
+        /// The model's name.
+        model: String,
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        found: u64,
+        /// The catalog's size.
+        expected: u64,
+    },
+
     /// A transfer to or from a remote store failed (an upload of `mirror push`, a listing).
     #[error("transfer to or from {url} failed")]
     DownloadFailed {
@@ -286,7 +303,9 @@ impl RegistryError {
             Self::UnknownModel { .. } | Self::UnknownQuant { .. } | Self::NotCustom { .. } => {
                 ErrorKind::UnknownModel
             }
-            Self::NotDownloaded { .. } | Self::Offline { .. } => ErrorKind::NotDownloaded,
+            Self::NotDownloaded { .. } | Self::InvalidFile { .. } | Self::Offline { .. } => {
+                ErrorKind::NotDownloaded
+            }
             Self::AllSourcesFailed { attempts, .. } => {
                 let failed = attempts.iter().map(Attempt::kind).filter(|k| *k != ErrorKind::NotDownloaded);
                 if failed.clone().count() > 0 && failed.clone().all(|k| k == ErrorKind::Integrity) {

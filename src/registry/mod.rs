@@ -192,7 +192,7 @@ impl Registry {
         let files = self.dir.files(e);
         let path = files.model_path();
         if files.status() != Status::Downloaded {
-            return Err(RegistryError::NotDownloaded { model: e.display_name(), path });
+            return Err(files.not_downloaded(e.display_name()));
         }
         let file = fs::File::open(&path).map_err(|err| RegistryError::storage("open", &path, err))?;
         gguf::read_header(std::io::BufReader::with_capacity(64 * 1024, file))
@@ -395,15 +395,15 @@ impl Registry {
     }
 
     /// Re-hashes the model's file in full. On success the verification stamp is renewed; on
-    /// a mismatch it is dropped (the next `ensure()` replaces the file) and the error is
-    /// [`RegistryError::ChecksumMismatch`].
+    /// a mismatch the file is deleted and the error is [`RegistryError::CorruptFile`]; a file
+    /// of the wrong size is [`RegistryError::InvalidFile`].
     #[cfg(feature = "registry")]
     pub fn verify(&self, name: &str) -> Result<PathBuf> {
         let entry = self.resolve(name)?;
         let files = self.dir.files(entry);
         let path = files.model_path();
         if files.status() != Status::Downloaded {
-            return Err(RegistryError::NotDownloaded { model: entry.display_name(), path });
+            return Err(files.not_downloaded(entry.display_name()));
         }
         let actual = crate::digest::hash_file(&path)?;
         if actual != entry.sha256 {

@@ -73,7 +73,7 @@ impl Registry {
             let files = self.files(entry);
             let source = files.model_path();
             if files.status() != Status::Downloaded {
-                return Err(RegistryError::NotDownloaded { model: entry.display_name(), path: source });
+                return Err(files.not_downloaded(entry.display_name()));
             }
             let (target, present) = match &dest {
                 Destination::Dir(dir) => {

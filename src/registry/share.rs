@@ -62,10 +62,7 @@ impl Registry {
         for entry in entries {
             let files = self.files(entry);
             if files.status() != Status::Downloaded {
-                return Err(RegistryError::NotDownloaded {
-                    model: entry.display_name(),
-                    path: files.model_path(),
-                });
+                return Err(files.not_downloaded(entry.display_name()));
             }
             if !files.is_verified() {
                 self.verify(&entry.display_name())?;

@@ -209,6 +209,20 @@ impl ModelFiles {
         }
     }
 
+    /// Why the model cannot be used: [`RegistryError::InvalidFile`] when something of the
+    /// wrong size is at its path, else [`RegistryError::NotDownloaded`].
+    pub fn not_downloaded(&self, model: String) -> RegistryError {
+        match self.status() {
+            Status::Invalid { bytes } => RegistryError::InvalidFile {
+                model,
+                path: self.model_path(),
+                found: bytes,
+                expected: self.size,
+            },
+            _ => RegistryError::NotDownloaded { model, path: self.model_path() },
+        }
+    }
+
     /// Bytes of the partial download on disk: from the per-range progress of a parallel
     /// download (whose file is preallocated), else the partial file's length.
     pub fn partial_bytes(&self) -> Option<u64> {

@@ -643,3 +643,62 @@ fn json_keys_are_the_same_for_every_object_and_unknowns_are_null() {
     let info = sb.run(&["info", "minilm", "--json"]).ok().json();
     assert!(info["gguf"].is_null() && info["gguf_error"].is_null(), "{info}");
 }
+
+/// A file of the wrong size at a model's path is "invalid" for every command, which says
+/// what is there and what to run; `download` replaces it.
+#[test]
+fn a_wrong_size_file_is_invalid_for_every_command() {
+    let sb = Sandbox::new();
+    let bytes = gguf_bytes("bert", 384, 4096, 5);
+    let file = register(&sb, "tiny", &bytes);
+    fs::create_dir_all(sb.models()).unwrap();
+    fs::write(sb.models().join(&file), &bytes[..1000]).unwrap();
+    let said = format!(
+        "model `tiny` is not downloaded: the file at {} is invalid (1000 bytes, the catalog says 4096); \
+         run `strata-model download tiny` to replace it",
+        sb.models().join(&file).display()
+    );
+    for args in [&["path", "tiny"][..], &["verify", "tiny"], &["mirror", "push", "/tmp/x", "tiny"]] {
+        let r = sb.run(args).code(4);
+        assert!(r.stderr.contains(&said) || r.stdout.contains(&said), "{args:?}: {}{}", r.stdout, r.stderr);
+    }
+    let list = sb.run(&["list"]).ok().stdout;
+    assert!(list.lines().any(|l| l.trim_start().starts_with("tiny ") && l.contains("invalid")), "{list}");
+    assert!(sb.run(&["info", "tiny"]).ok().stdout.contains("status         invalid"));
+    assert_eq!(sb.run(&["path", "tiny", "--json"]).code(4).json()["downloaded"], false);
+}
+
+/// Names are case-insensitive and kept in lower case: a name typed otherwise is said to be
+/// lowered, not silently (and -q keeps stderr for errors).
+#[test]
+fn a_name_typed_in_upper_case_is_said_to_be_lowered() {
+    let sb = Sandbox::new();
+    let bytes = gguf_bytes("bert", 384, 4096, 6);
+    let sha = crate::support::sha256_hex(&bytes);
+    let rev = crate::support::hub::REVISION;
+    let args = [
+        "--repo",
+        crate::support::hub::REPO,
+        "--file",
+        "t.gguf",
+        "--revision",
+        rev,
+        "--sha256",
+        &sha,
+        "--size",
+        "4096",
+    ];
+    let r = sb.run(&[&["register", "Tiny-Embed"][..], &args].concat()).ok();
+    assert!(r.stdout.starts_with("registered tiny-embed "), "{}", r.stdout);
+    assert_eq!(
+        r.stderr,
+        "strata-model: note: model names are case-insensitive and kept in lower case: `Tiny-Embed` is `tiny-embed`\n"
+    );
+    let r = sb.run(&["alias", "set", "My-Embed", "TINY-EMBED"]).ok();
+    assert!(r
+        .stderr
+        .contains("alias names are case-insensitive and kept in lower case: `My-Embed` is `my-embed`"));
+    assert_eq!(r.stdout, "my-embed -> tiny-embed\n");
+    assert_eq!(sb.run(&["alias", "set", "Other", "minilm", "-q"]).ok().stderr, "");
+    assert_eq!(sb.run(&["alias", "set", "lower", "minilm"]).ok().stderr, "", "nothing to say");
+}

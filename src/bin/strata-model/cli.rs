@@ -63,13 +63,15 @@ pub enum Color {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Show every catalog model and whether it is downloaded
+    /// Show every catalog model and whether it is downloaded, untracked .gguf files, and a total
+    #[command(display_order = 2)]
     List {
         /// Only the downloaded models
         #[arg(long)]
         downloaded: bool,
     },
     /// Download models (verified against the catalog SHA-256) and print their paths
+    #[command(display_order = 1)]
     Download {
         /// Model names, aliases or NAME:QUANT
         #[arg(required_unless_present = "all")]
@@ -90,6 +92,7 @@ pub enum Command {
         no_reuse: bool,
     },
     /// Re-hash downloaded models in full and report each (all downloaded models by default)
+    #[command(display_order = 5)]
     Verify {
         /// Model names, aliases or NAME:QUANT
         names: Vec<String>,
@@ -98,7 +101,9 @@ pub enum Command {
         all: bool,
     },
     /// Remove least-recently-used models until the models directory fits a budget (pinned
-    /// and locked models stay); partial downloads untouched for a week go too
+    /// and locked models and untracked files stay); partial downloads untouched for a week go
+    /// too
+    #[command(display_order = 13)]
     Prune {
         /// The budget, with a unit: 10GB, 500MB, 8GiB (0 removes every unpinned model)
         #[arg(long, value_name = "SIZE", value_parser = parse_budget)]
@@ -107,29 +112,34 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Pin a model so that prune never removes it
+    /// Pin models so that prune never removes them
+    #[command(display_order = 11)]
     Pin {
         /// Model names
         #[arg(required = true)]
         names: Vec<String>,
     },
     /// Unpin models
+    #[command(display_order = 12)]
     Unpin {
         /// Model names
         #[arg(required = true)]
         names: Vec<String>,
     },
     /// Manage your own aliases (default-embed -> minilm), stored with the custom catalog
+    #[command(display_order = 10)]
     Alias {
         #[command(subcommand)]
         action: AliasCommand,
     },
     /// Maintainer tools for the catalog
+    #[command(display_order = 17)]
     Catalog {
         #[command(subcommand)]
         action: CatalogCommand,
     },
     /// Seed a mirror from the models directory
+    #[command(display_order = 16)]
     Mirror {
         #[command(subcommand)]
         action: MirrorCommand,
@@ -137,6 +147,7 @@ pub enum Command {
     /// Make downloaded models visible in the Hugging Face hub cache (huggingface_hub,
     /// transformers and llama.cpp then find them without downloading): a hard link of each
     /// file as its blob, and a snapshot entry at the pinned revision
+    #[command(display_order = 15)]
     Share {
         /// Models to share
         #[arg(required_unless_present = "all")]
@@ -151,20 +162,24 @@ pub enum Command {
     /// Show the models directory, offline state, the Hub token's origin, each source in order
     /// and whether it answers, and every other tool's cache looked in before a download
     #[command(alias = "doctor")]
+    #[command(display_order = 14)]
     Sources,
-    /// Print the local path of a downloaded model (exit 4 when it is not downloaded)
+    /// Print the local paths of downloaded models (exit 4 when one is not downloaded)
+    #[command(display_order = 3)]
     Path {
         /// Model names, aliases or NAME:QUANT
         #[arg(required = true)]
         names: Vec<String>,
     },
     /// Show models' details, and their GGUF header when downloaded
+    #[command(display_order = 4)]
     Info {
         /// Model names, aliases or NAME:QUANT
         #[arg(required = true)]
         names: Vec<String>,
     },
     /// Delete downloaded models and any partial download of them
+    #[command(display_order = 6)]
     Remove {
         /// Model names, aliases or NAME:QUANT
         #[arg(required = true)]
@@ -178,16 +193,21 @@ pub enum Command {
     #[command(after_help = "References: hf.co/OWNER/REPO, huggingface.co/OWNER/REPO, hf://OWNER/REPO or \
         OWNER/REPO, each with :QUANT (any case: Q8_0, q4_k_m) or /FILE.gguf, and @REVISION.\n\
         Example: strata-model add hf.co/my-org/my-embed-GGUF:Q8_0")]
+    #[command(display_order = 7)]
     Add(Box<AddArgs>),
     /// Add a custom model to the custom catalog (STRATA_MODELS_CATALOG, else
     /// <models dir>/catalog.json)
+    #[command(display_order = 8)]
     Register(Box<RegisterArgs>),
     /// Print a shell completion script: strata-model completions bash > /etc/bash_completion.d/strata-model
+    #[command(display_order = 18)]
     Completions {
         /// The shell
         shell: clap_complete::Shell,
     },
-    /// Remove a custom model from the custom catalog (its downloaded file stays)
+    /// Remove a custom model from the custom catalog (its file stays, untracked, unless
+    /// --remove-file)
+    #[command(display_order = 9)]
     Unregister {
         /// The custom model's name (NAME:QUANT for one of several quantizations)
         name: String,

@@ -44,6 +44,7 @@ fn main() -> ExitCode {
         json: cli.global.json,
         color_out: wants(std::io::stdout().is_terminal()),
         color_err: wants(std::io::stderr().is_terminal()),
+        quiet: cli.global.quiet,
     };
     match run(&cli, &ui) {
         Ok(()) => ExitCode::from(code::OK),

@@ -13,9 +13,29 @@ pub struct Ui {
     pub color_out: bool,
     /// Color on stderr.
     pub color_err: bool,
+    /// Nothing on stderr but errors.
+    pub quiet: bool,
 }
 
 impl Ui {
+    /// Says `text` on stderr as a note, unless quiet.
+    pub fn note(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("strata-model: note: {text}");
+        }
+    }
+
+    /// Notes that the name the user typed is stored in lower case (names are
+    /// case-insensitive), when it was not lower case already.
+    pub fn note_lowercased(&self, what: &str, given: &str, stored: &str) {
+        if given.trim() != stored {
+            self.note(&format!(
+                "{what} names are case-insensitive and kept in lower case: `{}` is `{stored}`",
+                given.trim()
+            ));
+        }
+    }
+
     /// `text` in color `code` (an SGR number) when stdout takes color.
     pub fn paint(&self, text: &str, code: &str) -> String {
         if self.color_out {

@@ -18,6 +18,9 @@ pub fn run(registry: &Registry, ui: &Ui, args: &AddArgs) -> Result<(), Failure> 
         dry_run: args.dry_run,
     };
     let report = registry.add_from_hub(&args.reference, &options)?;
+    if let Some(given) = &args.name {
+        ui.note_lowercased("model", given, &report.entry.name);
+    }
     if ui.json {
         return emit_json(&report);
     }

@@ -13,6 +13,7 @@ pub fn run(registry: &Registry, ui: &Ui, action: &AliasCommand) -> Result<(), Fa
             let lower = alias.trim().to_ascii_lowercase();
             let before =
                 registry.catalog().user_aliases().iter().find(|(a, _)| *a == lower).map(|(_, t)| t.clone());
+            let given = alias.clone();
             let (alias, target) = registry.set_alias(alias, target).map_err(|e| match e {
                 // The alias or its target as given is wrong, not the file: a usage error.
                 strata_model::RegistryError::InvalidCatalog {
@@ -26,6 +27,7 @@ pub fn run(registry: &Registry, ui: &Ui, action: &AliasCommand) -> Result<(), Fa
                 ),
                 other => other.into(),
             })?;
+            ui.note_lowercased("alias", &given, &alias);
             let replaced = before.filter(|b| *b != target);
             if ui.json {
                 return emit_json(&AliasSet { alias, target, replaced });

@@ -17,9 +17,7 @@ pub fn run(registry: &Registry, ui: &Ui, names: &[String]) -> Result<(), Failure
         match &found {
             Some(p) if !ui.json => emit(&format!("{}\n", p.display()))?,
             Some(_) => {}
-            None => {
-                missing.push(RegistryError::NotDownloaded { model: entry.display_name(), path: path.clone() })
-            }
+            None => missing.push(registry.files(entry).not_downloaded(entry.display_name())),
         }
         docs.push(PathDoc { name: entry.display_name(), path, downloaded: found.is_some() });
     }

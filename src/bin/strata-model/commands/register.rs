@@ -23,6 +23,7 @@ pub fn run(registry: &Registry, ui: &Ui, args: &RegisterArgs) -> Result<(), Fail
         license: args.license.clone(),
     };
     let entry = registry.register(&model).map_err(|e| flag_error(e, &args.name))?;
+    ui.note_lowercased("model", &args.name, &entry.name);
     if ui.json {
         return emit_json(&registry.info_of(&entry));
     }
