@@ -120,6 +120,7 @@ impl LockFile {
 }
 
 /// Whether `e` says the place cannot be written (permissions, or a read-only file system).
+#[cfg(feature = "registry")]
 pub(crate) fn is_read_only(e: &std::io::Error) -> bool {
     matches!(e.kind(), std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem)
 }

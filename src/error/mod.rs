@@ -9,9 +9,13 @@
 //! (`HF_TOKEN`, cloud keys): URLs are shown without credentials or query.
 
 use std::borrow::Cow;
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
+
+mod report;
+
+pub use report::Report;
 
 /// A boxed cause, kept typed for callers that want to inspect it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -367,7 +371,7 @@ impl RegistryError {
     /// );
     /// ```
     pub fn report(&self) -> Report<'_> {
-        Report { error: self, hint: self.hint().map(Cow::Borrowed) }
+        Report::with_hint(self, self.hint().map(Cow::Borrowed))
     }
 
     pub(crate) fn storage(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
@@ -537,40 +541,6 @@ impl SourceError {
     /// Whether retrying the same source may help.
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Transient { .. })
-    }
-}
-
-/// An error with its causes, joined by `: `, and a hint after `; ` when there is one.
-pub struct Report<'a> {
-    error: &'a (dyn std::error::Error + 'static),
-    hint: Option<Cow<'static, str>>,
-}
-
-impl<'a> Report<'a> {
-    /// The report of any error (no hint).
-    pub fn new(error: &'a (dyn std::error::Error + 'static)) -> Self {
-        Self { error, hint: None }
-    }
-}
-
-impl fmt::Display for Report<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.error)?;
-        let mut cause = self.error.source();
-        while let Some(c) = cause {
-            write!(f, ": {c}")?;
-            cause = c.source();
-        }
-        if let Some(hint) = &self.hint {
-            write!(f, "; {hint}")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for Report<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
     }
 }
 
