@@ -44,7 +44,7 @@ pub enum Progress<'a> {
         /// Its size.
         bytes: u64,
     },
-    /// A transfer started (or resumed).
+    /// A transfer started (or resumed): the source answered with the file's bytes.
     Started {
         /// The model.
         model: &'a str,

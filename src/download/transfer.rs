@@ -100,6 +100,10 @@ struct Run<'a, 'b> {
     cancel: AtomicBool,
     alive: AtomicUsize,
     limiter: Option<Limiter>,
+    /// Bytes on disk when the run began.
+    resumed_from: u64,
+    /// `Progress::Started` is sent once, when the source first answers with the file.
+    announced: std::sync::Once,
 }
 
 impl Transfer<'_> {
@@ -135,13 +139,9 @@ impl Transfer<'_> {
                 started: Instant::now(),
                 bytes: Mutex::new(0),
             }),
-        };
-        self.progress.send(Progress::Started {
-            model: &run.name,
-            source: self.label,
             resumed_from: written,
-            total: size,
-        });
+            announced: std::sync::Once::new(),
+        };
         std::thread::scope(|s| {
             for w in 0..connections.max(1) {
                 let run = &run;
@@ -382,6 +382,16 @@ impl Run<'_, '_> {
                             self.changed.notify_all();
                         }
                     }
+                    // Said once the source has answered with the file, not before: a mirror
+                    // that lacks it is not announced as downloading.
+                    self.announced.call_once(|| {
+                        t.progress.send(Progress::Started {
+                            model: &self.name,
+                            source: t.label,
+                            resumed_from: self.resumed_from,
+                            total: self.size,
+                        })
+                    });
                     match self.stream(start, &mut fetch.body, &fetch.location, skip, buf) {
                         Ok(true) => return self.finish_chunk(start),
                         Ok(false) => return, // cancelled or failed

@@ -12,4 +12,5 @@ mod hostile;
 mod oci;
 mod resolver;
 mod share;
+mod snapshots;
 mod support;

@@ -78,9 +78,7 @@ pub fn run(registry: &Registry, ui: &Ui, downloaded_only: bool) -> Result<(), Fa
         }));
     }
     if !doc.untracked.is_empty() {
-        out.push_str(
-            "\nUntracked files (in no catalog entry: `strata-model register` one to use it, or delete it):\n",
-        );
+        out.push_str("\nUntracked files (no catalog entry names them; register or delete them):\n");
         let mut files = Table::new(&[("FILE", false), ("SIZE", true)]);
         for f in &doc.untracked {
             files.push(vec![f.file.clone(), ByteSize(f.size_bytes).to_string()]);

@@ -26,21 +26,34 @@ pub fn run(registry: &Registry, ui: &Ui, max_size: u64, dry_run: bool) -> Result
     }
     for f in &r.untracked {
         out.push_str(&format!(
-            "kept {} ({}, untracked: in no catalog entry; delete it by hand or `strata-model register` it)\n",
+            "kept {} ({}, untracked: prune never deletes it)\n",
             f.file,
             ByteSize(f.size_bytes)
         ));
     }
     out.push_str(&format!(
-        "{} → {} (budget {}){}\n",
+        "{} → {} (budget {})",
         ByteSize(r.bytes_before),
         ByteSize(r.bytes_after),
-        ByteSize(r.max_bytes),
-        if r.bytes_after > r.max_bytes {
-            "; still over budget: raise it, unpin models or delete untracked files"
-        } else {
-            ""
-        }
+        ByteSize(r.max_bytes)
     ));
+    if r.bytes_after > r.max_bytes {
+        // What is left over the budget, and what the user can do about each.
+        let mut ways = vec!["raise the budget"];
+        if !r.pinned.is_empty() {
+            ways.push("unpin models");
+        }
+        if !r.untracked.is_empty() {
+            ways.push("delete untracked files");
+        }
+        if registry.list().iter().any(|m| m.partial_bytes.is_some()) {
+            ways.push("remove partial downloads (`strata-model remove NAME`)");
+        }
+        if !r.locked.is_empty() {
+            ways.push("wait for the downloads in progress");
+        }
+        out.push_str(&format!("; still over budget: {}", ways.join(", ")));
+    }
+    out.push('\n');
     emit(&out)
 }
