@@ -29,6 +29,8 @@ pub struct PruneReport {
     pub removed: Vec<Pruned>,
     /// Stale partial downloads removed.
     pub stale_partials: Vec<Pruned>,
+    /// Partial downloads kept (touched within a week, or being downloaded): counted, resumable.
+    pub partials: Vec<Pruned>,
     /// Models kept because they are pinned.
     pub pinned: Vec<String>,
     /// Models kept because another process holds their lock.
@@ -70,6 +72,7 @@ impl Registry {
                     report.stale_partials.push(Pruned { name: name.clone(), size_bytes: bytes });
                 } else {
                     report.bytes_after += bytes;
+                    report.partials.push(Pruned { name: name.clone(), size_bytes: bytes });
                 }
             }
             if files.status() == Status::Downloaded {

@@ -70,10 +70,11 @@ pub fn run(registry: &Registry, ui: &Ui, downloaded_only: bool) -> Result<(), Fa
     if models.is_empty() {
         out.push_str("  (none)\n");
     } else {
+        const STATUS: usize = 4;
         out.push_str(&table.render(|row, col, cell| match (col, models[row].state) {
-            (4, Status::Downloaded) => ui.paint(&cell, "32"),
-            (4, Status::Partial { .. }) => ui.paint(&cell, "33"),
-            (4, Status::Invalid { .. }) => ui.paint(&cell, "31"),
+            (STATUS, Status::Downloaded) => ui.paint(&cell, "32"),
+            (STATUS, Status::Partial { .. }) => ui.paint(&cell, "33"),
+            (STATUS, Status::Invalid { .. }) => ui.paint(&cell, "31"),
             _ => cell,
         }));
     }

@@ -46,7 +46,7 @@ pub fn run(registry: &Registry, ui: &Ui, max_size: u64, dry_run: bool) -> Result
         if !r.untracked.is_empty() {
             ways.push("delete untracked files");
         }
-        if registry.list().iter().any(|m| m.partial_bytes.is_some()) {
+        if !r.partials.is_empty() {
             ways.push("remove partial downloads (`strata-model remove NAME`)");
         }
         if !r.locked.is_empty() {
