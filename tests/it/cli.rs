@@ -591,25 +591,7 @@ fn json_errors_are_documents_with_kind_message_and_exit_code() {
 fn json_keys_are_the_same_for_every_object_and_unknowns_are_null() {
     let sb = Sandbox::new();
     let bytes = gguf_bytes("bert", 8, 4096, 3);
-    let sha = crate::support::sha256_hex(&bytes);
-    let size = bytes.len().to_string();
-    let rev = crate::support::hub::REVISION;
-    let repo = crate::support::hub::REPO;
-    sb.run(&[
-        "register",
-        "bare",
-        "--repo",
-        repo,
-        "--file",
-        "bare.gguf",
-        "--revision",
-        rev,
-        "--sha256",
-        &sha,
-        "--size",
-        &size,
-    ])
-    .ok();
+    crate::support::register_with(&sb, "bare", "bare.gguf", &bytes, &[]).ok();
     let doc = sb.run(&["list", "--json"]).ok().json();
     let rows = doc["models"].as_array().unwrap();
     let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
@@ -674,21 +656,7 @@ fn a_wrong_size_file_is_invalid_for_every_command() {
 fn a_name_typed_in_upper_case_is_said_to_be_lowered() {
     let sb = Sandbox::new();
     let bytes = gguf_bytes("bert", 384, 4096, 6);
-    let sha = crate::support::sha256_hex(&bytes);
-    let rev = crate::support::hub::REVISION;
-    let args = [
-        "--repo",
-        crate::support::hub::REPO,
-        "--file",
-        "t.gguf",
-        "--revision",
-        rev,
-        "--sha256",
-        &sha,
-        "--size",
-        "4096",
-    ];
-    let r = sb.run(&[&["register", "Tiny-Embed"][..], &args].concat()).ok();
+    let r = crate::support::register_with(&sb, "Tiny-Embed", "t.gguf", &bytes, &[]).ok();
     assert!(r.stdout.starts_with("registered tiny-embed "), "{}", r.stdout);
     assert_eq!(
         r.stderr,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use strata_model::{ErrorKind, RegistryError, Secret};
 
 use crate::support::hub::{Faults, Hub};
-use crate::support::{gguf_bytes, setup, sha256_hex, Run};
+use crate::support::{gguf_bytes, register_with, setup, sha256_hex, Run};
 
 fn assert_nothing_at(path: &std::path::Path) {
     assert!(fs::symlink_metadata(path).is_err(), "{} must not exist", path.display());
@@ -765,25 +765,7 @@ fn the_files_header_has_the_last_word_on_arch_and_dimension() {
     let sb = &s.sb;
     let bytes = &s.bytes;
     sb.run(&["unregister", "tiny"]).ok();
-    sb.run(&[
-        "register",
-        "tiny",
-        "--repo",
-        crate::support::hub::REPO,
-        "--file",
-        &s.file,
-        "--revision",
-        crate::support::hub::REVISION,
-        "--sha256",
-        &sha256_hex(bytes),
-        "--size",
-        &bytes.len().to_string(),
-        "--arch",
-        "llama",
-        "--dim",
-        "4096",
-    ])
-    .ok();
+    register_with(sb, "tiny", &s.file, bytes, &["--arch", "llama", "--dim", "4096"]).ok();
     let err = s.registry(s.config()).ensure_for_engine("tiny", &["llama"]).unwrap_err();
     assert!(matches!(&err, RegistryError::UnsupportedArch { arch, .. } if arch == "bert"), "{err}");
     assert_eq!(fs::read(s.model_path()).unwrap(), s.bytes, "the file was downloaded and stays");
@@ -803,23 +785,7 @@ fn the_files_header_has_the_last_word_on_arch_and_dimension() {
 
     // An entry that names no arch is judged by the header alone.
     sb.run(&["unregister", "tiny"]).ok();
-    let (sha, size) = (sha256_hex(bytes), bytes.len().to_string());
-    let rev = crate::support::hub::REVISION;
-    sb.run(&[
-        "register",
-        "tiny",
-        "--repo",
-        crate::support::hub::REPO,
-        "--file",
-        &s.file,
-        "--revision",
-        rev,
-        "--sha256",
-        &sha,
-        "--size",
-        &size,
-    ])
-    .ok();
+    register_with(sb, "tiny", &s.file, bytes, &[]).ok();
     let engine = s.registry(s.config());
     assert_eq!(engine.ensure_for_engine("tiny", &["bert"]).unwrap(), s.model_path());
     let err = engine.ensure_for_engine("tiny", &["llama"]).unwrap_err();

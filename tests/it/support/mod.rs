@@ -113,29 +113,29 @@ pub fn register(sb: &Sandbox, name: &str, bytes: &[u8]) -> String {
 
 /// Registers `bytes` as custom model `name` with file name `file` through the CLI.
 pub fn register_file(sb: &Sandbox, name: &str, file: &str, bytes: &[u8]) -> String {
-    let file = file.to_string();
-    sb.run(&[
+    let extra = ["--arch", "bert", "--dim", "384", "--description", "test fixture"];
+    register_with(sb, name, file, bytes, &extra).ok();
+    file.to_string()
+}
+
+/// `register NAME` for `bytes` as `file` of the test repository, with `extra` flags; the run.
+pub fn register_with(sb: &Sandbox, name: &str, file: &str, bytes: &[u8], extra: &[&str]) -> Run {
+    let (sha, size) = (sha256_hex(bytes), bytes.len().to_string());
+    let args = [
         "register",
         name,
         "--repo",
         hub::REPO,
         "--file",
-        &file,
+        file,
         "--revision",
         hub::REVISION,
         "--sha256",
-        &sha256_hex(bytes),
+        &sha,
         "--size",
-        &bytes.len().to_string(),
-        "--arch",
-        "bert",
-        "--dim",
-        "384",
-        "--description",
-        "test fixture",
-    ])
-    .ok();
-    file
+        &size,
+    ];
+    sb.run(&[&args[..], extra].concat())
 }
 
 pub fn fixtures() -> &'static Path {
