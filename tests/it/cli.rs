@@ -571,6 +571,7 @@ fn json_errors_are_documents_with_kind_message_and_exit_code() {
         (&["path", "minilm", "--json"], "", 4),
         (&["download", "--json", "--bogus"], "usage", 2),
         (&["prune", "--max-size", "7", "--json"], "usage", 2),
+        (&["completions", "bash", "--json"], "usage", 2),
     ] {
         let r = sb.run(args).code(code);
         let doc = r.json();

@@ -93,6 +93,13 @@ fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
     use commands::*;
     if let Command::Completions { shell } = &cli.command {
         // Needs no configuration: works even where the environment is broken.
+        if ui.json {
+            // stdout holds one JSON document under --json; a script is not one.
+            return Err(Failure::Message(
+                "--json: `completions` prints a shell script, not JSON; run it without --json".into(),
+                code::USAGE,
+            ));
+        }
         let mut command = <cli::Cli as clap::CommandFactory>::command();
         let mut script = Vec::new();
         clap_complete::generate(*shell, &mut command, "strata-model", &mut script);
