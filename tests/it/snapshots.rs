@@ -61,18 +61,28 @@ impl Scene {
     }
 }
 
-/// The temporary directory → `[TMP]`; the seconds of a success line, and the rate and time
-/// left of a progress line, → `[T]` (they depend on the machine).
+/// The temporary directory → `[TMP]`; the seconds of a success line → `[T]`; a progress
+/// line's percentage, bytes, rate and time left → `[N]` (they depend on the machine), and
+/// the progress lines that are then alike → one.
 fn normalize(text: &str, tmp: &str) -> String {
     let mut out = String::new();
+    let mut last = String::new();
     for line in text.replace(tmp, "[TMP]").lines() {
-        let line = match (line.find(", SHA-256 verified, "), line.rfind("), ")) {
+        let line = match (line.find(", SHA-256 verified, "), line.find("% (")) {
             (Some(i), _) => format!("{}, SHA-256 verified, [T]", &line[..i]),
-            (None, Some(i)) if line.ends_with(" left") => format!("{}), [T]", &line[..i]),
+            (None, Some(i)) if line.ends_with(" left") => {
+                let model = line[..i].split_once(':').unwrap().0;
+                let of = line.find(" of ").unwrap();
+                let end = line[of..].find(')').unwrap() + of;
+                format!("{model}: [N]% ([N]{}), [N]/s, [N] left", &line[of..end])
+            }
             _ => line.to_string(),
         };
-        out.push_str(&line);
-        out.push('\n');
+        if line != last || !line.ends_with(" left") {
+            out.push_str(&line);
+            out.push('\n');
+        }
+        last = line;
     }
     out
 }
@@ -135,12 +145,16 @@ fn list_info_verify_and_sources_as_text_and_json() {
     }
 }
 
-/// Off a terminal: a start line, a progress line at most every 10 %, the success line.
+/// Off a terminal: a start line, a progress line at most every 10 % (or 10 s) and never two
+/// within a second, the success line. A quick download is its start and success lines.
 #[test]
 fn progress_lines_off_a_terminal() {
     let scene = Scene::new();
     scene.run(&["remove", "tiny"]).ok();
-    insta::assert_snapshot!("download-progress", scene.shot(&["download", "tiny"]));
+    insta::assert_snapshot!("download-quick", scene.shot(&["download", "tiny"]));
+    scene.run(&["remove", "tiny"]).ok();
+    let slow = scene.shot(&["download", "tiny", "--max-rate", "400kB/s"]);
+    insta::assert_snapshot!("download-progress", slow);
 }
 
 #[test]

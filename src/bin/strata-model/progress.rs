@@ -17,8 +17,11 @@ use strata_model::{ByteSize, Progress, ProgressFn};
 const NARROW: u16 = 60;
 /// Off a terminal, a progress line at least every this many percent…
 const LINE_EVERY_PERCENT: u64 = 10;
-/// …or this often, whichever comes first.
+/// …or this often, whichever comes first…
 const LINE_EVERY: Duration = Duration::from_secs(10);
+/// …but never two lines closer than this: a download of a few seconds or less is its start
+/// and success lines alone, and every progress line has a measured speed.
+const LINE_GAP: Duration = Duration::from_secs(1);
 /// The speed is sampled at most this often.
 const SAMPLE: Duration = Duration::from_millis(250);
 
@@ -192,7 +195,8 @@ pub fn reporter(quiet: bool) -> Option<ProgressFn> {
                         Some(b) => b.set_position(*done),
                         None => {
                             let tenth = done * 100 / (*total).max(1) / LINE_EVERY_PERCENT;
-                            let due = tenth > c.line_tenth || c.line_at.elapsed() >= LINE_EVERY;
+                            let since = c.line_at.elapsed();
+                            let due = (tenth > c.line_tenth && since >= LINE_GAP) || since >= LINE_EVERY;
                             if due && done < total {
                                 let rate = c.rate.lock().unwrap_or_else(|e| e.into_inner());
                                 eprintln!(
