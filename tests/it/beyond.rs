@@ -205,7 +205,7 @@ fn untracked_files_are_listed_and_counted_and_list_marks_what_is_yours() {
 
     // Unregistered without --remove-file: the file stays, untracked, and prune counts it.
     let r = s.run(&["unregister", "m-gone"]).ok();
-    assert!(r.stdout.contains("its file stays, untracked"), "{}", r.stdout);
+    assert!(r.stderr.contains("its file stays, untracked"), "a notice, on stderr: {}", r.stderr);
     assert!(gone.exists());
     let doc = s.run(&["prune", "--max-size", "0", "--json"]).ok().json();
     let untracked: Vec<&str> =

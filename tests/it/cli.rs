@@ -197,8 +197,9 @@ fn registered_model_appears_in_list_and_info_reads_its_header() {
     let info = sb.run(&["info", "tiny-embed"]).ok().stdout;
     assert!(info.contains("unreadable") && info.contains("not a GGUF file"), "{info}");
 
-    let out = sb.run(&["unregister", "tiny-embed"]).ok().stdout;
-    assert!(out.contains("its file stays, untracked"), "{out}");
+    let r = sb.run(&["unregister", "tiny-embed"]).ok();
+    assert_eq!(r.stdout, "unregistered tiny-embed\n");
+    assert!(r.stderr.starts_with("strata-model: note: its file stays, untracked"), "{}", r.stderr);
     sb.run(&["info", "tiny-embed"]).code(3);
     sb.run(&["unregister", "minilm"]).code(3);
 }

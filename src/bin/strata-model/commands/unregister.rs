@@ -24,12 +24,13 @@ pub fn run(registry: &Registry, ui: &Ui, name: &str, remove_file: bool) -> Resul
     if removed {
         out.push_str(&format!("removed its file {}\n", info.path.display()));
     }
+    emit(&out)?;
     if let Some(p) = left {
-        out.push_str(&format!(
-            "note: its file stays, untracked: {} (`strata-model list` shows it; delete it by hand, \
-             or pass --remove-file next time)\n",
+        ui.note(&format!(
+            "its file stays, untracked: {} (`strata-model list` shows it; delete it by hand, \
+             or pass --remove-file next time)",
             p.display()
         ));
     }
-    emit(&out)
+    Ok(())
 }
