@@ -465,12 +465,15 @@ fn color_follows_the_terminal_and_no_color() {
     fs::create_dir_all(sb.models()).unwrap();
     fs::File::create(sb.models().join("all-MiniLM-L6-v2.Q8_0.gguf")).unwrap().set_len(25_008_064).unwrap();
     let bin = env!("CARGO_BIN_EXE_strata-model");
-    let run_in_tty = |no_color: bool| {
+    let run_in_tty = |term: Option<&str>, no_color: bool| {
         let mut c = std::process::Command::new("script");
         c.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", sb.tmp.path())
             .env("STRATA_MODELS_DIR", sb.models());
+        if let Some(term) = term {
+            c.env("TERM", term);
+        }
         if no_color {
             c.env("NO_COLOR", "1");
         }
@@ -478,10 +481,13 @@ fn color_follows_the_terminal_and_no_color() {
             .ok()
             .stdout
     };
-    let colored = run_in_tty(false);
+    let colored = run_in_tty(Some("xterm"), false);
     assert!(colored.contains("\x1b[32mdownloaded\x1b[0m"), "{colored:?}");
-    let plain = run_in_tty(true);
-    assert!(plain.contains("downloaded") && !plain.contains('\x1b'), "{plain:?}");
+    // NO_COLOR, and a terminal that takes no escapes (TERM unset or dumb, as cargo reads it).
+    for (term, no_color) in [(Some("xterm"), true), (None, false), (Some("dumb"), false)] {
+        let plain = run_in_tty(term, no_color);
+        assert!(plain.contains("downloaded") && !plain.contains('\x1b'), "{term:?} {no_color}: {plain:?}");
+    }
     assert!(sb.run(&["list", "--color", "always"]).ok().stdout.contains('\x1b'));
 }
 

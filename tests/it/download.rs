@@ -600,8 +600,9 @@ fn remove_leaves_only_the_lock_file() {
 }
 
 /// The download as a terminal `cols` columns wide shows it (under `script`, a real pty; the
-/// CDN sends slowly enough for the bar to draw): each screen line, escapes removed.
-fn terminal_lines(cols: u16) -> Vec<String> {
+/// CDN sends slowly enough for the bar to draw), with `TERM` as given (else unset): each
+/// screen line, escapes removed.
+fn terminal_lines(cols: u16, term: Option<&str>) -> Vec<String> {
     let s = setup(3_000_000);
     s.hub.set_faults(Faults { rate: Some(2_000_000), ..Default::default() });
     let bin = env!("CARGO_BIN_EXE_strata-model");
@@ -611,8 +612,10 @@ fn terminal_lines(cols: u16) -> Vec<String> {
         .env("HOME", s.sb.tmp.path().join("home"))
         .env("STRATA_MODELS_DIR", s.sb.models())
         .env("HF_ENDPOINT", s.hub.endpoint())
-        .env("SSL_CERT_FILE", &s.hub.ca_file)
-        .env("TERM", "xterm");
+        .env("SSL_CERT_FILE", &s.hub.ca_file);
+    if let Some(term) = term {
+        c.env("TERM", term);
+    }
     let line = format!("stty cols {cols} rows 24; {bin} download tiny --connections 1");
     let out = Run::of(c.args(["-qec", &line, "/dev/null"]).output().unwrap()).ok();
     let mut plain = String::new();
@@ -635,7 +638,7 @@ fn terminal_lines(cols: u16) -> Vec<String> {
 /// short form on a narrow one; a verified download ends with one line that says so.
 #[test]
 fn the_progress_bar_fits_the_terminal_and_speaks_in_decimal_units() {
-    let wide = terminal_lines(80);
+    let wide = terminal_lines(80, Some("xterm"));
     let bars: Vec<&String> = wide.iter().filter(|l| l.contains('[') && l.contains("MB/s")).collect();
     assert!(!bars.is_empty(), "{wide:#?}");
     for l in &wide {
@@ -644,10 +647,20 @@ fn the_progress_bar_fits_the_terminal_and_speaks_in_decimal_units() {
     }
     assert!(wide.iter().any(|l| l.starts_with("✓ tiny 3.00 MB, SHA-256 verified, ")), "{wide:#?}");
 
-    let narrow = terminal_lines(50);
+    let narrow = terminal_lines(50, Some("xterm"));
     let short: Vec<&String> = narrow.iter().filter(|l| l.contains('%') && l.contains("MB/s")).collect();
     assert!(!short.is_empty(), "{narrow:#?}");
     assert!(narrow.iter().all(|l| l.chars().count() <= 50 && !l.contains('[')), "{narrow:#?}");
+
+    // A terminal that cannot draw a bar (TERM unset or dumb: a container's `-t` without TERM)
+    // gets the plain lines of a log, not silence.
+    for term in [None, Some("dumb")] {
+        let plain = terminal_lines(80, term);
+        assert!(plain[0].starts_with("downloading tiny (3.00 MB) from Hugging Face"), "{term:?}: {plain:#?}");
+        assert!(plain.iter().any(|l| l.starts_with("tiny: ") && l.contains("MB/s")), "{term:?}: {plain:#?}");
+        assert!(!plain.iter().any(|l| l.contains('[')), "{term:?}: {plain:#?}");
+        assert!(plain.iter().any(|l| l.starts_with("✓ tiny 3.00 MB, SHA-256 verified, ")), "{plain:#?}");
+    }
 }
 
 /// Off a terminal (a CI log), a download says when it starts, a line at most every 10 %

@@ -49,7 +49,7 @@ pub struct Global {
     /// Models directory (overrides STRATA_MODELS_DIR)
     #[arg(long, global = true, help_heading = "Global options", value_name = "DIR")]
     pub models_dir: Option<PathBuf>,
-    /// When to use color (auto: on a terminal, unless NO_COLOR is set)
+    /// When to use color (auto: on a terminal, unless NO_COLOR is set or TERM is dumb)
     #[arg(long, global = true, help_heading = "Global options", value_enum, default_value_t = Color::Auto, value_name = "WHEN")]
     pub color: Color,
 }

@@ -38,7 +38,8 @@ fn main() -> ExitCode {
     let wants = |tty: bool| match cli.global.color {
         Color::Always => true,
         Color::Never => false,
-        Color::Auto => tty && !no_color,
+        // TERM unset or `dumb`: a terminal that takes no escapes.
+        Color::Auto => tty && !no_color && !console::is_dumb(),
     };
     let ui = Ui {
         json: cli.global.json,

@@ -124,7 +124,9 @@ pub fn reporter(quiet: bool) -> Option<ProgressFn> {
     if quiet {
         return None;
     }
-    let tty = std::io::stderr().is_terminal();
+    // A bar needs a terminal that can draw one: indicatif draws nothing where TERM is unset
+    // or `dumb` (a container's `-t` without TERM), so such a terminal gets a log's lines.
+    let tty = std::io::stderr().is_terminal() && !console::is_dumb();
     let current: Mutex<Option<Current>> = Mutex::new(None);
     Some(Arc::new(move |p: &Progress<'_>| {
         let mut current = current.lock().unwrap_or_else(|e| e.into_inner());
