@@ -244,16 +244,11 @@ impl Registry {
     /// files. Refuses, changing nothing, while another process is downloading the model.
     /// Returns the entry and whether a file was deleted.
     pub fn unregister_and_remove(&self, name: &str) -> Result<(ModelEntry, bool)> {
-        if let Ok(entry) = self.resolve(name) {
-            let files = self.dir.files(entry);
-            if files.is_locked() {
-                // The same refusal `remove` gives, before the catalog is touched.
-                files.remove()?;
-            }
-        }
+        let files = self.dir.files(self.resolve(name)?);
+        // The model's lock is taken before the catalog is touched, and held to the end.
+        let _held = files.hold_for_removal()?;
         let entry = self.unregister(name)?;
-        let removed = self.dir.files(&entry).remove()?;
-        Ok((entry, removed))
+        Ok((entry, files.remove_held()?))
     }
 
     /// Uses these sources, in this order, instead of those the configuration names

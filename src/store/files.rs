@@ -254,6 +254,13 @@ impl ModelFiles {
     ///
     /// Refuses while another process holds the model's lock (a download in progress).
     pub fn remove(&self) -> Result<bool> {
+        let _held = self.hold_for_removal()?;
+        self.remove_held()
+    }
+
+    /// Takes the model's lock, if it has one, for a removal; refuses while another process
+    /// holds it (a download in progress). The lock is held until the returned value drops.
+    pub(crate) fn hold_for_removal(&self) -> Result<Option<LockFile>> {
         let lock = LockFile::open_existing(&self.lock_path())?;
         if let Some(lock) = &lock {
             if !lock.try_lock()? {
@@ -266,6 +273,11 @@ impl ModelFiles {
                 ));
             }
         }
+        Ok(lock)
+    }
+
+    /// [`ModelFiles::remove`] under a lock already taken by [`ModelFiles::hold_for_removal`].
+    pub(crate) fn remove_held(&self) -> Result<bool> {
         let mut removed = false;
         for path in [self.model_path(), self.partial_path()] {
             removed |= crate::fs::remove_if_present(&path)?;

@@ -6,8 +6,8 @@
 //! | `list`             | [`List`]: the models ([`ModelInfo`]), untracked files and totals |
 //! | `info`             | [`Info`]: a [`ModelInfo`] plus `gguf` and `gguf_error` (an array for several names) |
 //! | `path`             | [`PathDoc`] (an array of them for several names) |
-//! | `download`         | an array of [`Downloaded`] |
-//! | `verify`           | an array of [`Verified`] |
+//! | `download`         | an array of [`Checked`] |
+//! | `verify`           | an array of [`Checked`] |
 //! | `remove`           | [`Removed`] (an array of them for several names) |
 //! | `add`              | [`strata_model::AddReport`], with `model` the entry as written |
 //! | `register`         | the new entry's [`ModelInfo`] |
@@ -111,30 +111,29 @@ pub struct PathDoc {
     pub downloaded: bool,
 }
 
-/// One model of `download --json`.
+/// One model of `download --json` or `verify --json`: its verified file, or why not.
 #[derive(Serialize)]
-pub struct Downloaded {
+pub struct Checked {
     /// The name as given.
     pub name: String,
-    /// Whether it is verified and in place.
+    /// Whether the file is in place and hashes to the catalog SHA-256.
     pub ok: bool,
-    /// The verified file, or null.
+    /// The verified file, else null.
     pub path: Option<PathBuf>,
-    /// Why it failed, or null.
+    /// Why it is not, else null.
     pub error: Option<String>,
 }
 
-/// One model of `verify --json`.
-#[derive(Serialize)]
-pub struct Verified {
-    /// The name as given.
-    pub name: String,
-    /// Whether the file hashes to the catalog SHA-256.
-    pub ok: bool,
-    /// The file, when it verified, else null.
-    pub path: Option<PathBuf>,
-    /// Why it did not, else null.
-    pub error: Option<String>,
+impl Checked {
+    /// The document of `result` for `name`.
+    pub fn of(name: &str, result: &Result<PathBuf, strata_model::RegistryError>) -> Self {
+        match result {
+            Ok(path) => Self { name: name.to_string(), ok: true, path: Some(path.clone()), error: None },
+            Err(e) => {
+                Self { name: name.to_string(), ok: false, path: None, error: Some(e.report().to_string()) }
+            }
+        }
+    }
 }
 
 /// `remove --json`.

@@ -3,7 +3,7 @@
 use strata_model::{Registry, RegistryError};
 
 use crate::exit::{exit_code, Failure};
-use crate::json::Downloaded;
+use crate::json::Checked;
 use crate::output::{emit, emit_json, Ui};
 
 pub fn run(registry: Registry, ui: &Ui, names: &[String], all: bool, quiet: bool) -> Result<(), Failure> {
@@ -17,20 +17,15 @@ pub fn run(registry: Registry, ui: &Ui, names: &[String], all: bool, quiet: bool
     let mut failed = 0;
     let mut first_error: Option<RegistryError> = None;
     for name in &names {
-        match registry.ensure(name) {
+        let result = registry.ensure(name);
+        results.push(Checked::of(name, &result));
+        match result {
             Ok(path) => {
                 if !ui.json {
                     emit(&format!("{}\n", path.display()))?;
                 }
-                results.push(Downloaded { name: name.clone(), ok: true, path: Some(path), error: None });
             }
             Err(e) => {
-                results.push(Downloaded {
-                    name: name.clone(),
-                    ok: false,
-                    path: None,
-                    error: Some(e.report().to_string()),
-                });
                 if names.len() > 1 && !ui.json {
                     eprintln!("strata-model: error: {name}: {}", e.report());
                 }

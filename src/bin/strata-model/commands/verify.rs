@@ -3,7 +3,7 @@
 use strata_model::{Registry, RegistryError, Status};
 
 use crate::exit::{exit_code, Failure};
-use crate::json::Verified;
+use crate::json::Checked;
 use crate::output::{emit, emit_json, Ui};
 
 pub fn run(registry: &Registry, ui: &Ui, names: &[String], all: bool) -> Result<(), Failure> {
@@ -17,7 +17,9 @@ pub fn run(registry: &Registry, ui: &Ui, names: &[String], all: bool) -> Result<
     let mut failed = 0;
     let mut worst: Option<RegistryError> = None;
     for name in &names {
-        match registry.verify(name) {
+        let result = registry.verify(name);
+        results.push(Checked::of(name, &result));
+        match result {
             Ok(path) => {
                 out.push_str(&format!("ok      {name}  {}\n", path.display()));
                 let entry = registry.resolve(name)?;
@@ -26,16 +28,9 @@ pub fn run(registry: &Registry, ui: &Ui, names: &[String], all: bool) -> Result<
                         out.push_str(&format!("        warning: {warning}\n"));
                     }
                 }
-                results.push(Verified { name: name.clone(), ok: true, path: Some(path), error: None });
             }
             Err(e) => {
                 out.push_str(&format!("FAILED  {name}: {}\n", e.report()));
-                results.push(Verified {
-                    name: name.clone(),
-                    ok: false,
-                    path: None,
-                    error: Some(e.report().to_string()),
-                });
                 failed += 1;
                 worst.get_or_insert(e);
             }
