@@ -1,7 +1,7 @@
 //! Every shared test helper: an isolated environment for the `strata-model` binary
 //! ([`Sandbox`]), fixture files, the Hugging Face look-alike ([`hub`]) with a registered
-//! model ([`Setup`]), the object-store emulators ([`emulators`]) and the one mockall
-//! [`mock::MockSource`].
+//! model ([`Setup`]), the object-store emulators ([`emulators`]), the `LD_PRELOAD` filesystem
+//! shim ([`shim`]) and the one mockall [`mock::MockSource`].
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -14,6 +14,7 @@ pub mod hub;
 pub mod mock;
 pub mod oci;
 mod setup;
+pub mod shim;
 pub mod tls;
 
 pub use setup::{setup, Setup};
