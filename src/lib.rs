@@ -46,6 +46,7 @@ pub mod download;
 mod error;
 mod fs;
 pub mod gguf;
+pub mod json_path;
 #[cfg(feature = "registry")]
 mod progress;
 mod registry;

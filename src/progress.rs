@@ -9,12 +9,34 @@ use std::time::Duration;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Progress<'a> {
-    /// Another process (or thread) holds the model's lock; waiting for it.
+    /// Another process (or thread) holds the model's lock; waiting for it. Sent when the wait
+    /// begins (`waited` zero), then every 30 s while it lasts.
     WaitingForLock {
         /// The model.
         model: &'a str,
         /// The lock file.
         lock: &'a Path,
+        /// Who holds it, as it recorded itself (`pid 4242 on node7`), when known.
+        holder: Option<&'a str>,
+        /// How long this process has waited so far.
+        waited: Duration,
+    },
+    /// OS locks do not work in this directory (`flock` fails, or does not exclude): models
+    /// are locked with claim files there, and each process downloads into a partial file of
+    /// its own. Sent once per directory and process.
+    NoLocks {
+        /// The state directory (`<models dir>/.strata`).
+        dir: &'a Path,
+        /// Why: what `flock` did.
+        reason: &'a str,
+    },
+    /// The partial download kept from an earlier run did not verify: it was discarded and the
+    /// download starts again from the first byte, once, in this same call.
+    Restarting {
+        /// The model.
+        model: &'a str,
+        /// What was wrong.
+        reason: &'a str,
     },
     /// The models directory cannot be written (a read-only image): a file found there with
     /// the right size is hashed once per process and served, since no stamp can be saved.

@@ -296,13 +296,11 @@ pub(crate) fn unregister(file: &Path, lock_dir: &Path, name: &str) -> Result<Mod
 }
 
 /// Serializes the writers of the catalog file (a read-modify-write must not lose an update).
-/// The lock is released when the returned file is dropped.
-fn lock(file: &Path, lock_dir: &Path) -> Result<crate::fs::LockFile> {
+/// The lock is released when the returned guard is dropped.
+fn lock(file: &Path, lock_dir: &Path) -> Result<crate::fs::lock::Guard> {
     crate::fs::create_dir(lock_dir)?;
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let lock = crate::fs::LockFile::open(&lock_dir.join(format!("{name}.lock")))?;
-    lock.lock()?;
-    Ok(lock)
+    crate::fs::lock::Lock::new(&lock_dir.join(format!("{name}.lock"))).acquire_blocking()
 }
 
 fn write_document(file: &Path, models: &[CustomModel], aliases: &[(String, String)]) -> Result<()> {

@@ -10,11 +10,13 @@
 //!
 //! Locations only; looking inside them is the download's job. `~` in a variable is expanded.
 
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::vars;
+use crate::error::{RegistryError, Result};
 
 /// Another tool whose cache may hold a catalog file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -85,69 +87,104 @@ pub struct CacheDir {
     pub from: &'static str,
 }
 
-/// A variable's value as a path, with a leading `~` expanded.
-pub(crate) fn expand(value: &str, home: Option<&Path>) -> PathBuf {
-    match (value, home) {
-        ("~", Some(h)) => h.to_path_buf(),
-        (v, Some(h)) if v.starts_with("~/") => h.join(&v[2..]),
-        (v, _) => PathBuf::from(v),
+/// The environment as the crate reads it: a variable's raw value (`None` when unset or empty).
+pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<OsString>;
+
+/// `variable`'s value as a path, with a leading `~` (alone or before a `/`) expanded to `home`.
+/// A `~` with no home directory known is an error naming the variable: it would otherwise
+/// become a literal folder named `~` in the working directory.
+pub(crate) fn expand(variable: &str, value: &OsStr, home: Option<&Path>) -> Result<PathBuf> {
+    let path = Path::new(value);
+    let mut parts = path.components();
+    if parts.next() != Some(std::path::Component::Normal(OsStr::new("~"))) {
+        return Ok(path.to_path_buf());
     }
+    match home {
+        Some(h) => Ok(h.join(parts.as_path())),
+        None => Err(RegistryError::config(
+            variable,
+            format!(
+                "`{}` starts with `~` but the home directory is unknown (HOME is unset and this user has \
+                 no home in the password database); give an absolute path",
+                path.display()
+            ),
+        )),
+    }
+}
+
+/// A path variable, expanded (see [`expand`]).
+pub(crate) fn path_var(get: Env<'_>, variable: &str, home: Option<&Path>) -> Result<Option<PathBuf>> {
+    get(variable).map(|v| expand(variable, &v, home)).transpose()
 }
 
 /// The Hugging Face home: `HF_HOME`, else `$XDG_CACHE_HOME/huggingface`, else
 /// `~/.cache/huggingface`.
-pub(crate) fn hf_home(get: &dyn Fn(&str) -> Option<String>, home: Option<&Path>) -> Option<PathBuf> {
-    get(vars::HF_HOME)
-        .map(|v| expand(&v, home))
-        .or_else(|| get(vars::XDG_CACHE_HOME).map(|v| expand(&v, home).join("huggingface")))
-        .or_else(|| home.map(|h| h.join(".cache").join("huggingface")))
+pub(crate) fn hf_home(get: Env<'_>, home: Option<&Path>) -> Result<Option<PathBuf>> {
+    if let Some(p) = path_var(get, vars::HF_HOME, home)? {
+        return Ok(Some(p));
+    }
+    if let Some(p) = path_var(get, vars::XDG_CACHE_HOME, home)? {
+        return Ok(Some(p.join("huggingface")));
+    }
+    Ok(home.map(|h| h.join(".cache").join("huggingface")))
 }
 
 /// The hub cache huggingface_hub uses: `HF_HUB_CACHE`, else `HUGGINGFACE_HUB_CACHE`, else
 /// `$HF_HOME/hub` (see [`hf_home`]).
-pub(crate) fn hf_hub_cache(get: &dyn Fn(&str) -> Option<String>, home: Option<&Path>) -> Option<PathBuf> {
-    get(vars::HF_HUB_CACHE)
-        .or_else(|| get(vars::HUGGINGFACE_HUB_CACHE))
-        .map(|v| expand(&v, home))
-        .or_else(|| hf_home(get, home).map(|h| h.join("hub")))
+pub(crate) fn hf_hub_cache(get: Env<'_>, home: Option<&Path>) -> Result<Option<PathBuf>> {
+    for var in [vars::HF_HUB_CACHE, vars::HUGGINGFACE_HUB_CACHE] {
+        if let Some(p) = path_var(get, var, home)? {
+            return Ok(Some(p));
+        }
+    }
+    Ok(hf_home(get, home)?.map(|h| h.join("hub")))
 }
 
 /// LM Studio's models folders: for its home (`LMSTUDIO_HOME`, the pointer file, or the
 /// defaults), `downloadsFolder` from its `settings.json`, else `<home>/models`.
-fn lm_studio(get: &dyn Fn(&str) -> Option<String>, home: Option<&Path>) -> Vec<(PathBuf, &'static str)> {
+fn lm_studio(get: Env<'_>, home: Option<&Path>) -> Result<Vec<(PathBuf, &'static str)>> {
     let mut homes: Vec<(PathBuf, &'static str)> = Vec::new();
-    if let Some(v) = get(vars::LMSTUDIO_HOME) {
-        homes.push((expand(&v, home), vars::LMSTUDIO_HOME));
+    if let Some(p) = path_var(get, vars::LMSTUDIO_HOME, home)? {
+        homes.push((p, vars::LMSTUDIO_HOME));
     }
     if let Some(h) = home {
+        // LM Studio's own files: a path in them that cannot be used is skipped, not an error.
         if let Ok(text) = std::fs::read_to_string(h.join(".lmstudio-home-pointer")) {
             let pointed = text.trim();
             if !pointed.is_empty() {
-                homes.push((expand(pointed, home), "~/.lmstudio-home-pointer"));
+                if let Ok(p) = expand("~/.lmstudio-home-pointer", OsStr::new(pointed), home) {
+                    homes.push((p, "~/.lmstudio-home-pointer"));
+                }
             }
         }
         homes.push((h.join(".cache").join("lm-studio"), "default"));
         homes.push((h.join(".lmstudio"), "default"));
     }
-    homes
+    Ok(homes
         .into_iter()
         .map(|(dir, from)| {
             let relocated = std::fs::read(dir.join("settings.json"))
                 .ok()
                 .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-                .and_then(|v| v.get("downloadsFolder")?.as_str().map(|p| expand(p, home)));
+                .and_then(|v| v.get("downloadsFolder")?.as_str().map(str::to_string))
+                .and_then(|p| expand("LM Studio settings.json", OsStr::new(&p), home).ok());
             match relocated {
                 Some(models) => (models, "LM Studio settings.json (downloadsFolder)"),
                 None => (dir.join("models"), from),
             }
         })
-        .collect()
+        .collect())
 }
 
-/// Every cache folder of every tool, from the environment lookup `get` and the home
-/// directory, in the order they are searched (duplicates removed).
-pub fn default_dirs(get: &dyn Fn(&str) -> Option<String>, home: Option<PathBuf>) -> Vec<CacheDir> {
+/// Every cache folder of every tool, from the environment lookup `get` (a variable's raw
+/// value) and the home directory, in the order they are searched (duplicates removed).
+///
+/// # Errors
+/// [`RegistryError::InvalidConfig`] naming the variable when a value starts with `~` and no
+/// home directory is known.
+pub fn default_dirs(get: &dyn Fn(&str) -> Option<OsString>, home: Option<PathBuf>) -> Result<Vec<CacheDir>> {
     let home = home.as_deref();
+    let var = |name: &str| path_var(get, name, home);
     let mut dirs: Vec<CacheDir> = Vec::new();
     let mut push = |tool, path: PathBuf, layout, from| {
         if !dirs.iter().any(|d| d.path == path && d.layout == layout) {
@@ -157,27 +194,28 @@ pub fn default_dirs(get: &dyn Fn(&str) -> Option<String>, home: Option<PathBuf>)
     use CacheTool::*;
     use Layout::*;
     // Hugging Face: every variable huggingface_hub reads, then the defaults.
-    for var in [vars::HF_HUB_CACHE, vars::HUGGINGFACE_HUB_CACHE] {
-        if let Some(v) = get(var) {
-            push(HuggingFace, expand(&v, home), Hub, var);
+    for name in [vars::HF_HUB_CACHE, vars::HUGGINGFACE_HUB_CACHE] {
+        if let Some(p) = var(name)? {
+            push(HuggingFace, p, Hub, name);
         }
     }
-    if let Some(v) = get(vars::HF_HOME) {
-        push(HuggingFace, expand(&v, home).join("hub"), Hub, vars::HF_HOME);
+    if let Some(p) = var(vars::HF_HOME)? {
+        push(HuggingFace, p.join("hub"), Hub, vars::HF_HOME);
     }
-    if let Some(v) = get(vars::XDG_CACHE_HOME) {
-        push(HuggingFace, expand(&v, home).join("huggingface").join("hub"), Hub, vars::XDG_CACHE_HOME);
+    let xdg_cache = var(vars::XDG_CACHE_HOME)?;
+    if let Some(p) = &xdg_cache {
+        push(HuggingFace, p.join("huggingface").join("hub"), Hub, vars::XDG_CACHE_HOME);
     }
     if let Some(h) = home {
         push(HuggingFace, h.join(".cache/huggingface/hub"), Hub, "default");
     }
     // llama.cpp: LLAMA_CACHE holds flat files (before March 2026) or the hub layout (since).
-    if let Some(v) = get(vars::LLAMA_CACHE) {
-        push(LlamaCpp, expand(&v, home), LlamaFlat, vars::LLAMA_CACHE);
-        push(LlamaCpp, expand(&v, home), Hub, vars::LLAMA_CACHE);
+    if let Some(p) = var(vars::LLAMA_CACHE)? {
+        push(LlamaCpp, p.clone(), LlamaFlat, vars::LLAMA_CACHE);
+        push(LlamaCpp, p, Hub, vars::LLAMA_CACHE);
     }
-    if let Some(v) = get(vars::XDG_CACHE_HOME) {
-        push(LlamaCpp, expand(&v, home).join("llama.cpp"), LlamaFlat, vars::XDG_CACHE_HOME);
+    if let Some(p) = &xdg_cache {
+        push(LlamaCpp, p.join("llama.cpp"), LlamaFlat, vars::XDG_CACHE_HOME);
     }
     if let Some(h) = home {
         push(LlamaCpp, h.join(".cache/llama.cpp"), LlamaFlat, "default");
@@ -191,45 +229,43 @@ pub fn default_dirs(get: &dyn Fn(&str) -> Option<String>, home: Option<PathBuf>)
         }
     }
     // Ollama.
-    if let Some(v) = get(vars::OLLAMA_MODELS) {
-        push(Ollama, expand(&v, home), OllamaBlobs, vars::OLLAMA_MODELS);
+    if let Some(p) = var(vars::OLLAMA_MODELS)? {
+        push(Ollama, p, OllamaBlobs, vars::OLLAMA_MODELS);
     }
     if let Some(h) = home {
         push(Ollama, h.join(".ollama/models"), OllamaBlobs, "default");
     }
     push(Ollama, PathBuf::from("/usr/share/ollama/.ollama/models"), OllamaBlobs, "default (Linux service)");
     // RamaLama.
-    if let Some(v) = get(vars::XDG_DATA_HOME) {
-        push(RamaLama, expand(&v, home).join("ramalama/store"), RamaLamaStore, vars::XDG_DATA_HOME);
+    if let Some(p) = var(vars::XDG_DATA_HOME)? {
+        push(RamaLama, p.join("ramalama/store"), RamaLamaStore, vars::XDG_DATA_HOME);
     }
     if let Some(h) = home {
         push(RamaLama, h.join(".local/share/ramalama/store"), RamaLamaStore, "default");
     }
     push(RamaLama, PathBuf::from("/var/lib/ramalama/store"), RamaLamaStore, "default (root)");
     // LM Studio.
-    for (path, from) in lm_studio(get, home) {
+    for (path, from) in lm_studio(get, home)? {
         push(CacheTool::LmStudio, path, Layout::LmStudio, from);
     }
-    dirs
+    Ok(dirs)
 }
 
 /// The registry credential files, in the order podman and skopeo read them
 /// (containers-auth.json(5)), then Docker's.
-pub(crate) fn registry_auth_files(get: &dyn Fn(&str) -> Option<String>, home: Option<&Path>) -> Vec<PathBuf> {
+pub(crate) fn registry_auth_files(get: Env<'_>, home: Option<&Path>) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    match get(vars::REGISTRY_AUTH_FILE) {
-        Some(f) => files.push(expand(&f, home)),
+    match path_var(get, vars::REGISTRY_AUTH_FILE, home)? {
+        Some(f) => files.push(f),
         None => {
-            files.extend(get(vars::XDG_RUNTIME_DIR).map(|d| expand(&d, home).join("containers/auth.json")))
+            files.extend(path_var(get, vars::XDG_RUNTIME_DIR, home)?.map(|d| d.join("containers/auth.json")))
         }
     }
-    let config_home =
-        get(vars::XDG_CONFIG_HOME).map(|d| expand(&d, home)).or_else(|| home.map(|h| h.join(".config")));
+    let config_home = path_var(get, vars::XDG_CONFIG_HOME, home)?.or_else(|| home.map(|h| h.join(".config")));
     files.extend(config_home.map(|d| d.join("containers/auth.json")));
-    let docker =
-        get(vars::DOCKER_CONFIG).map(|d| expand(&d, home)).or_else(|| home.map(|h| h.join(".docker")));
+    let docker = path_var(get, vars::DOCKER_CONFIG, home)?.or_else(|| home.map(|h| h.join(".docker")));
     files.extend(docker.map(|d| d.join("config.json")));
-    files
+    Ok(files)
 }
 
 #[cfg(test)]
@@ -238,9 +274,9 @@ mod tests {
     use std::collections::HashMap;
 
     fn dirs(pairs: &[(&str, &str)], home: &Path) -> Vec<CacheDir> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        default_dirs(&|k| map.get(k).cloned(), Some(home.to_path_buf()))
+        let map: HashMap<String, OsString> =
+            pairs.iter().map(|(k, v)| (k.to_string(), OsString::from(v))).collect();
+        default_dirs(&|k| map.get(k).cloned(), Some(home.to_path_buf())).unwrap()
     }
 
     #[test]
@@ -275,8 +311,19 @@ mod tests {
         assert!(has(CacheTool::RamaLama, "/data/ramalama/store", Layout::RamaLamaStore));
         assert!(has(CacheTool::LmStudio, "/h/.lmstudio/models", Layout::LmStudio));
         assert_eq!(
-            hf_hub_cache(&|k| (k == "HF_HOME").then(|| "~/x".to_string()), Some(home)),
+            hf_hub_cache(&|k| (k == "HF_HOME").then(|| OsString::from("~/x")), Some(home)).unwrap(),
             Some("/h/x/hub".into())
+        );
+        let err = hf_hub_cache(&|k| (k == "HF_HOME").then(|| OsString::from("~/x")), None).unwrap_err();
+        assert!(
+            err.to_string().contains("HF_HOME") && err.to_string().contains("home directory is unknown"),
+            "{err}"
+        );
+        assert_eq!(expand("V", OsStr::new("~"), Some(home)).unwrap(), Path::new("/h"));
+        assert_eq!(
+            expand("V", OsStr::new("~x/y"), None).unwrap(),
+            Path::new("~x/y"),
+            "only `~` alone is home"
         );
     }
 

@@ -2,15 +2,20 @@
 //! through an injectable lookup so tests never touch the process environment. Every variable
 //! the crate reads is a constant in [`vars`].
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use url::Url;
 
-use crate::error::{RegistryError, Result};
+#[cfg(test)]
+use crate::error::Result;
 
 pub mod caches;
+mod env;
 pub mod vars;
+
+pub use env::parse_lock_timeout;
 
 pub use caches::{CacheDir, CacheTool, Layout};
 
@@ -56,7 +61,7 @@ impl std::fmt::Debug for Secret {
 pub struct Config {
     models_dir: PathBuf,
     catalog_file: Option<PathBuf>,
-    mirrors: Vec<String>,
+    mirrors: Vec<OsString>,
     hf_endpoint: Url,
     hf_token: Option<Secret>,
     offline: bool,
@@ -73,6 +78,8 @@ pub struct Config {
     hf_hub_cache: Option<PathBuf>,
     share_hf_cache: bool,
     registry_auth_files: Vec<PathBuf>,
+    lock_timeout: Option<Duration>,
+    cloud_unreadable: Vec<String>,
 }
 
 /// Where the Hugging Face token comes from.
@@ -142,86 +149,9 @@ impl Config {
             hf_hub_cache: None,
             share_hf_cache: false,
             registry_auth_files: Vec::new(),
+            lock_timeout: None,
+            cloud_unreadable: Vec::new(),
         }
-    }
-
-    /// Reads the process environment (see [`vars`]), including the object-store variables
-    /// (`AWS_*`, `GOOGLE_*`, `AZURE_*`) for bucket mirrors.
-    pub fn from_env() -> Result<Self> {
-        let cloud = std::env::vars()
-            .filter(|(k, v)| CLOUD_PREFIXES.iter().any(|p| k.starts_with(p)) && !v.is_empty())
-            .map(|(k, v)| (k, Secret::new(v)))
-            .collect();
-        Ok(Self::from_env_with(|k| std::env::var(k).ok())?.with_cloud_options(cloud))
-    }
-
-    /// Reads the configuration through `get`, which returns the value of a variable.
-    /// Empty values count as unset.
-    ///
-    /// ```
-    /// let config = strata_model::Config::from_env_with(|k| match k {
-    ///     "STRATA_MODELS_DIR" => Some("/srv/models".into()),
-    ///     "STRATA_OFFLINE" => Some("1".into()),
-    ///     _ => None,
-    /// })?;
-    /// assert!(config.offline());
-    /// assert_eq!(config.catalog_file(), std::path::Path::new("/srv/models/catalog.json"));
-    /// # Ok::<(), strata_model::RegistryError>(())
-    /// ```
-    pub fn from_env_with(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let home = || -> Option<PathBuf> { get(vars::HOME).map(PathBuf::from).or_else(dirs::home_dir) };
-        let models_dir = match get(vars::MODELS_DIR) {
-            Some(v) => absolute(vars::MODELS_DIR, &v, home())?,
-            None => home()
-                .ok_or_else(|| {
-                    RegistryError::config(
-                        vars::MODELS_DIR,
-                        "the home directory is unknown; set STRATA_MODELS_DIR",
-                    )
-                })?
-                .join(".strata")
-                .join("models"),
-        };
-        let catalog_file =
-            get(vars::MODELS_CATALOG).map(|v| absolute(vars::MODELS_CATALOG, &v, home())).transpose()?;
-        let offline = flag(vars::OFFLINE, get(vars::OFFLINE))?
-            || flag(vars::HF_HUB_OFFLINE, get(vars::HF_HUB_OFFLINE))?;
-        let reuse = flag(vars::REUSE_CACHES, get(vars::REUSE_CACHES).or(Some("1".into())))?;
-        let caches = if reuse { caches::default_dirs(&get, home()) } else { Vec::new() };
-        let home_dir = home();
-        let hf_token_file = get(vars::HF_TOKEN_PATH)
-            .map(|v| caches::expand(&v, home_dir.as_deref()))
-            .or_else(|| caches::hf_home(&get, home_dir.as_deref()).map(|h| h.join("token")));
-        let mirrors = get(vars::MODELS_MIRROR)
-            .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
-            .unwrap_or_default();
-        let hf_endpoint = match get(vars::HF_ENDPOINT) {
-            Some(v) => Url::parse(v.trim()).map_err(|e| {
-                RegistryError::config_caused(
-                    vars::HF_ENDPOINT,
-                    format!("`{}` is not a URL such as https://huggingface.co", v.trim()),
-                    e,
-                )
-            })?,
-            None => default_endpoint(),
-        };
-        Ok(Self {
-            models_dir,
-            catalog_file,
-            mirrors,
-            hf_endpoint,
-            hf_token: get(vars::HF_TOKEN).map(|t| Secret::new(t.trim())),
-            offline,
-            ca_file: get(vars::SSL_CERT_FILE).map(PathBuf::from),
-            env_proxy: true,
-            caches,
-            hf_token_file,
-            hf_hub_cache: caches::hf_hub_cache(&get, home_dir.as_deref()),
-            share_hf_cache: flag(vars::SHARE_HF_CACHE, get(vars::SHARE_HF_CACHE))?,
-            registry_auth_files: caches::registry_auth_files(&get, home_dir.as_deref()),
-            ..Self::new(PathBuf::new())
-        })
     }
 
     /// Sets the models directory.
@@ -247,15 +177,33 @@ impl Config {
     }
 
     /// Sets the mirror entries (`STRATA_MODELS_MIRROR` syntax, one location each), tried in
-    /// order before Hugging Face.
-    pub fn with_mirrors(mut self, mirrors: Vec<String>) -> Self {
-        self.mirrors = mirrors;
+    /// order before Hugging Face. Entries are OS strings, so that a mirror directory keeps
+    /// its exact name; URLs must be UTF-8.
+    pub fn with_mirrors<I, S>(mut self, mirrors: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.mirrors = mirrors.into_iter().map(Into::into).collect();
         self
     }
 
     /// The mirror entries, in order.
-    pub fn mirrors(&self) -> &[String] {
+    pub fn mirrors(&self) -> &[OsString] {
         &self.mirrors
+    }
+
+    /// Sets how long to wait for another process that holds a model (downloading it) before
+    /// giving up with [`RegistryError::Busy`]; `None` (the default) waits as long as it takes.
+    pub fn with_lock_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for another process holding a model (`STRATA_LOCK_TIMEOUT`,
+    /// `--lock-timeout`); `None`: without limit.
+    pub fn lock_timeout(&self) -> Option<Duration> {
+        self.lock_timeout
     }
 
     /// Sets the Hugging Face endpoint.
@@ -433,6 +381,12 @@ impl Config {
         &self.cloud_options
     }
 
+    /// Object-store variables ([`CLOUD_PREFIXES`]) whose values are not UTF-8: left out of
+    /// [`Config::cloud_options`], and an error only where a bucket mirror needs them.
+    pub fn cloud_unreadable(&self) -> &[String] {
+        &self.cloud_unreadable
+    }
+
     /// Sets the number of connections per download from a network source (`None`: chosen
     /// by file size).
     pub fn with_connections(mut self, n: Option<usize>) -> Self {
@@ -468,37 +422,14 @@ impl Config {
     }
 }
 
-fn absolute(variable: &str, value: &str, home: Option<PathBuf>) -> Result<PathBuf> {
-    if value.contains('\0') {
-        return Err(RegistryError::config(variable, "contains a NUL byte"));
-    }
-    let path = match (value.strip_prefix("~/"), home) {
-        (Some(rest), Some(home)) => home.join(rest),
-        _ => PathBuf::from(value),
-    };
-    std::path::absolute(&path)
-        .map_err(|e| RegistryError::config_caused(variable, format!("cannot make `{value}` absolute"), e))
-}
-
-fn flag(variable: &str, value: Option<String>) -> Result<bool> {
-    match value.as_deref().map(|v| v.trim().to_ascii_lowercase()) {
-        None => Ok(false),
-        Some(v) => match v.as_str() {
-            "1" | "true" | "yes" | "on" => Ok(true),
-            "0" | "false" | "no" | "off" => Ok(false),
-            _ => Err(RegistryError::config(variable, format!("`{v}` is not a boolean; use 1 or 0"))),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> Result<Config> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, OsString> =
+            pairs.iter().map(|(k, v)| (k.to_string(), OsString::from(v))).collect();
         Config::from_env_with(move |k| map.get(k).cloned())
     }
 

@@ -50,6 +50,9 @@ pub const XDG_RUNTIME_DIR: &str = "XDG_RUNTIME_DIR";
 pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
 /// Docker's configuration directory (`$DOCKER_CONFIG/config.json`, else `~/.docker`).
 pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
+/// How long to wait for another process that holds a model (downloading it), as seconds
+/// (`90`) or with a unit (`500ms`, `30s`, `10m`, `2h`); unset: as long as it takes.
+pub const LOCK_TIMEOUT: &str = "STRATA_LOCK_TIMEOUT";
 /// Any value turns color off in the command line's output.
 pub const NO_COLOR: &str = "NO_COLOR";
 /// A proxy for HTTPS requests (read by the HTTP client, with `ALL_PROXY` and `NO_PROXY`).

@@ -1,19 +1,28 @@
 //! The resolver: turns a catalog entry into a verified file in the models directory.
 //!
 //! It owns everything a source does not: the warm check (a `stat` and a stamp, no hashing, no
-//! network), the per-file OS lock, the partial file under `.strata/`, resume, SHA-256 computed
-//! while the bytes stream, the GGUF magic check on the first bytes, size and hash
-//! verification, retries with back-off, the atomic rename and the verification stamp.
+//! network), the per-file lock (see [`crate::fs::lock`]: an OS lock, or a claim file where OS
+//! locks do not work), the partial file under `.strata/`, resume, SHA-256 computed while the
+//! bytes stream, the GGUF magic check on the first bytes, size and hash verification, retries
+//! with back-off, the atomic rename and the verification stamp.
+//!
+//! Where the lock cannot be trusted to exclude every other process (claim files, network
+//! filesystems), the partial download is this process's own (`<file>.part.<pid>-<host>`): it
+//! adopts, by rename, a partial whose writer cannot be running (the shared `<file>.part`, one
+//! of a process of this host that is gone, one not kept alive for a minute), hands its own back
+//! under the shared name when it stops without the file, and renames into place only the
+//! inode it wrote and verified itself.
 
 use std::fs;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use super::transfer::{Plan, Stop, Transfer, MIN_CHUNK};
 use crate::catalog::ModelEntry;
 use crate::config::{CacheDir, RetryPolicy};
 use crate::digest::{hash_file, hash_prefix, Digest, Sha256};
-use crate::error::{Attempt, RegistryError, Report, Result, SourceError};
-use crate::fs::LockFile;
+use crate::error::{Attempt as Attempt_, RegistryError, Report, Result, SourceError};
+use crate::fs::lock::{self, Attempt, Guard, Holder};
 use crate::progress::{Progress, ProgressFn, Reporter};
 use crate::size::ByteSize;
 use crate::sources::ModelSource;
@@ -41,7 +50,13 @@ pub struct Resolver<'a> {
     connections: Option<usize>,
     max_rate: Option<u64>,
     caches: &'a [CacheDir],
+    lock_timeout: Option<Duration>,
 }
+
+/// While waiting for another process, a notice this often.
+const WAIT_NOTICE_EVERY: Duration = Duration::from_secs(30);
+/// While waiting for another process, the lock is tried this often.
+const WAIT_POLL: Duration = Duration::from_millis(100);
 
 impl<'a> Resolver<'a> {
     /// A resolver.
@@ -59,7 +74,15 @@ impl<'a> Resolver<'a> {
             connections: None,
             max_rate: None,
             caches: &[],
+            lock_timeout: None,
         }
+    }
+
+    /// Gives up waiting for another process that holds the model after `timeout`
+    /// ([`RegistryError::Busy`]); `None`: waits as long as it takes.
+    pub fn with_lock_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.lock_timeout = timeout;
+        self
     }
 
     /// Looks for the exact file in these other tools' caches before any source.
@@ -90,8 +113,9 @@ impl<'a> Resolver<'a> {
         if files.is_verified() {
             return Ok(path);
         }
-        let _lock = match self.dir.create().and_then(|()| self.lock(entry, &files)) {
-            Ok(lock) => lock,
+        let mut guard = match self.dir.create().and_then(|()| self.lock(entry, &files)) {
+            Ok(Some(guard)) => guard,
+            Ok(None) => return Ok(path), // verified by the process it waited for
             Err(RegistryError::StorageError { source, .. })
                 if files.status() == Status::Downloaded && crate::fs::is_read_only(&source) =>
             {
@@ -99,24 +123,59 @@ impl<'a> Resolver<'a> {
             }
             Err(e) => return Err(e),
         };
+        let state = self.dir.state_dir();
+        if let Some(reason) = lock::take_fallback_notice(&state) {
+            self.progress.send(Progress::NoLocks { dir: &state, reason: &reason });
+        }
         if files.is_verified() {
             return Ok(path);
         }
-        if self.check_existing(entry, &files)? {
+        let private = lock::private_partials(&state);
+        let work = if private { files.with_tag(Some(Holder::me().tag())) } else { files.clone() };
+        if private {
+            guard.keep_alive(work.partial_path());
+        }
+        self.adopt(&work);
+        let result = self.fetch(entry, &files, &work, private, offline_url);
+        match &result {
+            Ok(_) => {
+                // Partials no process can be writing are of no use any more.
+                for p in work.partials().iter().filter(|p| p.tag() != work.tag() && self.adoptable(p)) {
+                    p.discard_partial();
+                }
+            }
+            Err(_) if private => hand_back(&work, &files),
+            Err(_) => {}
+        }
+        drop(guard);
+        result
+    }
+
+    /// After the lock: a file already there, another tool's copy, then each source.
+    fn fetch(
+        &self,
+        entry: &ModelEntry,
+        files: &ModelFiles,
+        work: &ModelFiles,
+        private: bool,
+        offline_url: Option<&str>,
+    ) -> Result<PathBuf> {
+        let path = files.model_path();
+        if self.check_existing(entry, files, private)? {
             return Ok(path);
         }
-        if super::reuse::from_caches(self.caches, entry, &files, self.progress)? {
+        if super::reuse::from_caches(self.caches, entry, work, self.progress)? {
             return Ok(path);
         }
-        self.check_space(entry, &files)?;
+        self.check_space(entry, work)?;
         let name = entry.display_name();
         let mut attempts = Vec::new();
         for (i, source) in self.sources.iter().enumerate() {
             let last = i + 1 == self.sources.len();
             let label = source.to_string();
-            let started = std::time::Instant::now();
-            let before = files.partial_bytes().unwrap_or(0).min(entry.size_bytes);
-            match self.fetch_from(entry, &files, source.as_ref(), &label) {
+            let started = Instant::now();
+            let before = work.partial_bytes().unwrap_or(0).min(entry.size_bytes);
+            match self.fetch_from(entry, work, source.as_ref(), &label) {
                 Ok(()) => {
                     self.progress.send(Progress::Finished {
                         model: &name,
@@ -129,7 +188,7 @@ impl<'a> Resolver<'a> {
                 }
                 Err(Stop::Storage(e)) => return Err(e),
                 Err(Stop::Source(e)) if e.is_not_found() => {
-                    attempts.push(Attempt { source: label, error: e })
+                    attempts.push(Attempt_ { source: label, error: e })
                 }
                 Err(Stop::Source(error)) => {
                     // The last source's failure is the error itself: not said twice.
@@ -141,7 +200,7 @@ impl<'a> Resolver<'a> {
                             reason: &reason,
                         });
                     }
-                    attempts.push(Attempt { source: label, error });
+                    attempts.push(Attempt_ { source: label, error });
                 }
                 Err(Stop::RangesUnsupported) => unreachable!("handled in fetch_from"),
             }
@@ -158,9 +217,9 @@ impl<'a> Resolver<'a> {
         }
         // The bytes actually received (a parallel partial is preallocated to the full size:
         // its ranges file says what is there). Nothing received: nothing is kept.
-        let partial_kept = files.partial_bytes().filter(|&n| n > 0);
+        let partial_kept = work.partial_bytes().filter(|&n| n > 0);
         if partial_kept.is_none() {
-            files.discard_partial();
+            work.discard_partial();
         }
         Err(RegistryError::AllSourcesFailed {
             model: name,
@@ -168,6 +227,34 @@ impl<'a> Resolver<'a> {
             attempts,
             partial_kept,
         })
+    }
+
+    /// Whether a partial download other than this process's own can have no writer: the
+    /// shared one (this process holds the model's lock), one of a process of this host that
+    /// is gone, or one not kept alive for [`lock::STALE_AFTER`] (by the filesystem's clock).
+    fn adoptable(&self, partial: &ModelFiles) -> bool {
+        let Some(tag) = partial.tag() else { return true };
+        if let Some(holder) = Holder::from_tag(tag).filter(Holder::is_here) {
+            return holder.is_gone();
+        }
+        fs::metadata(partial.partial_path())
+            .is_ok_and(|m| lock::age_on_filesystem(&m, &self.dir.state_dir()) > lock::STALE_AFTER)
+    }
+
+    /// Resumes from the most advanced partial download no process can be writing, by
+    /// renaming it (and its side files) to `work`'s names, when `work` has none of its own.
+    fn adopt(&self, work: &ModelFiles) {
+        if fs::symlink_metadata(work.partial_path()).is_ok() {
+            return;
+        }
+        let best = work
+            .partials()
+            .into_iter()
+            .filter(|p| p.tag() != work.tag() && self.adoptable(p))
+            .max_by_key(|p| p.partial_bytes().unwrap_or(0));
+        if let Some(from) = best {
+            move_partial(&from, work);
+        }
     }
 
     /// A models directory that cannot be written (no lock, no stamp, no download) but holds
@@ -217,19 +304,49 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// Takes the entry's OS lock, waiting (and saying so) while another holder has it.
-    fn lock(&self, entry: &ModelEntry, files: &ModelFiles) -> Result<LockFile> {
-        let lock = LockFile::open(&files.lock_path())?;
-        if !lock.try_lock()? {
-            self.progress.send(Progress::WaitingForLock { model: &entry.display_name(), lock: lock.path() });
-            lock.lock()?;
+    /// Takes the entry's lock, waiting while another process holds it: saying so at once
+    /// and every [`WAIT_NOTICE_EVERY`], with who it is, up to the lock timeout. `None`: the
+    /// file was verified by that process meanwhile (nothing left to do).
+    fn lock(&self, entry: &ModelEntry, files: &ModelFiles) -> Result<Option<Guard>> {
+        let lock = files.lock();
+        let started = Instant::now();
+        let mut notice_at = Duration::ZERO;
+        loop {
+            let holder = match lock.try_acquire()? {
+                Attempt::Acquired(guard) => return Ok(Some(guard)),
+                Attempt::Busy(holder) => holder.map(|h| h.to_string()),
+            };
+            let waited = started.elapsed();
+            if let Some(limit) = self.lock_timeout.filter(|l| waited >= *l) {
+                return Err(RegistryError::Busy {
+                    what: "download",
+                    model: entry.display_name(),
+                    holder: holder.map(|h| format!("{h}, downloading it")),
+                    waited: Some(limit),
+                });
+            }
+            if waited >= notice_at {
+                self.progress.send(Progress::WaitingForLock {
+                    model: &entry.display_name(),
+                    lock: lock.path(),
+                    holder: holder.as_deref(),
+                    waited,
+                });
+                notice_at = waited + WAIT_NOTICE_EVERY;
+            }
+            if files.is_verified() {
+                return Ok(None);
+            }
+            let left = self.lock_timeout.map_or(WAIT_POLL, |l| l.saturating_sub(waited));
+            std::thread::sleep(WAIT_POLL.min(left).max(Duration::from_millis(1)));
         }
-        Ok(lock)
     }
 
     /// Deals with a file already at the model path that has no valid stamp: a right-size
-    /// regular file is hashed (kept and stamped if it verifies); anything else is removed.
-    fn check_existing(&self, entry: &ModelEntry, files: &ModelFiles) -> Result<bool> {
+    /// regular file is hashed (kept and stamped if it verifies); anything else is removed —
+    /// or, where another process may be renaming its verified file into place at the same
+    /// time (`private`), left for the rename to replace.
+    fn check_existing(&self, entry: &ModelEntry, files: &ModelFiles, private: bool) -> Result<bool> {
         let path = files.model_path();
         let meta = match fs::symlink_metadata(&path) {
             Ok(m) => m,
@@ -251,7 +368,9 @@ impl<'a> Resolver<'a> {
             }
         }
         files.remove_stamp();
-        fs::remove_file(&path).map_err(|e| RegistryError::storage("delete", &path, e))?;
+        if !private {
+            fs::remove_file(&path).map_err(|e| RegistryError::storage("delete", &path, e))?;
+        }
         Ok(false)
     }
 
@@ -277,6 +396,9 @@ impl<'a> Resolver<'a> {
         let connections =
             if source.is_network() { self.connections.unwrap_or_else(|| auto_connections(size)) } else { 1 };
         let mut use_ranges = connections > 1;
+        // Whether bytes from before this turn are in the partial (checked once: after a
+        // restart, every byte is this turn's).
+        let mut from_disk = files.partial_bytes().is_some_and(|n| n > 0);
         loop {
             let len = file.metadata().map_err(|e| storage("stat", e))?.len();
             let plan = match ranges::read(&ranges_path, size) {
@@ -324,6 +446,22 @@ impl<'a> Resolver<'a> {
             };
             match job.run(plan, conns, hasher) {
                 Ok(actual) if actual == entry.sha256 => break,
+                Ok(actual) if from_disk => {
+                    // The bytes kept from an earlier run may be what is wrong (a disk error, a
+                    // writer that was not this program): once, start again from nothing.
+                    from_disk = false;
+                    files.discard_partial();
+                    self.progress.send(Progress::Restarting {
+                        model: &entry.display_name(),
+                        reason: &format!(
+                            "the partial download on disk did not verify (its sha256 is {actual}, the catalog pins \
+                             {}): its bytes were bad and are discarded; starting again from the first byte",
+                            entry.sha256
+                        ),
+                    });
+                    file = crate::fs::open_read_write(&partial_path).map_err(|e| storage("open", e))?;
+                    continue;
+                }
                 Ok(actual) => {
                     files.discard_partial();
                     return Err(Stop::Source(SourceError::ChecksumMismatch {
@@ -353,5 +491,26 @@ impl<'a> Resolver<'a> {
         files.write_stamp().map_err(Stop::Storage)?;
         files.record_provenance(&Provenance::Source { source: label.to_string() });
         Ok(())
+    }
+}
+
+/// Renames the partial download `from` (data and side files) to `to`'s names: the side files
+/// first, the data last, so that a partial found under its new name has them.
+fn move_partial(from: &ModelFiles, to: &ModelFiles) {
+    for (a, b) in [(from.ranges_path(), to.ranges_path()), (from.validator_path(), to.validator_path())] {
+        if fs::rename(&a, &b).is_err() {
+            let _ = fs::remove_file(&b);
+        }
+    }
+    let _ = fs::rename(from.partial_path(), to.partial_path());
+}
+
+/// Where this process's own partial was kept (it stopped without the file), puts it back
+/// under the shared name for any process to resume, unless another is there already.
+fn hand_back(work: &ModelFiles, files: &ModelFiles) {
+    if fs::symlink_metadata(work.partial_path()).is_ok()
+        && fs::symlink_metadata(files.partial_path()).is_err()
+    {
+        move_partial(work, files);
     }
 }

@@ -225,6 +225,23 @@ pub enum RegistryError {
         source: Option<Box<SourceError>>,
     },
 
+    /// Another process holds the model (it is downloading it, or removing it) and the wait
+    /// for it ran out ([`crate::Config::lock_timeout`]), or a removal was refused while it
+    /// holds it.
+    #[error("{what} `{model}`: another process holds it{}{}",
+        .holder.as_ref().map(|h| format!(" ({h})")).unwrap_or_default(),
+        .waited.map(waited_for).unwrap_or_default())]
+    Busy {
+        /// What could not be done (`download`, `remove`).
+        what: &'static str,
+        /// The model.
+        model: String,
+        /// Who holds it, as it recorded itself: `pid 4242 on node7`, when known.
+        holder: Option<String>,
+        /// How long this process waited, when it waited.
+        waited: Option<Duration>,
+    },
+
     /// A file is not a readable GGUF file.
     #[error("{} is not a valid GGUF file", .path.display())]
     InvalidGguf {
@@ -249,6 +266,14 @@ fn suggest(suggestions: &[String]) -> String {
             s.push_str("?)");
             s
         }
+    }
+}
+
+fn waited_for(waited: Duration) -> String {
+    match waited.as_millis() {
+        0 => "; did not wait (the lock timeout is 0)".into(),
+        ms if ms < 1000 => format!("; gave up after waiting {ms} ms (the lock timeout)"),
+        _ => format!("; gave up after waiting {} s (the lock timeout)", waited.as_secs()),
     }
 }
 
@@ -298,6 +323,8 @@ pub enum ErrorKind {
     Config,
     /// The model's architecture is not supported by the engine.
     Unsupported,
+    /// Another process holds the model (a download in progress) and waiting ran out.
+    Busy,
 }
 
 impl RegistryError {
@@ -328,6 +355,7 @@ impl RegistryError {
             Self::InvalidCatalog { .. } | Self::InvalidConfig { .. } => ErrorKind::Config,
             Self::UnsupportedArch { .. } => ErrorKind::Unsupported,
             Self::CannotAdd { kind, .. } => *kind,
+            Self::Busy { .. } => ErrorKind::Busy,
         }
     }
 
@@ -344,6 +372,10 @@ impl RegistryError {
                 }
                 _ => None,
             },
+            Self::Busy { waited: Some(_), .. } => {
+                Some("try again when it has finished, or wait longer (--lock-timeout, STRATA_LOCK_TIMEOUT)")
+            }
+            Self::Busy { waited: None, .. } => Some("try again when it has finished"),
             Self::AllSourcesFailed { attempts, .. }
                 if !attempts.is_empty() && attempts.iter().all(|a| a.error.is_not_found()) =>
             {

@@ -15,6 +15,7 @@ pub struct CacheLocation {
     /// The tool.
     pub tool: CacheTool,
     /// The folder.
+    #[serde(serialize_with = "crate::json_path::serialize")]
     pub path: PathBuf,
     /// Where the location comes from: a variable, a file, or `default`.
     pub from: &'static str,

@@ -30,6 +30,7 @@ pub struct ModelInfo {
     /// Bytes of a partial download, when there is one.
     pub partial_bytes: Option<u64>,
     /// Where the file is (or will be).
+    #[serde(serialize_with = "crate::json_path::serialize")]
     pub path: PathBuf,
     /// Where the file came from (a source, or another tool's cache file and how it was
     /// linked), when recorded.

@@ -267,6 +267,13 @@ impl Registry {
         self
     }
 
+    /// Gives up waiting for another process that holds a model after `timeout` (see
+    /// [`Config::with_lock_timeout`]).
+    pub fn with_lock_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
+        self.config = self.config.with_lock_timeout(timeout);
+        self
+    }
+
     /// Does not look in other tools' caches before downloading.
     pub fn without_reuse(mut self) -> Self {
         self.config = self.config.with_caches(Vec::new());
@@ -378,6 +385,7 @@ impl Registry {
                 .with_connections(self.config.connections())
                 .with_max_rate(self.config.max_rate())
                 .with_caches(self.config.caches())
+                .with_lock_timeout(self.config.lock_timeout())
                 .ensure(entry, offline_url.as_deref())?;
         files.touch_used();
         if self.config.share_hf_cache() {

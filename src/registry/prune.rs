@@ -61,13 +61,15 @@ impl Registry {
         for entry in self.catalog().entries() {
             let name = entry.display_name();
             let files = dir.files(entry);
-            if let Some(bytes) = files.partial_bytes() {
+            let locked = files.is_locked();
+            for partial in files.partials() {
+                let Some(bytes) = partial.partial_bytes() else { continue };
                 let age =
-                    files.partial_modified().and_then(|t| now.duration_since(t).ok()).unwrap_or_default();
+                    partial.partial_modified().and_then(|t| now.duration_since(t).ok()).unwrap_or_default();
                 report.bytes_before += bytes;
-                if age > STALE_PARTIAL && !files.is_locked() {
+                if age > STALE_PARTIAL && !locked {
                     if !dry_run {
-                        files.discard_partial();
+                        partial.discard_partial();
                     }
                     report.stale_partials.push(Pruned { name: name.clone(), size_bytes: bytes });
                 } else {

@@ -13,6 +13,7 @@ pub struct UntrackedFile {
     /// Its file name.
     pub file: String,
     /// Its path.
+    #[serde(serialize_with = "crate::json_path::serialize")]
     pub path: PathBuf,
     /// Its size.
     pub size_bytes: u64,

@@ -57,6 +57,9 @@ pub enum LocationError {
          `.`, `_`, `-` and `/` (oci://registry.example:5000/team/models)"
     )]
     BadOci(String),
+    /// A URL whose bytes are not UTF-8.
+    #[error("`{0}`: a URL must be text (this one is not valid UTF-8)")]
+    NotUtf8(String),
     /// A `file://` URL that is not an absolute local path.
     #[error("`{0}`: a file URL needs an absolute path (file:///srv/models)")]
     RelativeFileUrl(String),
@@ -129,6 +132,22 @@ impl Location {
                     .map_err(|()| LocationError::RelativeFileUrl(raw.to_string()))
             }
             _ => Err(LocationError::UnknownScheme { raw: redact_str(raw), scheme }),
+        }
+    }
+}
+
+impl Location {
+    /// Parses a location given as an OS string (an entry of `STRATA_MODELS_MIRROR`): text is
+    /// parsed as [`Location::parse`] does; a value that is not UTF-8 is a directory with that
+    /// exact name, unless it looks like a URL (which must be text).
+    pub fn parse_os(raw: &std::ffi::OsStr) -> Result<Self, LocationError> {
+        if let Some(text) = raw.to_str() {
+            return Self::parse(text);
+        }
+        let lossy = raw.to_string_lossy();
+        match scheme_of(lossy.trim()) {
+            Some(_) => Err(LocationError::NotUtf8(redact_str(lossy.trim()))),
+            None => Ok(Self::Dir(PathBuf::from(raw))),
         }
     }
 }

@@ -34,11 +34,11 @@ pub use source::{Fetch, FetchRequest, ModelSource};
 pub fn from_config(config: &Config) -> Result<Vec<Box<dyn ModelSource>>> {
     let mut sources: Vec<Box<dyn ModelSource>> = Vec::new();
     for raw in config.mirrors() {
-        if raw.trim().is_empty() {
+        if raw.is_empty() || raw.to_str().is_some_and(|s| s.trim().is_empty()) {
             continue;
         }
         let location =
-            Location::parse(raw).map_err(|e| RegistryError::config(vars::MODELS_MIRROR, e.to_string()))?;
+            Location::parse_os(raw).map_err(|e| RegistryError::config(vars::MODELS_MIRROR, e.to_string()))?;
         let source = for_location(&location, config)?;
         if !(config.offline() && source.is_network()) {
             sources.push(source);
@@ -76,7 +76,7 @@ mod tests {
 
     fn config(mirror: &str, offline: bool) -> Config {
         Config::new("/tmp/m")
-            .with_mirrors(mirror.split(',').map(|s| s.trim().to_string()).collect())
+            .with_mirrors(mirror.split(',').map(|s| s.trim().to_string()))
             .with_offline(offline)
     }
 

@@ -59,6 +59,12 @@ impl ObjectStoreSource {
         if bucket.is_empty() {
             return Err(config_err(&url, "no bucket name"));
         }
+        if let Some(var) = config.cloud_unreadable().first() {
+            return Err(RegistryError::config(
+                var.as_str(),
+                "the value is not valid UTF-8 (it must be text, not raw bytes); a bucket mirror needs it",
+            ));
+        }
         let secrets: Vec<String> = config
             .cloud_options()
             .iter()

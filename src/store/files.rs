@@ -7,11 +7,13 @@
 //! | `<file>.part`                | partial download                                  | discard, remove |
 //! | `<file>.part.etag`           | the partial's validator (`If-Range`)              | discard, remove |
 //! | `<file>.part.ranges`         | per-range progress of a parallel partial          | discard, remove |
-//! | `<file>.reuse`               | a file being linked in from another tool's cache  | discard, remove |
+//! | `<file>.part.<pid>-<host>` (`.etag`, `.ranges`) | one process's own partial download, where locks cannot be trusted | discard, remove |
+//! | `<file>.reuse`, `<file>.reuse.<pid>-<host>` | a file being linked in from another tool's cache | discard, remove |
 //! | `<file>.verified`            | verification stamp                                | remove |
 //! | `<file>.origin`              | where the file came from ([`Provenance`], JSON)   | remove |
 //! | `<file>.used`                | last use by `ensure()` (its modification time)    | remove |
 //! | `<file>.lock`                | the per-model OS lock                             | never (a waiter may hold it open) |
+//! | `<file>.claim`               | the per-model lock where OS locks do not work     | its holder, or whoever finds it stale |
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -22,7 +24,8 @@ use serde::{Deserialize, Serialize};
 use super::ranges;
 use crate::config::CacheTool;
 use crate::error::{RegistryError, Result};
-use crate::fs::{LinkMethod, LockFile};
+use crate::fs::lock::{Guard, Lock};
+use crate::fs::LinkMethod;
 
 /// What is on disk for one catalog entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -124,9 +127,12 @@ pub struct ModelFiles {
     root: PathBuf,
     state: PathBuf,
     file: String,
+    model: String,
     size: u64,
     #[cfg_attr(not(feature = "registry"), allow(dead_code))]
     sha256: String,
+    /// Where partial downloads are one process's own: its `<pid>-<host>` tag.
+    tag: Option<String>,
 }
 
 impl ModelFiles {
@@ -135,13 +141,35 @@ impl ModelFiles {
             root: root.to_path_buf(),
             state,
             file: entry.hf_filename.to_string(),
+            model: entry.display_name(),
             size: entry.size_bytes,
             sha256: entry.sha256.to_string(),
+            tag: None,
         }
+    }
+
+    /// The same model's files, with the partial download (and a file being linked in) under
+    /// names of one process's own when `tag` is set (`<file>.part.<tag>`): where locks cannot
+    /// be trusted to exclude other processes, a process renames into place only bytes it
+    /// wrote and verified itself.
+    pub fn with_tag(&self, tag: Option<String>) -> Self {
+        Self { tag, ..self.clone() }
+    }
+
+    /// The tag of this process's own partial files, when they are its own.
+    pub fn tag(&self) -> Option<&str> {
+        self.tag.as_deref()
     }
 
     fn side(&self, suffix: &str) -> PathBuf {
         self.state.join(format!("{}{suffix}", self.file))
+    }
+
+    fn part_stem(&self) -> String {
+        match &self.tag {
+            None => format!("{}.part", self.file),
+            Some(t) => format!("{}.part.{t}", self.file),
+        }
     }
 
     /// Where the verified file lives.
@@ -151,22 +179,25 @@ impl ModelFiles {
 
     /// The partial download.
     pub fn partial_path(&self) -> PathBuf {
-        self.side(".part")
+        self.state.join(self.part_stem())
     }
 
     /// The validator (`ETag`) of the partial download, for `If-Range`.
     pub fn validator_path(&self) -> PathBuf {
-        self.side(".part.etag")
+        self.state.join(format!("{}.etag", self.part_stem()))
     }
 
     /// Per-range progress of a parallel partial download.
     pub fn ranges_path(&self) -> PathBuf {
-        self.side(".part.ranges")
+        self.state.join(format!("{}.ranges", self.part_stem()))
     }
 
     /// A file being linked in from another tool's cache.
     pub fn reuse_path(&self) -> PathBuf {
-        self.side(".reuse")
+        match &self.tag {
+            None => self.side(".reuse"),
+            Some(t) => self.side(&format!(".reuse.{t}")),
+        }
     }
 
     /// The verification stamp.
@@ -184,26 +215,48 @@ impl ModelFiles {
         self.side(".used")
     }
 
-    /// The per-model lock file.
+    /// The per-model OS lock file (its claim file, where OS locks do not work, is
+    /// `<file>.claim` beside it).
     pub fn lock_path(&self) -> PathBuf {
         self.side(".lock")
     }
 
-    /// The side files of a partial download.
-    #[cfg(feature = "registry")]
-    fn partial_files(&self) -> [PathBuf; 4] {
-        [self.partial_path(), self.validator_path(), self.ranges_path(), self.reuse_path()]
+    /// The model's lock.
+    pub(crate) fn lock(&self) -> Lock {
+        Lock::new(&self.lock_path())
+    }
+
+    /// Every partial download of the model on disk: the shared one and each process's own,
+    /// each as the model's files with its tag.
+    pub fn partials(&self) -> Vec<ModelFiles> {
+        let prefix = format!("{}.part", self.file);
+        let Ok(dir) = fs::read_dir(&self.state) else { return Vec::new() };
+        let mut out = Vec::new();
+        for e in dir.flatten() {
+            let Ok(name) = e.file_name().into_string() else { continue };
+            let Some(rest) = name.strip_prefix(&prefix) else { continue };
+            let tag = match rest.strip_prefix('.') {
+                None if rest.is_empty() => None,
+                Some(t) if !t.is_empty() && !t.contains('.') && t.contains('-') => Some(t.to_string()),
+                _ => continue, // `.etag`, `.ranges`, or another file's name
+            };
+            if e.file_type().is_ok_and(|t| t.is_file()) {
+                out.push(self.with_tag(tag));
+            }
+        }
+        out.sort_by(|a, b| a.tag.cmp(&b.tag));
+        out
     }
 
     /// What is on disk. Symbolic links are not followed: only a regular file at the model
-    /// path counts.
+    /// path counts. A partial download is the most advanced of them.
     pub fn status(&self) -> Status {
         match fs::symlink_metadata(self.model_path()) {
             Ok(m) if m.is_file() && m.len() == self.size => return Status::Downloaded,
             Ok(m) => return Status::Invalid { bytes: m.len() },
             Err(_) => {}
         }
-        match self.partial_bytes() {
+        match self.partials().iter().filter_map(ModelFiles::partial_bytes).max() {
             Some(bytes) if bytes > 0 && bytes < self.size => Status::Partial { bytes },
             _ => Status::NotDownloaded,
         }
@@ -235,63 +288,78 @@ impl ModelFiles {
 
     /// Whether another process holds the model's lock (a download in progress).
     pub fn is_locked(&self) -> bool {
-        match LockFile::open_existing(&self.lock_path()) {
-            Ok(Some(lock)) => matches!(lock.try_lock(), Ok(false)),
-            _ => false,
-        }
+        self.lock().is_held_elsewhere()
     }
 
-    /// Deletes the partial download and its side files (bytes that cannot be resumed).
+    /// Deletes this partial download (the shared one, or this tag's) and its side files
+    /// (bytes that cannot be resumed).
     #[cfg(feature = "registry")]
     pub(crate) fn discard_partial(&self) {
-        for path in self.partial_files() {
+        for path in [self.partial_path(), self.validator_path(), self.ranges_path(), self.reuse_path()] {
             let _ = fs::remove_file(path);
         }
     }
 
-    /// Deletes the model file, its partial download and every side file but the lock.
+    /// Deletes the model file, its partial downloads and every side file but the lock.
     /// Returns whether a model file or a partial download was deleted.
     ///
-    /// Refuses while another process holds the model's lock (a download in progress).
+    /// Refuses while another process holds the model's lock (a download in progress), and,
+    /// changing nothing, when a file could not be deleted (a directory this user may not
+    /// change).
     pub fn remove(&self) -> Result<bool> {
         let _held = self.hold_for_removal()?;
         self.remove_held()
     }
 
-    /// Takes the model's lock, if it has one, for a removal; refuses while another process
-    /// holds it (a download in progress). The lock is held until the returned value drops.
-    pub(crate) fn hold_for_removal(&self) -> Result<Option<LockFile>> {
-        let lock = LockFile::open_existing(&self.lock_path())?;
-        if let Some(lock) = &lock {
-            if !lock.try_lock()? {
-                return Err(RegistryError::storage(
-                    "remove",
-                    self.model_path(),
-                    std::io::Error::other(
-                        "another process is downloading this model; try again when it has finished",
-                    ),
-                ));
-            }
+    /// Takes the model's lock, if it was ever used, for a removal; refuses while another
+    /// process holds it (a download in progress). Held until the returned guard drops.
+    pub(crate) fn hold_for_removal(&self) -> Result<Option<Guard>> {
+        let lock = self.lock();
+        if !lock.exists() {
+            return Ok(None);
         }
-        Ok(lock)
+        match lock.try_acquire()? {
+            crate::fs::lock::Attempt::Acquired(g) => Ok(Some(g)),
+            crate::fs::lock::Attempt::Busy(holder) => Err(RegistryError::Busy {
+                what: "remove",
+                model: self.model.clone(),
+                holder: holder.map(|h| format!("{h}, downloading it")),
+                waited: None,
+            }),
+        }
     }
 
     /// [`ModelFiles::remove`] under a lock already taken by [`ModelFiles::hold_for_removal`].
+    /// Every file is checked first: a removal that cannot complete changes nothing.
     pub(crate) fn remove_held(&self) -> Result<bool> {
-        let mut removed = false;
-        for path in [self.model_path(), self.partial_path()] {
-            removed |= crate::fs::remove_if_present(&path)?;
+        let mut doomed: Vec<PathBuf> = Vec::new();
+        for p in self.partials() {
+            doomed.extend([p.partial_path(), p.validator_path(), p.ranges_path(), p.reuse_path()]);
         }
-        let side = [
+        doomed.extend([
             self.validator_path(),
             self.ranges_path(),
             self.reuse_path(),
             self.stamp_path(),
             self.provenance_path(),
             self.used_path(),
-        ];
-        for path in side {
-            crate::fs::remove_if_present(&path)?;
+            self.model_path(),
+        ]);
+        doomed.retain(|p| fs::symlink_metadata(p).is_ok());
+        doomed.dedup();
+        for path in &doomed {
+            may_delete(path)?;
+        }
+        let model = self.model_path();
+        let mut removed = false;
+        // The model file last: until it goes, what is left is a model that is re-verified.
+        for path in doomed.iter().filter(|p| **p != model).chain(doomed.iter().filter(|p| **p == model)) {
+            let gone = crate::fs::remove_if_present(path)?;
+            let is_partial = path.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.contains(".part") && !n.ends_with(".etag") && !n.ends_with(".ranges")
+            });
+            removed |= gone && (*path == model || is_partial);
         }
         Ok(removed)
     }
@@ -322,6 +390,44 @@ impl ModelFiles {
     pub fn partial_modified(&self) -> Option<SystemTime> {
         fs::metadata(self.partial_path()).and_then(|m| m.modified()).ok()
     }
+}
+
+/// Refuses (before anything is deleted) a file this process could not delete: its
+/// directory is not writable, or is sticky and the file is another user's.
+fn may_delete(path: &Path) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let refuse = |why: String| {
+        RegistryError::storage(
+            "remove",
+            path,
+            std::io::Error::new(std::io::ErrorKind::PermissionDenied, format!("{why}; nothing was removed")),
+        )
+    };
+    if let Err(e) = crate::fs::can_change_entries(dir) {
+        return Err(refuse(format!(
+            "{} cannot be changed by this user ({e}); in a directory shared by a group, its owner can make it \
+             group-writable with `chmod g+w {}`",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let sticky = fs::metadata(dir).is_ok_and(|m| m.mode() & 0o1000 != 0);
+        if sticky {
+            let me = rustix::process::geteuid().as_raw();
+            let owner = fs::symlink_metadata(path).map(|m| m.uid()).unwrap_or(me);
+            let dir_owner = fs::metadata(dir).map(|m| m.uid()).unwrap_or(me);
+            if me != 0 && owner != me && dir_owner != me {
+                return Err(refuse(format!(
+                    "{} is sticky and the file belongs to another user; only its owner can remove it",
+                    dir.display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Files hashed by this process where no stamp could be written (a read-only directory).
@@ -376,7 +482,8 @@ impl ModelFiles {
     }
 
     /// Records a use (for `prune`): once per process, as the modification time of a small
-    /// file, so that warm calls stay a `stat`.
+    /// file, so that warm calls stay a `stat`. Set to "now" as any member of a shared
+    /// directory's group may (not only the file's owner).
     pub(crate) fn touch_used(&self) {
         static TOUCHED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
         let path = self.used_path();
@@ -384,8 +491,8 @@ impl ModelFiles {
         if touched.contains(&path) {
             return;
         }
-        if let Ok(f) = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path) {
-            let _ = f.set_modified(SystemTime::now());
+        if fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).is_ok() {
+            crate::fs::touch_now(&path);
         }
         touched.push(path);
     }
@@ -415,9 +522,14 @@ mod tests {
         dir.create().unwrap();
         let files = dir.files(Catalog::builtin().resolve("minilm").unwrap());
         fs::write(files.model_path(), b"GGUF").unwrap();
-        for path in files.partial_files() {
+        for path in [files.partial_path(), files.validator_path(), files.ranges_path(), files.reuse_path()] {
             fs::write(path, b"x").unwrap();
         }
+        let other = files.with_tag(Some("4242-elsewhere".into()));
+        for path in [other.partial_path(), other.ranges_path()] {
+            fs::write(path, b"x").unwrap();
+        }
+        assert_eq!(files.partials().len(), 2, "the shared partial and another process's");
         for path in [files.stamp_path(), files.used_path(), files.lock_path()] {
             fs::write(path, b"x").unwrap();
         }

@@ -149,9 +149,12 @@ mod tests {
         fs::write(files.partial_path(), b"GGUF").unwrap();
         let holder = fs::File::create(files.lock_path()).unwrap();
         holder.lock().unwrap();
+        fs::write(files.lock_path(), "pid=4242 host=node7\n").unwrap();
         let err = files.remove().unwrap_err();
-        assert!(matches!(&err, RegistryError::StorageError { action: "remove", .. }), "{err}");
-        assert!(err.report().to_string().contains("another process is downloading"), "{err}");
+        assert!(matches!(&err, RegistryError::Busy { what: "remove", .. }), "{err}");
+        assert_eq!(err.kind(), crate::ErrorKind::Busy);
+        let text = err.report().to_string();
+        assert!(text.contains("pid 4242 on node7, downloading it") && text.contains("try again"), "{text}");
         assert!(files.partial_path().exists(), "nothing was deleted");
         assert!(files.is_locked());
         drop(holder);
@@ -160,13 +163,15 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn directories_are_0755_and_symlinks_do_not_count() {
+    fn directories_follow_the_umask_and_symlinks_do_not_count() {
         use std::os::unix::fs::PermissionsExt;
         let tmp = tempfile::tempdir().unwrap();
         let dir = ModelsDir::new(tmp.path().join("a/b"));
         dir.create().unwrap();
         let mode = fs::metadata(dir.root()).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode & !0o755, 0, "no more than 0755: {mode:o}");
+        fs::create_dir(tmp.path().join("plain")).unwrap(); // 0777 less the umask
+        let plain = fs::metadata(tmp.path().join("plain")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, plain, "the umask decides: {mode:o}");
         assert_eq!(mode & 0o700, 0o700, "owner rwx: {mode:o}");
         let entry = Catalog::builtin().resolve("minilm").unwrap().clone();
         let target = tmp.path().join("elsewhere.gguf");

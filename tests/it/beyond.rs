@@ -219,8 +219,8 @@ fn untracked_files_are_listed_and_counted_and_list_marks_what_is_yours() {
     let lock = fs::File::create(s.sb.models().join(".strata").join("m-kept-Q8_0.gguf.lock")).unwrap();
     lock.lock().unwrap();
     s.run(&["alias", "remove", "mine"]).ok();
-    let r = s.run(&["unregister", "m-kept", "--remove-file"]).code(7);
-    assert!(r.stderr.contains("another process is downloading"), "{}", r.stderr);
+    let r = s.run(&["unregister", "m-kept", "--remove-file"]).code(10);
+    assert!(r.stderr.contains("another process holds it"), "{}", r.stderr);
     assert!(kept.exists());
     s.run(&["path", "m-kept"]).ok();
     drop(lock);

@@ -264,7 +264,7 @@ fn processes_racing_for_one_model_download_it_once() {
         assert_eq!(out.stdout.trim_end(), s.model_path().to_str().unwrap());
     }
     assert_eq!(s.hub.cdn_gets().len(), 1, "one transfer for eight processes");
-    assert!(outputs.iter().any(|o| o.stderr.contains("waiting for another process")), "a waiter says so");
+    assert!(outputs.iter().any(|o| o.stderr.contains("which is downloading tiny")), "a waiter says so");
     assert_eq!(fs::read(s.model_path()).unwrap(), s.bytes);
 }
 

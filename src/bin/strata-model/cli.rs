@@ -21,6 +21,7 @@ use url::Url;
         STRATA_OFFLINE, HF_HUB_OFFLINE: no network\n  \
         HF_ENDPOINT, HF_TOKEN (else the file in HF_TOKEN_PATH, else $HF_HOME/token)\n  \
         SSL_CERT_FILE (extra trusted CAs), HTTPS_PROXY, ALL_PROXY, NO_PROXY\n  \
+        STRATA_LOCK_TIMEOUT (how long to wait for another process downloading a model)\n  \
         STRATA_REUSE_CACHES, STRATA_SHARE_HF_CACHE; other tools' caches: HF_HUB_CACHE, \
         HUGGINGFACE_HUB_CACHE, HF_HOME, XDG_CACHE_HOME, LLAMA_CACHE, OLLAMA_MODELS, XDG_DATA_HOME, \
         LMSTUDIO_HOME\n  \
@@ -29,7 +30,8 @@ use url::Url;
         NO_COLOR\n\
         Exit codes: 0 ok, 1 failure, 2 usage, 3 unknown model, 4 not downloaded, 5 network, \
         6 integrity, 7 storage, 8 configuration, 9 unsupported (architecture, or a file `add` \
-        cannot pin)."
+        cannot pin), 10 busy (another process holds the model: --lock-timeout ran out, or a removal \
+        during its download)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -90,6 +92,11 @@ pub enum Command {
         /// RamaLama, LM Studio)
         #[arg(long)]
         no_reuse: bool,
+        /// How long to wait for another process that is downloading the same model before
+        /// giving up (exit 10): seconds, or 500ms, 30s, 10m, 2h (default: as long as it takes,
+        /// with a notice every 30 s; overrides STRATA_LOCK_TIMEOUT)
+        #[arg(long, value_name = "DURATION", value_parser = parse_lock_timeout)]
+        lock_timeout: Option<std::time::Duration>,
     },
     /// Re-hash downloaded models in full and report each (all downloaded models by default)
     #[command(display_order = 5)]
@@ -354,6 +361,13 @@ fn parse_budget(s: &str) -> Result<u64, String> {
 }
 
 /// Parses a rate (`20M`, `20MB`, `20 MB/s`): a size per second, more than 0.
+fn parse_lock_timeout(s: &str) -> Result<std::time::Duration, String> {
+    strata_model::config::parse_lock_timeout("--lock-timeout", s).map_err(|e| match e {
+        strata_model::RegistryError::InvalidConfig { reason, .. } => reason,
+        other => other.to_string(),
+    })
+}
+
 fn parse_rate(s: &str) -> Result<u64, String> {
     match parse_size(s)? {
         0 => Err(format!("`{s}` must be more than 0")),

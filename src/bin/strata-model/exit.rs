@@ -15,6 +15,7 @@ pub mod code {
     pub const STORAGE: u8 = 7;
     pub const CONFIG: u8 = 8;
     pub const UNSUPPORTED: u8 = 9;
+    pub const BUSY: u8 = 10;
 }
 
 /// A failure: a library error, or a message with an exit code.
@@ -39,6 +40,7 @@ pub fn exit_code(e: &RegistryError) -> u8 {
         ErrorKind::Storage => code::STORAGE,
         ErrorKind::Config => code::CONFIG,
         ErrorKind::Unsupported => code::UNSUPPORTED,
+        ErrorKind::Busy => code::BUSY,
         _ => code::FAILURE,
     }
 }

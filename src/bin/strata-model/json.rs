@@ -106,6 +106,7 @@ pub struct PathDoc {
     /// The name that selects the entry.
     pub name: String,
     /// Where the file is (or would be).
+    #[serde(serialize_with = "strata_model::json_path::serialize")]
     pub path: PathBuf,
     /// Whether it is there.
     pub downloaded: bool,
@@ -119,6 +120,7 @@ pub struct Checked {
     /// Whether the file is in place and hashes to the catalog SHA-256.
     pub ok: bool,
     /// The verified file, else null.
+    #[serde(serialize_with = "strata_model::json_path::serialize_opt")]
     pub path: Option<PathBuf>,
     /// Why it is not, else null.
     pub error: Option<String>,
@@ -144,6 +146,7 @@ pub struct Removed {
     /// Whether a file or a partial download was deleted.
     pub removed: bool,
     /// The model path.
+    #[serde(serialize_with = "strata_model::json_path::serialize")]
     pub path: PathBuf,
 }
 
@@ -157,6 +160,7 @@ pub struct Unregistered {
     /// Whether its file was deleted (`--remove-file`).
     pub file_removed: bool,
     /// The model file left in the models directory, if any.
+    #[serde(serialize_with = "strata_model::json_path::serialize_opt")]
     pub file_left: Option<PathBuf>,
 }
 
@@ -195,8 +199,10 @@ pub struct AliasRemoved {
 #[derive(Serialize)]
 pub struct Sources {
     /// The models directory.
+    #[serde(serialize_with = "strata_model::json_path::serialize")]
     pub models_dir: PathBuf,
     /// The custom catalog file.
+    #[serde(serialize_with = "strata_model::json_path::serialize")]
     pub catalog_file: PathBuf,
     /// How many custom models it holds.
     pub custom_models: usize,
@@ -206,6 +212,7 @@ pub struct Sources {
     /// Never the token.
     pub token: Option<String>,
     /// The Hugging Face hub cache that `share` writes to.
+    #[serde(serialize_with = "strata_model::json_path::serialize_opt")]
     pub hf_hub_cache: Option<PathBuf>,
     /// Each source, in order.
     pub sources: Vec<SourceCheck>,

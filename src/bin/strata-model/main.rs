@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { code::USAGE } else { code::OK };
-            if e.use_stderr() && std::env::args().any(|a| a == "--json") {
+            if e.use_stderr() && std::env::args_os().any(|a| a == "--json") {
                 let message = e.render().to_string();
                 let first = message.lines().next().unwrap_or_default().trim_start_matches("error: ");
                 let _ = output::emit_json(&json::ErrorDoc::new(first, code));
@@ -104,7 +104,7 @@ fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
         let mut command = <cli::Cli as clap::CommandFactory>::command();
         let mut script = Vec::new();
         clap_complete::generate(*shell, &mut command, "strata-model", &mut script);
-        return output::emit(&String::from_utf8_lossy(&script));
+        return output::emit(&script);
     }
     let writes_catalog = matches!(
         cli.command,
@@ -113,8 +113,11 @@ fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
     let registry = registry(&cli.global, writes_catalog)?;
     match &cli.command {
         Command::List { downloaded } => list::run(&registry, ui, *downloaded),
-        Command::Download { names, all, connections, max_rate, no_reuse } => {
+        Command::Download { names, all, connections, max_rate, no_reuse, lock_timeout } => {
             let mut registry = registry.with_transfer(connections.map(usize::from), *max_rate);
+            if lock_timeout.is_some() {
+                registry = registry.with_lock_timeout(*lock_timeout);
+            }
             if *no_reuse {
                 registry = registry.without_reuse();
             }

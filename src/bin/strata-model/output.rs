@@ -63,12 +63,56 @@ pub fn emit_json(value: &impl serde::Serialize) -> Result<(), Failure> {
 }
 
 /// Writes to stdout; a closed pipe (`| head`) ends the program quietly.
-pub fn emit(text: &str) -> Result<(), Failure> {
+pub fn emit(text: impl AsRef<[u8]>) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    match out.write_all(text.as_ref()).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
         Err(e) => Err(Failure::Message(format!("cannot write to stdout: {e}"), code::FAILURE)),
+    }
+}
+
+/// Text for stdout in which paths keep their exact bytes: on Unix a path that is not UTF-8
+/// is written as it is, so that `MODEL=$(strata-model path NAME)` names the file.
+#[derive(Default)]
+pub struct Out(Vec<u8>);
+
+impl Out {
+    /// Text that starts with `s`.
+    pub fn new(s: &str) -> Self {
+        Self(s.as_bytes().to_vec())
+    }
+
+    /// Appends text.
+    pub fn push_str(&mut self, s: &str) {
+        self.0.extend_from_slice(s.as_bytes());
+    }
+
+    /// Appends a path, its exact bytes on Unix.
+    pub fn push_path(&mut self, path: &std::path::Path) {
+        #[cfg(unix)]
+        self.0.extend_from_slice(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()));
+        #[cfg(not(unix))]
+        self.push_str(&path.display().to_string());
+    }
+
+    /// `path` and a new line.
+    pub fn line(path: &std::path::Path) -> Self {
+        let mut out = Self::default();
+        out.push_path(path);
+        out.push_str("\n");
+        out
+    }
+
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl AsRef<[u8]> for Out {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
     }
 }
 

@@ -136,10 +136,24 @@ pub fn reporter(quiet: bool) -> Option<ProgressFn> {
                 None => eprintln!("{text}"),
             };
         match p {
-            Progress::WaitingForLock { model, lock } => note(
+            Progress::WaitingForLock { model, lock, holder, waited } => {
+                let who = holder.map_or_else(|| "another process".to_string(), |h| h.to_string());
+                let text = if waited.is_zero() {
+                    format!("waiting for {who}, which is downloading {model} (lock {})", lock.display())
+                } else {
+                    format!("still waiting for {who}, which is downloading {model} ({} s so far)", waited.as_secs())
+                };
+                note(&current, text)
+            }
+            Progress::NoLocks { dir, reason } => note(
                 &current,
-                format!("waiting for another process downloading {model} (lock {})", lock.display()),
+                format!(
+                    "file locks do not work in {}: {reason}; models are locked there with claim files, and each \
+                     download writes a partial file of its own",
+                    dir.display()
+                ),
             ),
+            Progress::Restarting { model, reason } => note(&current, format!("{model}: {reason}")),
             Progress::Verifying { model, bytes } => {
                 note(&current, format!("verifying the {} file already present for {model}", ByteSize(*bytes)))
             }

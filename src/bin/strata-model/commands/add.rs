@@ -5,7 +5,7 @@ use strata_model::{AddOptions, ByteSize, FactFrom, ModelTask, Registry};
 
 use crate::cli::AddArgs;
 use crate::exit::Failure;
-use crate::output::{emit, emit_json, Ui};
+use crate::output::{emit, emit_json, Out, Ui};
 
 pub fn run(registry: &Registry, ui: &Ui, args: &AddArgs) -> Result<(), Failure> {
     let options = AddOptions {
@@ -31,7 +31,7 @@ pub fn run(registry: &Registry, ui: &Ui, args: &AddArgs) -> Result<(), Failure> 
         FactFrom::Default => "not stated; the default",
     };
     let verb = if report.written { "added" } else { "would add (dry run)" };
-    let mut out = format!("{verb} {} from {}\n", e.display_name(), report.reference);
+    let mut out = Out::new(&format!("{verb} {} from {}\n", e.display_name(), report.reference));
     out.push_str(&format!("  file      {} ({})\n", e.hf_filename, ByteSize(e.size_bytes)));
     out.push_str(&format!("  commit    {} (what {} points to now)\n", e.revision, report.revision));
     out.push_str(&format!("  sha256    {}\n", e.sha256));
@@ -48,11 +48,9 @@ pub fn run(registry: &Registry, ui: &Ui, args: &AddArgs) -> Result<(), Failure> 
         out.push_str("  the header names no pooling: if this is an embedding model, add it again with --task embedding\n");
     }
     if report.written {
-        out.push_str(&format!(
-            "in {}; run `strata-model download {}`\n",
-            registry.config().catalog_file().display(),
-            e.display_name()
-        ));
+        out.push_str("in ");
+        out.push_path(&registry.config().catalog_file());
+        out.push_str(&format!("; run `strata-model download {}`\n", e.display_name()));
     }
     emit(&out)
 }

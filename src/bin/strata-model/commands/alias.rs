@@ -33,8 +33,8 @@ pub fn run(registry: &Registry, ui: &Ui, action: &AliasCommand) -> Result<(), Fa
                 return emit_json(&AliasSet { alias, target, replaced });
             }
             match replaced {
-                Some(old) => emit(&format!("{alias} -> {target} (was -> {old})\n")),
-                None => emit(&format!("{alias} -> {target}\n")),
+                Some(old) => emit(format!("{alias} -> {target} (was -> {old})\n")),
+                None => emit(format!("{alias} -> {target}\n")),
             }
         }
         AliasCommand::Remove { alias } => {
@@ -42,7 +42,7 @@ pub fn run(registry: &Registry, ui: &Ui, action: &AliasCommand) -> Result<(), Fa
             if ui.json {
                 return emit_json(&AliasRemoved { alias: alias.clone(), removed: target });
             }
-            emit(&format!("removed {alias} (was -> {target})\n"))
+            emit(format!("removed {alias} (was -> {target})\n"))
         }
         AliasCommand::List => {
             let aliases = registry.catalog().user_aliases();

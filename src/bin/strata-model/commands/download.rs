@@ -4,7 +4,7 @@ use strata_model::{Registry, RegistryError};
 
 use crate::exit::{exit_code, Failure};
 use crate::json::Checked;
-use crate::output::{emit, emit_json, Ui};
+use crate::output::{emit, emit_json, Out, Ui};
 
 pub fn run(registry: Registry, ui: &Ui, names: &[String], all: bool, quiet: bool) -> Result<(), Failure> {
     let names: Vec<String> =
@@ -22,7 +22,7 @@ pub fn run(registry: Registry, ui: &Ui, names: &[String], all: bool, quiet: bool
         match result {
             Ok(path) => {
                 if !ui.json {
-                    emit(&format!("{}\n", path.display()))?;
+                    emit(Out::line(&path))?;
                 }
             }
             Err(e) => {

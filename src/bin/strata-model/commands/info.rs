@@ -4,7 +4,7 @@ use strata_model::{ByteSize, Registry, Status};
 
 use crate::exit::Failure;
 use crate::json::Info;
-use crate::output::{emit, emit_json, Ui};
+use crate::output::{emit, emit_json, Out, Ui};
 
 pub fn run(registry: &Registry, ui: &Ui, names: &[String]) -> Result<(), Failure> {
     if ui.json {
@@ -14,11 +14,14 @@ pub fn run(registry: &Registry, ui: &Ui, names: &[String]) -> Result<(), Failure
             _ => emit_json(&docs),
         };
     }
-    let mut blocks = Vec::new();
+    let mut out = Out::default();
     for name in names {
-        blocks.push(text(registry, name)?);
+        if !out.is_empty() {
+            out.push_str("\n");
+        }
+        text(registry, name, &mut out)?;
     }
-    emit(&blocks.join("\n"))
+    emit(&out)
 }
 
 fn document(registry: &Registry, name: &str) -> Result<Info, strata_model::RegistryError> {
@@ -31,15 +34,16 @@ fn document(registry: &Registry, name: &str) -> Result<Info, strata_model::Regis
     Ok(Info { model: m, gguf, gguf_error })
 }
 
-fn text(registry: &Registry, name: &str) -> Result<String, strata_model::RegistryError> {
+fn text(registry: &Registry, name: &str, out: &mut Out) -> Result<(), strata_model::RegistryError> {
     let m = registry.info(name)?;
     let header = (m.state == Status::Downloaded).then(|| registry.read_header(name));
     let e = &m.entry;
     let variants: Vec<String> =
         registry.catalog().variants(&e.name).iter().map(|v| v.display_name()).collect();
     let description = if e.description.is_empty() { "custom model" } else { &e.description };
-    let mut out = format!("{} ({})\n  {description}\n\n", m.name, e.quant);
-    let mut field = |k: &str, v: String| out.push_str(&format!("  {k:<14} {v}\n"));
+    out.push_str(&format!("{} ({})\n  {description}\n\n", m.name, e.quant));
+    let field = |out: &mut Out, k: &str, v: String| out.push_str(&format!("  {k:<14} {v}\n"));
+    let mut field = |k: &str, v: String| field(out, k, v);
     field("repository", format!("{} @ {}", e.hf_repo, e.revision));
     field("file", e.hf_filename.to_string());
     field("size", format!("{} ({} bytes)", ByteSize(e.size_bytes), e.size_bytes));
@@ -61,7 +65,10 @@ fn text(registry: &Registry, name: &str) -> Result<String, strata_model::Registr
     if m.pinned {
         field("pinned", "yes (prune keeps it)".into());
     }
-    field("path", m.path.display().to_string());
+    out.push_str(&format!("  {:<14} ", "path"));
+    out.push_path(&m.path);
+    out.push_str("\n");
+    let mut field = |k: &str, v: String| out.push_str(&format!("  {k:<14} {v}\n"));
     match &header {
         Some(Ok(h)) => {
             field(
@@ -84,5 +91,5 @@ fn text(registry: &Registry, name: &str) -> Result<String, strata_model::Registr
         Some(Err(err)) => field("gguf", format!("unreadable: {}", err.report())),
         None => {}
     }
-    Ok(out)
+    Ok(())
 }

@@ -5,7 +5,7 @@ use strata_model::{ByteSize, ModelInfo, Origin, Registry, Status};
 
 use crate::exit::Failure;
 use crate::json::List;
-use crate::output::{emit, emit_json, Table, Ui};
+use crate::output::{emit, emit_json, Out, Table, Ui};
 
 pub fn run(registry: &Registry, ui: &Ui, downloaded_only: bool) -> Result<(), Failure> {
     let all = registry.list();
@@ -65,8 +65,7 @@ pub fn run(registry: &Registry, ui: &Ui, downloaded_only: bool) -> Result<(), Fa
         }
         table.push(row);
     }
-    let mut out =
-        String::from(if downloaded_only { "Downloaded models:\n\n" } else { "Available models:\n\n" });
+    let mut out = Out::new(if downloaded_only { "Downloaded models:\n\n" } else { "Available models:\n\n" });
     if models.is_empty() {
         out.push_str("  (none)\n");
     } else {
@@ -86,16 +85,16 @@ pub fn run(registry: &Registry, ui: &Ui, downloaded_only: bool) -> Result<(), Fa
         }
         out.push_str(&files.render(|_, _, cell| cell));
     }
-    out.push('\n');
+    out.push_str("\n");
     out.push_str(&doc.total_line());
-    out.push_str(&format!("Models directory: {}\n", registry.models_dir().root().display()));
+    out.push_str("Models directory: ");
+    out.push_path(registry.models_dir().root());
+    out.push_str("\n");
     let custom = registry.catalog().custom_entries().count();
     if custom > 0 {
-        out.push_str(&format!(
-            "Custom catalog: {} ({custom} model{})\n",
-            registry.config().catalog_file().display(),
-            if custom == 1 { "" } else { "s" }
-        ));
+        out.push_str("Custom catalog: ");
+        out.push_path(&registry.config().catalog_file());
+        out.push_str(&format!(" ({custom} model{})\n", if custom == 1 { "" } else { "s" }));
     }
     emit(&out)
 }

@@ -21,7 +21,7 @@ pub mod verify;
 use strata_model::RegistryError;
 
 use crate::exit::{exit_code, Failure};
-use crate::output::{emit, emit_json, Ui};
+use crate::output::{emit, emit_json, Out, Ui};
 
 /// Runs `one` on each name. One name: its text or JSON object, or its error, as before.
 /// Several: each is done even when another fails; the JSON is an array; each failure is said
@@ -30,7 +30,7 @@ pub fn each<T: serde::Serialize>(
     ui: &Ui,
     names: &[String],
     verb: &str,
-    mut one: impl FnMut(&str) -> Result<(T, String), RegistryError>,
+    mut one: impl FnMut(&str) -> Result<(T, Out), RegistryError>,
 ) -> Result<(), Failure> {
     let mut docs = Vec::new();
     let mut first: Option<RegistryError> = None;

@@ -5,7 +5,7 @@ use strata_model::{Registry, RegistryError};
 
 use crate::exit::{exit_code, Failure};
 use crate::json::PathDoc;
-use crate::output::{emit, emit_json, Ui};
+use crate::output::{emit, emit_json, Out, Ui};
 
 pub fn run(registry: &Registry, ui: &Ui, names: &[String]) -> Result<(), Failure> {
     let mut docs = Vec::new();
@@ -15,7 +15,7 @@ pub fn run(registry: &Registry, ui: &Ui, names: &[String]) -> Result<(), Failure
         let found = registry.path(name)?;
         let path = registry.models_dir().model_path(entry);
         match &found {
-            Some(p) if !ui.json => emit(&format!("{}\n", p.display()))?,
+            Some(p) if !ui.json => emit(Out::line(p))?,
             Some(_) => {}
             None => missing.push(registry.files(entry).not_downloaded(entry.display_name())),
         }

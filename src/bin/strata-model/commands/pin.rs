@@ -4,7 +4,7 @@ use strata_model::Registry;
 
 use crate::exit::Failure;
 use crate::json::Pinned;
-use crate::output::Ui;
+use crate::output::{Out, Ui};
 
 pub fn run(registry: &Registry, ui: &Ui, names: &[String], pin: bool) -> Result<(), Failure> {
     super::each(ui, names, if pin { "pinned" } else { "unpinned" }, |name| {
@@ -16,6 +16,6 @@ pub fn run(registry: &Registry, ui: &Ui, names: &[String], pin: bool) -> Result<
             (false, true) => format!("unpinned {shown}\n"),
             (false, false) => format!("{shown} was not pinned\n"),
         };
-        Ok((Pinned { name: shown, pinned: pin, changed }, text))
+        Ok((Pinned { name: shown, pinned: pin, changed }, Out::new(&text)))
     })
 }

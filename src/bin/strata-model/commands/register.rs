@@ -5,7 +5,7 @@ use strata_model::{ByteSize, CustomModel, ModelTask, Registry, RegistryError};
 
 use crate::cli::RegisterArgs;
 use crate::exit::{code, Failure};
-use crate::output::{emit, emit_json, Ui};
+use crate::output::{emit, emit_json, Out, Ui};
 
 pub fn run(registry: &Registry, ui: &Ui, args: &RegisterArgs) -> Result<(), Failure> {
     let model = CustomModel {
@@ -27,13 +27,15 @@ pub fn run(registry: &Registry, ui: &Ui, args: &RegisterArgs) -> Result<(), Fail
     if ui.json {
         return emit_json(&registry.info_of(&entry));
     }
-    emit(&format!(
-        "registered {} ({}, {}) in {}\n",
+    let mut out = Out::new(&format!(
+        "registered {} ({}, {}) in ",
         entry.display_name(),
         entry.hf_filename,
-        ByteSize(entry.size_bytes),
-        registry.config().catalog_file().display()
-    ))
+        ByteSize(entry.size_bytes)
+    ));
+    out.push_path(&registry.config().catalog_file());
+    out.push_str("\n");
+    emit(&out)
 }
 
 /// A problem with the model given (not with the catalog file) is the user's flag: exit 2,

@@ -5,7 +5,7 @@ use strata_model::Registry;
 
 use crate::exit::Failure;
 use crate::json::Removed;
-use crate::output::Ui;
+use crate::output::{Out, Ui};
 
 pub fn run(registry: &Registry, ui: &Ui, names: &[String]) -> Result<(), Failure> {
     super::each(ui, names, "removed", |name| {
@@ -13,9 +13,12 @@ pub fn run(registry: &Registry, ui: &Ui, names: &[String]) -> Result<(), Failure
         let removed = registry.remove(name)?;
         let path = registry.models_dir().model_path(entry);
         let text = if removed {
-            format!("removed {} ({})\n", entry.display_name(), path.display())
+            let mut out = Out::new(&format!("removed {} (", entry.display_name()));
+            out.push_path(&path);
+            out.push_str(")\n");
+            out
         } else {
-            format!("{} was not downloaded; nothing to remove\n", entry.display_name())
+            Out::new(&format!("{} was not downloaded; nothing to remove\n", entry.display_name()))
         };
         Ok((Removed { name: entry.display_name(), removed, path }, text))
     })

@@ -5,7 +5,7 @@ use strata_model::{Registry, TokenSource};
 
 use crate::exit::Failure;
 use crate::json::{SourceCheck, Sources};
-use crate::output::{emit, emit_json, Ui};
+use crate::output::{emit, emit_json, Out, Ui};
 
 pub fn run(registry: &Registry, ui: &Ui) -> Result<(), Failure> {
     let config = registry.config();
@@ -53,13 +53,13 @@ pub fn run(registry: &Registry, ui: &Ui) -> Result<(), Failure> {
         })?;
         return failed(&checks);
     }
-    let mut out = format!("Models directory: {}", dir.display());
+    let mut out = Out::new("Models directory: ");
+    out.push_path(dir);
     out.push_str(if dir.is_dir() { "\n" } else { " (not created yet)\n" });
     let models = if custom == 1 { "model" } else { "models" };
-    out.push_str(&format!(
-        "Custom catalog:   {} ({custom} custom {models})\n",
-        config.catalog_file().display()
-    ));
+    out.push_str("Custom catalog:   ");
+    out.push_path(&config.catalog_file());
+    out.push_str(&format!(" ({custom} custom {models})\n"));
     out.push_str(&format!(
         "Offline:          {}\n",
         if config.offline() { "yes (no network source is used)" } else { "no" }
@@ -69,7 +69,9 @@ pub fn run(registry: &Registry, ui: &Ui) -> Result<(), Failure> {
         token.map_or("none (set HF_TOKEN, or run `hf auth login`)".into(), |t| format!("from {t}"))
     ));
     if let Some(cache) = config.hf_hub_cache() {
-        out.push_str(&format!("Shares into:      {} (strata-model share)\n", cache.display()));
+        out.push_str("Shares into:      ");
+        out.push_path(cache);
+        out.push_str(" (strata-model share)\n");
     }
     out.push_str("\nSources, in order:\n");
     for (i, c) in checks.iter().enumerate() {
@@ -90,7 +92,9 @@ pub fn run(registry: &Registry, ui: &Ui) -> Result<(), Failure> {
             (true, 0) => "no catalog model".to_string(),
             (true, _) => ui.paint(&format!("holds {}", c.models.join(", ")), "32"),
         };
-        out.push_str(&format!("  {:<18} {} ({}): {state}\n", c.tool.label(), c.path.display(), c.from));
+        out.push_str(&format!("  {:<18} ", c.tool.label()));
+        out.push_path(&c.path);
+        out.push_str(&format!(" ({}): {state}\n", c.from));
     }
     emit(&out)?;
     failed(&checks)

@@ -5,7 +5,7 @@ use strata_model::{Registry, Status};
 
 use crate::exit::Failure;
 use crate::json::Unregistered;
-use crate::output::{emit, emit_json, Ui};
+use crate::output::{emit, emit_json, Out, Ui};
 
 pub fn run(registry: &Registry, ui: &Ui, name: &str, remove_file: bool) -> Result<(), Failure> {
     let (entry, removed) =
@@ -20,9 +20,11 @@ pub fn run(registry: &Registry, ui: &Ui, name: &str, remove_file: bool) -> Resul
             file_left: left,
         });
     }
-    let mut out = format!("unregistered {}\n", entry.display_name());
+    let mut out = Out::new(&format!("unregistered {}\n", entry.display_name()));
     if removed {
-        out.push_str(&format!("removed its file {}\n", info.path.display()));
+        out.push_str("removed its file ");
+        out.push_path(&info.path);
+        out.push_str("\n");
     }
     emit(&out)?;
     if let Some(p) = left {

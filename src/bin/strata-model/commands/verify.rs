@@ -4,7 +4,7 @@ use strata_model::{Registry, RegistryError, Status};
 
 use crate::exit::{exit_code, Failure};
 use crate::json::Checked;
-use crate::output::{emit, emit_json, Ui};
+use crate::output::{emit, emit_json, Out, Ui};
 
 pub fn run(registry: &Registry, ui: &Ui, names: &[String], all: bool) -> Result<(), Failure> {
     let names: Vec<String> = if all || names.is_empty() {
@@ -13,7 +13,7 @@ pub fn run(registry: &Registry, ui: &Ui, names: &[String], all: bool) -> Result<
         names.to_vec()
     };
     let mut results = Vec::new();
-    let mut out = String::new();
+    let mut out = Out::default();
     let mut failed = 0;
     let mut worst: Option<RegistryError> = None;
     for name in &names {
@@ -21,7 +21,9 @@ pub fn run(registry: &Registry, ui: &Ui, names: &[String], all: bool) -> Result<
         results.push(Checked::of(name, &result));
         match result {
             Ok(path) => {
-                out.push_str(&format!("ok      {name}  {}\n", path.display()));
+                out.push_str(&format!("ok      {name}  "));
+                out.push_path(&path);
+                out.push_str("\n");
                 let entry = registry.resolve(name)?;
                 if let Ok(header) = registry.read_header(name) {
                     for warning in Registry::header_mismatches(entry, &header) {

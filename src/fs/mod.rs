@@ -1,10 +1,17 @@
-//! Filesystem plumbing, in one place, below everything else: directories, atomic writes, lock
-//! files, free space, hard links and reflinks, positional reads and writes.
+//! Filesystem plumbing, in one place, below everything else: directories, atomic writes, locks
+//! ([`lock`]), free space, hard links and reflinks, positional reads and writes.
 //!
 //! Every module that writes a small file writes it through [`write_atomic`] (or streams a
 //! large one through [`AtomicFile`]): a temporary file in the target's directory, synced, then
 //! renamed over the target, so a reader sees the old content or the new, never half of it.
-//! Every lock file is opened through [`LockFile`].
+//!
+//! Modes follow the umask, so that a models directory shared by a group (a setgid directory,
+//! umask 0002) stays writable by every member: directories are created `0777 & ~umask`, files
+//! `0666 & ~umask` (temporary files too, before they become visible), and a setgid directory's
+//! group is kept by the kernel.
+
+mod holder;
+pub(crate) mod lock;
 
 use std::fs;
 use std::io::Write;
@@ -12,12 +19,13 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{RegistryError, Result};
 
-/// Creates `dir` and its parents with mode 0755 (before the umask).
+/// Creates `dir` and its parents with mode 0777 before the umask (0755 with umask 0022, 2775
+/// in a setgid group directory with umask 0002).
 pub(crate) fn create_dir(dir: &Path) -> Result<()> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o755);
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o777);
     builder.create(dir).map_err(|e| RegistryError::storage("create directory", dir, e))
 }
 
@@ -29,7 +37,8 @@ pub(crate) struct AtomicFile {
 }
 
 impl AtomicFile {
-    /// Starts a file that will replace `target` (mode 0644 before the umask).
+    /// Starts a file that will replace `target` (mode 0666 before the umask, from its creation:
+    /// the temporary file is never more private than the file it becomes).
     pub(crate) fn create(target: &Path) -> Result<Self> {
         let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -37,7 +46,7 @@ impl AtomicFile {
         let mut builder = tempfile::Builder::new();
         builder.prefix(&prefix).suffix(".tmp");
         #[cfg(unix)]
-        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
         let tmp = builder.tempfile_in(dir).map_err(|e| RegistryError::storage("create a file in", dir, e))?;
         Ok(Self { tmp, target: target.to_path_buf() })
     }
@@ -69,54 +78,39 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     file.commit()
 }
 
-/// An open lock file. The lock is an OS file lock (`flock`): released when the file is
-/// closed, or by the kernel when the process dies, so there are no stale locks.
-#[derive(Debug)]
-pub(crate) struct LockFile {
-    file: fs::File,
-    path: PathBuf,
+/// Marks `path` as modified now (its modification time), as any process that may write it can
+/// (`utimensat` with `UTIME_NOW`: a member of the file's group too, not only its owner). The
+/// time is the filesystem's own (an NFS server's). Best effort.
+pub(crate) fn touch_now(path: &Path) {
+    #[cfg(unix)]
+    {
+        use rustix::fs::{Timespec, Timestamps, UTIME_NOW, UTIME_OMIT};
+        let times = Timestamps {
+            last_access: Timespec { tv_sec: 0, tv_nsec: UTIME_OMIT },
+            last_modification: Timespec { tv_sec: 0, tv_nsec: UTIME_NOW },
+        };
+        let _ = rustix::fs::utimensat(rustix::fs::CWD, path, &times, rustix::fs::AtFlags::empty());
+    }
+    #[cfg(not(unix))]
+    {
+        if let Ok(f) = fs::OpenOptions::new().write(true).open(path) {
+            let _ = f.set_modified(std::time::SystemTime::now());
+        }
+    }
 }
 
-impl LockFile {
-    /// Opens (creating if needed) the lock file at `path`, without locking it.
-    pub(crate) fn open(path: &Path) -> Result<Self> {
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map_err(|e| RegistryError::storage("open lock file", path, e))?;
-        Ok(Self { file, path: path.to_path_buf() })
-    }
+/// Whether this process may delete (or replace) entries of `dir`: write and search
+/// permission on it, as a removal that must not stop half-way checks first.
+#[cfg(unix)]
+pub(crate) fn can_change_entries(dir: &Path) -> std::io::Result<()> {
+    use rustix::fs::Access;
+    rustix::fs::access(dir, Access::WRITE_OK | Access::EXEC_OK).map_err(std::io::Error::from)
+}
 
-    /// Opens the lock file at `path` if it exists (creating nothing).
-    pub(crate) fn open_existing(path: &Path) -> Result<Option<Self>> {
-        match fs::OpenOptions::new().write(true).open(path) {
-            Ok(file) => Ok(Some(Self { file, path: path.to_path_buf() })),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(RegistryError::storage("open lock file", path, e)),
-        }
-    }
-
-    /// Takes the lock if nobody holds it. `Ok(false)`: another holder has it.
-    pub(crate) fn try_lock(&self) -> Result<bool> {
-        match self.file.try_lock() {
-            Ok(()) => Ok(true),
-            Err(fs::TryLockError::WouldBlock) => Ok(false),
-            Err(fs::TryLockError::Error(e)) => Err(RegistryError::storage("lock", &self.path, e)),
-        }
-    }
-
-    /// Takes the lock, waiting for any other holder.
-    pub(crate) fn lock(&self) -> Result<()> {
-        self.file.lock().map_err(|e| RegistryError::storage("lock", &self.path, e))
-    }
-
-    /// The lock file's path.
-    #[cfg(feature = "registry")]
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
+/// Whether this process may delete entries of `dir` (assumed on this platform).
+#[cfg(not(unix))]
+pub(crate) fn can_change_entries(_dir: &Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// Whether `e` says the place cannot be written (permissions, or a read-only file system).
@@ -237,14 +231,11 @@ pub(crate) fn read_at(file: &fs::File, mut buf: &mut [u8], mut offset: u64) -> s
     Ok(())
 }
 
-/// Opens (creating if needed) a file for reading and writing in place, mode 0644.
+/// Opens (creating if needed, mode 0666 before the umask) a file for reading and writing in
+/// place.
 #[cfg(feature = "registry")]
 pub(crate) fn open_read_write(path: &Path) -> std::io::Result<fs::File> {
-    let mut opts = fs::OpenOptions::new();
-    opts.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o644);
-    opts.open(path)
+    fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)
 }
 
 /// Deletes `path`; a missing file is not an error. Returns whether something was deleted.
@@ -274,7 +265,8 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode & 0o600, 0o600, "{mode:o}");
-            assert_eq!(mode & !0o644, 0, "{mode:o}");
+            let umask = mode_of_new_file(dir.path());
+            assert_eq!(mode, umask, "an atomic write has the mode of any new file: {mode:o}");
         }
         // An uncommitted file leaves the target as it was.
         let mut f = AtomicFile::create(&path).unwrap();
@@ -282,19 +274,6 @@ mod tests {
         drop(f);
         assert_eq!(fs::read(&path).unwrap(), b"two");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn a_held_lock_is_seen_as_busy() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("m.lock");
-        assert!(LockFile::open_existing(&path).unwrap().is_none(), "open_existing creates nothing");
-        let holder = LockFile::open(&path).unwrap();
-        holder.lock().unwrap();
-        let other = LockFile::open_existing(&path).unwrap().unwrap();
-        assert!(!other.try_lock().unwrap());
-        drop(holder);
-        assert!(other.try_lock().unwrap());
     }
 
     #[cfg(all(unix, feature = "registry"))]
@@ -309,5 +288,16 @@ mod tests {
         assert_eq!(fs::read(dir.path().join("b")).unwrap(), b"bytes");
         assert!(link_or_copy(&from, &dir.path().join("b")).is_err(), "an existing target is refused");
         assert_eq!(fs::read(&from).unwrap(), b"bytes");
+    }
+
+    /// The mode a plain new file gets in `dir` (0666 less the umask).
+    #[cfg(unix)]
+    fn mode_of_new_file(dir: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join("plain");
+        fs::write(&p, b"").unwrap();
+        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        fs::remove_file(p).unwrap();
+        mode
     }
 }
