@@ -2,6 +2,7 @@
 //! through an injectable lookup so tests never touch the process environment. Every variable
 //! the crate reads is a constant in [`vars`].
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -73,6 +74,7 @@ pub struct Config {
     hf_hub_cache: Option<PathBuf>,
     share_hf_cache: bool,
     registry_auth_files: Vec<PathBuf>,
+    resolve: Vec<(String, Vec<SocketAddr>)>,
 }
 
 /// Where the Hugging Face token comes from.
@@ -142,6 +144,7 @@ impl Config {
             hf_hub_cache: None,
             share_hf_cache: false,
             registry_auth_files: Vec::new(),
+            resolve: Vec::new(),
         }
     }
 
@@ -396,6 +399,21 @@ impl Config {
     /// The connect timeout.
     pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout
+    }
+
+    /// Connects to `host` (a name as URLs spell it, any case) at `addrs`, tried in this order
+    /// instead of what the system resolves, as curl's `--resolve`; each address carries its
+    /// own port, which replaces the URL's (none: host not found). Not used where a proxy
+    /// resolves the host.
+    pub fn with_resolve(mut self, host: &str, addrs: Vec<SocketAddr>) -> Self {
+        self.resolve.retain(|(h, _)| !h.eq_ignore_ascii_case(host));
+        self.resolve.push((host.to_string(), addrs));
+        self
+    }
+
+    /// The hosts set with [`Config::with_resolve`] and their addresses.
+    pub fn resolve(&self) -> &[(String, Vec<SocketAddr>)] {
+        &self.resolve
     }
 
     /// Sets the read timeout: the longest silence of a transfer before it counts as stalled
