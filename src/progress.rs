@@ -1,6 +1,7 @@
 //! What a download is doing, as events for progress bars and logs. The resolver and the
 //! transfer engine send them; the command line renders them; the library never prints.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -109,6 +110,18 @@ pub enum Progress<'a> {
         fetched: u64,
         /// How long the fetch took, verification included.
         elapsed: Duration,
+    },
+    /// Connecting to a host is slow: none of its addresses has answered yet. Sent a few
+    /// seconds after the first attempt (then every ten seconds) until one connects or the
+    /// connect timeout ends the wait, for the connections of a download's transfers (not for
+    /// those of `add`, `push` or `sources`, which have no callback).
+    Connecting {
+        /// The host and port, as the URL names them (`huggingface.co:443`).
+        host: &'a str,
+        /// Since the first attempt.
+        waited: Duration,
+        /// The addresses, in the order they are tried (families interleaved, RFC 8305).
+        addresses: &'a [SocketAddr],
     },
     /// A source did not serve the file; the next one is tried.
     SourceFailed {

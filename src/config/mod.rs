@@ -3,6 +3,7 @@
 //! the crate reads is a constant in [`vars`].
 
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -80,6 +81,7 @@ pub struct Config {
     registry_auth_files: Vec<PathBuf>,
     lock_timeout: Option<Duration>,
     cloud_unreadable: Vec<String>,
+    resolve: Vec<(String, Vec<SocketAddr>)>,
 }
 
 /// Where the Hugging Face token comes from.
@@ -151,6 +153,7 @@ impl Config {
             registry_auth_files: Vec::new(),
             lock_timeout: None,
             cloud_unreadable: Vec::new(),
+            resolve: Vec::new(),
         }
     }
 
@@ -344,6 +347,21 @@ impl Config {
     /// The connect timeout.
     pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout
+    }
+
+    /// Connects to `host` (a name as URLs spell it, any case) at `addrs`, tried in this order
+    /// instead of what the system resolves, as curl's `--resolve`; each address carries its
+    /// own port, which replaces the URL's (none: host not found). Not used where a proxy
+    /// resolves the host.
+    pub fn with_resolve(mut self, host: &str, addrs: Vec<SocketAddr>) -> Self {
+        self.resolve.retain(|(h, _)| !h.eq_ignore_ascii_case(host));
+        self.resolve.push((host.to_string(), addrs));
+        self
+    }
+
+    /// The hosts set with [`Config::with_resolve`] and their addresses.
+    pub fn resolve(&self) -> &[(String, Vec<SocketAddr>)] {
+        &self.resolve
     }
 
     /// Sets the read timeout: the longest silence of a transfer before it counts as stalled

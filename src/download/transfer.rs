@@ -306,7 +306,10 @@ impl Run<'_, '_> {
                 end: if single && end == self.size { None } else { Some(end) },
                 if_range: validator,
             };
-            let (error, progressed) = match t.source.fetch(t.entry, &request) {
+            // Slow connections made by this fetch are reported too (`Progress::Connecting`).
+            let fetched =
+                crate::sources::reporting_connects_to(t.progress.0, || t.source.fetch(t.entry, &request));
+            let (error, progressed) = match fetched {
                 Err(e @ SourceError::Transient { .. }) => (e, false),
                 Err(SourceError::RateLimited { reason, wait }) => {
                     waits += 1;

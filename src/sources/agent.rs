@@ -1,11 +1,14 @@
 //! The HTTPS client every network source over HTTP shares: ureq with the system's trust roots
 //! plus `SSL_CERT_FILE`, the environment's proxy, timeouts, no automatic redirects (each hop
-//! is checked by the source), identity encoding; and the one place a ureq error becomes a
-//! [`SourceError`].
+//! is checked by the source), identity encoding, connections by Happy Eyeballs
+//! ([`super::connect`]); and the one place a ureq error becomes a [`SourceError`].
 
 use std::sync::Arc;
 
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector, RustlsConnector};
+
+use super::connect::{HappyEyeballs, Resolve};
 
 use crate::config::{vars, Config};
 use crate::error::{ErrorKind, RegistryError, Result, SourceError};
@@ -22,7 +25,7 @@ const SYSTEM_BUNDLES: &[&str] = &[
 /// A ureq agent configured from `config`.
 pub(crate) fn agent(config: &Config) -> Result<ureq::Agent> {
     let tls = TlsConfig::builder().root_certs(root_certs(config.ca_file())?).build();
-    Ok(ureq::Agent::config_builder()
+    let settings = ureq::Agent::config_builder()
         .max_redirects(0)
         .http_status_as_error(false)
         .https_only(true)
@@ -39,8 +42,13 @@ pub(crate) fn agent(config: &Config) -> Result<ureq::Agent> {
         .max_idle_connections_per_host(64)
         .proxy(if config.env_proxy() { ureq::Proxy::try_from_env() } else { None })
         .tls_config(tls)
-        .build()
-        .new_agent())
+        .build();
+    // ureq's DefaultConnector chain (CONNECT proxy, TCP, TLS) with Happy Eyeballs as its TCP
+    // step. With ureq's `socks-proxy` feature off, that chain had no SOCKS step either (only a
+    // log warning, which ureq keeps private).
+    let connector =
+        ().chain(ConnectProxyConnector::default()).chain(HappyEyeballs).chain(RustlsConnector::default());
+    Ok(ureq::Agent::with_parts(settings, connector, Resolve::new(config.resolve())))
 }
 
 /// The system's trust roots plus those of `extra` (a PEM file).

@@ -11,6 +11,7 @@ use crate::config::{vars, Config};
 use crate::error::{RegistryError, Result};
 
 mod agent;
+mod connect;
 mod http;
 mod location;
 mod mirror_dir;
@@ -20,6 +21,7 @@ mod oci;
 mod source;
 
 pub use crate::error::SourceError;
+pub(crate) use connect::reporting_to as reporting_connects_to;
 pub use http::{HttpSource, LfsInfo, Linked, RepoInfo, Sibling};
 pub use location::{redact, Location, LocationError};
 pub use mirror_dir::MirrorDir;

@@ -6,6 +6,7 @@ mod cli;
 #[cfg(feature = "cloud")]
 mod cloud;
 mod conformance;
+mod connect;
 mod download;
 mod environment;
 mod faults;

@@ -3,10 +3,11 @@
 //! line at most every 10 % or 10 s, and no control characters. Speed and time left count this
 //! run's bytes only (not those resumed from disk), smoothed. After a verified download, one
 //! line says so (`✓ minilm 25.0 MB, SHA-256 verified, 1.2 s`). Notices (waiting for another
-//! process, retries, failed sources) go to stderr too. Sizes and speeds are in the decimal
+//! process, a slow connection, retries, failed sources) go to stderr too. Sizes and speeds are in the decimal
 //! units of `list` ([`ByteSize`]).
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -105,6 +106,17 @@ fn style(rate: Arc<Mutex<Rate>>, width: u16) -> ProgressStyle {
         .with_key("rate", speed_key)
         .with_key("left", eta_key)
         .progress_chars("=> ")
+}
+
+/// The notice of a slow connection, naming at most four addresses:
+/// `still connecting to localhost:443 after 3 s ([::1]:443, 127.0.0.1:443)`.
+fn connecting(host: &str, waited: Duration, addresses: &[SocketAddr]) -> String {
+    const SHOWN: usize = 4;
+    let mut list = addresses.iter().take(SHOWN).map(SocketAddr::to_string).collect::<Vec<_>>().join(", ");
+    if addresses.len() > SHOWN {
+        list += &format!(" and {} more", addresses.len() - SHOWN);
+    }
+    format!("still connecting to {host} after {} s ({list})", waited.as_secs())
 }
 
 /// The download in progress.
@@ -237,6 +249,7 @@ pub fn reporter(quiet: bool) -> Option<ProgressFn> {
                 }
                 eprintln!("✓ {model} {}, SHA-256 verified, {:.1} s", ByteSize(*bytes), elapsed.as_secs_f64());
             }
+            Progress::Connecting { host, waited, addresses } => note(&current, connecting(host, *waited, addresses)),
             Progress::Retrying { model, source, reason, delay } => note(
                 &current,
                 format!("{model}: {source}: {reason}; retrying in {:.1}s", delay.as_secs_f64()),
@@ -268,5 +281,21 @@ mod tests {
         assert_eq!(clock(r.eta(0)), "0s");
         assert_eq!(clock(Some(Duration::from_secs(3725))), "1h02m");
         assert_eq!(clock(None), "--");
+    }
+
+    #[test]
+    fn a_slow_connection_names_its_host_and_addresses() {
+        let a: Vec<SocketAddr> = ["[::1]:443", "127.0.0.1:443", "[::2]:443", "127.0.0.2:443", "[::3]:443"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        assert_eq!(
+            connecting("localhost:443", Duration::from_millis(3200), &a[..2]),
+            "still connecting to localhost:443 after 3 s ([::1]:443, 127.0.0.1:443)"
+        );
+        assert_eq!(
+            connecting("h:443", Duration::from_secs(13), &a),
+            "still connecting to h:443 after 13 s ([::1]:443, 127.0.0.1:443, [::2]:443, 127.0.0.2:443 and 1 more)"
+        );
     }
 }

@@ -1,13 +1,15 @@
 //! Every shared test helper: an isolated environment for the `strata-model` binary
 //! ([`Sandbox`]), fixture files, the Hugging Face look-alike ([`hub`]) with a registered
 //! model ([`Setup`]), the object-store emulators ([`emulators`]), the `LD_PRELOAD` filesystem
-//! shim ([`shim`]) and the one mockall [`mock::MockSource`].
+//! shim ([`shim`]), black-holed addresses ([`blackhole`]) and the one mockall
+//! [`mock::MockSource`].
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use sha2::{Digest, Sha256};
 
+pub mod blackhole;
 #[cfg(feature = "cloud")]
 pub mod emulators;
 pub mod hub;
