@@ -460,6 +460,16 @@ pub enum SourceError {
         expected: String,
     },
 
+    /// An answer that cannot be right for the request (a `Content-Range` other than the one
+    /// asked for, a contradicting `Content-Length`): not retried; the next source is tried.
+    #[error("{location}: protocol error: {reason}")]
+    Protocol {
+        /// Where, without credentials.
+        location: String,
+        /// What was asked and what came back.
+        reason: String,
+    },
+
     /// The first bytes are not the GGUF magic (an HTML error page, a login form).
     #[error("{location} did not send a GGUF file (it starts with {head:?}; an error page?)")]
     NotGguf {
@@ -500,6 +510,7 @@ impl SourceError {
         match self {
             Self::NotFound { .. } => ErrorKind::NotDownloaded,
             Self::Transient { .. } | Self::RateLimited { .. } | Self::GaveUp { .. } => ErrorKind::Network,
+            Self::Protocol { .. } => ErrorKind::Network,
             Self::WrongSize { .. }
             | Self::WrongSha256 { .. }
             | Self::NotGguf { .. }
