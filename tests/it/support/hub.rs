@@ -8,10 +8,9 @@
 //! with a status (429/503 with `Retry-After`, an error body), flip a byte, ignore `Range`, lie
 //! in a 206 (`Content-Range`, `Content-Length`), redirect to `http://`, expire signatures, weak
 //! or no `ETag`s, Hub error codes and rate limits, a Hub that serves the file itself with a
-//! `HEAD` of `Content-Length: 0`. The Hub
-//! also answers the model API as the real one does (`/api/models/{repo}/revision/{rev}`, with
-//! each file's `lfs` facts when asked `?blobs=true`). Every request is recorded, with its
-//! headers and connection, per host. As an OCI registry (`/v2/…`, token realm `/token`) it
+//! `HEAD` of `Content-Length: 0`. The Hub also answers the model API as the real one does
+//! (`/api/models/{repo}/revision/{rev}`, with each file's `lfs` facts when asked
+//! `?blobs=true`). Every request is recorded, with its headers and connection, per host. As an OCI registry (`/v2/…`, token realm `/token`) it
 //! redirects blob reads to the CDN, as registries backed by S3 or GCS do.
 
 use std::collections::HashMap;
