@@ -471,9 +471,11 @@ impl<'a> Resolver<'a> {
                 }
                 Err(Stop::RangesUnsupported) => use_ranges = false,
                 Err(Stop::Source(e)) => {
-                    if e.kind() == crate::error::ErrorKind::Integrity {
-                        files.discard_partial();
-                    } else if !e.is_not_found() {
+                    // No byte of an answer refused before it was written (another size, not a
+                    // GGUF file, a protocol error) reached the partial: what is there stays
+                    // resumable from another source or a later run. Only a hash that fails
+                    // (above) discards bytes.
+                    if !e.is_not_found() {
                         file.sync_all().map_err(|e| storage("sync", e))?;
                     }
                     return Err(Stop::Source(e));

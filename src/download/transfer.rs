@@ -359,10 +359,11 @@ impl Run<'_, '_> {
                     let mut skip = 0;
                     if fetch.start != cur {
                         if fetch.start != 0 {
-                            return self.fail(Stop::Source(SourceError::failed(
-                                ErrorKind::Network,
-                                format!("{} served bytes from {}, not {cur}", fetch.location, fetch.start),
-                            )));
+                            // Neither the range asked for nor the whole file: not retried.
+                            return self.fail(Stop::Source(SourceError::Protocol {
+                                reason: format!("the source served bytes from {}, not {cur}", fetch.start),
+                                location: fetch.location,
+                            }));
                         }
                         if !single {
                             // The whole file for a range: its validator changed (recorded

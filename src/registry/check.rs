@@ -1,11 +1,14 @@
 //! `catalog check`: for maintainers, compares each pinned catalog entry with what the Hub
 //! reports (`HEAD` on the pinned `resolve` URL, no body): `X-Linked-Size` and `X-Linked-Etag`.
+//! What the Hub does not report is unknown, never a difference: a `HEAD` with no size or a
+//! size of 0 (a proxy that drops the length) leaves the size unknown.
 
 use serde::Serialize;
 
 use url::Url;
 
 use super::Registry;
+use crate::catalog::ModelEntry;
 use crate::error::{Report, Result};
 use crate::sources::HttpSource;
 
@@ -19,6 +22,8 @@ pub enum Verdict {
     Mismatch,
     /// The Hub does not have the file at the pinned revision, or could not be asked.
     Missing,
+    /// The Hub answered but reported neither the size nor the SHA-256: nothing to compare.
+    Unknown,
 }
 
 /// One row of the check.
@@ -30,11 +35,11 @@ pub struct CheckRow {
     pub file: String,
     /// The catalog's size.
     pub size_bytes: u64,
-    /// What the Hub reports.
+    /// What the Hub reports; `None` when it does not say (unknown, not 0).
     pub hub_size_bytes: Option<u64>,
     /// The catalog's SHA-256.
     pub sha256: String,
-    /// What the Hub reports.
+    /// What the Hub reports; `None` when it does not say.
     pub hub_sha256: Option<String>,
     /// The verdict.
     pub verdict: Verdict,
@@ -69,16 +74,8 @@ impl Registry {
                 let (hub_size, hub_sha256, verdict, note) = match hub.inspect(e) {
                     Err(e) => (None, None, Verdict::Missing, Some(Report::new(&e).to_string())),
                     Ok(l) => {
-                        let size_ok = l.size == Some(e.size_bytes);
-                        let sha_ok = l.sha256.as_deref() == Some(&*e.sha256);
-                        let note = match (size_ok, sha_ok) {
-                            (true, true) => None,
-                            (false, true) => Some("size differs".into()),
-                            (true, false) => Some("SHA-256 differs".into()),
-                            (false, false) => Some("size and SHA-256 differ".into()),
-                        };
-                        let verdict = if note.is_none() { Verdict::Match } else { Verdict::Mismatch };
-                        (l.size, l.sha256, verdict, note)
+                        let (verdict, note) = compare(e, l.size, l.sha256.as_deref());
+                        (l.size, l.sha256, verdict, note.map(str::to_string))
                     }
                 };
                 CheckRow {
@@ -93,5 +90,43 @@ impl Registry {
                 }
             })
             .collect())
+    }
+}
+
+/// The verdict on `entry` when the Hub reports `size` and `sha256` (`None`: not reported),
+/// and a note when it is not a plain match.
+fn compare(entry: &ModelEntry, size: Option<u64>, sha256: Option<&str>) -> (Verdict, Option<&'static str>) {
+    let size_differs = size.is_some_and(|s| s != entry.size_bytes);
+    let sha_differs = sha256.is_some_and(|s| !s.eq_ignore_ascii_case(&entry.sha256));
+    match (size_differs, sha_differs, size, sha256) {
+        (true, true, _, _) => (Verdict::Mismatch, Some("size and SHA-256 differ")),
+        (true, false, _, _) => (Verdict::Mismatch, Some("size differs")),
+        (false, true, _, _) => (Verdict::Mismatch, Some("SHA-256 differs")),
+        (false, false, None, None) => (Verdict::Unknown, Some("the Hub reported neither size nor SHA-256")),
+        (false, false, None, Some(_)) => {
+            (Verdict::Match, Some("SHA-256 matches; size unknown (the Hub did not report it)"))
+        }
+        (false, false, Some(_), None) => {
+            (Verdict::Match, Some("size matches; SHA-256 unknown (the Hub did not report it)"))
+        }
+        (false, false, Some(_), Some(_)) => (Verdict::Match, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_the_hub_does_not_report_is_unknown_not_a_difference() {
+        let e = crate::catalog::Catalog::builtin().resolve("minilm").unwrap().clone();
+        let (size, sha) = (Some(e.size_bytes), Some(&*e.sha256));
+        assert_eq!(compare(&e, size, sha), (Verdict::Match, None));
+        assert_eq!(compare(&e, None, sha).0, Verdict::Match);
+        assert!(compare(&e, None, sha).1.is_some_and(|n| n.contains("size unknown")));
+        assert_eq!(compare(&e, None, None).0, Verdict::Unknown);
+        assert_eq!(compare(&e, Some(1), sha), (Verdict::Mismatch, Some("size differs")));
+        assert_eq!(compare(&e, None, Some("ab")), (Verdict::Mismatch, Some("SHA-256 differs")));
+        assert_eq!(compare(&e, Some(1), None), (Verdict::Mismatch, Some("size differs")));
     }
 }

@@ -325,3 +325,32 @@ fn catalog_check_follows_the_hubs_relative_redirects() {
         .code(5);
     assert!(r.stdout.contains("is gated"), "{}", r.stdout);
 }
+
+/// A Hub (or a proxy in front of it) that answers the `HEAD` itself with `Content-Length: 0`
+/// and no `X-Linked-Size`: the size is unknown, not 0, and not a mismatch; the SHA-256 it does
+/// report is still compared.
+#[test]
+fn catalog_check_says_unknown_for_a_size_of_0_in_a_head() {
+    let s = setup(300_000);
+    s.hub.set_faults(Faults { hub_serves_unsized: true, ..Default::default() });
+    let endpoint = s.hub.endpoint();
+    let r = Run::of(
+        s.cmd().args(["catalog", "check", "--endpoint", &endpoint, "tiny", "--json"]).output().unwrap(),
+    )
+    .ok();
+    let row = &r.json()[0];
+    assert_eq!(row["verdict"], "match", "{row}");
+    assert!(row["hub_size_bytes"].is_null(), "unknown, not 0: {row}");
+    assert_eq!(row["hub_sha256"], sha256_hex(&s.bytes));
+    assert!(row["note"].as_str().is_some_and(|n| n.contains("size unknown")), "{row}");
+    let text =
+        Run::of(s.cmd().args(["catalog", "check", "--endpoint", &endpoint, "tiny"]).output().unwrap()).ok();
+    let line = text.stdout.lines().find(|l| l.contains("tiny")).unwrap_or_default();
+    assert!(line.contains("match") && line.contains("size unknown"), "{}", text.stdout);
+    assert!(!text.stdout.contains("0 bytes /") && !text.stdout.contains("MISMATCH"), "{}", text.stdout);
+    assert!(s.hub.seen().iter().all(|r| r.method == "HEAD"), "no body fetched");
+
+    // A download trusts the catalog's size then, and the Hub's bytes verify.
+    s.run(&["download", "tiny", "--quiet"]).ok();
+    assert_eq!(fs::read(s.model_path()).unwrap(), s.bytes);
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use strata_model::{ErrorKind, RegistryError, RetryPolicy, SourceError};
 
-use crate::support::hub::{Faults, Hub};
+use crate::support::hub::{Faults, Hub, RangeLie};
 use crate::support::setup;
 
 enum Expect {
@@ -36,6 +36,9 @@ fn refused(e: &SourceError) -> bool {
 }
 fn not_gguf(e: &SourceError) -> bool {
     matches!(e, SourceError::NotGguf { .. })
+}
+fn protocol(e: &SourceError) -> bool {
+    matches!(e, SourceError::Protocol { .. })
 }
 
 struct Case {
@@ -84,6 +87,26 @@ fn resolved_twice(hub: &Hub) -> bool {
 fn resolved_once(hub: &Hub) -> bool {
     hub.requests("hub") == 1
 }
+fn one_cdn_request(hub: &Hub) -> bool {
+    hub.requests("cdn") == 1
+}
+fn two_cdn_requests(hub: &Hub) -> bool {
+    hub.requests("cdn") == 2
+}
+fn one_cdn_connection(hub: &Hub) -> bool {
+    hub.connections("cdn") == 1 && hub.requests("cdn") == 2
+}
+fn served_by_the_hub(hub: &Hub) -> bool {
+    let seen = hub.seen();
+    let first = seen.first();
+    hub.requests("cdn") == 0
+        && first.is_some_and(|r| r.host == "hub" && r.method == "HEAD")
+        && seen.iter().skip(1).all(|r| r.host == "hub" && r.method == "GET")
+}
+/// An S3-style error body that quotes the signed URL's query.
+const S3_400: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InvalidArgument</Code>\
+    <Message>Invalid Range</Message><ArgumentName>Range</ArgumentName>\
+    <Resource>/cdn/tiny.gguf?X-Amz-Signature=s3cr3t</Resource><RequestId>4442587FB7D0A2F9</RequestId></Error>";
 
 fn cases() -> Vec<Case> {
     let mib = 1u64 << 20;
@@ -288,6 +311,92 @@ fn cases() -> Vec<Case> {
             ..Default::default()
         },
         Case {
+            // A proxy that drops the length (huggingface_hub #3307): the size is unknown, not 0;
+            // the Hub's own answer to the GET and the catalog decide.
+            fault: "Hub HEAD 200 with Content-Length: 0, no X-Linked-Size; the Hub serves the bytes",
+            faults: Faults { hub_serves_unsized: true, ..Default::default() },
+            check: Some(("one HEAD, then GETs at the Hub", served_by_the_hub)),
+            ..Default::default()
+        },
+        Case {
+            fault: "Hub HEAD with Content-Length: 0, the Hub serves the bytes, 4 connections",
+            faults: Faults { hub_serves_unsized: true, ..Default::default() },
+            connections: 4,
+            size: PARALLEL,
+            max_sent: Some(1.0),
+            check: Some(("one HEAD, then GETs at the Hub", served_by_the_hub)),
+            ..Default::default()
+        },
+        Case {
+            fault: "206 starting elsewhere than asked, 4 connections",
+            faults: Faults { range_lie: Some(RangeLie::Start), ..Default::default() },
+            connections: 4,
+            size: PARALLEL,
+            expect: fails(ErrorKind::Network, protocol, "protocol error: the server answered bytes 512-"),
+            check: Some(("one request at the CDN", one_cdn_request)),
+            ..Default::default()
+        },
+        Case {
+            // The resume after the drop asks for `bytes=1048576-`; the answer ends early.
+            fault: "206 ending before the end asked for, on a resume",
+            faults: Faults { drop_at: Some(mib), range_lie: Some(RangeLie::End), ..Default::default() },
+            expect: Expect::Fails {
+                kind: ErrorKind::Network,
+                is: protocol,
+                says: "to a request for bytes 1048576-",
+                partial_kept: true,
+            },
+            check: Some(("the first answer, then one request", two_cdn_requests)),
+            ..Default::default()
+        },
+        Case {
+            fault: "206 whose range ends past its total, 4 connections",
+            faults: Faults { range_lie: Some(RangeLie::Total), ..Default::default() },
+            connections: 4,
+            size: PARALLEL,
+            expect: fails(ErrorKind::Network, protocol, "which is not a range"),
+            check: Some(("one request at the CDN", one_cdn_request)),
+            ..Default::default()
+        },
+        Case {
+            fault: "206 whose Content-Length contradicts its Content-Range, 4 connections",
+            faults: Faults { range_lie: Some(RangeLie::Length), ..Default::default() },
+            connections: 4,
+            size: PARALLEL,
+            expect: fails(
+                ErrorKind::Network,
+                protocol,
+                "with Content-Length 1572352 (the range is 1572864 bytes)",
+            ),
+            check: Some(("one request at the CDN", one_cdn_request)),
+            ..Default::default()
+        },
+        Case {
+            fault: "CDN 400 with an XML error body",
+            faults: Faults {
+                statuses: forever(400),
+                status_body: Some(("application/xml", S3_400)),
+                ..Default::default()
+            },
+            expect: fails(ErrorKind::Network, refused, "HTTP 400: InvalidArgument: Invalid Range"),
+            check: Some(("one request at the CDN", one_cdn_request)),
+            ..Default::default()
+        },
+        Case {
+            // The error body is read to its end: the retry goes out on the same connection.
+            fault: "503 with a text body, then the file",
+            faults: Faults {
+                statuses: vec![(503, Some(0))],
+                status_body: Some((
+                    "text/plain; charset=utf-8",
+                    "Slow Down\nPlease reduce your request rate.\n",
+                )),
+                ..Default::default()
+            },
+            check: Some(("one connection to the CDN", one_cdn_connection)),
+            ..Default::default()
+        },
+        Case {
             fault: "HTML page with status 200",
             faults: Faults { html: true, ..Default::default() },
             expect: fails(ErrorKind::Integrity, not_gguf, "not send a GGUF file"),
@@ -335,6 +444,8 @@ fn every_fault_ends_in_a_verified_file_or_a_clear_error() {
                 let ok = e.kind() == *kind
                     && typed
                     && text.contains(says)
+                    && !text.contains("s3cr3t")
+                    && !text.contains("sig=")
                     && !s.model_path().exists()
                     && (partial > 0) == *partial_kept;
                 let kept =
@@ -372,4 +483,30 @@ fn every_fault_ends_in_a_verified_file_or_a_clear_error() {
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fault-table.md");
     let _ = fs::write(out, &table);
     assert!(failures.is_empty(), "{}\n\n{table}", failures.join("\n"));
+}
+
+/// A protocol error is not retried: the mirror that lied is asked once, and the next source
+/// (the Hub) serves the file, through the binary.
+#[test]
+fn a_protocol_error_at_a_mirror_is_asked_once_and_the_hub_serves() {
+    let s = setup(PARALLEL);
+    s.hub.set_faults(Faults { range_lie: Some(RangeLie::Start), range_lie_once: true, ..Default::default() });
+    let mirror = format!("https://{}/cdn", s.hub.cdn);
+    let r = crate::support::Run::of(
+        s.cmd()
+            .env("STRATA_MODELS_MIRROR", &mirror)
+            .args(["download", "tiny", "--connections", "4"])
+            .output()
+            .unwrap(),
+    )
+    .ok();
+    assert_eq!(fs::read(s.model_path()).unwrap(), s.bytes);
+    assert!(
+        r.stderr.contains("protocol error: the server answered bytes 512-"),
+        "the mirror's failure is said: {}",
+        r.stderr
+    );
+    let at_mirror: Vec<_> = s.hub.cdn_gets().into_iter().filter(|g| !g.path.contains("sig=")).collect();
+    assert_eq!(at_mirror.len(), 1, "one request at the mirror, not retried: {at_mirror:#?}");
+    assert!(s.hub.cdn_gets().len() > 1, "the Hub's file host served the file");
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use ureq::http::StatusCode;
 
 use super::signals::{busy, hub_refusal, HubTarget};
-use super::{drain, redirect_target, same_origin, HttpSource, MAX_REDIRECTS};
+use super::{read_said, redirect_target, same_origin, saying, HttpSource, MAX_REDIRECTS};
 use crate::error::{ErrorKind, SourceError};
 use crate::sources::agent::classify;
 use crate::sources::location::redact;
@@ -86,22 +86,27 @@ impl HttpSource {
                 continue;
             }
             if !status.is_success() {
+                let (parts, body) = resp.into_parts();
+                let said = read_said(&parts.headers, body, &self.secrets());
+                let said = said.as_deref();
                 let error = match status {
                     StatusCode::UNAUTHORIZED
                     | StatusCode::FORBIDDEN
                     | StatusCode::NOT_FOUND
                     | StatusCode::GONE => {
-                        hub_refusal(status, resp.headers(), &here, &target, self.token.is_some())
+                        hub_refusal(status, &parts.headers, &here, &target, self.token.is_some())
                     }
                     s if s == StatusCode::REQUEST_TIMEOUT
                         || s == StatusCode::TOO_MANY_REQUESTS
                         || s.is_server_error() =>
                     {
-                        busy(s, resp.headers(), &here)
+                        busy(s, &parts.headers, &here, said)
                     }
-                    s => SourceError::failed(ErrorKind::Network, format!("{here}: unexpected HTTP {s}")),
+                    s => SourceError::failed(
+                        ErrorKind::Network,
+                        format!("{here}: unexpected HTTP {s}{}", saying(said)),
+                    ),
                 };
-                drain(resp.into_body());
                 return Err(error);
             }
             let mut text = Vec::new();

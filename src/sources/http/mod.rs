@@ -9,13 +9,17 @@
 //! times. Every response body is read to its end so that its connection goes back to the
 //! pool: a download with N connections opens N connections.
 //!
+//! Every answer is checked against what was asked before a byte of it is used
+//! (`response.rs`: status, `Content-Range`, `Content-Length`, encoding): one that cannot be
+//! right is a protocol error, not retried. A refusal is reported with what its body says
+//! (`said.rs`: `HTTP 400: InvalidArgument: Invalid Range`), bounded and without secrets.
+//!
 //! Redirects are followed here, not by the HTTP client, so that each hop is checked: a
 //! redirect is resolved against the URL it came from (`Url::join`), a redirect to plain HTTP is
 //! refused, and the token goes to the endpoint's host only, never to another host (the CDN).
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::Read;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -31,18 +35,20 @@ use crate::error::{ErrorKind, RegistryError, Report, Result, SourceError};
 
 mod api;
 mod resolve;
+mod response;
+mod said;
 mod signals;
 
 pub use api::{LfsInfo, RepoInfo, Sibling};
 
 pub use resolve::Linked;
 use resolve::{Resolved, FAILURES_BEFORE_RERESOLVE, MAX_RERESOLVES};
-pub(crate) use signals::{busy, header, if_range_for};
-use signals::{content_range, hub_refusal, validator};
+pub(crate) use response::open_body;
+pub(crate) use said::{drain, read_said};
+use signals::hub_refusal;
+pub(crate) use signals::{busy, header, if_range_for, saying};
 
 pub(crate) const MAX_REDIRECTS: usize = 10;
-/// The most of an error or redirect body read (to keep its connection) before dropping it.
-const MAX_DRAIN: u64 = 64 * 1024;
 
 /// An HTTPS source: Hugging Face, or a mirror with the flat layout.
 pub struct HttpSource {
@@ -115,35 +121,6 @@ pub(crate) fn redirect_target(
     })?;
     drain(resp.into_body());
     follow(from, &location)
-}
-
-/// Reads what is left of a small body (an error page, a redirect's), so that its connection
-/// returns to the pool; a large one is dropped (its connection closes).
-pub(crate) fn drain(body: ureq::Body) {
-    let _ = std::io::copy(&mut body.into_reader().take(MAX_DRAIN), &mut std::io::sink());
-}
-
-/// A body of known length. When the last byte is read, the underlying reader is read once
-/// more, so that it sees the end and returns its connection to the pool; bytes past the
-/// length are never returned.
-struct Bounded<R> {
-    inner: R,
-    left: u64,
-}
-
-impl<R: Read> Read for Bounded<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.left == 0 || buf.is_empty() {
-            return Ok(0);
-        }
-        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..want])?;
-        self.left -= n as u64;
-        if self.left == 0 {
-            let _ = self.inner.read(&mut [0u8; 1]);
-        }
-        Ok(n)
-    }
 }
 
 impl HttpSource {
@@ -219,7 +196,14 @@ impl HttpSource {
     /// The file host refused `url` (`status`): forget it, so that the next request resolves
     /// again, unless that was tried too often already. Connections that meet the refusal of a
     /// URL already replaced by another connection's resolution just retry with the new one.
-    fn refused(&self, entry: &ModelEntry, url: &Url, here: &str, status: StatusCode) -> SourceError {
+    fn refused(
+        &self,
+        entry: &ModelEntry,
+        url: &Url,
+        here: &str,
+        status: StatusCode,
+        said: Option<&str>,
+    ) -> SourceError {
         let n = self.state(&entry.hf_filename, |s| {
             if s.resolved.as_ref().is_some_and(|r| r.url == *url) {
                 s.resolved = None;
@@ -230,13 +214,17 @@ impl HttpSource {
         if n > MAX_RERESOLVES {
             return SourceError::failed(
                 ErrorKind::Network,
-                format!("{here}: HTTP {status} from the file host, again after resolving the URL {MAX_RERESOLVES} times"),
+                format!(
+                    "{here}: HTTP {status} from the file host, again after resolving the URL {MAX_RERESOLVES} times{}",
+                    saying(said)
+                ),
             );
         }
         SourceError::Transient {
             reason: format!(
-                "{here}: HTTP {status} from the file host (a signed URL that expired or was refused); \
-                 resolving the URL again"
+                "{here}: HTTP {status} from the file host (a signed URL that expired or was refused; \
+                 resolving the URL again){}",
+                saying(said)
             ),
             retry_after: Some(Duration::ZERO),
             cause: None,
@@ -280,7 +268,8 @@ impl HttpSource {
         req
     }
 
-    /// What a 4xx/5xx from `url` means; `resolved` is the resolution it came from.
+    /// What a 4xx/5xx from `url` means; `resolved` is the resolution it came from, `said`
+    /// what the answer's body says.
     fn refusal(
         &self,
         entry: &ModelEntry,
@@ -288,6 +277,7 @@ impl HttpSource {
         resolved: &Url,
         status: StatusCode,
         headers: &HeaderMap,
+        said: Option<&str>,
     ) -> SourceError {
         let here = redact(url);
         let at_file_host = !self.mirror && !same_origin(url, &self.base);
@@ -295,14 +285,14 @@ impl HttpSource {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND | StatusCode::GONE
                 if at_file_host =>
             {
-                self.refused(entry, resolved, &here, status)
+                self.refused(entry, resolved, &here, status, said)
             }
             StatusCode::NOT_FOUND | StatusCode::GONE if self.mirror => {
-                SourceError::NotFound { detail: Some(format!("{here}: HTTP {status}")) }
+                SourceError::NotFound { detail: Some(format!("{here}: HTTP {status}{}", saying(said))) }
             }
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN if self.mirror => SourceError::failed(
                 ErrorKind::Network,
-                format!("{here}: HTTP {status}: the mirror refused access"),
+                format!("{here}: HTTP {status}: the mirror refused access{}", saying(said)),
             ),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND | StatusCode::GONE => {
                 hub_refusal(status, headers, &here, &entry.into(), self.token.is_some())
@@ -314,60 +304,21 @@ impl HttpSource {
                 if at_file_host {
                     self.failed_at_file_host(entry, resolved);
                 }
-                busy(s, headers, &here)
+                busy(s, headers, &here, said)
             }
-            s => SourceError::failed(ErrorKind::Network, format!("{here}: unexpected HTTP {s}")),
+            s => match said {
+                Some(said) => {
+                    SourceError::failed(ErrorKind::Network, format!("{here}: HTTP {}: {said}", s.as_u16()))
+                }
+                None => SourceError::failed(ErrorKind::Network, format!("{here}: unexpected HTTP {s}")),
+            },
         }
     }
-}
 
-/// A 200 or 206 answer to `request` as a [`Fetch`]: identity encoding only, a 206's
-/// `Content-Range` starting where asked, the body bounded to what was asked and to its own
-/// length (read to its end, so that the connection is reused; a server that sends more is cut).
-pub(crate) fn open_body(
-    resp: ureq::http::Response<ureq::Body>,
-    request: &FetchRequest,
-    url: &Url,
-    here: String,
-) -> Result<Fetch, SourceError> {
-    let status = resp.status();
-    let headers = resp.headers();
-    if let Some(enc) = header(headers, "content-encoding").filter(|e| !e.eq_ignore_ascii_case("identity")) {
-        return Err(SourceError::failed(
-            ErrorKind::Network,
-            format!("{here}: the server sent `{enc}`-encoded content; byte ranges need identity encoding"),
-        ));
+    /// Never shown in what a server says: the token.
+    fn secrets(&self) -> Vec<&str> {
+        self.token.as_ref().map(Secret::expose).into_iter().collect()
     }
-    let validator = validator(headers, url);
-    let length = header(headers, "content-length").and_then(|s| s.parse::<u64>().ok());
-    let (start, total) = if status == StatusCode::PARTIAL_CONTENT {
-        let (start, _, total) =
-            header(headers, "content-range").and_then(content_range).ok_or_else(|| {
-                SourceError::failed(ErrorKind::Network, format!("{here}: 206 without a valid Content-Range"))
-            })?;
-        if start != request.offset {
-            return Err(SourceError::failed(
-                ErrorKind::Network,
-                format!("{here}: asked for bytes from {}, got from {start}", request.offset),
-            ));
-        }
-        (start, total)
-    } else {
-        (0, length)
-    };
-    let reader = resp.into_body().into_reader();
-    // A body is read up to the requested end, and to its own end when that is where it
-    // stops (so that the connection is reused); a server that sends more is cut.
-    let wanted = request.end.filter(|&end| end > start).map(|end| end - start);
-    let limit = match (wanted, length) {
-        (Some(w), Some(l)) => Some(w.min(l)),
-        (w, l) => w.or(l),
-    };
-    let body: Box<dyn Read + Send> = match limit {
-        Some(left) => Box::new(Bounded { inner: reader, left }),
-        None => Box::new(reader),
-    };
-    Ok(Fetch { body, start, total, validator, location: here })
 }
 
 impl ModelSource for HttpSource {
@@ -392,10 +343,10 @@ impl ModelSource for HttpSource {
                 drain(resp.into_body());
                 return self.fetch(entry, &FetchRequest { offset: 0, end: None, if_range: None });
             }
-            if status != StatusCode::OK && status != StatusCode::PARTIAL_CONTENT {
-                let error = self.refusal(entry, &url, &resolved, status, resp.headers());
-                drain(resp.into_body());
-                return Err(error);
+            if !status.is_success() {
+                let (parts, body) = resp.into_parts();
+                let said = read_said(&parts.headers, body, &self.secrets());
+                return Err(self.refusal(entry, &url, &resolved, status, &parts.headers, said.as_deref()));
             }
             let fetch = open_body(resp, request, &url, here)?;
             self.state(&entry.hf_filename, |s| s.failures = 0);
@@ -451,28 +402,6 @@ mod tests {
         for bad in ["http://b/y", "HTTP://b/y", "ftp://b/y"] {
             assert!(follow(&from, bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn bounded_bodies_read_their_source_to_the_end() {
-        struct Counting<'a>(&'a [u8], usize);
-        impl Read for Counting<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                self.1 += 1;
-                self.0.read(buf)
-            }
-        }
-        let mut inner = Counting(b"abcdef", 0);
-        let mut body = Bounded { inner: &mut inner, left: 6 };
-        let mut out = Vec::new();
-        body.read_to_end(&mut out).unwrap();
-        assert_eq!(out, b"abcdef");
-        assert_eq!(inner.0.len(), 0);
-        assert_eq!(inner.1, 2, "a read for the data and one that sees the end");
-        let mut more = Bounded { inner: &b"abcdefXYZ"[..], left: 6 };
-        let mut out = Vec::new();
-        more.read_to_end(&mut out).unwrap();
-        assert_eq!(out, b"abcdef", "bytes past the length are never returned");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use ureq::http::StatusCode;
 use url::Url;
 
-use super::signals::{bare_etag, busy, expires, header, hub_refusal};
+use super::signals::{bare_etag, busy, content_range, expires, header, hub_refusal};
 use super::{follow, same_origin, HttpSource, MAX_REDIRECTS};
 use crate::catalog::ModelEntry;
 use crate::error::{ErrorKind, SourceError};
@@ -33,7 +33,9 @@ pub struct Linked {
     pub status: u16,
     /// Where the bytes are: the file host's URL, or the Hub's own for a file it serves.
     pub file_url: Url,
-    /// `X-Linked-Size`, else the `Content-Length` of a 2xx answer (never a redirect's).
+    /// `X-Linked-Size`, else the total of a 2xx answer's `Content-Range`, else its
+    /// `Content-Length` (never a redirect's). `None` when unknown: a size of 0 in a `HEAD`
+    /// answer is unknown too (proxies and mirrors that drop the length send 0).
     pub size: Option<u64>,
     /// `X-Linked-Etag`, else the `ETag` of a 2xx answer, bare: the SHA-256 of an LFS file.
     pub sha256: Option<String>,
@@ -62,6 +64,11 @@ impl Resolved {
     }
 }
 
+/// A size from a `HEAD` answer's header: 0 (or no number) means unknown.
+fn known_size(value: Option<&str>) -> Option<u64> {
+    value.and_then(|v| v.parse().ok()).filter(|&n: &u64| n > 0)
+}
+
 impl HttpSource {
     /// Asks the Hub where `entry`'s bytes are, with `HEAD` requests (no body) that follow
     /// only the Hub's own redirects: status, file URL, `X-Linked-Size`, `X-Linked-Etag`,
@@ -78,7 +85,7 @@ impl HttpSource {
             let here = redact(&url);
             let resp = req.call().map_err(|e| classify(e, &here))?;
             let (status, headers) = (resp.status(), resp.headers());
-            size = header(headers, "x-linked-size").and_then(|s| s.parse().ok()).or(size);
+            size = known_size(header(headers, "x-linked-size")).or(size);
             sha256 = header(headers, "x-linked-etag").map(bare_etag).or(sha256);
             commit = header(headers, "x-repo-commit").map(str::to_string).or(commit);
             if status.is_redirection() {
@@ -93,7 +100,10 @@ impl HttpSource {
                 return Ok(Linked { status: status.as_u16(), file_url: next, size, sha256, commit });
             }
             if status.is_success() {
-                let size = size.or_else(|| header(headers, "content-length").and_then(|s| s.parse().ok()));
+                let size = size
+                    .or_else(|| header(headers, "content-range").and_then(content_range).and_then(|r| r.2))
+                    .or_else(|| known_size(header(headers, "content-length")))
+                    .filter(|&n| n > 0);
                 let sha256 = sha256.or_else(|| header(headers, "etag").map(bare_etag));
                 return Ok(Linked { status: status.as_u16(), file_url: url, size, sha256, commit });
             }
@@ -108,7 +118,7 @@ impl HttpSource {
                     || s == StatusCode::TOO_MANY_REQUESTS
                     || s.is_server_error() =>
                 {
-                    busy(s, headers, &here)
+                    busy(s, headers, &here, None)
                 }
                 s => SourceError::failed(ErrorKind::Network, format!("{here}: unexpected HTTP {s}")),
             });
@@ -122,7 +132,9 @@ impl HttpSource {
         ))
     }
 
-    /// Resolves `entry` and checks what the Hub reports against the catalog, before any byte.
+    /// Resolves `entry` and checks what the Hub reports against the catalog, before any byte;
+    /// what it does not report (a size of 0 or none, no SHA-256) is left to the transfer's
+    /// checks (`Content-Range`, the size on disk, the hash).
     pub(super) fn resolve(&self, entry: &ModelEntry) -> Result<Resolved, SourceError> {
         let linked = self.inspect(entry)?;
         let location = redact(&entry.hf_url(&self.base));
@@ -144,6 +156,14 @@ impl HttpSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_size_of_0_in_a_head_is_unknown() {
+        assert_eq!(known_size(Some("0")), None);
+        assert_eq!(known_size(Some("")), None);
+        assert_eq!(known_size(None), None);
+        assert_eq!(known_size(Some("25008064")), Some(25_008_064));
+    }
 
     #[test]
     fn a_url_is_fresh_until_it_expires_or_ages() {

@@ -50,20 +50,27 @@ fn ratelimit(value: &str) -> Option<(u64, u64)> {
 }
 
 /// The failure a busy answer (408, 429, 5xx) means: a wait the server asked for (429 with
-/// `RateLimit` or `Retry-After`), or a transient failure.
-pub(crate) fn busy(status: StatusCode, headers: &HeaderMap, here: &str) -> SourceError {
+/// `RateLimit` or `Retry-After`), or a transient failure. `said` is what its body says
+/// ([`said`]).
+pub(crate) fn busy(status: StatusCode, headers: &HeaderMap, here: &str, said: Option<&str>) -> SourceError {
     let wait = wait_asked(headers, SystemTime::now());
+    let said = saying(said);
     match wait {
         Some(wait) if status == StatusCode::TOO_MANY_REQUESTS => {
             let policy = header(headers, "ratelimit-policy").map(|p| format!(" ({p})")).unwrap_or_default();
-            SourceError::RateLimited { reason: format!("{here}: HTTP 429, rate limited{policy}"), wait }
+            SourceError::RateLimited { reason: format!("{here}: HTTP 429, rate limited{policy}{said}"), wait }
         }
         _ => SourceError::Transient {
-            reason: format!("{here}: HTTP {status}"),
+            reason: format!("{here}: HTTP {status}{said}"),
             retry_after: wait,
             cause: None,
         },
     }
+}
+
+/// `": {said}"`, to end a message with what the server said; empty when it said nothing.
+pub(crate) fn saying(said: Option<&str>) -> String {
+    said.map(|s| format!(": {s}")).unwrap_or_default()
 }
 
 /// What a Hub answer is about: a repository at a revision, and a file of it (or the API's
@@ -184,7 +191,8 @@ mod tests {
         let date = httpdate::fmt_http_date(now + Duration::from_secs(90));
         assert_eq!(wait_asked(&headers(&[("retry-after", &date)]), now), Some(Duration::from_secs(90)));
         assert_eq!(wait_asked(&headers(&[("retry-after", "soon")]), now), None);
-        let busy = busy(StatusCode::TOO_MANY_REQUESTS, &headers(&[("retry-after", "7")]), "https://hub/x");
+        let busy =
+            busy(StatusCode::TOO_MANY_REQUESTS, &headers(&[("retry-after", "7")]), "https://hub/x", None);
         assert!(matches!(busy, SourceError::RateLimited { wait, .. } if wait == Duration::from_secs(7)));
     }
 

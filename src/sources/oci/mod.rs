@@ -20,7 +20,8 @@ use url::Url;
 
 use super::agent::{agent, classify};
 use super::http::{
-    busy, drain, header, if_range_for, open_body, redirect_target, same_origin, MAX_REDIRECTS,
+    busy, drain, header, if_range_for, open_body, read_said, redirect_target, same_origin, saying,
+    MAX_REDIRECTS,
 };
 use super::location::redact;
 use super::source::{Fetch, FetchRequest, ModelSource};
@@ -258,16 +259,24 @@ impl OciSource {
         Ok(resp)
     }
 
-    /// What a refusal or failure from the registry means (`401` is handled by [`Self::call`]).
-    pub(crate) fn failure(&self, status: StatusCode, headers: &HeaderMap, here: &str) -> SourceError {
+    /// What a refusal or failure from the registry means (`401` is handled by [`Self::call`]);
+    /// `said` is what its body says ([`read_said`]).
+    pub(crate) fn failure(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        here: &str,
+        said: Option<&str>,
+    ) -> SourceError {
+        let says = saying(said);
         match status {
             StatusCode::NOT_FOUND => SourceError::NotFound {
-                detail: Some(format!("{here}: HTTP 404 (the registry has no such blob)")),
+                detail: Some(format!("{here}: HTTP 404 (the registry has no such blob){says}")),
             },
             StatusCode::FORBIDDEN => SourceError::failed(
                 ErrorKind::Network,
                 format!(
-                    "{here}: HTTP 403: the credentials for {} may not access {}",
+                    "{here}: HTTP 403: the credentials for {} may not access {}{says}",
                     self.host(),
                     self.repository
                 ),
@@ -276,9 +285,14 @@ impl OciSource {
                 || s == StatusCode::TOO_MANY_REQUESTS
                 || s.is_server_error() =>
             {
-                busy(s, headers, here)
+                busy(s, headers, here, said)
             }
-            s => SourceError::failed(ErrorKind::Network, format!("{here}: unexpected HTTP {s}")),
+            s => match said {
+                Some(said) => {
+                    SourceError::failed(ErrorKind::Network, format!("{here}: HTTP {}: {said}", s.as_u16()))
+                }
+                None => SourceError::failed(ErrorKind::Network, format!("{here}: unexpected HTTP {s}")),
+            },
         }
     }
 }
@@ -322,16 +336,17 @@ impl ModelSource for OciSource {
                 drain(resp.into_body());
                 return self.fetch(entry, &FetchRequest { offset: 0, end: None, if_range: None });
             }
-            if status != StatusCode::OK && status != StatusCode::PARTIAL_CONTENT {
-                let error = if !at_registry && matches!(status.as_u16(), 401 | 403 | 404) {
+            if !status.is_success() {
+                let (parts, body) = resp.into_parts();
+                let said = read_said(&parts.headers, body, &[]);
+                return Err(if !at_registry && matches!(status.as_u16(), 401 | 403 | 404) {
                     SourceError::transient(format!(
-                        "{here}: HTTP {status} from the registry's storage (an expired link?)"
+                        "{here}: HTTP {status} from the registry's storage (an expired link?){}",
+                        saying(said.as_deref())
                     ))
                 } else {
-                    self.failure(status, resp.headers(), &here)
-                };
-                drain(resp.into_body());
-                return Err(error);
+                    self.failure(status, &parts.headers, &here, said.as_deref())
+                });
             }
             return open_body(resp, request, &url, here);
         }

@@ -9,7 +9,7 @@ use ureq::http::StatusCode;
 use super::{Access, OciSource};
 use crate::error::{ErrorKind, SourceError};
 use crate::sources::agent::classify;
-use crate::sources::http::{drain, follow, header, same_origin};
+use crate::sources::http::{drain, follow, header, read_said, same_origin};
 use crate::sources::location::redact;
 
 impl OciSource {
@@ -31,7 +31,7 @@ impl OciSource {
         match status {
             s if s.is_success() => Ok(size),
             StatusCode::NOT_FOUND => Ok(None),
-            s => Err(self.failure(s, &ureq::http::HeaderMap::new(), &here)),
+            s => Err(self.failure(s, &ureq::http::HeaderMap::new(), &here, None)),
         }
     }
 
@@ -52,9 +52,9 @@ impl OciSource {
         let status = resp.status();
         let location = header(resp.headers(), "location").map(str::to_string);
         if status != StatusCode::ACCEPTED {
-            let error = self.failure(status, resp.headers(), &here);
-            drain(resp.into_body());
-            return Err(error);
+            let (parts, body) = resp.into_parts();
+            let said = read_said(&parts.headers, body, &[]);
+            return Err(self.failure(status, &parts.headers, &here, said.as_deref()));
         }
         drain(resp.into_body());
         let location = location.ok_or_else(|| {
@@ -74,9 +74,9 @@ impl OciSource {
         let resp = req.send(ureq::SendBody::from_reader(body)).map_err(|e| classify(e, &put_here))?;
         let status = resp.status();
         if status != StatusCode::CREATED {
-            let error = self.failure(status, resp.headers(), &put_here);
-            drain(resp.into_body());
-            return Err(error);
+            let (parts, body) = resp.into_parts();
+            let said = read_said(&parts.headers, body, &[]);
+            return Err(self.failure(status, &parts.headers, &put_here, said.as_deref()));
         }
         drain(resp.into_body());
         Ok(())

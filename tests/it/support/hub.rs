@@ -5,11 +5,12 @@
 //! real Hub), carrying `X-Repo-Commit`, `X-Linked-Etag`, `X-Linked-Size` and `ETag`, to a signed
 //! URL (`?sig=N`, a new one per resolution); the CDN serves byte ranges. Both keep connections
 //! alive (HTTP/1.1). Faults can be switched on: drop the connection at an offset, stall, answer
-//! with a status (429/503 with `Retry-After`), flip a byte, ignore `Range`, redirect to
-//! `http://`, expire signatures, weak or no `ETag`s, Hub error codes and rate limits. The Hub
-//! also answers the model API as the real one does (`/api/models/{repo}/revision/{rev}`, with
-//! each file's `lfs` facts when asked `?blobs=true`). Every request is recorded, with its
-//! headers and connection, per host. As an OCI registry (`/v2/…`, token realm `/token`) it
+//! with a status (429/503 with `Retry-After`, an error body), flip a byte, ignore `Range`, lie
+//! in a 206 (`Content-Range`, `Content-Length`), redirect to `http://`, expire signatures, weak
+//! or no `ETag`s, Hub error codes and rate limits, a Hub that serves the file itself with a
+//! `HEAD` of `Content-Length: 0`. The Hub also answers the model API as the real one does
+//! (`/api/models/{repo}/revision/{rev}`, with each file's `lfs` facts when asked
+//! `?blobs=true`). Every request is recorded, with its headers and connection, per host. As an OCI registry (`/v2/…`, token realm `/token`) it
 //! redirects blob reads to the CDN, as registries backed by S3 or GCS do.
 
 use std::collections::HashMap;
@@ -84,6 +85,29 @@ pub struct Faults {
     pub retry_after_as_date: bool,
     /// Files the model API lists without `lfs` (stored in Git, not LFS).
     pub not_lfs: Vec<&'static str>,
+    /// The Hub answers a resolve itself (200, no redirect) with `Content-Length: 0` to a
+    /// `HEAD`, no `X-Linked-Size` and the SHA-256 as `ETag` (a proxy that drops the length), and
+    /// serves the bytes itself, with ranges, to a `GET`.
+    pub hub_serves_unsized: bool,
+    /// The CDN's 206 answers say (and send) something other than the range asked for.
+    pub range_lie: Option<RangeLie>,
+    /// `range_lie` applies to one answer only.
+    pub range_lie_once: bool,
+    /// `statuses` answers carry this body, with this `Content-Type`.
+    pub status_body: Option<(&'static str, &'static str)>,
+}
+
+/// How a 206 differs from the range asked for.
+#[derive(Clone, Copy, Debug)]
+pub enum RangeLie {
+    /// It starts 512 bytes later (and sends from there).
+    Start,
+    /// It ends 512 bytes earlier (and sends up to there).
+    End,
+    /// Its total is its last byte, so that the range ends past the file.
+    Total,
+    /// Its `Content-Length` (and body) is 512 bytes shorter than its `Content-Range`.
+    Length,
 }
 
 #[derive(Default)]
@@ -243,6 +267,14 @@ fn serve(
             "hub" if path.starts_with("/v2/") || path.starts_with("/token") => {
                 oci_response(out, &path, &headers, &files, &state, cdn)
             }
+            "hub" if faults.hub_serves_unsized && method == "GET" => {
+                match path.strip_prefix(&format!("/{REPO}/resolve/{REVISION}/")) {
+                    Some(file) => {
+                        cdn_response(out, &method, &format!("/cdn/{file}"), &headers, &files, &state, id)
+                    }
+                    None => hub_response(out, &path, &files, &faults, &state, cdn),
+                }
+            }
             "hub" => hub_response(out, &path, &files, &faults, &state, cdn),
             _ => cdn_response(out, &method, &path, &headers, &files, &state, id),
         };
@@ -361,6 +393,10 @@ fn hub_response(
         s.signatures
     };
     let etag = format!("\"{}\"", sha_hex(bytes));
+    if faults.hub_serves_unsized {
+        let h = [("X-Repo-Commit", REVISION.to_string()), ("ETag", etag), ("Content-Length", "0".into())];
+        return head(out, "200 OK", &h).map(|()| After::KeepAlive);
+    }
     let location = if faults.redirect_loop {
         path.to_string()
     } else if faults.redirect_http {
@@ -548,11 +584,16 @@ fn cdn_response(
         f
     };
     if let Some((code, retry)) = faults.statuses.first().copied() {
-        let mut h = vec![("Content-Length", "0".to_string())];
+        let (content_type, body) = faults.status_body.unwrap_or(("text/plain", ""));
+        let mut h = vec![("Content-Length", body.len().to_string())];
+        if !body.is_empty() {
+            h.push(("Content-Type", content_type.to_string()));
+        }
         if let Some(r) = retry {
             h.push(("Retry-After", r.to_string()));
         }
         let reason = match code {
+            400 => "Bad Request",
             401 => "Unauthorized",
             403 => "Forbidden",
             404 => "Not Found",
@@ -567,7 +608,8 @@ fn cdn_response(
             h.retain(|(k, _)| *k != "Retry-After");
             h.push(("Retry-After", httpdate::fmt_http_date(at)));
         }
-        return head(out, &format!("{code} {reason}"), &h).map(|()| After::KeepAlive);
+        head(out, &format!("{code} {reason}"), &h)?;
+        return out.write_all(body.as_bytes()).map(|()| After::KeepAlive);
     }
     if faults.range_416_once && headers.contains_key("range") {
         state.lock().unwrap().faults.range_416_once = false;
@@ -611,6 +653,25 @@ fn cdn_response(
             partial = true;
         }
     }
+    // What the Content-Range says (start, last byte, total); the body is `start..len`.
+    let mut claim = (start, len.saturating_sub(1), total);
+    let lie = faults.range_lie.filter(|_| partial);
+    if lie.is_some() && faults.range_lie_once {
+        state.lock().unwrap().faults.range_lie = None;
+    }
+    match lie {
+        Some(RangeLie::Start) => {
+            start += 512;
+            claim.0 = start;
+        }
+        Some(RangeLie::End) => {
+            len -= 512;
+            claim.1 = len - 1;
+        }
+        Some(RangeLie::Total) => claim.2 = claim.1,
+        Some(RangeLie::Length) => len -= 512,
+        None => {}
+    }
     let mut h = vec![("Accept-Ranges", "bytes".to_string())];
     if !faults.no_etag {
         h.push(("ETag", sent_etag));
@@ -620,7 +681,7 @@ fn cdn_response(
         h.push(("Content-Length", (len - start).to_string()));
     }
     if partial {
-        h.push(("Content-Range", format!("bytes {start}-{}/{total}", len - 1)));
+        h.push(("Content-Range", format!("bytes {}-{}/{}", claim.0, claim.1, claim.2)));
     }
     head(out, if partial { "206 Partial Content" } else { "200 OK" }, &h)?;
     if method == "HEAD" {
