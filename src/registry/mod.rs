@@ -42,7 +42,7 @@ pub use prune::{PruneReport, Pruned, STALE_PARTIAL};
 #[cfg(feature = "registry")]
 pub use push::{PushAction, PushReport};
 #[cfg(feature = "registry")]
-pub use share::{ShareAction, ShareReport};
+pub use share::{ShareAction, ShareReport, SnapshotEntry};
 pub use untracked::UntrackedFile;
 
 /// A catalog (built-in plus custom) over one models directory, with its configuration.
@@ -381,9 +381,20 @@ impl Registry {
                 .ensure(entry, offline_url.as_deref())?;
         files.touch_used();
         if self.config.share_hf_cache() {
-            // Best effort: a cache that cannot be written does not fail the download.
-            if let Some(cache) = self.config.hf_hub_cache() {
-                let _ = share::share_verified(cache, entry, &path);
+            // A cache that cannot be written does not fail the download; it is reported.
+            let cache = self.config.hf_hub_cache();
+            let shared = match cache {
+                Some(cache) => share::share_verified(cache, entry, &path).map(drop),
+                None => Err(share::unknown_cache()),
+            };
+            if let Err(e) = shared {
+                crate::progress::Reporter(self.progress.as_ref()).send(
+                    crate::progress::Progress::ShareFailed {
+                        model: &entry.display_name(),
+                        cache,
+                        reason: &e.report().to_string(),
+                    },
+                );
             }
         }
         Ok(path)

@@ -6,6 +6,7 @@ mod cli;
 #[cfg(feature = "cloud")]
 mod cloud;
 mod conformance;
+mod degraded;
 mod download;
 mod faults;
 mod hostile;
