@@ -1,14 +1,15 @@
-//! Degraded filesystems (issue 19, item 7): a Hugging Face cache where symbolic links fail
-//! (exFAT, vfat, some SMB mounts; the `LD_PRELOAD` shim makes `symlink` fail in the binary,
-//! and `link` too for exFAT), read back by the real huggingface_hub.
+//! Degraded filesystems (issue 19, items 7 and 9): a Hugging Face cache where symbolic links
+//! fail (exFAT, vfat, some SMB mounts; the `LD_PRELOAD` shim makes `symlink` fail in the
+//! binary, and `link` too for exFAT), read back by the real huggingface_hub; and file names
+//! that FAT, exFAT or Windows refuse, refused at `register` and `add`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::share::{hf_hub_download, python};
-use crate::support::hub::{REPO, REVISION};
-use crate::support::{setup, sha256_hex, shim, Run, Setup};
+use crate::support::hub::{Hub, REPO, REVISION};
+use crate::support::{gguf_bytes, register_with, setup, sha256_hex, shim, Run, Sandbox, Setup};
 
 #[cfg(unix)]
 fn inode(path: &Path) -> u64 {
@@ -172,4 +173,58 @@ fn sharing_after_a_download_falls_back_or_warns() {
     assert_eq!(r.json()[0]["ok"], true);
     assert!(r.stderr.contains("not shared into the Hugging Face cache"), "{}", r.stderr);
     assert_eq!(fs::read(&blocked).unwrap(), b"a file");
+}
+
+/// Every file name FAT, exFAT or Windows refuse is refused at `register`, naming what is
+/// wrong, and the catalog is left as it was; names those filesystems take are accepted.
+#[test]
+fn register_refuses_file_names_fat_exfat_or_windows_refuse() {
+    let sb = Sandbox::new();
+    let bytes = gguf_bytes("bert", 8, 512, 4);
+    register_with(&sb, "first", "first-Q8_0.gguf", &bytes, &[]).ok();
+    let catalog = sb.models().join("catalog.json");
+    let before = fs::read(&catalog).unwrap();
+    for (file, says) in [
+        ("a*b.gguf", "contains `*`"),
+        ("a?b.gguf", "contains `?`"),
+        ("a\"b.gguf", "contains `\"`"),
+        ("a<b.gguf", "contains `<`"),
+        ("a>b.gguf", "contains `>`"),
+        ("a|b.gguf", "contains `|`"),
+        ("a:b.gguf", "contains `:`"),
+        ("a\u{1}b.gguf", "U+0001"),
+        ("model.gguf ", "ends with a space"),
+        ("model.gguf.", "ends with a dot"),
+        ("CON.gguf", "`CON`"),
+        ("aux.Q8_0.gguf", "`aux`"),
+        ("Com7.gguf", "`Com7`"),
+        ("lpt1.gguf", "`lpt1`"),
+    ] {
+        let r = register_with(&sb, "second", file, &bytes, &[]).code(2);
+        assert!(r.stderr.contains(says), "{file:?}: {}", r.stderr);
+        assert!(r.stderr.contains("error: --file: "), "the flag is named: {}", r.stderr);
+        assert_eq!(fs::read(&catalog).unwrap(), before, "{file:?}: the catalog is unchanged");
+    }
+    register_with(&sb, "second", "console com10 été-Q8_0.gguf", &bytes, &[]).ok();
+}
+
+/// `add` refuses a Hub file whose name those filesystems refuse, before reading its header
+/// or writing anything.
+#[test]
+fn add_refuses_a_hub_file_name_fat_exfat_or_windows_refuse() {
+    let hub = Hub::start();
+    hub.add_file("tiny|v2-Q8_0.gguf", gguf_bytes("bert", 8, 4096, 5));
+    let sb = Sandbox::new();
+    let r = Run::of(
+        sb.cmd()
+            .env("HF_ENDPOINT", hub.endpoint())
+            .env("SSL_CERT_FILE", &hub.ca_file)
+            .args(["add", REPO, "--name", "tiny"])
+            .output()
+            .unwrap(),
+    )
+    .code(9);
+    assert!(r.stderr.contains("contains `|`, which FAT, exFAT and Windows refuse"), "{}", r.stderr);
+    assert!(hub.cdn_gets().is_empty(), "no byte of the file was read: {:#?}", hub.cdn_gets());
+    assert!(!sb.models().join("catalog.json").exists());
 }
