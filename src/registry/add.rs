@@ -215,7 +215,8 @@ impl Registry {
         let entry = custom::check_new(&catalog_file, &model)?;
 
         let mut prefix = Prefix::new(&source, &entry);
-        let header = gguf::read_header(&mut prefix);
+        // Ranged economy: the model's own keys come first; the tokenizer's arrays are not read.
+        let header = gguf::read_header_prefix(&mut prefix);
         if let Some(e) = prefix.error.take() {
             let file = entry.hf_filename.to_string();
             return Err(hub(e, format!("reading the header of {file}")));

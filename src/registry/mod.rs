@@ -186,7 +186,9 @@ impl Registry {
         Ok(self.path(name)?.is_some())
     }
 
-    /// Reads the GGUF header of the model's downloaded file.
+    /// Reads the GGUF header of the model's downloaded file: its whole key-value section (up to
+    /// [`gguf::MAX_HEADER_BYTES`]), so keys after the tokenizer's arrays, such as the
+    /// `general.file_type` llama.cpp's quantizer writes last, are read.
     pub fn read_header(&self, name: &str) -> Result<GgufHeader> {
         let e = self.resolve(name)?;
         let files = self.dir.files(e);
@@ -340,7 +342,8 @@ impl Registry {
             Some(arch) => arch,
             None => {
                 let file = fs::File::open(&path).map_err(|e| RegistryError::storage("open", &path, e))?;
-                let header = gguf::read_header(std::io::BufReader::with_capacity(64 * 1024, file))
+                // The architecture comes before the tokenizer: no need to read past it.
+                let header = gguf::read_header_prefix(std::io::BufReader::with_capacity(64 * 1024, file))
                     .map_err(|source| RegistryError::InvalidGguf { path: path.clone(), source })?;
                 READ.lock()
                     .unwrap_or_else(|e| e.into_inner())

@@ -9,6 +9,7 @@ mod conformance;
 mod degraded;
 mod download;
 mod faults;
+mod headers;
 mod hostile;
 mod oci;
 mod resolver;
