@@ -1,16 +1,22 @@
 //! A small, defensive reader for the header of a GGUF file.
 //!
-//! It reads the magic, version, tensor and key-value counts, and three keys:
-//! `general.architecture`, `<arch>.embedding_length` and `general.file_type`. It reads at
-//! most [`MAX_HEADER_BYTES`], allocates only for keys and the few values it keeps (each
-//! bounded), and returns an error, never panics, on any byte string.
+//! It reads the magic, version, tensor and key-value counts, and four keys:
+//! `general.architecture`, `<arch>.embedding_length`, `<arch>.pooling_type` and
+//! `general.file_type`, wherever they are in the key-value section. llama.cpp's quantizer
+//! writes `general.file_type` last, after the tokenizer's arrays (6.5 MB in Gemma 3), so
+//! [`read_header`] (a local file) reads the whole section; [`read_header_prefix`] (a prefix
+//! fetched by HTTP range) stops at the tokenizer once the model's own keys are known. Either
+//! reads at most [`MAX_HEADER_BYTES`], allocates only for keys and the few values it keeps
+//! (each bounded), and returns an error, never panics, on any byte string.
 
 use std::io::{self, Read};
 
 /// The GGUF magic, `GGUF` in the first four bytes.
 pub const MAGIC: [u8; 4] = *b"GGUF";
 
-/// The most header bytes read before giving up (tokenizer arrays make real headers a few MB).
+/// The most header bytes read before giving up: [`read_header`] reads a file's whole
+/// key-value section up to this bound, and a larger section is [`GgufError::TooLarge`].
+/// Tokenizer arrays make real sections a few MB (Gemma 3's 262,144 tokens: 6.5 MB).
 pub const MAX_HEADER_BYTES: u64 = 64 * 1024 * 1024;
 
 const MAX_KEY_LEN: u64 = 65_535;
@@ -96,13 +102,38 @@ impl From<io::Error> for GgufError {
     }
 }
 
-/// Reads a GGUF header from the start of `r`.
+/// Reads a GGUF header from the start of `r`: the whole key-value section (up to
+/// [`MAX_HEADER_BYTES`]), so that keys written after the tokenizer's arrays, as llama.cpp's
+/// quantizer writes `general.file_type`, are read. It stops early only once every key it
+/// keeps is known.
 ///
 /// ```
 /// let err = strata_model::gguf::read_header(&b"<!DOCTYPE html>"[..]).unwrap_err();
 /// assert!(err.to_string().contains("not a GGUF file"));
+/// let header = strata_model::gguf::test_header("bert", 384, 15);
+/// assert_eq!(strata_model::gguf::read_header(&header[..])?.file_type_name(), Some("Q4_K_M"));
+/// # Ok::<(), strata_model::gguf::GgufError>(())
 /// ```
 pub fn read_header(r: impl Read) -> Result<GgufHeader, GgufError> {
+    read(r, Extent::WholeSection)
+}
+
+/// [`read_header`] for a prefix of a file fetched by range: it stops at the first tokenizer
+/// key once the architecture and embedding length are known, since the tokenizer's arrays
+/// (megabytes) come after the model's own keys. Keys after the tokenizer (llama.cpp's
+/// quantizer writes `general.file_type` there) may then be missing.
+pub fn read_header_prefix(r: impl Read) -> Result<GgufHeader, GgufError> {
+    read(r, Extent::ModelKeys)
+}
+
+/// How much of the key-value section to read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Extent {
+    WholeSection,
+    ModelKeys,
+}
+
+fn read(r: impl Read, extent: Extent) -> Result<GgufHeader, GgufError> {
     let mut r = Bounded { inner: r, left: MAX_HEADER_BYTES };
     let mut magic = [0u8; 4];
     r.read_exact(&mut magic)?;
@@ -137,7 +168,8 @@ pub fn read_header(r: impl Read) -> Result<GgufHeader, GgufError> {
             }
             ("general.file_type", _) => h.file_type = r.integer(ty)?.and_then(|v| u32::try_from(v).ok()),
             (k, _)
-                if h.architecture.is_some()
+                if extent == Extent::ModelKeys
+                    && h.architecture.is_some()
                     && h.embedding_length.is_some()
                     && k.starts_with("tokenizer.") =>
             {
@@ -372,6 +404,71 @@ mod tests {
         assert_eq!(h.architecture.as_deref(), Some("bert"));
         assert_eq!(h.embedding_length, Some(384));
         assert_eq!(h.file_type_name(), Some("Q8_0"));
+    }
+
+    /// llama.cpp's quantizer order: the model's keys, the tokenizer's arrays, then
+    /// `general.file_type` (set last, so moved to the end).
+    fn quantized_header(tokens: u64) -> Vec<u8> {
+        fn string(out: &mut Vec<u8>, s: &str) {
+            out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+        let mut out = Vec::new();
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&3u32.to_le_bytes());
+        out.extend_from_slice(&0u64.to_le_bytes());
+        out.extend_from_slice(&5u64.to_le_bytes());
+        string(&mut out, "general.architecture");
+        out.extend_from_slice(&8u32.to_le_bytes());
+        string(&mut out, "gemma3");
+        string(&mut out, "gemma3.embedding_length");
+        out.extend_from_slice(&4u32.to_le_bytes());
+        out.extend_from_slice(&640u32.to_le_bytes());
+        string(&mut out, "tokenizer.ggml.tokens");
+        out.extend_from_slice(&9u32.to_le_bytes());
+        out.extend_from_slice(&8u32.to_le_bytes());
+        out.extend_from_slice(&tokens.to_le_bytes());
+        for i in 0..tokens {
+            string(&mut out, &format!("<tok{i}>"));
+        }
+        string(&mut out, "tokenizer.ggml.scores");
+        out.extend_from_slice(&9u32.to_le_bytes());
+        out.extend_from_slice(&6u32.to_le_bytes());
+        out.extend_from_slice(&tokens.to_le_bytes());
+        out.resize(out.len() + 4 * tokens as usize, 0);
+        string(&mut out, "general.file_type");
+        out.extend_from_slice(&4u32.to_le_bytes());
+        out.extend_from_slice(&15u32.to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn a_file_type_after_the_tokenizer_is_read_from_a_file_not_from_a_prefix() {
+        let bytes = quantized_header(300_000);
+        assert!(bytes.len() > 4_000_000, "{}", bytes.len());
+        let h = read_header(&bytes[..]).unwrap();
+        assert_eq!((h.architecture.as_deref(), h.embedding_length), (Some("gemma3"), Some(640)));
+        assert_eq!(h.file_type_name(), Some("Q4_K_M"));
+        // A prefix stops at the tokenizer: the first kilobyte is enough for what `add` needs.
+        let h = read_header_prefix(&bytes[..1024]).unwrap();
+        assert_eq!(
+            (h.architecture.as_deref(), h.embedding_length, h.file_type),
+            (Some("gemma3"), Some(640), None)
+        );
+        // The whole section is needed: a file cut inside it is an error, not a header.
+        assert!(matches!(read_header(&bytes[..bytes.len() - 1]), Err(GgufError::Truncated)));
+    }
+
+    #[test]
+    fn a_section_beyond_the_bound_is_too_large_not_a_header() {
+        // An array of u64::MAX empty strings: 8 bytes each until the bound, never a buffer
+        // of their size.
+        let mut b = quantized_header(0);
+        b.truncate(b.len() - (8 + 17 + 4 + 4) - (8 + 21 + 4 + 4 + 8)); // drop scores, file type
+        let n = b.len() - 8;
+        b[n..].copy_from_slice(&u64::MAX.to_le_bytes()); // the token count
+        let endless = b.as_slice().chain(io::repeat(0).take(MAX_HEADER_BYTES + 1));
+        assert!(matches!(read_header(endless), Err(GgufError::TooLarge)));
     }
 
     #[test]

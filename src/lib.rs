@@ -66,7 +66,7 @@ pub use progress::{Progress, ProgressFn};
 #[cfg(feature = "registry")]
 pub use registry::{
     AddOptions, AddReport, CacheLocation, CheckRow, FactFrom, PruneReport, Pruned, PushAction, PushReport,
-    ShareAction, ShareReport, Verdict, HEADER_READ_LIMIT, STALE_PARTIAL,
+    ShareAction, ShareReport, SnapshotEntry, Verdict, HEADER_READ_LIMIT, STALE_PARTIAL,
 };
 pub use registry::{ModelInfo, ModelRegistry, Registry, UntrackedFile};
 pub use size::{ByteSize, ParseSizeError};

@@ -132,6 +132,17 @@ pub enum Progress<'a> {
         /// Why.
         reason: &'a str,
     },
+    /// The model was downloaded and verified, but sharing it into the Hugging Face cache
+    /// after the download (`STRATA_SHARE_HF_CACHE=1`) failed: the download still succeeds,
+    /// and nothing of the share was left in the cache. A warning for people to read.
+    ShareFailed {
+        /// The model.
+        model: &'a str,
+        /// The Hugging Face cache, when one is known.
+        cache: Option<&'a Path>,
+        /// Why, with what to change.
+        reason: &'a str,
+    },
 }
 
 /// A progress callback.

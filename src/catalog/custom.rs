@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use super::custom_model::CustomModel;
-use super::custom_model::{check_alias, check_conflicts, validate, Ctx};
+use super::custom_model::{check_alias, check_conflicts, check_new_model, validate, Ctx};
 use super::entry::ModelEntry;
 use super::Catalog;
 use crate::error::{RegistryError, Result};
@@ -209,6 +209,7 @@ fn admit(
 ) -> Result<(ModelEntry, CustomModel)> {
     let ctx = Ctx { file, entry: Some(model.name.clone()) };
     let mut entry = validate(&ctx, model)?;
+    check_new_model(&ctx, model)?;
     check_conflicts(&ctx, &mut entry, entries)?;
     if aliases.iter().any(|(a, _)| *a == entry.name) {
         return Err(ctx.err(Some("name"), format!("`{}` is an alias; remove the alias first", entry.name)));

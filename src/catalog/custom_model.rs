@@ -195,6 +195,21 @@ pub(super) fn validate(ctx: &Ctx<'_>, m: &CustomModel) -> Result<ModelEntry> {
     })
 }
 
+/// Checks what only a model being registered must follow (a catalog file written before
+/// these rules is still read): a file name FAT, exFAT and Windows accept.
+pub(super) fn check_new_model(ctx: &Ctx<'_>, m: &CustomModel) -> Result<()> {
+    match non_portable_file_name(&m.hf_filename) {
+        Some(reason) => Err(ctx.err(
+            Some("hf_filename"),
+            format!(
+                "`{}` {reason}; a model is stored under its file name on the Hub: upload a copy under another name and register that",
+                m.hf_filename.escape_debug()
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Checks `entry` against the built-in catalog and the custom entries before it. A custom
 /// name may hold several quantizations (`tiny:q8_0`, `tiny:f16`): the first in the file is the
 /// default variant, so `entry.default_variant` is set here.
@@ -260,22 +275,76 @@ pub(super) fn valid_repo_part(p: &str) -> bool {
         && p.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// Why `s` cannot be a model file name, if it cannot.
-pub(crate) fn invalid_file_name(s: &str) -> Option<&'static str> {
+/// Why `s` cannot be a model file name, if it cannot: the rules every catalog file is read
+/// with (a model registered now also follows [`non_portable_file_name`]).
+pub(crate) fn invalid_file_name(s: &str) -> Option<String> {
     if s.contains(['/', '\\']) {
-        Some("contains a path separator; give a plain file name")
+        Some("contains a path separator; give a plain file name".into())
     } else if s.contains("..") {
-        Some("contains `..`; give a plain file name")
+        Some("contains `..`; give a plain file name".into())
     } else if s.starts_with('.') {
-        Some("starts with a dot; hidden files are not allowed")
-    } else if s.chars().any(|c| c.is_control() || c == ':') {
-        Some("contains a control character or `:`")
+        Some("starts with a dot; hidden files are not allowed".into())
+    } else if let Some(c) = s.chars().find(|c| c.is_control() || *c == ':') {
+        Some(format!("contains {}, which is not allowed in a file name", shown(c)))
     } else if s.len() > 200 {
-        Some("is longer than 200 bytes")
+        Some("is longer than 200 bytes".into())
+    } else if let Some(why) = trailing_dot_or_space(s) {
+        Some(why.into())
     } else if s.len() <= 5 || !s.to_ascii_lowercase().ends_with(".gguf") {
-        Some("is not a GGUF file name; it must end in `.gguf`")
+        Some("is not a GGUF file name; it must end in `.gguf`".into())
     } else {
         None
+    }
+}
+
+/// The characters FAT, exFAT and Windows refuse in a file name (besides control characters).
+const NOT_PORTABLE: [char; 9] = ['<', '>', ':', '"', '/', '\\', '|', '?', '*'];
+
+/// Windows' reserved device names: refused with any extension (`nul.gguf`, `COM1.tar.gguf`),
+/// in any case. `COM¹`–`COM³` and `LPT¹`–`LPT³` are reserved too.
+const RESERVED: [&str; 4] = ["CON", "PRN", "AUX", "NUL"];
+
+/// Why a file named `s` could not be written on FAT, exFAT or Windows, if it could not: one
+/// of `< > : " / \ | ? *` or a control character (named in the answer), a trailing dot or
+/// space, or a reserved device name (`CON`, `PRN`, `AUX`, `NUL`, `COM1`–`COM9`,
+/// `LPT1`–`LPT9`, with any extension, in any case). `register` and `add` refuse such a name:
+/// the model's file is stored under it, and those filesystems would refuse it at download
+/// time with a confusing error.
+pub(crate) fn non_portable_file_name(s: &str) -> Option<String> {
+    let refused = "which FAT, exFAT and Windows refuse in file names";
+    if let Some(c) = s.chars().find(|c| c.is_control() || NOT_PORTABLE.contains(c)) {
+        return Some(format!("contains {}, {refused}", shown(c)));
+    }
+    if let Some(why) = trailing_dot_or_space(s) {
+        return Some(why.into());
+    }
+    let stem = s.split('.').next().unwrap_or(s).trim_end_matches(' ');
+    let upper = stem.to_uppercase();
+    let device = RESERVED.contains(&upper.as_str())
+        || ["COM", "LPT"].iter().any(|p| {
+            upper.strip_prefix(p).is_some_and(|n| {
+                let mut c = n.chars();
+                matches!((c.next(), c.next()), (Some('1'..='9' | '¹' | '²' | '³'), None))
+            })
+        });
+    device.then(|| format!("is named `{stem}`, a device name Windows reserves with any extension"))
+}
+
+/// A name that ends with a dot or a space (it cannot also end in `.gguf`).
+fn trailing_dot_or_space(s: &str) -> Option<&'static str> {
+    match s.chars().next_back() {
+        Some('.') => Some("ends with a dot, which Windows drops and FAT and exFAT refuse"),
+        Some(' ') => Some("ends with a space, which Windows drops and FAT and exFAT refuse"),
+        _ => None,
+    }
+}
+
+/// A character for a message: `*` as `` `*` ``, a control character by its code point.
+fn shown(c: char) -> String {
+    if c.is_control() {
+        format!("the control character U+{:04X}", u32::from(c))
+    } else {
+        format!("`{c}`")
     }
 }
 
@@ -373,6 +442,44 @@ mod tests {
             mutate(&mut m);
             assert_eq!(field_of(check(&m).unwrap_err()), field, "{m:?}");
         }
+    }
+
+    #[test]
+    fn names_fat_exfat_or_windows_refuse_are_named() {
+        for (name, says) in [
+            ("a*b.gguf", "`*`"),
+            ("a?b.gguf", "`?`"),
+            ("a\"b.gguf", "`\"`"),
+            ("a<b.gguf", "`<`"),
+            ("a>b.gguf", "`>`"),
+            ("a|b.gguf", "`|`"),
+            ("a:b.gguf", "`:`"),
+            ("a\tb.gguf", "U+0009"),
+            ("a\u{7f}.gguf", "U+007F"),
+            ("m.gguf.", "ends with a dot"),
+            ("m.gguf ", "ends with a space"),
+            ("CON.gguf", "`CON`"),
+            ("nul.gguf", "`nul`"),
+            ("Aux.Q8_0.gguf", "`Aux`"),
+            ("com1.gguf", "`com1`"),
+            ("LPT9.gguf", "`LPT9`"),
+            ("COM\u{b9}.gguf", "reserves"),
+            ("prn .gguf", "`prn`"),
+        ] {
+            let why = non_portable_file_name(name).unwrap_or_else(|| panic!("{name:?} must be refused"));
+            assert!(why.contains(says), "{name:?}: {why}");
+        }
+        for fine in
+            ["console.gguf", "com10.gguf", "lpt0.gguf", "nul-embed.gguf", "my model Q8_0.gguf", "été.gguf"]
+        {
+            assert_eq!(non_portable_file_name(fine), None, "{fine}");
+        }
+        // Register refuses them; a catalog file written before the rule is still read.
+        let mut m = model();
+        m.hf_filename = "a*b-Q8_0.gguf".into();
+        assert!(check(&m).is_ok());
+        let ctx = Ctx { file: Path::new("catalog.json"), entry: None };
+        assert_eq!(field_of(check_new_model(&ctx, &m).unwrap_err()), "hf_filename");
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub mod reference;
 pub use builtin::{BUILTIN, BUILTIN_ALIASES};
 pub use custom_model::CustomModel;
 #[cfg(feature = "registry")]
-pub(crate) use custom_model::{infer_quant, valid_name};
+pub(crate) use custom_model::{infer_quant, non_portable_file_name, valid_name};
 pub use entry::{ModelEntry, ModelTask, Origin, UNKNOWN};
 pub use reference::{HubReference, ParseReferenceError, Select};
 

@@ -12,7 +12,8 @@ use serde::Serialize;
 
 use super::Registry;
 use crate::catalog::{
-    custom, infer_quant, valid_name, CustomModel, HubReference, ModelEntry, ModelTask, Select,
+    custom, infer_quant, non_portable_file_name, valid_name, CustomModel, HubReference, ModelEntry,
+    ModelTask, Select,
 };
 use crate::error::{ErrorKind, RegistryError, Result, SourceError};
 use crate::gguf::{self, GgufError, GgufHeader};
@@ -163,6 +164,19 @@ impl Registry {
                 ),
             ));
         };
+        // The model's file is stored under the Hub's name: one that FAT, exFAT or Windows
+        // would refuse at download time is refused now, before anything is read or written.
+        if let Some(reason) = non_portable_file_name(&sibling.rfilename) {
+            return Err(fail(
+                &parsed,
+                ErrorKind::Unsupported,
+                format!(
+                    "the file `{}` {reason}; a model is stored under its file name on the Hub: \
+                     upload a copy under another name and add that",
+                    sibling.rfilename.escape_debug()
+                ),
+            ));
+        }
         let name = match &options.name {
             Some(n) => n.trim().to_string(),
             None => {
@@ -201,7 +215,8 @@ impl Registry {
         let entry = custom::check_new(&catalog_file, &model)?;
 
         let mut prefix = Prefix::new(&source, &entry);
-        let header = gguf::read_header(&mut prefix);
+        // Ranged economy: the model's own keys come first; the tokenizer's arrays are not read.
+        let header = gguf::read_header_prefix(&mut prefix);
         if let Some(e) = prefix.error.take() {
             let file = entry.hf_filename.to_string();
             return Err(hub(e, format!("reading the header of {file}")));

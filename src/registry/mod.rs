@@ -42,7 +42,7 @@ pub use prune::{PruneReport, Pruned, STALE_PARTIAL};
 #[cfg(feature = "registry")]
 pub use push::{PushAction, PushReport};
 #[cfg(feature = "registry")]
-pub use share::{ShareAction, ShareReport};
+pub use share::{ShareAction, ShareReport, SnapshotEntry};
 pub use untracked::UntrackedFile;
 
 /// A catalog (built-in plus custom) over one models directory, with its configuration.
@@ -186,7 +186,9 @@ impl Registry {
         Ok(self.path(name)?.is_some())
     }
 
-    /// Reads the GGUF header of the model's downloaded file.
+    /// Reads the GGUF header of the model's downloaded file: its whole key-value section (up to
+    /// [`gguf::MAX_HEADER_BYTES`]), so keys after the tokenizer's arrays, such as the
+    /// `general.file_type` llama.cpp's quantizer writes last, are read.
     pub fn read_header(&self, name: &str) -> Result<GgufHeader> {
         let e = self.resolve(name)?;
         let files = self.dir.files(e);
@@ -347,7 +349,8 @@ impl Registry {
             Some(arch) => arch,
             None => {
                 let file = fs::File::open(&path).map_err(|e| RegistryError::storage("open", &path, e))?;
-                let header = gguf::read_header(std::io::BufReader::with_capacity(64 * 1024, file))
+                // The architecture comes before the tokenizer: no need to read past it.
+                let header = gguf::read_header_prefix(std::io::BufReader::with_capacity(64 * 1024, file))
                     .map_err(|source| RegistryError::InvalidGguf { path: path.clone(), source })?;
                 READ.lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -389,9 +392,20 @@ impl Registry {
                 .ensure(entry, offline_url.as_deref())?;
         files.touch_used();
         if self.config.share_hf_cache() {
-            // Best effort: a cache that cannot be written does not fail the download.
-            if let Some(cache) = self.config.hf_hub_cache() {
-                let _ = share::share_verified(cache, entry, &path);
+            // A cache that cannot be written does not fail the download; it is reported.
+            let cache = self.config.hf_hub_cache();
+            let shared = match cache {
+                Some(cache) => share::share_verified(cache, entry, &path).map(drop),
+                None => Err(share::unknown_cache()),
+            };
+            if let Err(e) = shared {
+                crate::progress::Reporter(self.progress.as_ref()).send(
+                    crate::progress::Progress::ShareFailed {
+                        model: &entry.display_name(),
+                        cache,
+                        reason: &e.report().to_string(),
+                    },
+                );
             }
         }
         Ok(path)

@@ -564,14 +564,15 @@ fn a_killed_parallel_download_resumes_only_the_missing_ranges() {
 #[test]
 fn a_file_name_with_reserved_characters_downloads_through_an_encoded_url() {
     let s = setup(50_000);
-    let odd = "odd name #1?.gguf";
+    // Reserved in URLs, yet valid on every filesystem (`?` is not: register refuses it).
+    let odd = "odd name #1%.gguf";
     crate::support::register_file(&s.sb, "odd", odd, &s.bytes);
     s.hub.add_file(odd, s.bytes.clone());
     let path = s.registry(s.config()).ensure("odd").unwrap();
     assert_eq!(path, s.sb.models().join(odd));
     assert_eq!(fs::read(&path).unwrap(), s.bytes);
     let url = s.run(&["info", "odd", "--json"]).ok().json()["url"].as_str().unwrap().to_string();
-    assert!(url.ends_with("/odd%20name%20%231%3F.gguf"), "{url}");
+    assert!(url.ends_with("/odd%20name%20%231%25.gguf"), "{url}");
 }
 
 /// After `remove`, nothing of the model is left under `.strata/` but its lock file: no

@@ -151,12 +151,12 @@ fn the_saved_hub_token_is_used_and_never_shown() {
 }
 
 /// The Python with huggingface_hub that `scripts/emulators` installs.
-fn python() -> Option<String> {
+pub(crate) fn python() -> Option<String> {
     test_env("STRATA_TEST_PYTHON", "the huggingface_hub tests")
 }
 
 /// Runs huggingface_hub's `hf_hub_download` for the fixture file; returns the path it gives.
-fn hf_hub_download(python: &str, s: &crate::support::Setup, cache: &Path, offline: bool) -> Run {
+pub(crate) fn hf_hub_download(python: &str, s: &crate::support::Setup, cache: &Path, offline: bool) -> Run {
     let script = format!(
         "import os, sys\nfrom huggingface_hub import hf_hub_download\n\
          p = hf_hub_download({REPO:?}, {file:?}, revision={REVISION:?}, local_files_only={offline})\n\

@@ -3,7 +3,9 @@
 //! line at most every 10 % or 10 s, and no control characters. Speed and time left count this
 //! run's bytes only (not those resumed from disk), smoothed. After a verified download, one
 //! line says so (`✓ minilm 25.0 MB, SHA-256 verified, 1.2 s`). Notices (waiting for another
-//! process, a slow connection, retries, failed sources) go to stderr too. Sizes and speeds are in the decimal
+//! process, a slow connection, retries, failed sources) go to stderr too, and so do warnings (a
+//! share into the Hugging Face cache that failed after a download), even under `--json`. Sizes
+//! and speeds are in the decimal
 //! units of `list` ([`ByteSize`]).
 
 use std::io::IsTerminal;
@@ -131,8 +133,9 @@ struct Current {
     line_tenth: u64,
 }
 
-/// The progress callback, or `None` when quiet.
-pub fn reporter(quiet: bool) -> Option<ProgressFn> {
+/// The progress callback, or `None` when quiet. Under `--json` (stdout holds the document),
+/// only warnings are rendered, on stderr.
+pub fn reporter(quiet: bool, json: bool) -> Option<ProgressFn> {
     if quiet {
         return None;
     }
@@ -141,6 +144,9 @@ pub fn reporter(quiet: bool) -> Option<ProgressFn> {
     let tty = std::io::stderr().is_terminal() && !console::is_dumb();
     let current: Mutex<Option<Current>> = Mutex::new(None);
     Some(Arc::new(move |p: &Progress<'_>| {
+        if json && !matches!(p, Progress::ShareFailed { .. }) {
+            return;
+        }
         let mut current = current.lock().unwrap_or_else(|e| e.into_inner());
         let note =
             |current: &Option<Current>, text: String| match current.as_ref().and_then(|c| c.bar.as_ref()) {
@@ -257,6 +263,13 @@ pub fn reporter(quiet: bool) -> Option<ProgressFn> {
             Progress::SourceFailed { model, source, reason } => {
                 note(&current, format!("{model}: {source} failed: {reason}; trying the next source"))
             }
+            Progress::ShareFailed { model, cache, reason } => note(
+                &current,
+                format!(
+                    "strata-model: warning: {model} was downloaded, but not shared into the Hugging Face cache{}: {reason}",
+                    cache.map(|c| format!(" {}", c.display())).unwrap_or_default()
+                ),
+            ),
             _ => {}
         }
     }))

@@ -5,6 +5,8 @@
  *   STRATA_SHIM_FLOCK   = enosys | enolck | eopnotsupp : flock() and fcntl() locks fail so
  *                         noop                         : they succeed without locking
  *   STRATA_SHIM_SYMLINK = eperm                        : symlink() and symlinkat() fail
+ *   STRATA_SHIM_LINK    = eperm                        : link() and linkat() fail (exFAT and
+ *                                                        vfat have no hard links either)
  *
  * Unset, every call goes to libc. */
 #define _GNU_SOURCE
@@ -89,4 +91,20 @@ int symlinkat(const char *target, int dirfd, const char *path) {
     static int (*real)(const char *, int, const char *);
     if (!real) real = (int (*)(const char *, int, const char *))dlsym(RTLD_NEXT, "symlinkat");
     return real(target, dirfd, path);
+}
+
+int link(const char *target, const char *path) {
+    int m = mode("STRATA_SHIM_LINK");
+    if (m > 0) { errno = m; return -1; }
+    static int (*real)(const char *, const char *);
+    if (!real) real = (int (*)(const char *, const char *))dlsym(RTLD_NEXT, "link");
+    return real(target, path);
+}
+
+int linkat(int olddirfd, const char *target, int newdirfd, const char *path, int flags) {
+    int m = mode("STRATA_SHIM_LINK");
+    if (m > 0) { errno = m; return -1; }
+    static int (*real)(int, const char *, int, const char *, int);
+    if (!real) real = (int (*)(int, const char *, int, const char *, int))dlsym(RTLD_NEXT, "linkat");
+    return real(olddirfd, target, newdirfd, path, flags);
 }

@@ -1,8 +1,9 @@
 //! An `LD_PRELOAD` shim (`fsshim.c`, built here with gcc on first use) that makes the binary
 //! see a filesystem whose locks or symbolic links fail: `flock`/`fcntl` locks that fail with
-//! ENOSYS, ENOLCK or EOPNOTSUPP or succeed without excluding anyone, and `symlink` that fails
-//! with EPERM. The binary links glibc dynamically, so the shim applies to it (not to the tests'
-//! own process). Missing gcc is a failure under `CI=true`.
+//! ENOSYS, ENOLCK or EOPNOTSUPP or succeed without excluding anyone, `symlink` that fails
+//! with EPERM, and (with [`fail_hard_links`]) `link` that fails with EPERM, as on exFAT. The
+//! binary links glibc dynamically, so the shim applies to it (not to the tests' own process).
+//! Missing gcc is a failure under `CI=true`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -63,4 +64,10 @@ pub fn apply(cmd: &mut Command, shim: &std::path::Path, locks: Option<Locks>, sy
     } else {
         cmd.env_remove("STRATA_SHIM_SYMLINK");
     }
+}
+
+/// Makes hard links fail too in `cmd` (already [`apply`]d): exFAT and vfat have neither
+/// symbolic nor hard links.
+pub fn fail_hard_links(cmd: &mut Command) {
+    cmd.env("STRATA_SHIM_LINK", "eperm");
 }

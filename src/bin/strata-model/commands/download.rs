@@ -9,7 +9,7 @@ use crate::output::{emit, emit_json, Out, Ui};
 pub fn run(registry: Registry, ui: &Ui, names: &[String], all: bool, quiet: bool) -> Result<(), Failure> {
     let names: Vec<String> =
         if all { registry.list().into_iter().map(|m| m.name).collect() } else { names.to_vec() };
-    let registry = match crate::progress::reporter(quiet || ui.json) {
+    let registry = match crate::progress::reporter(quiet, ui.json) {
         Some(r) => registry.with_progress(r),
         None => registry,
     };
