@@ -197,7 +197,7 @@ impl Config {
     }
 
     /// Sets how long to wait for another process that holds a model (downloading it) before
-    /// giving up with [`RegistryError::Busy`]; `None` (the default) waits as long as it takes.
+    /// giving up with [`crate::RegistryError::Busy`]; `None` (the default) waits as long as it takes.
     pub fn with_lock_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.lock_timeout = timeout;
         self

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::config::RetryPolicy;
+use crate::error::SourceError;
 
 /// Failures in a row of one range of one source.
 #[derive(Debug)]
@@ -17,15 +18,26 @@ impl Backoff {
         Self { policy, failures: 0 }
     }
 
-    /// Records a transient failure. `progressed`: bytes arrived since the last one (the count
-    /// starts again). Returns how long to wait before the next try, or `None` when the policy
-    /// gives up: `base`, `2 × base`, `4 × base`, ..., or what the server asked
-    /// (`Retry-After`), never more than `max_delay`.
-    pub(crate) fn failed(&mut self, progressed: bool, retry_after: Option<Duration>) -> Option<Duration> {
+    /// Records a transient failure, `error`. `progressed`: bytes arrived since the last one (the
+    /// count starts again). Returns how long to wait before the next try, or `None` when the
+    /// policy gives up: `base`, `2 × base`, `4 × base`, ..., or what the server asked
+    /// (`Retry-After`), never more than `max_delay`. A host none of whose addresses answered
+    /// (every connection attempt timed out: no route, a firewall that drops) is tried twice,
+    /// not `attempts` times: each try costs the whole connect timeout.
+    pub(crate) fn failed(&mut self, error: &SourceError, progressed: bool) -> Option<Duration> {
+        let retry_after = match error {
+            SourceError::Transient { retry_after, .. } => *retry_after,
+            _ => None,
+        };
         self.failures = if progressed { 1 } else { self.failures + 1 };
-        if self.failures >= self.policy.attempts {
+        if self.failures >= self.policy.attempts || (self.failures >= 2 && crate::sources::unreachable(error))
+        {
             return None;
         }
+        self.delay(retry_after)
+    }
+
+    fn delay(&self, retry_after: Option<Duration>) -> Option<Duration> {
         let backoff = self.policy.base.saturating_mul(1 << (self.failures - 1).min(16));
         Some(retry_after.unwrap_or(backoff).min(self.policy.max_delay))
     }
@@ -49,13 +61,15 @@ mod tests {
             max_delay: ms(250),
             ..Default::default()
         });
-        assert_eq!(b.failed(false, None), Some(ms(100)));
-        assert_eq!(b.failed(false, None), Some(ms(200)));
-        assert_eq!(b.failed(false, Some(ms(5))), Some(ms(5)));
-        assert_eq!(b.failed(false, None), None, "the fourth try in a row gives up");
+        let plain = SourceError::transient("x");
+        let asked = |d| SourceError::Transient { reason: "x".into(), retry_after: Some(d), cause: None };
+        assert_eq!(b.failed(&plain, false), Some(ms(100)));
+        assert_eq!(b.failed(&plain, false), Some(ms(200)));
+        assert_eq!(b.failed(&asked(ms(5)), false), Some(ms(5)));
+        assert_eq!(b.failed(&plain, false), None, "the fourth try in a row gives up");
         assert_eq!(b.tries(), 4);
         assert_eq!(
-            b.failed(true, Some(Duration::from_secs(60))),
+            b.failed(&asked(Duration::from_secs(60)), true),
             Some(ms(250)),
             "progress starts over, capped"
         );

@@ -403,11 +403,7 @@ impl Run<'_, '_> {
                     }
                 }
             };
-            let retry_after = match &error {
-                SourceError::Transient { retry_after, .. } => *retry_after,
-                _ => None,
-            };
-            let Some(delay) = backoff.failed(progressed, retry_after) else {
+            let Some(delay) = backoff.failed(&error, progressed) else {
                 let tries = backoff.tries();
                 return self.fail(Stop::Source(SourceError::GaveUp { tries, last: Box::new(error) }));
             };

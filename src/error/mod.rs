@@ -13,14 +13,13 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod kind;
 mod report;
 mod source;
 
+pub use kind::{BoxError, ErrorKind};
 pub use report::Report;
 pub use source::SourceError;
-
-/// A boxed cause, kept typed for callers that want to inspect it.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Everything that can go wrong while turning a model name into a verified file.
 #[derive(Debug, thiserror::Error)]
@@ -304,29 +303,6 @@ impl Attempt {
     pub fn kind(&self) -> ErrorKind {
         self.error.kind()
     }
-}
-
-/// The broad class of an error: what a caller (or the command line's exit code) needs to
-/// decide what to do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// The name (or quantization) is not in the catalog.
-    UnknownModel,
-    /// The model is not on disk (and nothing was asked to fetch it), or a source lacks it.
-    NotDownloaded,
-    /// A network transfer failed.
-    Network,
-    /// Bytes failed verification (hash, size or format).
-    Integrity,
-    /// Local storage failed.
-    Storage,
-    /// Configuration or a custom catalog is invalid.
-    Config,
-    /// The model's architecture is not supported by the engine.
-    Unsupported,
-    /// Another process holds the model (a download in progress) and waiting ran out.
-    Busy,
 }
 
 impl RegistryError {

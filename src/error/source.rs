@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use super::{BoxError, ErrorKind, Report};
+use super::kind::{BoxError, ErrorKind};
+use super::report::Report;
 
 /// Why a source did not serve a file. The resolver decides from the variant whether to retry
 /// the same source, try the next one quietly, or record the failure.

@@ -50,6 +50,7 @@ impl Holder {
     }
 
     /// The pid and host a tag made by [`Holder::tag`] names.
+    #[cfg(feature = "registry")]
     pub(crate) fn from_tag(tag: &str) -> Option<Holder> {
         let (pid, host) = tag.split_once('-')?;
         Some(Holder { pid: pid.parse().ok()?, host: host.to_string(), started: None, nonce: None })

@@ -21,7 +21,7 @@
 //! Every holder writes `pid=… host=… started=… nonce=…` into its lock or claim file, as
 //! information for those who wait ("waiting for pid 4242 on node7").
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -43,7 +43,7 @@ enum Mode {
     /// `flock` works and excludes.
     Os,
     /// Claim files, and why `flock` cannot be used.
-    Claim(String),
+    Claim(#[cfg_attr(not(feature = "registry"), allow(dead_code))] String),
 }
 
 fn modes() -> &'static Mutex<HashMap<PathBuf, Mode>> {
@@ -77,6 +77,7 @@ fn unsupported(e: &std::io::Error) -> bool {
 /// Whether files in `dir` must be written under names of their own per process (partial
 /// downloads): where locks are claim files, and on network filesystems, whose OS locks may
 /// exclude only the processes of one node. Known after a lock in `dir` was first tried.
+#[cfg(feature = "registry")]
 pub(crate) fn private_partials(dir: &Path) -> bool {
     match mode_of(dir) {
         Some(Mode::Os) => is_network_filesystem(dir),
@@ -85,7 +86,7 @@ pub(crate) fn private_partials(dir: &Path) -> bool {
 }
 
 /// Whether `dir` is on a network (or FUSE) filesystem, by its `statfs` type.
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", feature = "registry"))]
 pub(crate) fn is_network_filesystem(dir: &Path) -> bool {
     const NETWORK: &[u64] = &[
         0x6969,      // NFS
@@ -109,15 +110,16 @@ pub(crate) fn is_network_filesystem(dir: &Path) -> bool {
 }
 
 /// Whether `dir` is on a network filesystem (unknown here: assumed not).
-#[cfg(not(target_os = "linux"))]
+#[cfg(all(not(target_os = "linux"), feature = "registry"))]
 pub(crate) fn is_network_filesystem(_dir: &Path) -> bool {
     false
 }
 
 /// The reason locks do not work in `dir`, the first time it is asked for in this process
 /// (for one notice), else `None`.
+#[cfg(feature = "registry")]
 pub(crate) fn take_fallback_notice(dir: &Path) -> Option<String> {
-    static SAID: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
+    static SAID: OnceLock<Mutex<std::collections::HashSet<PathBuf>>> = OnceLock::new();
     let Some(Mode::Claim(reason)) = mode_of(dir) else { return None };
     let mut said = SAID.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner());
     said.insert(dir.to_path_buf()).then_some(reason)
@@ -150,6 +152,7 @@ impl Lock {
     }
 
     /// The OS lock file.
+    #[cfg(feature = "registry")]
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }

@@ -278,6 +278,34 @@ impl ConnectError {
     }
 }
 
+impl ConnectError {
+    /// Whether no address answered at all: every attempt timed out, or was never made before
+    /// the deadline (a black hole: no route, a firewall that drops, a dead network).
+    fn nothing_answered(&self) -> bool {
+        self.tried.iter().all(|(_, f)| matches!(f, Failure::TimedOut(_)))
+            && (!self.tried.is_empty() || self.untried > 0)
+    }
+}
+
+/// Whether `error` is a connection that no address of its host answered (see
+/// [`ConnectError`]): retrying it costs a whole connect timeout each time.
+pub(crate) fn unreachable(error: &crate::error::SourceError) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(c) = cause {
+        let inner = c
+            .downcast_ref::<io::Error>()
+            .and_then(|e| e.get_ref())
+            .map(|e| e as &(dyn std::error::Error + 'static));
+        if let Some(ce) =
+            inner.and_then(|e| e.downcast_ref::<ConnectError>()).or_else(|| c.downcast_ref::<ConnectError>())
+        {
+            return ce.nothing_answered();
+        }
+        cause = c.source();
+    }
+    false
+}
+
 impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "could not connect to {}: ", self.host)?;

@@ -22,6 +22,7 @@ mod source;
 
 pub use crate::error::SourceError;
 pub(crate) use connect::reporting_to as reporting_connects_to;
+pub(crate) use connect::unreachable;
 pub use http::{HttpSource, LfsInfo, Linked, RepoInfo, Sibling};
 pub use location::{redact, Location, LocationError};
 pub use mirror_dir::MirrorDir;

@@ -139,3 +139,32 @@ fn the_command_line_tells_a_slow_connection_on_stderr() {
     let notice = notice.unwrap_or_else(|| panic!("no notice on stderr; saw {lines:?}"));
     assert_eq!(notice, format!("still connecting to {0} after 3 s ({0})", dead.addr));
 }
+
+#[test]
+fn a_host_no_address_of_which_answers_is_tried_twice_not_every_retry() {
+    let s = setup(10_000);
+    let dead = BlackHole::on(dead_ip());
+    let port = s.hub.hub.port();
+    let timeout = Duration::from_secs(1);
+    let config = s
+        .config()
+        .with_hf_endpoint(format!("https://localhost:{port}").parse().unwrap())
+        .with_connect_timeout(timeout)
+        .with_retry(RetryPolicy { attempts: 5, base: Duration::from_millis(10), ..s.config().retry() })
+        .with_resolve("localhost", vec![dead.addr]);
+    let began = Instant::now();
+    let err = s.registry(config).ensure("tiny").unwrap_err();
+    let took = began.elapsed();
+    let text = Report::new(&err).to_string();
+    assert!(text.contains("gave up after 2 tries in a row"), "{text}");
+    assert!(text.contains(&format!("{} timed out", dead.addr)), "{text}");
+    assert!(took >= timeout * 2 && took < timeout * 4, "two connect timeouts, not five: {took:?}");
+    // A refusal is not a black hole: retried as any transient failure.
+    let config = s
+        .config()
+        .with_hf_endpoint(format!("https://localhost:{port}").parse().unwrap())
+        .with_retry(RetryPolicy { attempts: 3, base: Duration::from_millis(10), ..s.config().retry() })
+        .with_resolve("localhost", vec![refused_addr()]);
+    let text = Report::new(&s.registry(config).ensure("tiny").unwrap_err()).to_string();
+    assert!(text.contains("gave up after 3 tries in a row") && text.contains("refused"), "{text}");
+}

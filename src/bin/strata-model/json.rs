@@ -242,7 +242,7 @@ pub struct ErrorDoc {
 #[derive(Serialize)]
 pub struct ErrorBody {
     /// The class, from the exit code: `usage`, `unknown_model`, `not_downloaded`, `network`,
-    /// `integrity`, `storage`, `config`, `unsupported` or `failure`.
+    /// `integrity`, `storage`, `config`, `unsupported`, `busy` or `failure`.
     pub kind: &'static str,
     /// The message, as stderr shows it.
     pub message: String,
@@ -263,6 +263,7 @@ impl ErrorDoc {
             c::STORAGE => "storage",
             c::CONFIG => "config",
             c::UNSUPPORTED => "unsupported",
+            c::BUSY => "busy",
             _ => "failure",
         };
         Self { error: ErrorBody { kind, message: message.to_string(), exit_code: code } }
