@@ -285,17 +285,36 @@ impl Lock {
 }
 
 /// How long ago `meta`'s file was modified, by the clock of the filesystem in `dir` (on a
-/// network filesystem the server's, not this host's: a file made now tells the time there).
+/// network filesystem the server's, not this host's: a file made there tells the time there).
+/// The difference between the two clocks is measured at most every 30 s per directory.
 pub(crate) fn age_on_filesystem(meta: &fs::Metadata, dir: &Path) -> Duration {
     let Ok(modified) = meta.modified() else { return Duration::ZERO };
-    let now = tempfile::Builder::new()
+    filesystem_now(dir).duration_since(modified).unwrap_or_default()
+}
+
+/// The time now by the clock of the filesystem holding `dir`.
+fn filesystem_now(dir: &Path) -> SystemTime {
+    static SKEW: OnceLock<Mutex<HashMap<PathBuf, (std::time::Instant, SystemTime, SystemTime)>>> =
+        OnceLock::new();
+    let mut skews = SKEW.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner());
+    let local = SystemTime::now();
+    if let Some((_, theirs, ours)) = skews.get(dir).filter(|(at, ..)| at.elapsed() < Duration::from_secs(30))
+    {
+        // Their clock moved as ours did since it was read.
+        return match local.duration_since(*ours) {
+            Ok(d) => *theirs + d,
+            Err(_) => *theirs,
+        };
+    }
+    let theirs = tempfile::Builder::new()
         .prefix(".clock.")
         .tempfile_in(dir)
         .ok()
         .and_then(|t| t.as_file().metadata().ok())
         .and_then(|m| m.modified().ok())
-        .unwrap_or_else(SystemTime::now);
-    now.duration_since(modified).unwrap_or_default()
+        .unwrap_or(local);
+    skews.insert(dir.to_path_buf(), (std::time::Instant::now(), theirs, local));
+    theirs
 }
 
 /// Opens (creating if needed, mode 0666 before the umask) a lock file; read-only when it
