@@ -297,6 +297,10 @@ pub(crate) fn invalid_file_name(s: &str) -> Option<String> {
     }
 }
 
+/// The longest file name `register` and `add` accept: 255 bytes (most filesystems' limit) less
+/// the longest suffix strata-model adds (`.part.<pid>-<pid namespace>-<host>.ranges`).
+const MAX_NEW_FILE_NAME: usize = 180;
+
 /// The characters FAT, exFAT and Windows refuse in a file name (besides control characters).
 const NOT_PORTABLE: [char; 9] = ['<', '>', ':', '"', '/', '\\', '|', '?', '*'];
 
@@ -317,6 +321,12 @@ pub(crate) fn non_portable_file_name(s: &str) -> Option<String> {
     }
     if let Some(why) = trailing_dot_or_space(s) {
         return Some(why.into());
+    }
+    if s.len() > MAX_NEW_FILE_NAME {
+        return Some(format!(
+            "is longer than {MAX_NEW_FILE_NAME} bytes: with the names of its partial downloads \
+             (`<file>.part.<pid>-<ns>-<host>.ranges`) it would pass the 255 bytes most filesystems allow"
+        ));
     }
     let stem = s.split('.').next().unwrap_or(s).trim_end_matches(' ');
     let upper = stem.to_uppercase();
@@ -465,6 +475,7 @@ mod tests {
             ("LPT9.gguf", "`LPT9`"),
             ("COM\u{b9}.gguf", "reserves"),
             ("prn .gguf", "`prn`"),
+            (&format!("{}.gguf", "m".repeat(177)), "longer than 180 bytes"),
         ] {
             let why = non_portable_file_name(name).unwrap_or_else(|| panic!("{name:?} must be refused"));
             assert!(why.contains(says), "{name:?}: {why}");

@@ -96,8 +96,18 @@ pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<OsString>;
 pub(crate) fn expand(variable: &str, value: &OsStr, home: Option<&Path>) -> Result<PathBuf> {
     let path = Path::new(value);
     let mut parts = path.components();
-    if parts.next() != Some(std::path::Component::Normal(OsStr::new("~"))) {
-        return Ok(path.to_path_buf());
+    match parts.next() {
+        Some(std::path::Component::Normal(first)) if first == "~" => {}
+        Some(std::path::Component::Normal(first)) if first.as_encoded_bytes().starts_with(b"~") => {
+            return Err(RegistryError::config(
+                variable,
+                format!(
+                    "`{}`: `~user` is not expanded (only `~` is, to your home directory); give an absolute path",
+                    path.display()
+                ),
+            ));
+        }
+        _ => return Ok(path.to_path_buf()),
     }
     match home {
         Some(h) => Ok(h.join(parts.as_path())),
@@ -320,11 +330,9 @@ mod tests {
             "{err}"
         );
         assert_eq!(expand("V", OsStr::new("~"), Some(home)).unwrap(), Path::new("/h"));
-        assert_eq!(
-            expand("V", OsStr::new("~x/y"), None).unwrap(),
-            Path::new("~x/y"),
-            "only `~` alone is home"
-        );
+        let err = expand("V", OsStr::new("~x/y"), Some(home)).unwrap_err().to_string();
+        assert!(err.contains("`~user` is not expanded"), "{err}");
+        assert_eq!(expand("V", OsStr::new("a/~"), None).unwrap(), Path::new("a/~"));
     }
 
     #[test]

@@ -112,7 +112,7 @@ impl Config {
             catalog_file,
             mirrors,
             hf_endpoint,
-            hf_token: text(vars::HF_TOKEN)?.map(|t| Secret::new(t.trim())),
+            hf_token: text(vars::HF_TOKEN)?.map(|t| token(t.trim())).transpose()?,
             offline,
             ca_file: get(vars::SSL_CERT_FILE).map(PathBuf::from),
             env_proxy: true,
@@ -129,6 +129,21 @@ impl Config {
 
 /// Why a variable that must be text is refused.
 pub(crate) const NOT_UTF8: &str = "the value is not valid UTF-8 (it must be text, not raw bytes)";
+
+/// A token as `HF_TOKEN` gives it: it goes in an HTTP header, so a line break, a control
+/// character or a non-ASCII one (a paste gone wrong) is refused here, naming the variable
+/// (the token itself is never shown).
+fn token(t: &str) -> Result<Secret> {
+    if t.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(Secret::new(t))
+    } else {
+        Err(RegistryError::config(
+            vars::HF_TOKEN,
+            "the token holds a character an HTTP header cannot carry (a line break, a space, a control or \
+             non-ASCII character); set it again from the token's page",
+        ))
+    }
+}
 
 /// Whether a value is empty or only blanks (unset, for every variable).
 fn is_blank(v: &OsStr) -> bool {
@@ -177,9 +192,11 @@ pub fn parse_lock_timeout(variable: &str, value: &str) -> Result<Duration> {
         _ => f64::NAN,
     };
     match number.parse::<f64>() {
-        Ok(n) if n.is_finite() && n >= 0.0 && scale.is_finite() && n * scale < 1e9 => {
-            Ok(Duration::from_secs_f64(n * scale))
-        }
+        Ok(n) if n.is_finite() && scale.is_finite() && n * scale >= 1e9 => Err(RegistryError::config(
+            variable,
+            format!("`{v}` is too long a wait; leave it unset to wait as long as it takes"),
+        )),
+        Ok(n) if n.is_finite() && n >= 0.0 && scale.is_finite() => Ok(Duration::from_secs_f64(n * scale)),
         _ => Err(RegistryError::config(
             variable,
             format!("`{v}` is not a duration; use seconds (90) or a unit: 500ms, 30s, 10m, 2h"),

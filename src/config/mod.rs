@@ -122,6 +122,19 @@ impl Default for RetryPolicy {
     }
 }
 
+/// `path` with a leading `~` (alone, or before a `/`) expanded to the home directory (`HOME`,
+/// else the password database), as the environment's paths are: for a path given on a command
+/// line where no shell expanded it (`--models-dir=~/models`).
+///
+/// # Errors
+/// [`crate::RegistryError::InvalidConfig`] naming `what` when the path starts with `~` and no
+/// home directory is known, or with `~user` (which is not expanded).
+pub fn expand_home(what: &str, path: &Path) -> crate::error::Result<PathBuf> {
+    let home =
+        std::env::var_os(vars::HOME).filter(|h| !h.is_empty()).map(PathBuf::from).or_else(dirs::home_dir);
+    caches::expand(what, path.as_os_str(), home.as_deref())
+}
+
 /// The default Hugging Face endpoint, as a URL.
 fn default_endpoint() -> Url {
     Url::parse(DEFAULT_HF_ENDPOINT).expect("the default endpoint is a URL")

@@ -310,29 +310,34 @@ impl<'a> Resolver<'a> {
     fn lock(&self, entry: &ModelEntry, files: &ModelFiles) -> Result<Option<Guard>> {
         let lock = files.lock();
         let started = Instant::now();
-        let mut notice_at = Duration::ZERO;
+        // No notice for a wait shorter than a second (a lock timeout below that).
+        let mut notice_at =
+            Some(Duration::ZERO).filter(|_| self.lock_timeout.is_none_or(|l| l >= Duration::from_secs(1)));
         loop {
             let holder = match lock.try_acquire()? {
                 Attempt::Acquired(guard) => return Ok(Some(guard)),
-                Attempt::Busy(holder) => holder.map(|h| h.to_string()),
+                Attempt::Busy(holder) => holder,
             };
             let waited = started.elapsed();
             if let Some(limit) = self.lock_timeout.filter(|l| waited >= *l) {
                 return Err(RegistryError::Busy {
                     what: "download",
                     model: entry.display_name(),
-                    holder: holder.map(|h| format!("{h}, downloading it")),
+                    holder: Some(match &holder {
+                        Some(h) => format!("{h}, downloading it"),
+                        None => lock.describe(None),
+                    }),
                     waited: Some(limit),
                 });
             }
-            if waited >= notice_at {
+            if let Some(at) = notice_at.filter(|at| waited >= *at) {
                 self.progress.send(Progress::WaitingForLock {
                     model: &entry.display_name(),
                     lock: lock.path(),
-                    holder: holder.as_deref(),
-                    waited,
+                    holder: holder.as_ref().map(ToString::to_string).as_deref(),
+                    waited: if at.is_zero() { Duration::ZERO } else { waited },
                 });
-                notice_at = waited + WAIT_NOTICE_EVERY;
+                notice_at = Some(waited + WAIT_NOTICE_EVERY);
             }
             if files.is_verified() {
                 return Ok(None);

@@ -21,9 +21,9 @@ impl Backoff {
     /// Records a transient failure, `error`. `progressed`: bytes arrived since the last one (the
     /// count starts again). Returns how long to wait before the next try, or `None` when the
     /// policy gives up: `base`, `2 × base`, `4 × base`, ..., or what the server asked
-    /// (`Retry-After`), never more than `max_delay`. A host none of whose addresses answered
-    /// (every connection attempt timed out: no route, a firewall that drops) is tried twice,
-    /// not `attempts` times: each try costs the whole connect timeout.
+    /// (`Retry-After`), never more than `max_delay`. A host none of whose addresses accepted a
+    /// connection within the connect timeout (one black-holed, the others refusing or
+    /// black-holed too) is tried twice, not `attempts` times: each try costs that timeout.
     pub(crate) fn failed(&mut self, error: &SourceError, progressed: bool) -> Option<Duration> {
         let retry_after = match error {
             SourceError::Transient { retry_after, .. } => *retry_after,

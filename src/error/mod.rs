@@ -342,9 +342,10 @@ impl RegistryError {
         use std::io::ErrorKind as K;
         match self {
             Self::StorageError { source, .. } => match source.kind() {
-                K::PermissionDenied | K::ReadOnlyFilesystem => {
-                    Some("check the permissions, or set STRATA_MODELS_DIR to a writable directory")
-                }
+                K::PermissionDenied | K::ReadOnlyFilesystem => Some(
+                    "check the permissions (a directory shared by a group needs group write, `chmod g+w`, and \
+                     its members umask 0002), or set STRATA_MODELS_DIR to a writable directory",
+                ),
                 K::StorageFull | K::QuotaExceeded => {
                     Some("free some space or set STRATA_MODELS_DIR elsewhere")
                 }
@@ -415,8 +416,9 @@ mod tests {
         assert_eq!(err.to_string(), "storage error: cannot write /m/f");
         assert_eq!(
             err.report().to_string(),
-            "storage error: cannot write /m/f: denied; check the permissions, \
-             or set STRATA_MODELS_DIR to a writable directory"
+            "storage error: cannot write /m/f: denied; check the permissions (a directory shared by a \
+             group needs group write, `chmod g+w`, and its members umask 0002), or set \
+             STRATA_MODELS_DIR to a writable directory"
         );
         let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
         let transient = SourceError::transient_by("https://cdn/f", reset);

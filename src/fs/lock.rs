@@ -223,13 +223,26 @@ impl Lock {
         }
     }
 
+    /// Who holds it, for a message: the holder as it recorded itself, or, when it recorded
+    /// nothing readable, which file holds the lock.
+    pub(crate) fn describe(&self, holder: Option<&Holder>) -> String {
+        match holder {
+            Some(h) => h.to_string(),
+            None => {
+                let file =
+                    if let Some(Mode::Claim(_)) = mode_of(&self.dir) { &self.claim } else { &self.path };
+                format!("{} names no process", file.display())
+            }
+        }
+    }
+
     /// Whether this lock has been used at all (a lock or claim file exists).
     pub(crate) fn exists(&self) -> bool {
         fs::symlink_metadata(&self.path).is_ok() || fs::symlink_metadata(&self.claim).is_ok()
     }
 
     fn claim_is_live(&self) -> bool {
-        fs::symlink_metadata(&self.claim).is_ok() && !self.claim_is_stale(read_holder(&self.claim).as_ref())
+        read_claim(&self.claim).is_some_and(|c| !self.claim_is_stale(&c))
     }
 
     fn try_claim(&self) -> Result<Attempt> {
@@ -244,44 +257,94 @@ impl Lock {
                     return Ok(Attempt::Acquired(guard));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder = read_holder(&self.claim);
-                    if !self.claim_is_stale(holder.as_ref()) {
-                        return Ok(Attempt::Busy(holder));
+                    let Some(claim) = read_claim(&self.claim) else { continue }; // just released
+                    if !self.claim_is_stale(&claim) {
+                        return Ok(Attempt::Busy(claim.holder));
                     }
-                    // Broken by moving it aside first: of two processes that judged it stale,
-                    // one moves it, the other finds it gone.
-                    let aside = self.dir.join(format!(
-                        "{}.stale.{}",
-                        self.claim.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
-                        Holder::me().tag()
-                    ));
-                    match fs::rename(&self.claim, &aside) {
-                        Ok(()) => {
-                            let _ = fs::remove_file(&aside);
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => {
-                            return Err(RegistryError::storage("break the stale claim", &self.claim, e))
-                        }
+                    if let Some(live) = self.break_claim(&claim)? {
+                        return Ok(Attempt::Busy(live));
                     }
                 }
                 Err(e) => return Err(RegistryError::storage("create the claim file", &self.claim, e)),
             }
         }
-        Ok(Attempt::Busy(read_holder(&self.claim)))
+        Ok(Attempt::Busy(read_claim(&self.claim).and_then(|c| c.holder)))
     }
 
-    /// Whether the claim's holder is gone: a process of this host that no longer runs, or a
-    /// claim not renewed for [`STALE_AFTER`] by the filesystem's clock.
-    fn claim_is_stale(&self, holder: Option<&Holder>) -> bool {
-        if let Some(h) = holder.filter(|h| h.is_here()) {
+    /// Breaks the stale claim `stale` by moving it aside (of two processes that judged it
+    /// stale, one moves it, the other finds it gone), then deletes it. Between the judgement
+    /// and the move, its holder may have released it and another process made a new claim:
+    /// that one is recognised by its inode and put back (`Some(its holder)`: busy).
+    fn break_claim(&self, stale: &Claim) -> Result<Option<Option<Holder>>> {
+        let name = self.claim.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let aside = self.dir.join(format!("{name}.stale.{}", Holder::me().tag()));
+        match fs::rename(&self.claim, &aside) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(RegistryError::storage("break the stale claim", &self.claim, e)),
+        }
+        let moved = read_claim(&aside);
+        if moved.as_ref().is_none_or(|m| m.is(stale)) {
+            let _ = fs::remove_file(&aside);
+            return Ok(None);
+        }
+        // A live claim was moved: back under its name, unless yet another was made meanwhile.
+        if fs::hard_link(&aside, &self.claim).is_err() && fs::symlink_metadata(&self.claim).is_err() {
+            let _ = fs::rename(&aside, &self.claim); // no hard links here (exFAT)
+        }
+        let _ = fs::remove_file(&aside);
+        Ok(Some(moved.and_then(|m| m.holder)))
+    }
+
+    /// Whether the claim's holder is gone: a process whose pid can be checked here and that is
+    /// gone ([`Holder::is_gone`]), or a claim not renewed for [`STALE_AFTER`] by the
+    /// filesystem's clock.
+    fn claim_is_stale(&self, claim: &Claim) -> bool {
+        if let Some(h) = claim.holder.as_ref().filter(|h| h.is_here()) {
             return h.is_gone();
         }
-        match fs::metadata(&self.claim) {
-            Ok(meta) => age_on_filesystem(&meta, &self.dir) > STALE_AFTER,
-            Err(_) => true,
-        }
+        age_on_filesystem(&claim.meta, &self.dir) > STALE_AFTER
     }
+}
+
+/// A claim file as read: its holder (when its line is whole), its metadata and its identity,
+/// all from one open file.
+struct Claim {
+    holder: Option<Holder>,
+    meta: fs::Metadata,
+    id: (u64, u64),
+}
+
+impl Claim {
+    /// Whether this is the same claim as `other`: the same file (inode numbers are reused at
+    /// once: a claim made just after another was deleted may get its number), the same
+    /// holder's nonce and the same modification time.
+    fn is(&self, other: &Claim) -> bool {
+        self.id == other.id
+            && self.holder.as_ref().map(|h| h.nonce) == other.holder.as_ref().map(|h| h.nonce)
+            && self.meta.modified().ok() == other.meta.modified().ok()
+    }
+}
+
+/// Reads the claim at `path`; `None` when there is none.
+fn read_claim(path: &Path) -> Option<Claim> {
+    let file = fs::File::open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    let mut text = String::new();
+    let holder = (&file).take(512).read_to_string(&mut text).ok().and_then(|_| Holder::parse(&text));
+    Some(Claim { holder, id: file_id(&meta), meta })
+}
+
+/// A file's identity: its device and inode (unknown elsewhere: one value for every file).
+#[cfg(unix)]
+fn file_id(meta: &fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn file_id(_meta: &fs::Metadata) -> (u64, u64) {
+    (0, 0)
 }
 
 /// How long ago `meta`'s file was modified, by the clock of the filesystem in `dir` (on a
@@ -294,8 +357,9 @@ pub(crate) fn age_on_filesystem(meta: &fs::Metadata, dir: &Path) -> Duration {
 
 /// The time now by the clock of the filesystem holding `dir`.
 fn filesystem_now(dir: &Path) -> SystemTime {
-    static SKEW: OnceLock<Mutex<HashMap<PathBuf, (std::time::Instant, SystemTime, SystemTime)>>> =
-        OnceLock::new();
+    /// Per directory: when its clock was read, what it said, and what ours said then.
+    type Reading = (std::time::Instant, SystemTime, SystemTime);
+    static SKEW: OnceLock<Mutex<HashMap<PathBuf, Reading>>> = OnceLock::new();
     let mut skews = SKEW.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner());
     let local = SystemTime::now();
     if let Some((_, theirs, ours)) = skews.get(dir).filter(|(at, ..)| at.elapsed() < Duration::from_secs(30))
@@ -434,6 +498,12 @@ mod tests {
         assert_eq!((tagged.pid, tagged.host.as_str()), (me.pid, me.host.as_str()));
         assert!(!me.tag().contains('.') && !me.tag().contains('/'));
         assert_eq!(Holder::parse("garbage"), None);
+        let line = me.line();
+        assert_eq!(
+            Holder::parse(&line[..line.len() - 3]),
+            None,
+            "a line cut short while written is no holder"
+        );
         let elsewhere = Holder { host: "other-host".into(), ..me.clone() };
         assert!(!elsewhere.is_gone(), "a process of another host is never known to be gone");
         assert_eq!(elsewhere.to_string(), format!("pid {} on other-host", me.pid));

@@ -60,8 +60,13 @@ impl Registry {
     /// `destination`: a directory path or `file://` URL, an `oci://HOST[:PORT]/REPOSITORY`
     /// registry, or an `s3://`, `gs://` or `az://` bucket URL (the same location syntax as
     /// `STRATA_MODELS_MIRROR`).
-    pub fn push(&self, destination: &str, names: &[String], dry_run: bool) -> Result<Vec<PushReport>> {
-        let dest = self.destination(destination)?;
+    pub fn push(
+        &self,
+        destination: impl AsRef<std::ffi::OsStr>,
+        names: &[String],
+        dry_run: bool,
+    ) -> Result<Vec<PushReport>> {
+        let dest = self.destination(destination.as_ref())?;
         let entries: Vec<&ModelEntry> = if names.is_empty() {
             let downloaded = |e: &&ModelEntry| self.files(e).status() == Status::Downloaded;
             self.catalog().entries().iter().filter(downloaded).collect()
@@ -118,10 +123,12 @@ impl Registry {
         Ok(reports)
     }
 
-    fn destination(&self, raw: &str) -> Result<Destination> {
-        let location = Location::parse(raw).map_err(|e| RegistryError::config(DESTINATION, e.to_string()))?;
+    fn destination(&self, raw: &std::ffi::OsStr) -> Result<Destination> {
+        let location =
+            Location::parse_os(raw).map_err(|e| RegistryError::config(DESTINATION, e.to_string()))?;
         match location {
             Location::Dir(path) => {
+                let path = crate::config::expand_home(DESTINATION, &path)?;
                 let path = std::path::absolute(&path).map_err(|e| {
                     RegistryError::config_caused(
                         DESTINATION,

@@ -40,7 +40,7 @@ pub(crate) fn agent(config: &Config) -> Result<ureq::Agent> {
         // connections to one host), so that each one is opened once.
         .max_idle_connections(128)
         .max_idle_connections_per_host(64)
-        .proxy(if config.env_proxy() { ureq::Proxy::try_from_env() } else { None })
+        .proxy(if config.env_proxy() { env_proxy()? } else { None })
         .tls_config(tls)
         .build();
     // ureq's DefaultConnector chain (CONNECT proxy, TCP, TLS) with Happy Eyeballs as its TCP
@@ -49,6 +49,41 @@ pub(crate) fn agent(config: &Config) -> Result<ureq::Agent> {
     let connector =
         ().chain(ConnectProxyConnector::default()).chain(HappyEyeballs).chain(RustlsConnector::default());
     Ok(ureq::Agent::with_parts(settings, connector, Resolve::new(config.resolve())))
+}
+
+/// The proxy the environment names, read as the HTTP client reads it (the first set of
+/// `ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY`, each also in lower case; `NO_PROXY`), except that
+/// one it cannot use (SOCKS, which this build does not speak, or a value that is not a URL) is a
+/// configuration error naming it: the client would skip it silently and connect directly.
+fn env_proxy() -> Result<Option<ureq::Proxy>> {
+    const VARS: &[&str] =
+        &["ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"];
+    for var in VARS {
+        let Some(value) = std::env::var_os(var).filter(|v| !v.is_empty()) else { continue };
+        let Some(value) = value.to_str() else {
+            return Err(RegistryError::config(
+                *var,
+                "the value is not valid UTF-8 (it must be text, not raw bytes)",
+            ));
+        };
+        let scheme = value.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+        if matches!(scheme.as_deref(), Some(s) if s.starts_with("socks")) {
+            return Err(RegistryError::config(
+                *var,
+                "a SOCKS proxy cannot be used (this build speaks HTTP CONNECT proxies only); give an \
+                 http:// or https:// proxy, or unset it",
+            ));
+        }
+        return match ureq::Proxy::new(value) {
+            Ok(_) => Ok(ureq::Proxy::try_from_env()),
+            // The value is not echoed: it may hold a password.
+            Err(e) => Err(RegistryError::config(
+                *var,
+                format!("not a proxy URL ({e}); give http://HOST:PORT (credentials as http://USER:PASSWORD@HOST:PORT)"),
+            )),
+        };
+    }
+    Ok(None)
 }
 
 /// The system's trust roots plus those of `extra` (a PEM file).

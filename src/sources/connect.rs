@@ -279,16 +279,16 @@ impl ConnectError {
 }
 
 impl ConnectError {
-    /// Whether no address answered at all: every attempt timed out, or was never made before
-    /// the deadline (a black hole: no route, a firewall that drops, a dead network).
-    fn nothing_answered(&self) -> bool {
-        self.tried.iter().all(|(_, f)| matches!(f, Failure::TimedOut(_)))
-            && (!self.tried.is_empty() || self.untried > 0)
+    /// Whether the race lasted the whole connect timeout: an address timed out, or was never
+    /// tried before the deadline (a black hole: no route, a firewall that drops; the others may
+    /// have refused). Retrying costs that timeout again each time.
+    fn cost_the_timeout(&self) -> bool {
+        self.untried > 0 || self.tried.iter().any(|(_, f)| matches!(f, Failure::TimedOut(_)))
     }
 }
 
-/// Whether `error` is a connection that no address of its host answered (see
-/// [`ConnectError`]): retrying it costs a whole connect timeout each time.
+/// Whether `error` is a connection none of whose addresses accepted and that took the whole
+/// connect timeout (see [`ConnectError`]): retrying it costs that timeout each time.
 pub(crate) fn unreachable(error: &crate::error::SourceError) -> bool {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
     while let Some(c) = cause {
@@ -299,7 +299,7 @@ pub(crate) fn unreachable(error: &crate::error::SourceError) -> bool {
         if let Some(ce) =
             inner.and_then(|e| e.downcast_ref::<ConnectError>()).or_else(|| c.downcast_ref::<ConnectError>())
         {
-            return ce.nothing_answered();
+            return ce.cost_the_timeout();
         }
         cause = c.source();
     }

@@ -40,8 +40,11 @@ pub fn from_config(config: &Config) -> Result<Vec<Box<dyn ModelSource>>> {
         if raw.is_empty() || raw.to_str().is_some_and(|s| s.trim().is_empty()) {
             continue;
         }
-        let location =
-            Location::parse_os(raw).map_err(|e| RegistryError::config(vars::MODELS_MIRROR, e.to_string()))?;
+        let location = match Location::parse_os(raw) {
+            Ok(Location::Dir(path)) => Location::Dir(crate::config::expand_home(vars::MODELS_MIRROR, &path)?),
+            Ok(other) => other,
+            Err(e) => return Err(RegistryError::config(vars::MODELS_MIRROR, e.to_string())),
+        };
         let source = for_location(&location, config)?;
         if !(config.offline() && source.is_network()) {
             sources.push(source);

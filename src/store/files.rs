@@ -85,6 +85,10 @@ pub enum Provenance {
         /// The tool.
         tool: CacheTool,
         /// The file in its cache.
+        #[serde(
+            serialize_with = "crate::json_path::serialize",
+            deserialize_with = "crate::json_path::deserialize"
+        )]
         path: PathBuf,
         /// How its bytes were put in the models directory.
         method: LinkMethod,
@@ -323,7 +327,10 @@ impl ModelFiles {
             crate::fs::lock::Attempt::Busy(holder) => Err(RegistryError::Busy {
                 what: "remove",
                 model: self.model.clone(),
-                holder: holder.map(|h| format!("{h}, downloading it")),
+                holder: Some(match holder {
+                    Some(h) => format!("{h}, downloading it"),
+                    None => lock.describe(None),
+                }),
                 waited: None,
             }),
         }

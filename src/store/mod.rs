@@ -89,13 +89,18 @@ impl ModelsDir {
         self.pinned().iter().any(|f| *f == entry.hf_filename)
     }
 
-    /// Pins or unpins the entry (the list is rewritten atomically). Returns whether that
-    /// changed anything (`false`: it was already so).
+    /// Pins or unpins the entry (the list is rewritten atomically, under a lock, so that two
+    /// processes pinning at once both count). Returns whether that changed anything (`false`:
+    /// it was already so).
     pub fn set_pinned(&self, entry: &ModelEntry, pinned: bool) -> Result<bool> {
         if self.is_pinned(entry) == pinned {
             return Ok(false);
         }
         self.create()?;
+        let _lock = crate::fs::lock::Lock::new(&self.state_dir().join("pinned.lock")).acquire_blocking()?;
+        if self.is_pinned(entry) == pinned {
+            return Ok(false);
+        }
         let mut pins = self.pinned();
         pins.retain(|f| *f != entry.hf_filename);
         if pinned {

@@ -168,3 +168,24 @@ fn a_host_no_address_of_which_answers_is_tried_twice_not_every_retry() {
     let text = Report::new(&s.registry(config).ensure("tiny").unwrap_err()).to_string();
     assert!(text.contains("gave up after 3 tries in a row") && text.contains("refused"), "{text}");
 }
+
+#[test]
+fn a_black_holed_family_beside_a_refusing_one_is_tried_twice_too() {
+    // IPv6 black-holed and IPv4 refusing (the server is down): each try lasts the connect
+    // timeout, so two tries, not five.
+    let s = setup(10_000);
+    let dead = BlackHole::on(dead_ip());
+    let port = s.hub.hub.port();
+    let timeout = Duration::from_secs(1);
+    let config = s
+        .config()
+        .with_hf_endpoint(format!("https://localhost:{port}").parse().unwrap())
+        .with_connect_timeout(timeout)
+        .with_retry(RetryPolicy { attempts: 5, base: Duration::from_millis(10), ..s.config().retry() })
+        .with_resolve("localhost", vec![dead.addr, refused_addr()]);
+    let began = Instant::now();
+    let text = Report::new(&s.registry(config).ensure("tiny").unwrap_err()).to_string();
+    let took = began.elapsed();
+    assert!(text.contains("gave up after 2 tries in a row") && text.contains("refused"), "{text}");
+    assert!(took < timeout * 4, "{took:?}");
+}

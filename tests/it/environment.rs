@@ -235,3 +235,77 @@ fn a_tilde_with_no_home_is_a_configuration_error_and_nothing_is_created() {
     run(&[("STRATA_MODELS_DIR", models.to_str().unwrap())], &["list"]).ok();
     assert_eq!(fs::read_dir(&cwd).unwrap().count(), 0, "no literal `~` folder in the working directory");
 }
+
+#[test]
+fn values_the_tool_cannot_use_are_refused_naming_them_never_skipped() {
+    let s = setup(200_000);
+    let dead = "https://127.0.0.1:1";
+    let run = |vars: &[(&str, &str)], args: &[&str]| {
+        let mut c = s.cmd();
+        c.env("HF_ENDPOINT", dead);
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        Run::of(c.args(args).output().unwrap())
+    };
+    // A proxy the client would skip, connecting directly instead.
+    for (var, value, says) in [
+        ("HTTPS_PROXY", "socks5://127.0.0.1:1", "SOCKS"),
+        ("ALL_PROXY", "socks5h://127.0.0.1:1", "SOCKS"),
+        ("HTTPS_PROXY", "::::", "not a proxy URL"),
+    ] {
+        let r = run(&[(var, value)], &["download", "tiny"]).code(8);
+        assert!(r.stderr.contains(var) && r.stderr.contains(says), "{var}={value}: {}", r.stderr);
+    }
+    // A token that cannot go in a header (a paste gone wrong); the token is never shown.
+    let r = run(&[("HF_TOKEN", "hf_ab\ncd")], &["download", "tiny"]).code(8);
+    assert!(r.stderr.contains("HF_TOKEN") && !r.stderr.contains("hf_ab"), "{}", r.stderr);
+    // Lock timeouts.
+    let r = run(&[("STRATA_LOCK_TIMEOUT", "99999999999")], &["list"]).code(8);
+    assert!(r.stderr.contains("too long a wait"), "{}", r.stderr);
+    let r = run(&[], &["download", "tiny", "--lock-timeout=-1"]).code(2);
+    assert!(r.stderr.contains("--lock-timeout"), "{}", r.stderr);
+    // `~` where no shell expanded it: `--models-dir=~/x`, a mirror push destination, a
+    // mirror directory; `~user` is refused rather than made a folder named `~user`.
+    let home = s.sb.tmp.path().join("home");
+    fs::create_dir_all(&home).unwrap();
+    let cwd = s.sb.tmp.path().join("cwd");
+    fs::create_dir_all(&cwd).unwrap();
+    let r = Run::of(
+        s.cmd()
+            .current_dir(&cwd)
+            .env("HF_ENDPOINT", dead)
+            .args(["--models-dir=~/mine", "list"])
+            .output()
+            .unwrap(),
+    )
+    .ok();
+    assert!(r.stdout.contains(&format!("Models directory: {}", home.join("mine").display())), "{}", r.stdout);
+    s.run(&["download", "tiny", "-q"]).ok();
+    let r = Run::of(s.cmd().current_dir(&cwd).args(["mirror", "push", "~/pushed", "tiny"]).output().unwrap())
+        .ok();
+    assert!(home.join("pushed").join(&s.file).exists(), "{}", r.stdout);
+    let r = Run::of(
+        s.cmd().current_dir(&cwd).env("STRATA_MODELS_DIR", "~root/x").args(["list"]).output().unwrap(),
+    );
+    let r = r.code(8);
+    assert!(r.stderr.contains("`~user` is not expanded"), "{}", r.stderr);
+    fs::remove_file(s.model_path()).unwrap();
+    let r = Run::of(
+        s.cmd()
+            .current_dir(&cwd)
+            .env("STRATA_OFFLINE", "1")
+            .env("STRATA_MODELS_MIRROR", "~/pushed")
+            .args(["download", "tiny"])
+            .output()
+            .unwrap(),
+    )
+    .ok();
+    assert_eq!(r.stdout.trim_end(), s.model_path().to_str().unwrap());
+    assert_eq!(fs::read_dir(&cwd).unwrap().count(), 0, "nothing named `~` in the working directory");
+    // A destination that is not UTF-8 is a directory with that exact name.
+    let dest = s.sb.tmp.path().join(OsStr::from_bytes(b"pouss\xe9"));
+    let out = s.cmd().arg("mirror").arg("push").arg(&dest).arg("tiny").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(fs::read(dest.join(&s.file)).unwrap(), s.bytes);
+}

@@ -284,12 +284,28 @@ fn a_claim_left_by_a_process_that_is_gone_is_broken_at_once() {
     gone.wait().unwrap();
     fs::create_dir_all(s.sb.models().join(".strata")).unwrap();
     let claim = s.sb.models().join(".strata").join(format!("{}.claim", s.file));
-    fs::write(&claim, format!("pid={pid} host={}\n", host())).unwrap();
+    let ns = fs::read_link("/proc/self/ns/pid").unwrap();
+    let ns = ns.to_str().unwrap().trim_start_matches("pid:[").trim_end_matches(']').to_string();
+    fs::write(&claim, format!("pid={pid} pidns={ns} host={}\n", host())).unwrap();
     let r =
         run(shimmed(&s, &shim, Locks::Fail("enolck")), &["download", "tiny", "--lock-timeout", "5s"]).ok();
     assert!(!r.stderr.contains("waiting for"), "{}", r.stderr);
     assert_eq!(fs::read(s.model_path()).unwrap(), s.bytes);
     assert!(!claim.exists());
+    // One of this host's name but another pid namespace (a container sharing the host's
+    // name): its pid means nothing here, so it is waited for while it is kept alive…
+    fs::write(&claim, format!("pid={pid} pidns=1 host={}\n", host())).unwrap();
+    fs::remove_file(s.model_path()).unwrap();
+    let r =
+        run(shimmed(&s, &shim, Locks::Fail("enolck")), &["download", "tiny", "--lock-timeout", "1"]).code(10);
+    assert!(r.stderr.contains(&format!("pid {pid} on {}", host())), "{}", r.stderr);
+    // … and one that has exited but is not reaped yet (a zombie) holds nothing.
+    let zombie = Command::new("true").spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    fs::write(&claim, format!("pid={} pidns={ns} host={}\n", zombie.id(), host())).unwrap();
+    run(shimmed(&s, &shim, Locks::Fail("enolck")), &["download", "tiny", "--lock-timeout", "5s"]).ok();
+    assert!(!claim.exists());
+    drop(zombie);
     // One of another host is waited for while it is kept alive.
     fs::write(&claim, "pid=4242 host=far-away-node\n").unwrap();
     fs::remove_file(s.model_path()).unwrap();
@@ -320,4 +336,40 @@ fn a_partial_whose_bytes_are_bad_is_discarded_and_fetched_again_in_the_same_run(
     assert!(r.stderr.contains("checksum mismatch"), "{}", r.stderr);
     assert_eq!(r.stderr.matches("its bytes were bad").count(), 1, "{}", r.stderr);
     assert!(!s.model_path().exists());
+}
+
+#[test]
+fn processes_pinning_at_once_all_count_with_or_without_working_locks() {
+    let Some(shim) = shim::path() else { return };
+    let s = setup(1 << 20);
+    let names: Vec<String> = (1..=8).map(|i| format!("m{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        crate::support::register(&s.sb, name, &crate::support::gguf_bytes("bert", 8, 4096, i as u8));
+    }
+    for locks in [None, Some(Locks::Fail("enosys")), Some(Locks::NoOp)] {
+        let _ = fs::remove_file(s.sb.models().join(".strata").join("pinned"));
+        let children: Vec<_> = names
+            .iter()
+            .map(|n| {
+                let mut c = s.cmd();
+                if let Some(l) = locks {
+                    shim::apply(&mut c, &shim, Some(l), false);
+                }
+                c.args(["-q", "pin", n]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+            })
+            .collect();
+        for c in children {
+            let out = Run::of(c.wait_with_output().unwrap());
+            assert_eq!(out.code, 0, "{locks:?}: {}", out.stderr);
+        }
+        let doc = s.run(&["list", "--json"]).ok().json();
+        let pinned: Vec<&str> = doc["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["pinned"] == true)
+            .map(|m| m["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(pinned.len(), 8, "{locks:?}: every pin counts: {pinned:?}");
+    }
 }

@@ -263,7 +263,7 @@ pub enum MirrorCommand {
     Push {
         /// A directory, file:// URL, oci://host[:port]/repository, or s3://bucket/prefix,
         /// gs://bucket/prefix, az://container/prefix
-        destination: String,
+        destination: std::ffi::OsString,
         /// Models to push
         #[arg(required_unless_present = "all")]
         names: Vec<String>,

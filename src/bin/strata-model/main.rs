@@ -70,7 +70,9 @@ fn main() -> ExitCode {
 fn registry(global: &Global, writes_catalog: bool) -> Result<Registry, Failure> {
     let mut config = Config::from_env()?;
     if let Some(dir) = &global.models_dir {
-        let dir = std::path::absolute(dir)
+        // Not expanded by a shell after `=` (`--models-dir=~/models`): as STRATA_MODELS_DIR is.
+        let dir = strata_model::config::expand_home("--models-dir", dir)?;
+        let dir = std::path::absolute(&dir)
             .map_err(|e| Failure::Message(format!("--models-dir {}: {e}", dir.display()), code::USAGE))?;
         config = config.with_models_dir(dir);
     }

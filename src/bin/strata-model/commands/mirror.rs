@@ -8,7 +8,7 @@ use crate::output::{emit, emit_json, Ui};
 pub fn push(
     registry: &Registry,
     ui: &Ui,
-    destination: &str,
+    destination: &std::ffi::OsStr,
     names: &[String],
     dry_run: bool,
 ) -> Result<(), Failure> {
