@@ -140,52 +140,35 @@ fn the_command_line_tells_a_slow_connection_on_stderr() {
     assert_eq!(notice, format!("still connecting to {0} after 3 s ({0})", dead.addr));
 }
 
-#[test]
-fn a_host_no_address_of_which_answers_is_tried_twice_not_every_retry() {
+/// What `ensure` says, and how long it took, when `localhost` resolves to `addresses` only,
+/// with this connect timeout and this many tries.
+fn failing(addresses: Vec<SocketAddr>, timeout: Duration, attempts: u32) -> (String, Duration) {
     let s = setup(10_000);
-    let dead = BlackHole::on(dead_ip());
-    let port = s.hub.hub.port();
-    let timeout = Duration::from_secs(1);
     let config = s
         .config()
-        .with_hf_endpoint(format!("https://localhost:{port}").parse().unwrap())
+        .with_hf_endpoint(format!("https://localhost:{}", s.hub.hub.port()).parse().unwrap())
         .with_connect_timeout(timeout)
-        .with_retry(RetryPolicy { attempts: 5, base: Duration::from_millis(10), ..s.config().retry() })
-        .with_resolve("localhost", vec![dead.addr]);
+        .with_retry(RetryPolicy { attempts, base: Duration::from_millis(10), ..s.config().retry() })
+        .with_resolve("localhost", addresses);
     let began = Instant::now();
     let err = s.registry(config).ensure("tiny").unwrap_err();
-    let took = began.elapsed();
-    let text = Report::new(&err).to_string();
+    (Report::new(&err).to_string(), began.elapsed())
+}
+
+#[test]
+fn a_host_no_address_of_which_answers_is_tried_twice_not_every_retry() {
+    let dead = BlackHole::on(dead_ip());
+    let timeout = Duration::from_secs(1);
+    let (text, took) = failing(vec![dead.addr], timeout, 5);
     assert!(text.contains("gave up after 2 tries in a row"), "{text}");
     assert!(text.contains(&format!("{} timed out", dead.addr)), "{text}");
     assert!(took >= timeout * 2 && took < timeout * 4, "two connect timeouts, not five: {took:?}");
     // A refusal is not a black hole: retried as any transient failure.
-    let config = s
-        .config()
-        .with_hf_endpoint(format!("https://localhost:{port}").parse().unwrap())
-        .with_retry(RetryPolicy { attempts: 3, base: Duration::from_millis(10), ..s.config().retry() })
-        .with_resolve("localhost", vec![refused_addr()]);
-    let text = Report::new(&s.registry(config).ensure("tiny").unwrap_err()).to_string();
+    let (text, _) = failing(vec![refused_addr()], timeout, 3);
     assert!(text.contains("gave up after 3 tries in a row") && text.contains("refused"), "{text}");
-}
-
-#[test]
-fn a_black_holed_family_beside_a_refusing_one_is_tried_twice_too() {
     // IPv6 black-holed and IPv4 refusing (the server is down): each try lasts the connect
     // timeout, so two tries, not five.
-    let s = setup(10_000);
-    let dead = BlackHole::on(dead_ip());
-    let port = s.hub.hub.port();
-    let timeout = Duration::from_secs(1);
-    let config = s
-        .config()
-        .with_hf_endpoint(format!("https://localhost:{port}").parse().unwrap())
-        .with_connect_timeout(timeout)
-        .with_retry(RetryPolicy { attempts: 5, base: Duration::from_millis(10), ..s.config().retry() })
-        .with_resolve("localhost", vec![dead.addr, refused_addr()]);
-    let began = Instant::now();
-    let text = Report::new(&s.registry(config).ensure("tiny").unwrap_err()).to_string();
-    let took = began.elapsed();
+    let (text, took) = failing(vec![dead.addr, refused_addr()], timeout, 5);
     assert!(text.contains("gave up after 2 tries in a row") && text.contains("refused"), "{text}");
     assert!(took < timeout * 4, "{took:?}");
 }

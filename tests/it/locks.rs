@@ -125,12 +125,15 @@ fn a_claim_broken_while_its_holder_runs_still_exposes_only_verified_bytes() {
     let Some(shim) = shim::path() else { return };
     let s = setup(6 << 20);
     s.hub.set_faults(Faults { rate: Some(6_000_000), ..Default::default() });
-    let first = shimmed(&s, &shim, Locks::NoOp)
-        .args(["download", "tiny", "--connections", "4"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let spawn = || {
+        shimmed(&s, &shim, Locks::NoOp)
+            .args(["download", "tiny", "--connections", "4"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let first = spawn();
     let claim = s.sb.models().join(".strata").join(format!("{}.claim", s.file));
     let deadline = Instant::now() + Duration::from_secs(30);
     while !claim.exists() || partials(&s).iter().all(|(_, n)| *n == 0) {
@@ -143,12 +146,7 @@ fn a_claim_broken_while_its_holder_runs_still_exposes_only_verified_bytes() {
         "without working locks a download writes a partial of its own: {own:?}"
     );
     fs::remove_file(&claim).unwrap();
-    let second = shimmed(&s, &shim, Locks::NoOp)
-        .args(["download", "tiny", "--connections", "4"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let second = spawn();
     let done = || fs::read(s.model_path()).is_ok_and(|b| b.len() == s.bytes.len());
     watch(&s.model_path(), &s.bytes, done);
     for child in [first, second] {
