@@ -18,6 +18,11 @@
 //! Below them: [`config`] (every environment variable), errors ([`RegistryError`]), [`gguf`]
 //! (a bounded header reader), sizes ([`ByteSize`]) and progress events ([`Progress`]).
 //!
+//! With `registry`, downloads also emit `tracing` events and an `ensure` span for operators
+//! (what was fetched or reused and from where, retries, fallbacks, each HTTP request), and
+//! nothing at all unless the host installs a subscriber; never a token or a URL's query. See
+//! the README's "Logging" section for each level.
+//!
 //! ```
 //! use strata_model::{Config, Registry};
 //!
@@ -54,6 +59,8 @@ mod size;
 #[cfg(feature = "registry")]
 pub mod sources;
 pub mod store;
+#[cfg(feature = "registry")]
+mod trace;
 
 pub use catalog::{Catalog, CustomModel, ModelEntry, ModelTask, Origin};
 pub use config::{CacheTool, Config, RetryPolicy, Secret, TokenSource};

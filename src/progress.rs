@@ -6,6 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::trace::emit;
+
 /// What the resolver is doing.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -154,8 +156,206 @@ pub(crate) struct Reporter<'a>(pub(crate) Option<&'a ProgressFn>);
 
 impl Reporter<'_> {
     pub(crate) fn send(&self, event: Progress<'_>) {
+        event.trace();
         if let Some(f) = self.0 {
             f(&event);
         }
+    }
+}
+
+/// The target of the events derived from `Progress` ones: what downloads do.
+const TARGET: &str = "strata_model::download";
+
+impl Progress<'_> {
+    /// Emits the operator's `tracing` event for this one (none for [`Progress::Advanced`]):
+    /// what [`Reporter::send`] does first, callback or not.
+    pub(crate) fn trace(&self) {
+        match *self {
+            Progress::Advanced { .. } => {}
+            Progress::Finished { model, source, bytes, fetched, elapsed } => emit!(
+                target: TARGET,
+                INFO,
+                model,
+                source,
+                bytes,
+                fetched,
+                elapsed_ms = elapsed.as_millis() as u64,
+                "fetched and verified"
+            ),
+            Progress::Started { model, source, resumed_from, total } if resumed_from > 0 => {
+                emit!(target: TARGET, INFO, model, source, resumed_from, total, "resuming a partial download")
+            }
+            Progress::Started { model, source, total, .. } => {
+                emit!(target: TARGET, DEBUG, model, source, total, "transfer started")
+            }
+            Progress::Retrying { model, source, reason, delay } => emit!(
+                target: TARGET,
+                WARN,
+                model,
+                source,
+                reason,
+                delay_ms = delay.as_millis() as u64,
+                "retrying after a transient failure"
+            ),
+            Progress::SourceFailed { model, source, reason } => {
+                emit!(target: TARGET, WARN, model, source, reason, "source failed")
+            }
+            Progress::NoLocks { dir, reason } => emit!(
+                target: TARGET,
+                WARN,
+                dir = %dir.display(),
+                reason,
+                "file locks do not work here: claim files instead, and a partial download per process"
+            ),
+            Progress::Restarting { model, reason } => {
+                let what = "the partial download did not verify: restarting from the first byte";
+                emit!(target: TARGET, WARN, model, reason, "{what}")
+            }
+            Progress::ShareFailed { model, cache, reason } => emit!(
+                target: TARGET,
+                WARN,
+                model,
+                cache = cache.map(|c| c.display().to_string()),
+                reason,
+                "downloaded, but not shared into the Hugging Face cache"
+            ),
+            Progress::WaitingForLock { model, lock, holder, waited } => emit!(
+                target: TARGET,
+                INFO,
+                model,
+                lock = %lock.display(),
+                holder,
+                waited_ms = waited.as_millis() as u64,
+                "waiting for another process downloading the model"
+            ),
+            Progress::Connecting { host, waited, addresses } => emit!(
+                target: TARGET,
+                INFO,
+                host,
+                waited_ms = waited.as_millis() as u64,
+                addresses = ?addresses,
+                "still connecting"
+            ),
+            Progress::ReadOnly { model, dir, bytes } => emit!(
+                target: TARGET,
+                INFO,
+                model,
+                dir = %dir.display(),
+                bytes,
+                "read-only models directory: hashing the file once for this process"
+            ),
+            Progress::Verifying { model, bytes } => {
+                emit!(target: TARGET, INFO, model, bytes, "hashing a file already in place (no valid stamp)")
+            }
+            Progress::VerifyingCopy { model, path, tool, bytes } => emit!(
+                target: TARGET,
+                DEBUG,
+                model,
+                path = %path.display(),
+                tool,
+                bytes,
+                "hashing another tool's copy"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Level, Metadata};
+
+    use super::*;
+
+    /// A subscriber that keeps the level of each event.
+    #[derive(Clone, Default)]
+    struct Levels(Arc<Mutex<Vec<Level>>>);
+
+    impl tracing::Subscriber for Levels {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            self.0.lock().unwrap().push(*event.metadata().level());
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    fn level_of(event: Progress<'_>) -> Option<Level> {
+        let levels = Levels::default();
+        tracing::subscriber::with_default(levels.clone(), || Reporter(None).send(event));
+        let seen = levels.0.lock().unwrap();
+        assert!(seen.len() <= 1, "{seen:?}");
+        seen.first().copied()
+    }
+
+    #[test]
+    fn each_event_for_people_has_its_level_for_operators() {
+        let (m, s, r, p) = ("minilm", "Hugging Face https://huggingface.co", "HTTP 503", Path::new("/m"));
+        let d = Duration::from_secs(1);
+        let cases = [
+            (Progress::Advanced { model: m, done: 1, total: 2 }, None),
+            (Progress::Started { model: m, source: s, resumed_from: 0, total: 2 }, Some(Level::DEBUG)),
+            (Progress::Started { model: m, source: s, resumed_from: 1, total: 2 }, Some(Level::INFO)),
+            (Progress::Finished { model: m, source: s, bytes: 2, fetched: 2, elapsed: d }, Some(Level::INFO)),
+            (Progress::Retrying { model: m, source: s, reason: r, delay: d }, Some(Level::WARN)),
+            (Progress::SourceFailed { model: m, source: s, reason: r }, Some(Level::WARN)),
+            (Progress::NoLocks { dir: p, reason: r }, Some(Level::WARN)),
+            (Progress::Restarting { model: m, reason: r }, Some(Level::WARN)),
+            (Progress::ShareFailed { model: m, cache: None, reason: r }, Some(Level::WARN)),
+            (Progress::WaitingForLock { model: m, lock: p, holder: None, waited: d }, Some(Level::INFO)),
+            (Progress::Connecting { host: "h:443", waited: d, addresses: &[] }, Some(Level::INFO)),
+            (Progress::ReadOnly { model: m, dir: p, bytes: 2 }, Some(Level::INFO)),
+            (Progress::Verifying { model: m, bytes: 2 }, Some(Level::INFO)),
+            (Progress::VerifyingCopy { model: m, path: p, tool: "Ollama", bytes: 2 }, Some(Level::DEBUG)),
+        ];
+        for (event, level) in cases {
+            let shown = format!("{event:?}");
+            assert_eq!(level_of(event), level, "{shown}");
+        }
+    }
+
+    #[test]
+    fn a_subscriber_that_panics_loses_its_event_not_the_caller() {
+        struct Panics;
+        impl tracing::Subscriber for Panics {
+            fn enabled(&self, _: &Metadata<'_>) -> bool {
+                true
+            }
+            fn new_span(&self, _: &Attributes<'_>) -> Id {
+                Id::from_u64(1)
+            }
+            fn record(&self, _: &Id, _: &Record<'_>) {
+                panic!("record")
+            }
+            fn record_follows_from(&self, _: &Id, _: &Id) {}
+            fn event(&self, _: &Event<'_>) {
+                panic!("event")
+            }
+            fn enter(&self, _: &Id) {
+                panic!("enter")
+            }
+            fn exit(&self, _: &Id) {
+                panic!("exit")
+            }
+        }
+        let done = tracing::subscriber::with_default(Panics, || {
+            let span = crate::trace::ensure_span("m", "f.gguf", 1);
+            assert!(!span.is_none());
+            let entered = crate::trace::enter(&span);
+            Reporter(None).send(Progress::Restarting { model: "m", reason: "r" });
+            crate::trace::record("outcome", "fetched");
+            drop(entered);
+            true
+        });
+        assert!(done);
     }
 }

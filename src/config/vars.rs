@@ -55,6 +55,10 @@ pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
 pub const LOCK_TIMEOUT: &str = "STRATA_LOCK_TIMEOUT";
 /// Any value turns color off in the command line's output.
 pub const NO_COLOR: &str = "NO_COLOR";
+/// The command line's log filter (`tracing_subscriber`'s `EnvFilter` directives,
+/// `strata_model=debug`): when set, log events go to stderr as `-v` would send them. The
+/// library never reads it: a host's subscriber decides what it sees.
+pub const RUST_LOG: &str = "RUST_LOG";
 /// A proxy for HTTPS requests (read by the HTTP client, with `ALL_PROXY` and `NO_PROXY`).
 pub const HTTPS_PROXY: &str = "HTTPS_PROXY";
 /// A proxy for every request.

@@ -111,15 +111,38 @@ impl<'a> Resolver<'a> {
         let files = self.dir.files(entry);
         let path = files.model_path();
         if files.is_verified() {
+            crate::trace::emit!(TRACE, file = %entry.hf_filename, "already verified");
             return Ok(path);
         }
-        let mut guard = match self.dir.create().and_then(|()| self.lock(entry, &files)) {
+        let span = crate::trace::ensure_span(&entry.display_name(), &entry.hf_filename, entry.size_bytes);
+        let _entered = crate::trace::enter(&span);
+        let result = self.ensure_cold(entry, &files, offline_url);
+        if let Err(e) = &result {
+            crate::trace::record("outcome", "failed");
+            crate::trace::emit!(DEBUG, error = %Report::new(e), "not ensured");
+        }
+        result
+    }
+
+    /// [`Resolver::ensure`] past the warm check.
+    fn ensure_cold(
+        &self,
+        entry: &ModelEntry,
+        files: &ModelFiles,
+        offline_url: Option<&str>,
+    ) -> Result<PathBuf> {
+        let path = files.model_path();
+        let mut guard = match self.dir.create().and_then(|()| self.lock(entry, files)) {
             Ok(Some(guard)) => guard,
-            Ok(None) => return Ok(path), // verified by the process it waited for
+            Ok(None) => {
+                crate::trace::record("outcome", "waited");
+                crate::trace::emit!(INFO, "verified by the process it waited for");
+                return Ok(path);
+            }
             Err(RegistryError::StorageError { source, .. })
                 if files.status() == Status::Downloaded && crate::fs::is_read_only(&source) =>
             {
-                return self.serve_read_only(entry, &files);
+                return self.serve_read_only(entry, files);
             }
             Err(e) => return Err(e),
         };
@@ -128,6 +151,7 @@ impl<'a> Resolver<'a> {
             self.progress.send(Progress::NoLocks { dir: &state, reason: &reason });
         }
         if files.is_verified() {
+            crate::trace::record("outcome", "waited");
             return Ok(path);
         }
         let private = lock::private_partials(&state);
@@ -136,7 +160,7 @@ impl<'a> Resolver<'a> {
             guard.keep_alive(work.partial_path());
         }
         self.adopt(&work);
-        let result = self.fetch(entry, &files, &work, private, offline_url);
+        let result = self.fetch(entry, files, &work, private, offline_url);
         match &result {
             Ok(_) => {
                 // Partials no process can be writing are of no use any more.
@@ -144,7 +168,7 @@ impl<'a> Resolver<'a> {
                     p.discard_partial();
                 }
             }
-            Err(_) if private => hand_back(&work, &files),
+            Err(_) if private => hand_back(&work, files),
             Err(_) => {}
         }
         drop(guard);
@@ -162,6 +186,8 @@ impl<'a> Resolver<'a> {
     ) -> Result<PathBuf> {
         let path = files.model_path();
         if self.check_existing(entry, files, private)? {
+            crate::trace::record("outcome", "verified");
+            crate::trace::emit!(INFO, "the file already in place verified");
             return Ok(path);
         }
         if super::reuse::from_caches(self.caches, entry, work, self.progress)? {
@@ -177,6 +203,8 @@ impl<'a> Resolver<'a> {
             let before = work.partial_bytes().unwrap_or(0).min(entry.size_bytes);
             match self.fetch_from(entry, work, source.as_ref(), &label) {
                 Ok(()) => {
+                    crate::trace::record("source", &label);
+                    crate::trace::record("outcome", "fetched");
                     self.progress.send(Progress::Finished {
                         model: &name,
                         source: &label,
@@ -188,17 +216,20 @@ impl<'a> Resolver<'a> {
                 }
                 Err(Stop::Storage(e)) => return Err(e),
                 Err(Stop::Source(e)) if e.is_not_found() => {
+                    if !last {
+                        crate::trace::emit!(WARN, source = %label, "not on this source: trying the next");
+                    }
                     attempts.push(Attempt_ { source: label, error: e })
                 }
                 Err(Stop::Source(error)) => {
-                    // The last source's failure is the error itself: not said twice.
-                    if !last {
-                        let reason = Report::new(&error).to_string();
-                        self.progress.send(Progress::SourceFailed {
-                            model: &name,
-                            source: &label,
-                            reason: &reason,
-                        });
+                    let reason = Report::new(&error).to_string();
+                    let failed = Progress::SourceFailed { model: &name, source: &label, reason: &reason };
+                    // The last source's failure is the error itself: not said twice to people
+                    // (operators get it in the log all the same).
+                    if last {
+                        failed.trace();
+                    } else {
+                        self.progress.send(failed);
                     }
                     attempts.push(Attempt_ { source: label, error });
                 }
@@ -279,6 +310,7 @@ impl<'a> Resolver<'a> {
             });
         }
         files.remember_verified();
+        crate::trace::record("outcome", "read-only");
         Ok(path)
     }
 

@@ -99,6 +99,7 @@ pub(crate) fn from_caches(
     progress: Reporter<'_>,
 ) -> Result<bool> {
     for (candidate, tool) in candidates(dirs, entry) {
+        let started = std::time::Instant::now();
         progress.send(Progress::VerifyingCopy {
             model: &entry.display_name(),
             path: &candidate,
@@ -118,6 +119,17 @@ pub(crate) fn from_caches(
         let path = files.model_path();
         fs::rename(&tmp, &path).map_err(|e| RegistryError::storage("rename into place", &path, e))?;
         files.write_stamp()?;
+        crate::trace::record("source", tool.label());
+        crate::trace::record("outcome", "reused");
+        crate::trace::emit!(
+            INFO,
+            tool = tool.label(),
+            path = %candidate.display(),
+            method = method.as_str(),
+            bytes = entry.size_bytes,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "reused another tool's copy"
+        );
         files.record_provenance(&Provenance::Reused { tool, path: candidate, method });
         return Ok(true);
     }

@@ -142,10 +142,13 @@ impl Transfer<'_> {
             resumed_from: written,
             announced: std::sync::Once::new(),
         };
+        // The caller's subscriber and span go with the connections (a scoped subscriber too).
+        let context = crate::trace::Context::current();
         std::thread::scope(|s| {
             for w in 0..connections.max(1) {
-                let run = &run;
+                let (run, context) = (&run, &context);
                 s.spawn(move || {
+                    let _traced = context.enter();
                     run.worker(w);
                     run.alive.fetch_sub(1, Ordering::SeqCst);
                     run.changed.notify_all();

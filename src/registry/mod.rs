@@ -376,6 +376,7 @@ impl Registry {
                 // Built only when the warm check fails: the warm path loads no certificates.
                 if files.is_verified() {
                     files.touch_used();
+                    crate::trace::emit!(TRACE, file = %entry.hf_filename, "already verified");
                     return Ok(files.model_path());
                 }
                 built = crate::sources::from_config(&self.config)?;

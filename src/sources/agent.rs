@@ -42,6 +42,7 @@ pub(crate) fn agent(config: &Config) -> Result<ureq::Agent> {
         .max_idle_connections_per_host(64)
         .proxy(if config.env_proxy() { env_proxy()? } else { None })
         .tls_config(tls)
+        .middleware(super::logged::request) // a `debug` event per request
         .build();
     // ureq's DefaultConnector chain (CONNECT proxy, TCP, TLS) with Happy Eyeballs as its TCP
     // step. With ureq's `socks-proxy` feature off, that chain had no SOCKS step either (only a

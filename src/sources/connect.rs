@@ -76,9 +76,11 @@ pub(crate) fn reporting_to<R>(progress: Option<&ProgressFn>, f: impl FnOnce() ->
 }
 
 fn notify(host: &str, waited: Duration, addresses: &[SocketAddr]) {
-    // Cloned out, so that the callback runs without the thread-local borrowed.
+    let event = Progress::Connecting { host, waited, addresses };
+    event.trace(); // for operators, with a callback or not
+                   // Cloned out, so that the callback runs without the thread-local borrowed.
     if let Some(f) = WATCHER.with(|w| w.borrow().clone()) {
-        f(&Progress::Connecting { host, waited, addresses });
+        f(&event);
     }
 }
 

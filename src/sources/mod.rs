@@ -14,6 +14,7 @@ mod agent;
 mod connect;
 mod http;
 mod location;
+mod logged;
 mod mirror_dir;
 #[cfg(feature = "cloud")]
 mod object_store;

@@ -15,6 +15,7 @@ mod group;
 mod headers;
 mod hostile;
 mod locks;
+mod logs;
 mod oci;
 mod resolver;
 mod share;

@@ -27,7 +27,7 @@ use url::Url;
         LMSTUDIO_HOME\n  \
         REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR, XDG_CONFIG_HOME, DOCKER_CONFIG: oci:// credentials\n  \
         AWS_*, GOOGLE_*, AZURE_*: bucket mirrors (cloud builds)\n  \
-        NO_COLOR\n\
+        NO_COLOR; RUST_LOG (log events on stderr, as -v does: strata_model=debug)\n\
         Exit codes: 0 ok, 1 failure, 2 usage, 3 unknown model, 4 not downloaded, 5 network, \
         6 integrity, 7 storage, 8 configuration, 9 unsupported (architecture, or a file `add` \
         cannot pin), 10 busy (another process holds the model: --lock-timeout ran out, or a removal \
@@ -48,6 +48,10 @@ pub struct Global {
     /// No progress, notices or success lines on stderr (errors still go there)
     #[arg(long, short, global = true, help_heading = "Global options")]
     pub quiet: bool,
+    /// Log events on stderr: -v info (fetched, reused, retries, fallbacks), -vv debug (each
+    /// HTTP request), -vvv trace; RUST_LOG, when set, filters instead (strata_model=debug)
+    #[arg(long, short, global = true, help_heading = "Global options", action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// Models directory (overrides STRATA_MODELS_DIR)
     #[arg(long, global = true, help_heading = "Global options", value_name = "DIR")]
     pub models_dir: Option<PathBuf>,

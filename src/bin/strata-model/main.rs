@@ -1,6 +1,7 @@
 //! `strata-model`: the command-line face of the strata-model library. It parses flags
 //! (`cli.rs`), calls the library from one module per command (`commands/`), renders the
-//! results (`output.rs`, `json.rs`, `progress.rs`) and maps errors to exit codes (here).
+//! results (`output.rs`, `json.rs`, `progress.rs`), shows its log events when asked
+//! (`logging.rs`) and maps errors to exit codes (here).
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -12,6 +13,7 @@ mod cli;
 mod commands;
 mod exit;
 mod json;
+mod logging;
 mod output;
 mod progress;
 
@@ -94,6 +96,7 @@ fn registry(global: &Global, writes_catalog: bool) -> Result<Registry, Failure> 
 
 fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
     use commands::*;
+    logging::init(cli.global.verbose, std::env::var_os(strata_model::config::vars::RUST_LOG), ui.color_err)?;
     if let Command::Completions { shell } = &cli.command {
         // Needs no configuration: works even where the environment is broken.
         if ui.json {

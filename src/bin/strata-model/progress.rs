@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle, WeakProgressBar};
 use strata_model::{ByteSize, Progress, ProgressFn};
 
 /// Below this many columns the bar gives way to a short form.
@@ -121,6 +121,31 @@ fn connecting(host: &str, waited: Duration, addresses: &[SocketAddr]) -> String 
     format!("still connecting to {host} after {} s ({list})", waited.as_secs())
 }
 
+/// The bar being drawn, if any: log lines ([`StderrLines`]) are written with it cleared.
+static BAR: Mutex<Option<WeakProgressBar>> = Mutex::new(None);
+
+/// Writes to stderr without breaking the bar being drawn: it is cleared, the bytes written,
+/// the bar drawn again (log events come as one write each, a whole line).
+pub struct StderrLines;
+
+impl std::io::Write for StderrLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_all(buf).map(|()| buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        let bar = BAR.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(WeakProgressBar::upgrade);
+        match bar {
+            Some(bar) => bar.suspend(|| std::io::stderr().write_all(buf)),
+            None => std::io::stderr().write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 /// The download in progress.
 struct Current {
     model: String,
@@ -211,6 +236,7 @@ pub fn reporter(quiet: bool, json: bool) -> Option<ProgressFn> {
                         .with_style(style(rate.clone(), width));
                     b.set_position(*resumed_from);
                     b.set_message(model.to_string());
+                    *BAR.lock().unwrap_or_else(|e| e.into_inner()) = Some(b.downgrade());
                     b
                 });
                 *current = Some(Current {
