@@ -252,6 +252,30 @@ pub enum RegistryError {
         #[source]
         source: crate::gguf::GgufError,
     },
+
+    /// The caller stopped the download: the future of an async call (feature `tokio`) was
+    /// dropped, or a flag given to `Registry::with_cancel` was set. Nothing reached the model
+    /// path; the bytes received are kept as a partial download, which the next call resumes.
+    #[error("the download of `{model}` was stopped by its caller{}", .partial_kept
+        .map(|b| format!("; {b} bytes of a partial download were kept: the next call resumes it"))
+        .unwrap_or_default())]
+    Cancelled {
+        /// The model.
+        model: String,
+        /// Bytes of the resumable partial download left on disk.
+        partial_kept: Option<u64>,
+    },
+
+    /// An async call (feature `tokio`) was polled outside a tokio runtime: it runs its work on
+    /// the blocking pool of the runtime it is polled in, and never builds one of its own.
+    #[error(
+        "{call} needs a tokio runtime and was polled outside one: await it in a task of a runtime \
+        (`#[tokio::main]`, `Runtime::block_on`), or call the blocking method on a thread of your own"
+    )]
+    NoRuntime {
+        /// The method (`Registry::ensure_async`).
+        call: &'static str,
+    },
 }
 
 fn suggest(suggestions: &[String]) -> String {
@@ -330,10 +354,13 @@ impl RegistryError {
                 ErrorKind::Integrity
             }
             Self::StorageError { .. } => ErrorKind::Storage,
-            Self::InvalidCatalog { .. } | Self::InvalidConfig { .. } => ErrorKind::Config,
+            Self::InvalidCatalog { .. } | Self::InvalidConfig { .. } | Self::NoRuntime { .. } => {
+                ErrorKind::Config
+            }
             Self::UnsupportedArch { .. } => ErrorKind::Unsupported,
             Self::CannotAdd { kind, .. } => *kind,
             Self::Busy { .. } => ErrorKind::Busy,
+            Self::Cancelled { .. } => ErrorKind::Cancelled,
         }
     }
 
