@@ -310,15 +310,16 @@ impl Run<'_, '_> {
                 Err(SourceError::RateLimited { reason, wait }) => {
                     waits += 1;
                     if wait > t.retry.rate_limit_wait || waits > MAX_RATE_LIMIT_WAITS {
-                        return self.fail(Stop::Source(SourceError::failed(
-                            ErrorKind::Network,
-                            format!(
+                        return self.fail(Stop::Source(SourceError::Transient {
+                            reason: format!(
                                 "{reason}: the server asks to wait {} s, longer than this download waits \
                                  ({} s); try again later (on the Hub, HF_TOKEN raises the limits)",
                                 wait.as_secs(),
                                 t.retry.rate_limit_wait.as_secs()
                             ),
-                        )));
+                            retry_after: Some(wait),
+                            cause: None,
+                        }));
                     }
                     t.progress.send(Progress::Retrying {
                         model: &self.name,

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod kind;
+mod predicates;
 mod report;
 mod source;
 
@@ -22,6 +23,49 @@ pub use report::Report;
 pub use source::SourceError;
 
 /// Everything that can go wrong while turning a model name into a verified file.
+///
+/// A program decides what to do next from [`is_transient`](Self::is_transient) (retry later),
+/// [`is_not_found`](Self::is_not_found) and [`is_offline`](Self::is_offline) (fall back to
+/// another model), [`is_integrity`](Self::is_integrity) and
+/// [`is_permission`](Self::is_permission) (fail, and say what to fix), with no string
+/// matching; [`kind`](Self::kind) is the coarser class the command line's exit code follows.
+/// The first three exclude one another and the last two; an error may answer none of them (a
+/// configuration error, an architecture the engine cannot load, a download its caller
+/// stopped, a storage error other than permissions): fail with its [`report`](Self::report).
+///
+/// ```
+/// use std::time::Duration;
+/// use strata_model::RegistryError;
+///
+/// enum Next {
+///     RetryAfter(Duration),
+///     FallBack,
+///     Fail(String),
+/// }
+///
+/// /// What a host does after its `tries`-th failed `ensure`.
+/// fn decide(err: &RegistryError, tries: u32) -> Next {
+///     if err.is_transient() && tries < 5 {
+///         Next::RetryAfter(Duration::from_secs(1 << tries))
+///     } else if err.is_not_found() || err.is_offline() {
+///         Next::FallBack // to a model that is on disk, or that the engine also loads
+///     } else if err.is_integrity() {
+///         Next::Fail(format!("refusing a corrupt or tampered model: {}", err.report()))
+///     } else {
+///         Next::Fail(err.report().to_string()) // permissions, configuration, ...
+///     }
+/// }
+///
+/// let busy = RegistryError::Busy {
+///     what: "download",
+///     model: "minilm".into(),
+///     holder: Some("pid 4242 on node7".into()),
+///     waited: Some(Duration::from_secs(60)),
+/// };
+/// assert!(matches!(decide(&busy, 1), Next::RetryAfter(_)));
+/// let unknown = RegistryError::UnknownModel { name: "minilm-xl".into(), suggestions: vec![] };
+/// assert!(matches!(decide(&unknown, 1), Next::FallBack));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RegistryError {

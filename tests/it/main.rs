@@ -12,6 +12,7 @@ mod connect;
 mod degraded;
 mod download;
 mod environment;
+mod error_predicates;
 mod faults;
 mod group;
 mod headers;
