@@ -37,7 +37,8 @@
 //!
 //! Features: `default` is the catalog and the filesystem only (no HTTP dependency);
 //! `registry` adds downloads; `cli` builds the `strata-model` command-line tool; `cloud` adds
-//! S3, GCS and Azure mirrors.
+//! S3, GCS and Azure mirrors; `tokio` adds `Registry::ensure_async` and its siblings, which run
+//! the blocking engine on the host runtime's blocking pool.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

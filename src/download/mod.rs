@@ -8,7 +8,9 @@ mod plan;
 mod resolver;
 mod retry;
 mod reuse;
+mod stop;
 mod transfer;
 
 pub use resolver::{auto_connections, Resolver};
 pub(crate) use reuse::candidates;
+pub(crate) use stop::Cancel;

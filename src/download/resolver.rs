@@ -17,7 +17,8 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::transfer::{Plan, Stop, Transfer, MIN_CHUNK};
+use super::stop::{Cancel, Stop};
+use super::transfer::{Plan, Transfer, MIN_CHUNK};
 use crate::catalog::ModelEntry;
 use crate::config::{CacheDir, RetryPolicy};
 use crate::digest::{hash_file, hash_prefix, Digest, Sha256};
@@ -51,6 +52,7 @@ pub struct Resolver<'a> {
     max_rate: Option<u64>,
     caches: &'a [CacheDir],
     lock_timeout: Option<Duration>,
+    cancel: Cancel<'a>,
 }
 
 /// While waiting for another process, a notice this often.
@@ -75,7 +77,16 @@ impl<'a> Resolver<'a> {
             max_rate: None,
             caches: &[],
             lock_timeout: None,
+            cancel: Cancel::default(),
         }
+    }
+
+    /// Stops, with [`RegistryError::Cancelled`], when one of these flags is set: at the next
+    /// buffer of a transfer (keeping its partial download), between sources, or while waiting
+    /// for another process.
+    pub(crate) fn with_cancel(mut self, cancel: Cancel<'a>) -> Self {
+        self.cancel = cancel;
+        self
     }
 
     /// Gives up waiting for another process that holds the model after `timeout`
@@ -132,6 +143,9 @@ impl<'a> Resolver<'a> {
         offline_url: Option<&str>,
     ) -> Result<PathBuf> {
         let path = files.model_path();
+        if self.cancel.is_set() {
+            return Err(cancelled(entry, files));
+        }
         let mut guard = match self.dir.create().and_then(|()| self.lock(entry, files)) {
             Ok(Some(guard)) => guard,
             Ok(None) => {
@@ -197,6 +211,9 @@ impl<'a> Resolver<'a> {
         let name = entry.display_name();
         let mut attempts = Vec::new();
         for (i, source) in self.sources.iter().enumerate() {
+            if self.cancel.is_set() {
+                return Err(cancelled(entry, work));
+            }
             let last = i + 1 == self.sources.len();
             let label = source.to_string();
             let started = Instant::now();
@@ -215,6 +232,9 @@ impl<'a> Resolver<'a> {
                     return Ok(path);
                 }
                 Err(Stop::Storage(e)) => return Err(e),
+                // A stop asked for is not the source's failure: no next source, no report.
+                Err(Stop::Cancelled) => return Err(cancelled(entry, work)),
+                Err(Stop::Source(_)) if self.cancel.is_set() => return Err(cancelled(entry, work)),
                 Err(Stop::Source(e)) if e.is_not_found() => {
                     if !last {
                         crate::trace::emit!(WARN, source = %label, "not on this source: trying the next");
@@ -350,6 +370,9 @@ impl<'a> Resolver<'a> {
                 Attempt::Acquired(guard) => return Ok(Some(guard)),
                 Attempt::Busy(holder) => holder,
             };
+            if self.cancel.is_set() {
+                return Err(cancelled(entry, files));
+            }
             let waited = started.elapsed();
             if let Some(limit) = self.lock_timeout.filter(|l| waited >= *l) {
                 return Err(RegistryError::Busy {
@@ -480,6 +503,7 @@ impl<'a> Resolver<'a> {
                 retry: self.retry,
                 progress: self.progress,
                 max_rate: self.max_rate,
+                cancel: self.cancel,
             };
             match job.run(plan, conns, hasher) {
                 Ok(actual) if actual == entry.sha256 => break,
@@ -507,6 +531,10 @@ impl<'a> Resolver<'a> {
                     }));
                 }
                 Err(Stop::RangesUnsupported) => use_ranges = false,
+                Err(Stop::Cancelled) => {
+                    file.sync_all().map_err(|e| storage("sync", e))?; // kept for the next call
+                    return Err(Stop::Cancelled);
+                }
                 Err(Stop::Source(e)) => {
                     // No byte of an answer refused before it was written (another size, not a
                     // GGUF file, a protocol error) reached the partial: what is there stays
@@ -530,6 +558,14 @@ impl<'a> Resolver<'a> {
         files.write_stamp().map_err(Stop::Storage)?;
         files.record_provenance(&Provenance::Source { source: label.to_string() });
         Ok(())
+    }
+}
+
+/// The error of a download stopped by its caller, with what it kept on disk.
+fn cancelled(entry: &ModelEntry, work: &ModelFiles) -> RegistryError {
+    RegistryError::Cancelled {
+        model: entry.display_name(),
+        partial_kept: work.partial_bytes().filter(|&n| n > 0),
     }
 }
 

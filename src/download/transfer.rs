@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use super::limiter::Limiter;
 pub(crate) use super::plan::{Plan, MIN_CHUNK};
 use super::retry::Backoff;
+use super::stop::{not_gguf, Cancel, Stop};
 use crate::catalog::ModelEntry;
 use crate::config::RetryPolicy;
 use crate::digest::{hex, Digest, Sha256, HASH_BUF};
@@ -43,16 +44,6 @@ const STEAL_AFTER: Duration = Duration::from_millis(150);
 const MIN_SPLIT: u64 = 1024 * 1024;
 /// Rate-limit waits per range before giving up (each at most `rate_limit_wait`).
 const MAX_RATE_LIMIT_WAITS: u32 = 10;
-
-/// Why a transfer (or one source's turn in the resolver) stopped without the file.
-pub(crate) enum Stop {
-    /// The source did not serve it.
-    Source(SourceError),
-    /// Local storage failed: no other source can help.
-    Storage(RegistryError),
-    /// The source ignored a range request while several connections were in use.
-    RangesUnsupported,
-}
 
 struct State {
     chunks: Vec<Chunk>,
@@ -87,6 +78,7 @@ pub(crate) struct Transfer<'a> {
     pub retry: RetryPolicy,
     pub progress: Reporter<'a>,
     pub max_rate: Option<u64>,
+    pub cancel: Cancel<'a>,
 }
 
 struct Run<'a, 'b> {
@@ -144,7 +136,7 @@ impl Transfer<'_> {
         };
         // The caller's subscriber and span go with the connections (a scoped subscriber too).
         let context = crate::trace::Context::current();
-        std::thread::scope(|s| {
+        let outcome = std::thread::scope(|s| {
             for w in 0..connections.max(1) {
                 let (run, context) = (&run, &context);
                 s.spawn(move || {
@@ -158,7 +150,11 @@ impl Transfer<'_> {
             run.cancel.store(true, Ordering::SeqCst);
             run.changed.notify_all();
             outcome
-        })
+        });
+        if matches!(outcome, Err(Stop::Cancelled)) {
+            run.save(&mut run.lock()); // every connection has stopped: exactly what is on disk
+        }
+        outcome
     }
 }
 
@@ -178,7 +174,7 @@ impl Run<'_, '_> {
     }
 
     fn cancelled(&self) -> bool {
-        self.cancel.load(Ordering::SeqCst)
+        self.cancel.load(Ordering::SeqCst) || self.t.cancel.is_set()
     }
 
     fn save(&self, st: &mut State) {
@@ -317,15 +313,16 @@ impl Run<'_, '_> {
                 Err(SourceError::RateLimited { reason, wait }) => {
                     waits += 1;
                     if wait > t.retry.rate_limit_wait || waits > MAX_RATE_LIMIT_WAITS {
-                        return self.fail(Stop::Source(SourceError::failed(
-                            ErrorKind::Network,
-                            format!(
+                        return self.fail(Stop::Source(SourceError::Transient {
+                            reason: format!(
                                 "{reason}: the server asks to wait {} s, longer than this download waits \
                                  ({} s); try again later (on the Hub, HF_TOKEN raises the limits)",
                                 wait.as_secs(),
                                 t.retry.rate_limit_wait.as_secs()
                             ),
-                        )));
+                            retry_after: Some(wait),
+                            cause: None,
+                        }));
                     }
                     t.progress.send(Progress::Retrying {
                         model: &self.name,
@@ -430,7 +427,8 @@ impl Run<'_, '_> {
             if now >= until {
                 break;
             }
-            st = self.changed.wait_timeout(st, until - now).unwrap_or_else(|e| e.into_inner()).0;
+            let slice = (until - now).min(Duration::from_millis(100)); // a caller's cancel is not notified
+            st = self.changed.wait_timeout(st, slice).unwrap_or_else(|e| e.into_inner()).0;
         }
     }
 
@@ -544,6 +542,9 @@ impl Run<'_, '_> {
                     if prefix > hashed || hashed == self.size {
                         break prefix;
                     }
+                    if self.t.cancel.is_set() {
+                        return Err(Stop::Cancelled);
+                    }
                     if self.alive.load(Ordering::SeqCst) == 0 {
                         return Err(Stop::Source(SourceError::failed(
                             ErrorKind::Network,
@@ -552,7 +553,7 @@ impl Run<'_, '_> {
                     }
                     st = self
                         .changed
-                        .wait_timeout(st, Duration::from_millis(200))
+                        .wait_timeout(st, Duration::from_millis(100))
                         .unwrap_or_else(|e| e.into_inner())
                         .0;
                 }
@@ -575,13 +576,6 @@ impl Run<'_, '_> {
             }
         }
     }
-}
-
-fn not_gguf(location: &str, head: &[u8]) -> Stop {
-    Stop::Source(SourceError::NotGguf {
-        location: location.to_string(),
-        head: String::from_utf8_lossy(head).into_owned(),
-    })
 }
 
 /// Reads until `buf` is full or the stream ends or fails; returns the bytes read.

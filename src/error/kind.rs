@@ -25,4 +25,6 @@ pub enum ErrorKind {
     Unsupported,
     /// Another process holds the model (a download in progress) and waiting ran out.
     Busy,
+    /// The caller stopped the operation (a dropped async call, a cancel flag).
+    Cancelled,
 }

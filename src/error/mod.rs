@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod kind;
+mod predicates;
 mod report;
 mod source;
 
@@ -22,6 +23,49 @@ pub use report::Report;
 pub use source::SourceError;
 
 /// Everything that can go wrong while turning a model name into a verified file.
+///
+/// A program decides what to do next from [`is_transient`](Self::is_transient) (retry later),
+/// [`is_not_found`](Self::is_not_found) and [`is_offline`](Self::is_offline) (fall back to
+/// another model), [`is_integrity`](Self::is_integrity) and
+/// [`is_permission`](Self::is_permission) (fail, and say what to fix), with no string
+/// matching; [`kind`](Self::kind) is the coarser class the command line's exit code follows.
+/// The first three exclude one another and the last two; an error may answer none of them (a
+/// configuration error, an architecture the engine cannot load, a download its caller
+/// stopped, a storage error other than permissions): fail with its [`report`](Self::report).
+///
+/// ```
+/// use std::time::Duration;
+/// use strata_model::RegistryError;
+///
+/// enum Next {
+///     RetryAfter(Duration),
+///     FallBack,
+///     Fail(String),
+/// }
+///
+/// /// What a host does after its `tries`-th failed `ensure`.
+/// fn decide(err: &RegistryError, tries: u32) -> Next {
+///     if err.is_transient() && tries < 5 {
+///         Next::RetryAfter(Duration::from_secs(1 << tries))
+///     } else if err.is_not_found() || err.is_offline() {
+///         Next::FallBack // to a model that is on disk, or that the engine also loads
+///     } else if err.is_integrity() {
+///         Next::Fail(format!("refusing a corrupt or tampered model: {}", err.report()))
+///     } else {
+///         Next::Fail(err.report().to_string()) // permissions, configuration, ...
+///     }
+/// }
+///
+/// let busy = RegistryError::Busy {
+///     what: "download",
+///     model: "minilm".into(),
+///     holder: Some("pid 4242 on node7".into()),
+///     waited: Some(Duration::from_secs(60)),
+/// };
+/// assert!(matches!(decide(&busy, 1), Next::RetryAfter(_)));
+/// let unknown = RegistryError::UnknownModel { name: "minilm-xl".into(), suggestions: vec![] };
+/// assert!(matches!(decide(&unknown, 1), Next::FallBack));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RegistryError {
@@ -252,6 +296,30 @@ pub enum RegistryError {
         #[source]
         source: crate::gguf::GgufError,
     },
+
+    /// The caller stopped the download: the future of an async call (feature `tokio`) was
+    /// dropped, or a flag given to `Registry::with_cancel` was set. Nothing reached the model
+    /// path; the bytes received are kept as a partial download, which the next call resumes.
+    #[error("the download of `{model}` was stopped by its caller{}", .partial_kept
+        .map(|b| format!("; {b} bytes of a partial download were kept: the next call resumes it"))
+        .unwrap_or_default())]
+    Cancelled {
+        /// The model.
+        model: String,
+        /// Bytes of the resumable partial download left on disk.
+        partial_kept: Option<u64>,
+    },
+
+    /// An async call (feature `tokio`) was polled outside a tokio runtime: it runs its work on
+    /// the blocking pool of the runtime it is polled in, and never builds one of its own.
+    #[error(
+        "{call} needs a tokio runtime and was polled outside one: await it in a task of a runtime \
+        (`#[tokio::main]`, `Runtime::block_on`), or call the blocking method on a thread of your own"
+    )]
+    NoRuntime {
+        /// The method (`Registry::ensure_async`).
+        call: &'static str,
+    },
 }
 
 fn suggest(suggestions: &[String]) -> String {
@@ -330,10 +398,13 @@ impl RegistryError {
                 ErrorKind::Integrity
             }
             Self::StorageError { .. } => ErrorKind::Storage,
-            Self::InvalidCatalog { .. } | Self::InvalidConfig { .. } => ErrorKind::Config,
+            Self::InvalidCatalog { .. } | Self::InvalidConfig { .. } | Self::NoRuntime { .. } => {
+                ErrorKind::Config
+            }
             Self::UnsupportedArch { .. } => ErrorKind::Unsupported,
             Self::CannotAdd { kind, .. } => *kind,
             Self::Busy { .. } => ErrorKind::Busy,
+            Self::Cancelled { .. } => ErrorKind::Cancelled,
         }
     }
 

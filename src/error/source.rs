@@ -104,7 +104,16 @@ pub enum SourceError {
         actual: String,
     },
 
-    /// A failure that retrying will not fix (403, a refused redirect, a bad certificate): the
+    /// The source refused access: an HTTP 401 or 403 that no new URL fixes (a gated or private
+    /// repository, a token or credentials without access, a mirror or bucket that refuses
+    /// us). Not retried; the next source is tried.
+    #[error("{reason}")]
+    Denied {
+        /// What was refused and what to do about it (accept a license, set a token, log in).
+        reason: String,
+    },
+
+    /// A failure that retrying will not fix (a refused redirect, a bad certificate): the
     /// next source is tried.
     #[error("{reason}")]
     Failed {
@@ -124,7 +133,7 @@ impl SourceError {
         match self {
             Self::NotFound { .. } => ErrorKind::NotDownloaded,
             Self::Transient { .. } | Self::RateLimited { .. } | Self::GaveUp { .. } => ErrorKind::Network,
-            Self::Protocol { .. } => ErrorKind::Network,
+            Self::Protocol { .. } | Self::Denied { .. } => ErrorKind::Network,
             Self::WrongSize { .. }
             | Self::WrongSha256 { .. }
             | Self::NotGguf { .. }
@@ -151,6 +160,11 @@ impl SourceError {
     /// A failure that retrying will not fix, with its cause.
     pub fn failed_by(kind: ErrorKind, reason: impl Into<String>, cause: impl Into<BoxError>) -> Self {
         Self::Failed { kind, reason: reason.into(), cause: Some(cause.into()) }
+    }
+
+    /// Access refused (see [`SourceError::Denied`]).
+    pub fn denied(reason: impl Into<String>) -> Self {
+        Self::Denied { reason: reason.into() }
     }
 
     /// A transient failure.

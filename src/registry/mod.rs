@@ -15,6 +15,8 @@ use crate::store::{ModelFiles, ModelsDir, Status};
 
 #[cfg(feature = "registry")]
 mod add;
+#[cfg(feature = "tokio")]
+mod async_api;
 #[cfg(feature = "registry")]
 mod caches;
 #[cfg(feature = "registry")]
@@ -66,6 +68,9 @@ pub struct Registry {
     sources: Option<std::sync::Arc<Vec<Box<dyn crate::sources::ModelSource>>>>,
     #[cfg(feature = "registry")]
     progress: Option<crate::progress::ProgressFn>,
+    /// Flags that stop a download ([`Registry::with_cancel`], an async call's drop).
+    #[cfg(feature = "registry")]
+    cancel: Vec<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -94,6 +99,8 @@ impl Registry {
             sources: None,
             #[cfg(feature = "registry")]
             progress: None,
+            #[cfg(feature = "registry")]
+            cancel: Vec::new(),
         }
     }
 
@@ -289,6 +296,30 @@ impl Registry {
         self
     }
 
+    /// Stops a download of this registry (or of its clones made afterwards) when `flag`
+    /// becomes true: at the next buffer of the transfer, between sources, or while waiting
+    /// for another process. The call then returns [`RegistryError::Cancelled`]; the bytes
+    /// received stay on disk as a partial download (synced, with its ranges file), which the
+    /// next call resumes; the lock is released; no other source is tried. A verified file
+    /// is never affected: a flag set before the call leaves the warm path as it is. Several
+    /// flags may be given: any one stops. (The async calls of feature `tokio` set one of
+    /// their own when their future is dropped.)
+    ///
+    /// ```
+    /// use std::sync::{atomic::AtomicBool, Arc};
+    /// let dir = tempfile::tempdir()?;
+    /// let stop = Arc::new(AtomicBool::new(true)); // set by another thread, a signal handler, ...
+    /// let registry = strata_model::Registry::new(strata_model::Config::new(dir.path()))?.with_cancel(stop);
+    /// let err = registry.ensure("minilm").unwrap_err();
+    /// assert_eq!(err.kind(), strata_model::ErrorKind::Cancelled);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "registry")]
+    pub fn with_cancel(mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Self {
+        self.cancel.push(flag);
+        self
+    }
+
     /// Returns the path of the model's verified file, downloading it first if needed.
     ///
     /// A warm call (the file is present and unchanged since it was verified) costs a `stat`
@@ -390,6 +421,7 @@ impl Registry {
                 .with_max_rate(self.config.max_rate())
                 .with_caches(self.config.caches())
                 .with_lock_timeout(self.config.lock_timeout())
+                .with_cancel(crate::download::Cancel(&self.cancel))
                 .ensure(entry, offline_url.as_deref())?;
         files.touch_used();
         if self.config.share_hf_cache() {

@@ -129,12 +129,9 @@ impl ObjectStoreSource {
                 SourceError::NotFound { detail: Some(format!("{self}: no such object")) }
             }
             object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
-                SourceError::failed(
-                    ErrorKind::Network,
-                    format!(
-                        "access denied: {msg}; check the credentials (AWS_*, GOOGLE_* or AZURE_* variables)"
-                    ),
-                )
+                SourceError::denied(format!(
+                    "access denied: {msg}; check the credentials (AWS_*, GOOGLE_* or AZURE_* variables)"
+                ))
             }
             _ => SourceError::failed(ErrorKind::Network, msg),
         }

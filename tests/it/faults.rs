@@ -34,6 +34,9 @@ fn not_found(e: &SourceError) -> bool {
 fn refused(e: &SourceError) -> bool {
     matches!(e, SourceError::Failed { kind: ErrorKind::Network, .. })
 }
+fn denied(e: &SourceError) -> bool {
+    matches!(e, SourceError::Denied { .. })
+}
 fn not_gguf(e: &SourceError) -> bool {
     matches!(e, SourceError::NotGguf { .. })
 }
@@ -278,7 +281,7 @@ fn cases() -> Vec<Case> {
         Case {
             fault: "Hub 401 (X-Error-Code: GatedRepo)",
             faults: Faults { hub_error: Some((401, "GatedRepo")), ..Default::default() },
-            expect: fails(ErrorKind::Network, refused, "set HF_TOKEN"),
+            expect: fails(ErrorKind::Network, denied, "set HF_TOKEN"),
             ..Default::default()
         },
         Case {

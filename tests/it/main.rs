@@ -1,6 +1,8 @@
 //! The integration suite: one test binary, one module per area.
 
 mod add;
+#[cfg(feature = "tokio")]
+mod async_ensure;
 mod beyond;
 mod cli;
 #[cfg(feature = "cloud")]
@@ -10,6 +12,7 @@ mod connect;
 mod degraded;
 mod download;
 mod environment;
+mod error_predicates;
 mod faults;
 mod group;
 mod headers;

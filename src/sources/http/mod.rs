@@ -290,10 +290,10 @@ impl HttpSource {
             StatusCode::NOT_FOUND | StatusCode::GONE if self.mirror => {
                 SourceError::NotFound { detail: Some(format!("{here}: HTTP {status}{}", saying(said))) }
             }
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN if self.mirror => SourceError::failed(
-                ErrorKind::Network,
-                format!("{here}: HTTP {status}: the mirror refused access{}", saying(said)),
-            ),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN if self.mirror => SourceError::denied(format!(
+                "{here}: HTTP {status}: the mirror refused access{}",
+                saying(said)
+            )),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND | StatusCode::GONE => {
                 hub_refusal(status, headers, &here, &entry.into(), self.token.is_some())
             }

@@ -12,7 +12,7 @@ use ureq::http::{HeaderMap, StatusCode};
 use url::Url;
 
 use crate::catalog::ModelEntry;
-use crate::error::{ErrorKind, SourceError};
+use crate::error::SourceError;
 
 /// A header's value, trimmed.
 pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -99,14 +99,11 @@ pub(super) fn hub_refusal(
     let code = header(headers, "x-error-code").unwrap_or("");
     let missing = |reason: String| SourceError::NotFound { detail: Some(reason) };
     match code {
-        "GatedRepo" => SourceError::failed(
-            ErrorKind::Network,
-            if has_token {
-                format!("{here}: HTTP {status}: {repo} is gated and the token in HF_TOKEN has no access: accept the model's license on its Hub page")
-            } else {
-                format!("{here}: HTTP {status}: {repo} is gated: accept its license on the Hub and set HF_TOKEN")
-            },
-        ),
+        "GatedRepo" => SourceError::denied(if has_token {
+            format!("{here}: HTTP {status}: {repo} is gated and the token in HF_TOKEN has no access: accept the model's license on its Hub page")
+        } else {
+            format!("{here}: HTTP {status}: {repo} is gated: accept its license on the Hub and set HF_TOKEN")
+        }),
         "RepoNotFound" => missing(format!(
             "{here}: HTTP {status}: the repository {repo} does not exist{}",
             if has_token { " or the token in HF_TOKEN cannot see it" } else { " (or is private: set HF_TOKEN)" }
@@ -124,14 +121,11 @@ pub(super) fn hub_refusal(
         _ if status == StatusCode::NOT_FOUND || status == StatusCode::GONE => {
             missing(format!("{here}: HTTP {status}"))
         }
-        _ => SourceError::failed(
-            ErrorKind::Network,
-            if has_token {
-                format!("{here}: HTTP {status}: the token in HF_TOKEN has no access: accept the model's license on its Hub page")
-            } else {
-                format!("{here}: HTTP {status}: the repository is gated or private: accept its license on the Hub and set HF_TOKEN")
-            },
-        ),
+        _ => SourceError::denied(if has_token {
+            format!("{here}: HTTP {status}: the token in HF_TOKEN has no access: accept the model's license on its Hub page")
+        } else {
+            format!("{here}: HTTP {status}: the repository is gated or private: accept its license on the Hub and set HF_TOKEN")
+        }),
     }
 }
 

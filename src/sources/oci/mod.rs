@@ -232,7 +232,7 @@ impl OciSource {
                 self.auth_files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
             ),
         };
-        SourceError::failed(ErrorKind::Network, reason)
+        SourceError::denied(reason)
     }
 
     /// Sends a request built by `make` (given the `Authorization` to add, if any) to the
@@ -273,14 +273,11 @@ impl OciSource {
             StatusCode::NOT_FOUND => SourceError::NotFound {
                 detail: Some(format!("{here}: HTTP 404 (the registry has no such blob){says}")),
             },
-            StatusCode::FORBIDDEN => SourceError::failed(
-                ErrorKind::Network,
-                format!(
-                    "{here}: HTTP 403: the credentials for {} may not access {}{says}",
-                    self.host(),
-                    self.repository
-                ),
-            ),
+            StatusCode::FORBIDDEN => SourceError::denied(format!(
+                "{here}: HTTP 403: the credentials for {} may not access {}{says}",
+                self.host(),
+                self.repository
+            )),
             s if s == StatusCode::REQUEST_TIMEOUT
                 || s == StatusCode::TOO_MANY_REQUESTS
                 || s.is_server_error() =>
