@@ -563,10 +563,14 @@ impl<'a> Resolver<'a> {
 
 /// The error of a download stopped by its caller, with what it kept on disk.
 fn cancelled(entry: &ModelEntry, work: &ModelFiles) -> RegistryError {
-    RegistryError::Cancelled {
-        model: entry.display_name(),
-        partial_kept: work.partial_bytes().filter(|&n| n > 0),
-    }
+    let partial_kept = work.partial_bytes().filter(|&n| n > 0);
+    crate::trace::record("outcome", "cancelled");
+    crate::trace::emit!(
+        INFO,
+        kept = partial_kept.unwrap_or(0),
+        "stopped, as the caller asked; the partial download is kept"
+    );
+    RegistryError::Cancelled { model: entry.display_name(), partial_kept }
 }
 
 /// Renames the partial download `from` (data and side files) to `to`'s names: the side files

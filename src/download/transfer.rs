@@ -141,9 +141,8 @@ impl Transfer<'_> {
                 let (run, context) = (&run, &context);
                 s.spawn(move || {
                     let _traced = context.enter();
+                    let _leaving = Leaving(run); // counted out even if a callback panics
                     run.worker(w);
-                    run.alive.fetch_sub(1, Ordering::SeqCst);
-                    run.changed.notify_all();
                 });
             }
             let outcome = run.follow(hasher, hashed);
@@ -155,6 +154,24 @@ impl Transfer<'_> {
             run.save(&mut run.lock()); // every connection has stopped: exactly what is on disk
         }
         outcome
+    }
+}
+
+/// A connection's thread leaving: counted out, and the others woken, however it ends. One
+/// that unwinds (a progress callback that panicked) stops the transfer instead of leaving the
+/// hasher waiting for it; its partial stays resumable.
+struct Leaving<'r, 'a, 'b>(&'r Run<'a, 'b>);
+
+impl Drop for Leaving<'_, '_, '_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.fail(Stop::Source(SourceError::failed(
+                ErrorKind::Network,
+                "a connection's thread panicked",
+            )));
+        }
+        self.0.alive.fetch_sub(1, Ordering::SeqCst);
+        self.0.changed.notify_all();
     }
 }
 
@@ -337,7 +354,11 @@ impl Run<'_, '_> {
                 Ok(mut fetch) => {
                     if let Some(total) = fetch.total.filter(|&n| n != self.size) {
                         let mut head = [0u8; 16];
-                        let n = if fetch.start == 0 { read_up_to(&mut fetch.body, &mut head) } else { 0 };
+                        let n = if fetch.start == 0 {
+                            crate::fs::read_up_to(&mut fetch.body, &mut head)
+                        } else {
+                            0
+                        };
                         if n > 0 && !head.starts_with(&MAGIC[..n.min(MAGIC.len())]) {
                             return self.fail(not_gguf(&fetch.location, &head[..n]));
                         }
@@ -576,16 +597,4 @@ impl Run<'_, '_> {
             }
         }
     }
-}
-
-/// Reads until `buf` is full or the stream ends or fails; returns the bytes read.
-fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> usize {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) | Err(_) => break,
-            Ok(k) => n += k,
-        }
-    }
-    n
 }

@@ -238,6 +238,19 @@ pub(crate) fn open_read_write(path: &Path) -> std::io::Result<fs::File> {
     fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)
 }
 
+#[cfg(feature = "registry")]
+/// Reads until `buf` is full or the stream ends or fails; returns the bytes read.
+pub(crate) fn read_up_to(r: &mut dyn std::io::Read, buf: &mut [u8]) -> usize {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    n
+}
+
 /// Deletes `path`; a missing file is not an error. Returns whether something was deleted.
 pub(crate) fn remove_if_present(path: &Path) -> Result<bool> {
     match fs::remove_file(path) {

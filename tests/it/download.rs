@@ -939,3 +939,31 @@ fn a_read_only_models_directory_of_correct_files_serves_them() {
     assert!(s.hub.seen().is_empty(), "no request");
     assert!(!image.join(".strata").exists(), "nothing written");
 }
+
+/// A progress callback that panics on a connection's thread (a host's bug) ends the call with
+/// that panic, promptly: the other connections stop, nothing reaches the model path, and what
+/// was received stays resumable for the next call.
+#[test]
+fn a_progress_callback_that_panics_ends_the_call_without_hanging_or_a_wrong_file() {
+    let s = setup(12 << 20);
+    s.hub.set_faults(Faults { rate: Some(8_000_000), ..Default::default() });
+    let panicky: strata_model::ProgressFn = std::sync::Arc::new(|p: &strata_model::Progress<'_>| {
+        if let strata_model::Progress::Advanced { done, .. } = p {
+            if *done > 2 << 20 {
+                panic!("a host's callback failed");
+            }
+        }
+    });
+    let registry = s.registry(s.config().with_connections(Some(4))).with_progress(panicky);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| registry.ensure("tiny")));
+        let _ = tx.send(outcome.is_err());
+    });
+    let panicked = rx.recv_timeout(Duration::from_secs(60)).expect("the call hung");
+    assert!(panicked, "the callback's panic reaches the caller");
+    assert_nothing_at(&s.model_path());
+    s.hub.set_faults(Faults::default());
+    s.run(&["download", "tiny"]).ok();
+    assert_eq!(fs::read(s.model_path()).unwrap(), s.bytes);
+}
