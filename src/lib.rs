@@ -32,7 +32,9 @@
 //!
 //! Features: `default` is the catalog and the filesystem only (no HTTP dependency);
 //! `registry` adds downloads; `cli` builds the `strata-model` command-line tool; `cloud` adds
-//! S3, GCS and Azure mirrors.
+//! S3, GCS and Azure mirrors. The HTTPS sources speak rustls with ring (`rustls`, a default
+//! feature) or the platform's TLS, OpenSSL on Linux (`native-tls`, which wins when both are on);
+//! `registry` without either is a compile error.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

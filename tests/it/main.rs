@@ -20,3 +20,4 @@ mod resolver;
 mod share;
 mod snapshots;
 mod support;
+mod tls;
