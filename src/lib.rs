@@ -38,10 +38,16 @@
 //! Features: `default` is the catalog and the filesystem only (no HTTP dependency);
 //! `registry` adds downloads; `cli` builds the `strata-model` command-line tool; `cloud` adds
 //! S3, GCS and Azure mirrors; `tokio` adds `Registry::ensure_async` and its siblings, which run
-//! the blocking engine on the host runtime's blocking pool.
+//! the blocking engine on the host runtime's blocking pool. The HTTPS sources speak rustls
+//! with ring (`rustls`, a default feature) or the platform's TLS, OpenSSL on Linux
+//! (`native-tls`, which wins when both are on); `registry` without either is a compile error.
+//! Items that need a feature say so on docs.rs.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// docs.rs (nightly, `--cfg docsrs`) marks each item with the features it needs; stable never
+// sees the attribute.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod catalog;
 pub mod config;

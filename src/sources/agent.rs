@@ -1,30 +1,20 @@
-//! The HTTPS client every network source over HTTP shares: ureq with the system's trust roots
-//! plus `SSL_CERT_FILE`, the environment's proxy, timeouts, no automatic redirects (each hop
+//! The HTTPS client every network source over HTTP shares: ureq with this build's TLS
+//! ([`super::tls`]: rustls or native-tls, the system's trust roots plus `SSL_CERT_FILE`), the
+//! environment's proxy, timeouts, no automatic redirects (each hop
 //! is checked by the source), identity encoding, connections by Happy Eyeballs
 //! ([`super::connect`]); and the one place a ureq error becomes a [`SourceError`].
 
-use std::sync::Arc;
-
-use ureq::tls::{Certificate, RootCerts, TlsConfig};
-use ureq::unversioned::transport::{ConnectProxyConnector, Connector, RustlsConnector};
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector};
 
 use super::connect::{HappyEyeballs, Resolve};
+use super::tls;
 
-use crate::config::{vars, Config};
-use crate::error::{ErrorKind, RegistryError, Result, SourceError};
-
-/// Where Unix systems keep their PEM bundle of trusted roots (the first that exists is read).
-const SYSTEM_BUNDLES: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/ca-bundle.pem",
-    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
-    "/etc/ssl/cert.pem",
-];
+use crate::config::Config;
+use crate::error::{BoxError, ErrorKind, RegistryError, Result, SourceError};
 
 /// A ureq agent configured from `config`.
 pub(crate) fn agent(config: &Config) -> Result<ureq::Agent> {
-    let tls = TlsConfig::builder().root_certs(root_certs(config.ca_file())?).build();
+    let tls = tls::config(config.ca_file())?;
     let settings = ureq::Agent::config_builder()
         .max_redirects(0)
         .http_status_as_error(false)
@@ -45,10 +35,10 @@ pub(crate) fn agent(config: &Config) -> Result<ureq::Agent> {
         .middleware(super::logged::request) // a `debug` event per request
         .build();
     // ureq's DefaultConnector chain (CONNECT proxy, TCP, TLS) with Happy Eyeballs as its TCP
-    // step. With ureq's `socks-proxy` feature off, that chain had no SOCKS step either (only a
-    // log warning, which ureq keeps private).
+    // step and this build's TLS only. With ureq's `socks-proxy` feature off, that chain had no
+    // SOCKS step either (only a log warning, which ureq keeps private).
     let connector =
-        ().chain(ConnectProxyConnector::default()).chain(HappyEyeballs).chain(RustlsConnector::default());
+        ().chain(ConnectProxyConnector::default()).chain(HappyEyeballs).chain(tls::Connector::default());
     Ok(ureq::Agent::with_parts(settings, connector, Resolve::new(config.resolve())))
 }
 
@@ -87,63 +77,19 @@ fn env_proxy() -> Result<Option<ureq::Proxy>> {
     Ok(None)
 }
 
-/// The system's trust roots plus those of `extra` (a PEM file).
-fn root_certs(extra: Option<&std::path::Path>) -> Result<RootCerts> {
-    // rustls-native-certs reads SSL_CERT_FILE *instead of* the system store when it is set;
-    // the system bundle is read here too, so that the file adds to the system's roots.
-    let mut certs: Vec<Certificate<'static>> = rustls_native_certs::load_native_certs()
-        .certs
-        .into_iter()
-        .map(|der| Certificate::from_der(der.as_ref()).to_owned())
-        .collect();
-    if let Some(bundle) = SYSTEM_BUNDLES.iter().find_map(|p| std::fs::read(p).ok()) {
-        certs.extend(ureq::tls::parse_pem(&bundle).filter_map(|item| match item {
-            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-            _ => None,
-        }));
-    }
-    if let Some(file) = extra {
-        let pem = std::fs::read(file).map_err(|e| {
-            RegistryError::config_caused(vars::SSL_CERT_FILE, format!("cannot read {}", file.display()), e)
-        })?;
-        let before = certs.len();
-        for item in ureq::tls::parse_pem(&pem) {
-            match item {
-                Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
-                Ok(_) => {}
-                Err(e) => {
-                    return Err(RegistryError::config_caused(
-                        vars::SSL_CERT_FILE,
-                        format!("{} is not a PEM certificate file", file.display()),
-                        e,
-                    ))
-                }
-            }
-        }
-        if certs.len() == before {
-            return Err(RegistryError::config(
-                vars::SSL_CERT_FILE,
-                format!("{} holds no certificate", file.display()),
-            ));
-        }
-    }
-    Ok(if certs.is_empty() { RootCerts::WebPki } else { RootCerts::Specific(Arc::new(certs)) })
-}
-
 /// What a failed request means for the download; `at` is the redacted URL.
 pub(crate) fn classify(err: ureq::Error, at: &str) -> SourceError {
     match err {
-        // rustls reports a certificate it cannot verify as an I/O error: no retry helps.
-        ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidData && e.to_string().contains("certificate") => {
-            SourceError::failed_by(
-                ErrorKind::Network,
-                format!(
-                    "{at}: the server's certificate is not trusted here; if it is signed by a private CA, \
-                     set SSL_CERT_FILE to that CA's PEM file"
-                ),
-                e,
-            )
-        }
+        // A certificate the TLS library cannot verify (rustls: an I/O error; OpenSSL: a
+        // handshake error): no retry helps.
+        e if tls::is_untrusted_certificate(&e) => SourceError::failed_by(
+            ErrorKind::Network,
+            format!(
+                "{at}: the server's certificate is not trusted here; if it is signed by a private CA, \
+                 set SSL_CERT_FILE to that CA's PEM file"
+            ),
+            e,
+        ),
         ureq::Error::Io(e) => SourceError::transient_by(at, e),
         ureq::Error::Timeout(t) => SourceError::transient(format!("{at}: timed out ({t})")),
         ureq::Error::ConnectionFailed => SourceError::transient(format!("{at}: connection failed")),
@@ -153,17 +99,25 @@ pub(crate) fn classify(err: ureq::Error, at: &str) -> SourceError {
             format!("{at}: host not found (no network, or a wrong HF_ENDPOINT?)"),
         ),
         ureq::Error::Tls(e) => SourceError::failed(ErrorKind::Network, format!("{at}: TLS failure: {e}")),
-        ureq::Error::Rustls(e) => SourceError::failed_by(
-            ErrorKind::Network,
-            format!("{at}: TLS failure; if the server's certificate is signed by a private CA, set SSL_CERT_FILE to that CA's PEM file"),
-            e,
-        ),
+        #[cfg(feature = "rustls")]
+        ureq::Error::Rustls(e) => tls_failure(at, e),
+        #[cfg(feature = "native-tls")]
+        ureq::Error::NativeTls(e) => tls_failure(at, e),
         ureq::Error::RequireHttpsOnly(_) => {
             SourceError::failed(ErrorKind::Network, format!("{at}: refused: only HTTPS is allowed"))
         }
         // Other variants may quote a URL with its query (a signed URL's secret): not shown.
         other => SourceError::failed(ErrorKind::Network, format!("{at}: {}", describe(&other))),
     }
+}
+
+/// Any other failure of the TLS library (a handshake refused, no common protocol): final.
+fn tls_failure(at: &str, e: impl Into<BoxError>) -> SourceError {
+    SourceError::failed_by(
+        ErrorKind::Network,
+        format!("{at}: TLS failure; if the server's certificate is signed by a private CA, set SSL_CERT_FILE to that CA's PEM file"),
+        e,
+    )
 }
 
 fn describe(err: &ureq::Error) -> String {

@@ -20,6 +20,7 @@ mod mirror_dir;
 mod object_store;
 mod oci;
 mod source;
+mod tls;
 
 pub use crate::error::SourceError;
 pub(crate) use connect::reporting_to as reporting_connects_to;

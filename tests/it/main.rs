@@ -24,3 +24,4 @@ mod resolver;
 mod share;
 mod snapshots;
 mod support;
+mod tls;
