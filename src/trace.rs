@@ -57,8 +57,8 @@ pub(crate) fn guarded<R>(fallback: R, f: impl FnOnce() -> R) -> R {
 /// The span of one `ensure` that is not warm: `model`, `file`, `bytes` at once; `source` and
 /// `outcome` (`fetched`, `reused`, `verified`, `waited`, `read-only`, `failed`) recorded as
 /// they become known ([`record`]).
-pub(crate) fn ensure_span(model: &str, file: &str, bytes: u64) -> Span {
-    guarded(Span::none(), || {
+pub(crate) fn ensure_span(model: &str, file: &str, bytes: u64) -> Quiet {
+    Quiet(guarded(Span::none(), || {
         tracing::info_span!(
             "ensure",
             model,
@@ -67,7 +67,25 @@ pub(crate) fn ensure_span(model: &str, file: &str, bytes: u64) -> Span {
             source = tracing::field::Empty,
             outcome = tracing::field::Empty,
         )
-    })
+    }))
+}
+
+/// A span whose closing, when this is dropped, is guarded too: a subscriber that panics in
+/// `on_close` (or `try_close`) loses that, not the call that made the span.
+pub(crate) struct Quiet(Span);
+
+impl std::ops::Deref for Quiet {
+    type Target = Span;
+    fn deref(&self) -> &Span {
+        &self.0
+    }
+}
+
+impl Drop for Quiet {
+    fn drop(&mut self) {
+        let span = std::mem::replace(&mut self.0, Span::none());
+        guarded((), move || drop(span));
+    }
 }
 
 /// Records `field` (`source`, `outcome`) on the current span, when it has it.
@@ -103,7 +121,7 @@ impl Drop for Entered<'_> {
 /// ([`Context::enter`]): a host's scoped subscriber (`with_default`) sees their events too.
 pub(crate) struct Context {
     dispatch: Option<Dispatch>,
-    span: Span,
+    span: Quiet,
 }
 
 impl Context {
@@ -112,7 +130,7 @@ impl Context {
         let dispatch = tracing::dispatcher::get_default(|d| {
             (!d.is::<tracing::subscriber::NoSubscriber>()).then(|| d.clone())
         });
-        let span = if dispatch.is_some() { Span::current() } else { Span::none() };
+        let span = Quiet(if dispatch.is_some() { Span::current() } else { Span::none() });
         Self { dispatch, span }
     }
 

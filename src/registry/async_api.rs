@@ -37,7 +37,16 @@ async fn on_blocking_pool<T: Send + 'static>(
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| RegistryError::NoRuntime { call })?;
     let stop = Arc::new(AtomicBool::new(false));
     let _guard = StopOnDrop(stop.clone());
-    match runtime.spawn_blocking(move || work(stop)).await {
+    // The caller's subscriber and span (`.instrument(span)`, a scoped `with_default`) go to
+    // the blocking thread, as they go to a download's connections.
+    let context = crate::trace::Context::current();
+    match runtime
+        .spawn_blocking(move || {
+            let _traced = context.enter();
+            work(stop)
+        })
+        .await
+    {
         Ok(result) => result,
         // A panic in the work is the caller's, as it would be in the blocking call.
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),

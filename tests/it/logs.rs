@@ -283,6 +283,32 @@ fn a_panicking_subscriber_does_not_spoil_a_download() {
     assert_eq!(registry(&s, &empty).verify("tiny").unwrap(), path);
 }
 
+/// A layer that panics when a span closes (or is entered, or left): a subscriber's bug.
+struct PanicsOnSpans;
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for PanicsOnSpans {
+    fn on_enter(&self, _: &tracing::span::Id, _: Context<'_, S>) {
+        panic!("a subscriber that panics on enter (on purpose)");
+    }
+    fn on_exit(&self, _: &tracing::span::Id, _: Context<'_, S>) {
+        panic!("a subscriber that panics on exit (on purpose)");
+    }
+    fn on_close(&self, _: tracing::span::Id, _: Context<'_, S>) {
+        panic!("a subscriber that panics on close (on purpose)");
+    }
+}
+
+#[test]
+fn a_subscriber_that_panics_on_spans_does_not_spoil_the_call() {
+    let s = setup(1_000_000);
+    let subscriber = tracing_subscriber::registry().with(PanicsOnSpans);
+    let registry = s.registry(s.config());
+    let result = tracing::subscriber::with_default(subscriber, || registry.ensure("tiny"));
+    assert_eq!(fs::read(result.unwrap()).unwrap(), s.bytes, "the call returns its file");
+    // Its last use was recorded (after the span closed).
+    assert!(s.sb.models().join(".strata").join(format!("{}.used", s.file)).exists());
+}
+
 /// The command line: no `-v`, no log line; `-v` info and up, plain (no escapes off a
 /// terminal); `-vv` each request, with `HF_TOKEN` set and never shown; `RUST_LOG` instead of
 /// them, and a bad one is a configuration error.
@@ -322,7 +348,12 @@ fn the_command_line_shows_events_with_v_vv_and_rust_log() {
     let logged: Vec<&str> = r.stderr.lines().filter(|l| l.contains("strata_model::")).collect();
     assert!(!logged.is_empty() && logged.iter().all(|l| l.contains(" WARN ")), "{}", r.stderr);
 
-    let r = Run::of(s.cmd().env("RUST_LOG", "strata_model=loud").args(["list"]).output().unwrap()).code(8);
+    // A RUST_LOG set for other programs does not stop this one: a warning, and no logs…
+    let r = Run::of(s.cmd().env("RUST_LOG", "strata_model=loud").args(["list"]).output().unwrap()).ok();
+    assert!(r.stderr.contains("RUST_LOG") && r.stderr.contains("ignored"), "{}", r.stderr);
+    // … unless logs were asked for: then it is a configuration error.
+    let r =
+        Run::of(s.cmd().env("RUST_LOG", "strata_model=loud").args(["-v", "list"]).output().unwrap()).code(8);
     assert!(r.stderr.contains("RUST_LOG") && r.stderr.contains("strata_model=debug"), "{}", r.stderr);
 }
 
@@ -383,4 +414,31 @@ fn an_oci_pull_logs_each_request_and_no_credential() {
     for secret in [oci::PASSWORD, &basic, "Bearer", "Basic "] {
         assert!(!out.stderr.contains(secret), "`{secret}`: {}", out.stderr);
     }
+}
+
+/// `ensure_async` carries the caller's subscriber and span to the blocking pool: a scoped
+/// subscriber sees its events inside the host's span, and later calls still log (a callsite
+/// first hit where no subscriber was would stay switched off for the process).
+#[cfg(feature = "tokio")]
+#[test]
+fn an_async_call_logs_to_the_callers_subscriber_inside_its_span() {
+    use tracing::Instrument as _;
+    let s = setup(1_000_000);
+    let other = gguf_bytes("bert", 384, 500_000, 4);
+    let other_file = crate::support::register(&s.sb, "other", &other);
+    s.hub.add_file(&other_file, other);
+    let registry = s.registry(s.config());
+    let recorder = Recorder::default();
+    let (results, text) = captured(&recorder, || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let first =
+            rt.block_on(registry.ensure_async("tiny").instrument(tracing::info_span!("request", id = 7)));
+        let second = registry.ensure("other");
+        (first, second)
+    });
+    results.0.unwrap();
+    results.1.unwrap();
+    let fetched = recorder.seen().iter().filter(|e| e.has(Level::INFO, "fetched and verified")).count();
+    assert_eq!(fetched, 2, "both calls logged: {text}");
+    assert!(text.contains("request{id=7}:ensure{model=\"tiny\""), "inside the host's span: {text}");
 }

@@ -11,9 +11,24 @@ use tracing_subscriber::EnvFilter;
 use crate::exit::{code, Failure};
 
 /// Installs the subscriber `verbose` (`-v` count) and `rust_log` (the variable, when set and
-/// not empty) ask for, if any. A `RUST_LOG` that is not a filter is a configuration error.
-pub fn init(verbose: u8, rust_log: Option<OsString>, color: bool) -> Result<(), Failure> {
+/// not empty) ask for, if any. A `RUST_LOG` that is not a filter is a configuration error
+/// when logs were asked for (`-v`); otherwise (it may be set for other programs, in their own
+/// syntax) it is ignored, with a warning unless `quiet`.
+pub fn init(verbose: u8, rust_log: Option<OsString>, color: bool, quiet: bool) -> Result<(), Failure> {
     let filter = match rust_log.filter(|v| !v.is_empty()) {
+        Some(value) if verbose == 0 => match value.to_str().map(|t| EnvFilter::builder().parse(t)) {
+            Some(Ok(filter)) => filter,
+            _ => {
+                if !quiet {
+                    eprintln!(
+                        "strata-model: warning: {} is not a filter strata-model can read (such as \
+                         strata_model=debug); ignored",
+                        vars::RUST_LOG
+                    );
+                }
+                return Ok(());
+            }
+        },
         Some(value) => {
             let bad = |why: String| {
                 Failure::Message(

@@ -96,7 +96,12 @@ fn registry(global: &Global, writes_catalog: bool) -> Result<Registry, Failure> 
 
 fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
     use commands::*;
-    logging::init(cli.global.verbose, std::env::var_os(strata_model::config::vars::RUST_LOG), ui.color_err)?;
+    logging::init(
+        cli.global.verbose,
+        std::env::var_os(strata_model::config::vars::RUST_LOG),
+        ui.color_err,
+        ui.quiet,
+    )?;
     if let Command::Completions { shell } = &cli.command {
         // Needs no configuration: works even where the environment is broken.
         if ui.json {
