@@ -134,7 +134,8 @@ impl RegistryError {
     ///   I/O error is `PermissionDenied` or `ReadOnlyFilesystem`);
     /// - a source (any one of those tried) refused access ([`SourceError::Denied`]: HTTP 401
     ///   or 403 for a gated or private repository, a token or credentials without access, a
-    ///   mirror or bucket refusing us), or `add` or a `mirror push` upload was refused so.
+    ///   mirror or bucket refusing us; a mirror directory this user may not read), or `add` or
+    ///   a `mirror push` upload was refused so.
     pub fn is_permission(&self) -> bool {
         match self {
             Self::StorageError { source, .. } => {
@@ -154,7 +155,14 @@ fn transient(e: &SourceError) -> bool {
 }
 
 fn denied(e: &SourceError) -> bool {
-    matches!(e, SourceError::Denied { .. })
+    match e {
+        SourceError::Denied { .. } => true,
+        // A mirror directory (a local source) this user may not read.
+        SourceError::Failed { cause: Some(cause), .. } => cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| matches!(io.kind(), Io::PermissionDenied | Io::ReadOnlyFilesystem)),
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -6,11 +6,12 @@
 
 use ureq::unversioned::transport::{ConnectProxyConnector, Connector};
 
-use super::connect::{HappyEyeballs, Resolve};
+use super::connect::HappyEyeballs;
+use super::dns::Resolve;
 use super::tls;
 
 use crate::config::Config;
-use crate::error::{BoxError, ErrorKind, RegistryError, Result, SourceError};
+use crate::error::{ErrorKind, RegistryError, Result, SourceError};
 
 /// A ureq agent configured from `config`.
 pub(crate) fn agent(config: &Config) -> Result<ureq::Agent> {
@@ -96,13 +97,15 @@ pub(crate) fn classify(err: ureq::Error, at: &str) -> SourceError {
         ureq::Error::BodyStalled => SourceError::transient(format!("{at}: transfer stalled")),
         ureq::Error::HostNotFound => SourceError::failed(
             ErrorKind::Network,
-            format!("{at}: host not found (no network, or a wrong HF_ENDPOINT?)"),
+            format!("{at}: no such host (check HF_ENDPOINT or the mirror's address)"),
         ),
         ureq::Error::Tls(e) => SourceError::failed(ErrorKind::Network, format!("{at}: TLS failure: {e}")),
         #[cfg(feature = "rustls")]
         ureq::Error::Rustls(e) => tls_failure(at, e),
+        // A handshake that broke off (a server that is not speaking TLS, a load balancer
+        // dropping the connection): transient, as rustls reports the same as an I/O error.
         #[cfg(feature = "native-tls")]
-        ureq::Error::NativeTls(e) => tls_failure(at, e),
+        ureq::Error::NativeTls(e) => SourceError::transient_by(format!("{at}: the TLS handshake failed"), e),
         ureq::Error::RequireHttpsOnly(_) => {
             SourceError::failed(ErrorKind::Network, format!("{at}: refused: only HTTPS is allowed"))
         }
@@ -111,13 +114,11 @@ pub(crate) fn classify(err: ureq::Error, at: &str) -> SourceError {
     }
 }
 
-/// Any other failure of the TLS library (a handshake refused, no common protocol): final.
-fn tls_failure(at: &str, e: impl Into<BoxError>) -> SourceError {
-    SourceError::failed_by(
-        ErrorKind::Network,
-        format!("{at}: TLS failure; if the server's certificate is signed by a private CA, set SSL_CERT_FILE to that CA's PEM file"),
-        e,
-    )
+/// rustls refusing the connection for another reason than the certificate (no protocol or
+/// cipher in common): final.
+#[cfg(feature = "rustls")]
+fn tls_failure(at: &str, e: impl Into<crate::error::BoxError>) -> SourceError {
+    SourceError::failed_by(ErrorKind::Network, format!("{at}: TLS failure"), e)
 }
 
 fn describe(err: &ureq::Error) -> String {

@@ -42,7 +42,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
-use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::resolver::DefaultResolver;
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, ShutdownHandle, Transport,
 };
@@ -81,45 +81,6 @@ fn notify(host: &str, waited: Duration, addresses: &[SocketAddr]) {
                    // Cloned out, so that the callback runs without the thread-local borrowed.
     if let Some(f) = WATCHER.with(|w| w.borrow().clone()) {
         f(&event);
-    }
-}
-
-/// The system's resolver, except for the hosts given to
-/// [`Config::with_resolve`](crate::Config::with_resolve), which get their addresses as given.
-#[derive(Debug, Default)]
-pub(crate) struct Resolve {
-    overrides: Vec<(String, Vec<SocketAddr>)>,
-}
-
-impl Resolve {
-    pub(crate) fn new(overrides: &[(String, Vec<SocketAddr>)]) -> Self {
-        Self { overrides: overrides.to_vec() }
-    }
-}
-
-impl Resolver for Resolve {
-    fn resolve(
-        &self,
-        uri: &ureq::http::Uri,
-        config: &ureq::config::Config,
-        timeout: NextTimeout,
-    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let host = uri.host().map(|h| h.trim_start_matches('[').trim_end_matches(']'));
-        let Some((_, addrs)) =
-            host.and_then(|h| self.overrides.iter().find(|(o, _)| o.eq_ignore_ascii_case(h)))
-        else {
-            return DefaultResolver::default().resolve(uri, config, timeout);
-        };
-        let mut out = self.empty();
-        for addr in addrs {
-            if out.try_push(*addr).is_err() {
-                break;
-            }
-        }
-        if out.is_empty() {
-            return Err(ureq::Error::HostNotFound);
-        }
-        Ok(out)
     }
 }
 

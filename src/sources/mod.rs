@@ -12,6 +12,7 @@ use crate::error::{RegistryError, Result};
 
 mod agent;
 mod connect;
+mod dns;
 mod http;
 mod location;
 mod logged;

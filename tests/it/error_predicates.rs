@@ -36,3 +36,15 @@ fn real_failures_answer_the_predicate_a_host_acts_on() {
     assert_eq!(answers(&err), [false, true, false, false, false], "{}", err.report());
     assert!(s.hub.seen().is_empty());
 }
+
+#[test]
+fn a_host_name_that_does_not_exist_is_not_worth_retrying() {
+    // `.invalid` never resolves (RFC 6761): a mistyped endpoint or mirror host. A host that
+    // retries on is_transient() must not loop on it.
+    let s = setup(100_000);
+    let config = s.config().with_hf_endpoint("https://hub.no-such-host.invalid".parse().unwrap());
+    let err = s.registry(config).ensure("tiny").unwrap_err();
+    assert_eq!(answers(&err), [false; 5], "{}", err.report());
+    let text = err.report().to_string();
+    assert!(text.contains("no such host") && !text.contains("gave up after"), "tried once: {text}");
+}
