@@ -4,6 +4,7 @@
 //! transient failure; reuse looks in other tools' caches first.
 
 mod limiter;
+mod partial;
 mod plan;
 mod resolver;
 mod retry;

@@ -17,11 +17,12 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::partial::{hand_back, move_partial};
 use super::stop::{Cancel, Stop};
 use super::transfer::{Plan, Transfer, MIN_CHUNK};
 use crate::catalog::ModelEntry;
 use crate::config::{CacheDir, RetryPolicy};
-use crate::digest::{hash_file, hash_prefix, Digest, Sha256};
+use crate::digest::{hash_file, hash_file_until, hash_prefix, Digest, Sha256};
 use crate::error::{Attempt as Attempt_, RegistryError, Report, Result, SourceError};
 use crate::fs::lock::{self, Attempt, Guard, Holder};
 use crate::progress::{Progress, ProgressFn, Reporter};
@@ -422,9 +423,13 @@ impl<'a> Resolver<'a> {
         }
         if meta.is_file() && meta.len() == entry.size_bytes {
             self.progress.send(Progress::Verifying { model: &entry.display_name(), bytes: meta.len() });
-            if hash_file(&path)? == entry.sha256 {
-                files.write_stamp()?;
-                return Ok(true);
+            match hash_file_until(&path, &|| self.cancel.is_set())? {
+                None => return Err(cancelled(entry, files)),
+                Some(actual) if actual == entry.sha256 => {
+                    files.write_stamp()?;
+                    return Ok(true);
+                }
+                Some(_) => {}
             }
         }
         files.remove_stamp();
@@ -490,8 +495,11 @@ impl<'a> Resolver<'a> {
             };
             let prefix = ranges::prefix(&plan.chunks);
             let mut hasher = Sha256::new();
-            if prefix > 0 {
-                hash_prefix(&mut file, prefix, &mut hasher).map_err(|e| storage("read", e))?;
+            let stop = || self.cancel.is_set();
+            if prefix > 0
+                && !hash_prefix(&mut file, prefix, &mut hasher, &stop).map_err(|e| storage("read", e))?
+            {
+                return Err(Stop::Cancelled);
             }
             let conns = if plan.parallel { connections } else { 1 };
             let job = Transfer {
@@ -571,25 +579,4 @@ fn cancelled(entry: &ModelEntry, work: &ModelFiles) -> RegistryError {
         "stopped, as the caller asked; the partial download is kept"
     );
     RegistryError::Cancelled { model: entry.display_name(), partial_kept }
-}
-
-/// Renames the partial download `from` (data and side files) to `to`'s names: the side files
-/// first, the data last, so that a partial found under its new name has them.
-fn move_partial(from: &ModelFiles, to: &ModelFiles) {
-    for (a, b) in [(from.ranges_path(), to.ranges_path()), (from.validator_path(), to.validator_path())] {
-        if fs::rename(&a, &b).is_err() {
-            let _ = fs::remove_file(&b);
-        }
-    }
-    let _ = fs::rename(from.partial_path(), to.partial_path());
-}
-
-/// Where this process's own partial was kept (it stopped without the file), puts it back
-/// under the shared name for any process to resume, unless another is there already.
-fn hand_back(work: &ModelFiles, files: &ModelFiles) {
-    if fs::symlink_metadata(work.partial_path()).is_ok()
-        && fs::symlink_metadata(files.partial_path()).is_err()
-    {
-        move_partial(work, files);
-    }
 }

@@ -136,13 +136,24 @@ impl Transfer<'_> {
         };
         // The caller's subscriber and span go with the connections (a scoped subscriber too).
         let context = crate::trace::Context::current();
+        // A connection whose thread unwinds (a progress callback that panicked) is counted
+        // out and stops the transfer, instead of leaving the hasher waiting for it; its panic
+        // goes on to the caller, as it is (the partial stays resumable).
+        let panicked: Mutex<Option<Box<dyn std::any::Any + Send>>> = Mutex::new(None);
         let outcome = std::thread::scope(|s| {
             for w in 0..connections.max(1) {
-                let (run, context) = (&run, &context);
+                let (run, context, panicked) = (&run, &context, &panicked);
                 s.spawn(move || {
                     let _traced = context.enter();
-                    let _leaving = Leaving(run); // counted out even if a callback panics
-                    run.worker(w);
+                    if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run.worker(w))) {
+                        run.fail(Stop::Source(SourceError::failed(
+                            ErrorKind::Network,
+                            "a connection's thread panicked",
+                        )));
+                        panicked.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(p);
+                    }
+                    run.alive.fetch_sub(1, Ordering::SeqCst);
+                    run.changed.notify_all();
                 });
             }
             let outcome = run.follow(hasher, hashed);
@@ -150,28 +161,13 @@ impl Transfer<'_> {
             run.changed.notify_all();
             outcome
         });
+        if let Some(p) = panicked.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            std::panic::resume_unwind(p);
+        }
         if matches!(outcome, Err(Stop::Cancelled)) {
             run.save(&mut run.lock()); // every connection has stopped: exactly what is on disk
         }
         outcome
-    }
-}
-
-/// A connection's thread leaving: counted out, and the others woken, however it ends. One
-/// that unwinds (a progress callback that panicked) stops the transfer instead of leaving the
-/// hasher waiting for it; its partial stays resumable.
-struct Leaving<'r, 'a, 'b>(&'r Run<'a, 'b>);
-
-impl Drop for Leaving<'_, '_, '_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0.fail(Stop::Source(SourceError::failed(
-                ErrorKind::Network,
-                "a connection's thread panicked",
-            )));
-        }
-        self.0.alive.fetch_sub(1, Ordering::SeqCst);
-        self.0.changed.notify_all();
     }
 }
 

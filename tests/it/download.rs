@@ -958,10 +958,14 @@ fn a_progress_callback_that_panics_ends_the_call_without_hanging_or_a_wrong_file
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| registry.ensure("tiny")));
-        let _ = tx.send(outcome.is_err());
+        let said = outcome.err().map(|p| {
+            p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned())
+        });
+        let _ = tx.send(said);
     });
-    let panicked = rx.recv_timeout(Duration::from_secs(60)).expect("the call hung");
-    assert!(panicked, "the callback's panic reaches the caller");
+    let said = rx.recv_timeout(Duration::from_secs(60)).expect("the call hung");
+    let said = said.expect("the callback's panic reaches the caller");
+    assert_eq!(said.as_deref(), Some("a host's callback failed"), "the panic as it was");
     assert_nothing_at(&s.model_path());
     s.hub.set_faults(Faults::default());
     s.run(&["download", "tiny"]).ok();
