@@ -40,6 +40,12 @@ pub struct GgufHeader {
     pub file_type: Option<u32>,
     /// `<arch>.pooling_type`: present in embedding models (how token vectors are pooled).
     pub pooling_type: Option<u32>,
+    /// `split.no`: this shard's number in a split written by `gguf-split`, from 0.
+    pub split_no: Option<u32>,
+    /// `split.count`: the number of shards of the split (0 in a merged file).
+    pub split_count: Option<u32>,
+    /// `split.tensors.count`: the number of tensors in all shards.
+    pub split_tensors_count: Option<u64>,
 }
 
 impl GgufHeader {
@@ -167,6 +173,9 @@ fn read(r: impl Read, extent: Extent) -> Result<GgufHeader, GgufError> {
                 h.architecture = Some(arch);
             }
             ("general.file_type", _) => h.file_type = r.integer(ty)?.and_then(|v| u32::try_from(v).ok()),
+            ("split.no", _) => h.split_no = r.integer(ty)?.and_then(|v| u32::try_from(v).ok()),
+            ("split.count", _) => h.split_count = r.integer(ty)?.and_then(|v| u32::try_from(v).ok()),
+            ("split.tensors.count", _) => h.split_tensors_count = r.integer(ty)?,
             (k, _)
                 if extent == Extent::ModelKeys
                     && h.architecture.is_some()
@@ -201,6 +210,7 @@ fn read(r: impl Read, extent: Extent) -> Result<GgufHeader, GgufError> {
             && h.embedding_length.is_some()
             && h.file_type.is_some()
             && h.pooling_type.is_some()
+            && h.split_count.is_some()
         {
             break;
         }
