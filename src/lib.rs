@@ -69,7 +69,7 @@ pub mod store;
 #[cfg(feature = "registry")]
 mod trace;
 
-pub use catalog::{Catalog, CustomModel, ModelEntry, ModelTask, Origin};
+pub use catalog::{Catalog, CustomModel, FileRole, ModelEntry, ModelFile, ModelTask, Origin};
 pub use config::{CacheTool, Config, RetryPolicy, Secret, TokenSource};
 #[cfg(feature = "registry")]
 pub use digest::hash_file;

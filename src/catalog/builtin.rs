@@ -35,6 +35,7 @@ const fn builtin(
         task: ModelTask::Embedding,
         license: Cow::Borrowed(license),
         origin: Origin::Builtin,
+        files: Cow::Borrowed(&[]),
     }
 }
 

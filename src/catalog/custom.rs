@@ -217,7 +217,11 @@ fn admit(
     let mut normalized = model.clone();
     normalized.name = entry.name.to_string();
     normalized.revision = entry.revision.to_string();
-    normalized.sha256 = entry.sha256.to_string();
+    if entry.is_multi_file() {
+        normalized.files = entry.files.iter().map(super::files::CustomFile::from).collect();
+    } else {
+        normalized.sha256 = entry.sha256.to_string();
+    }
     Ok((entry, normalized))
 }
 

@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::entry::{is_hex, ModelEntry, ModelTask, Origin, UNKNOWN};
+use super::files::{check_files, CustomFile};
 use super::Catalog;
 use crate::error::{RegistryError, Result};
 
@@ -34,13 +35,17 @@ pub struct CustomModel {
     pub name: String,
     /// Hugging Face repository, `owner/name`.
     pub hf_repo: String,
-    /// Plain file name ending in `.gguf`.
+    /// Plain file name ending in `.gguf` (empty, and left out of the file, when `files` lists
+    /// the model's files).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub hf_filename: String,
     /// Commit to pin (40 hex digits).
     pub revision: String,
-    /// SHA-256 of the file (64 hex digits).
+    /// SHA-256 of the file (64 hex digits; empty with `files`).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub sha256: String,
-    /// Exact size in bytes.
+    /// Exact size in bytes (0 with `files`).
+    #[serde(skip_serializing_if = "is_zero")]
     pub size_bytes: u64,
     /// GGUF `general.architecture` (default `unknown`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,6 +65,14 @@ pub struct CustomModel {
     /// License identifier.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub license: Option<String>,
+    /// The files of a multi-file model (split weights, sidecars), in order, instead of
+    /// `hf_filename`, `sha256` and `size_bytes`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<CustomFile>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Error-building context: which file and which entry are being checked.
@@ -110,12 +123,32 @@ pub(super) fn check_alias(
 
 /// Checks one model's fields and turns it into a catalog entry.
 pub(super) fn validate(ctx: &Ctx<'_>, m: &CustomModel) -> Result<ModelEntry> {
+    let files = if m.files.is_empty() {
+        Vec::new()
+    } else {
+        for (field, given) in [
+            ("hf_filename", !m.hf_filename.is_empty()),
+            ("sha256", !m.sha256.is_empty()),
+            ("size_bytes", m.size_bytes != 0),
+        ] {
+            if given {
+                return Err(ctx.err(Some(field), "is given with `files`; a multi-file model gives each file's path, size and SHA-256 in `files` only"));
+            }
+        }
+        check_files(&m.files, invalid_file_name).map_err(|(i, field, reason)| {
+            ctx.err(Some(&format!("files[{i}].{field}").replace("files[0].files", "files")), reason)
+        })?
+    };
+    let (hf_filename, sha256, size_bytes) = match files.first() {
+        Some(f) => (f.path.to_string(), f.sha256.to_string(), f.size_bytes),
+        None => (m.hf_filename.clone(), m.sha256.clone(), m.size_bytes),
+    };
     for (field, value) in [
         ("name", &m.name),
         ("hf_repo", &m.hf_repo),
-        ("hf_filename", &m.hf_filename),
+        ("hf_filename", &hf_filename),
         ("revision", &m.revision),
-        ("sha256", &m.sha256),
+        ("sha256", &sha256),
     ] {
         if value.trim().is_empty() {
             return Err(ctx.err(Some(field), "missing; this field is required"));
@@ -134,8 +167,10 @@ pub(super) fn validate(ctx: &Ctx<'_>, m: &CustomModel) -> Result<ModelEntry> {
             format!("`{}` is not a Hugging Face repository; expected `owner/name`", m.hf_repo.escape_debug()),
         ));
     }
-    if let Some(reason) = invalid_file_name(&m.hf_filename) {
-        return Err(ctx.err(Some("hf_filename"), format!("`{}` {reason}", m.hf_filename.escape_debug())));
+    if files.is_empty() {
+        if let Some(reason) = invalid_file_name(&m.hf_filename) {
+            return Err(ctx.err(Some("hf_filename"), format!("`{}` {reason}", m.hf_filename.escape_debug())));
+        }
     }
     let revision = m.revision.trim().to_ascii_lowercase();
     if !is_hex(&revision, 40) {
@@ -144,7 +179,7 @@ pub(super) fn validate(ctx: &Ctx<'_>, m: &CustomModel) -> Result<ModelEntry> {
             format!("`{}` is not a commit hash; pin a full 40-hex-digit commit (see the repository's history on the Hub)", m.revision.escape_debug()),
         ));
     }
-    let sha256 = m.sha256.trim().to_ascii_lowercase();
+    let sha256 = sha256.trim().to_ascii_lowercase();
     if !is_hex(&sha256, 64) {
         return Err(ctx.err(
             Some("sha256"),
@@ -154,7 +189,7 @@ pub(super) fn validate(ctx: &Ctx<'_>, m: &CustomModel) -> Result<ModelEntry> {
             ),
         ));
     }
-    if m.size_bytes == 0 {
+    if size_bytes == 0 {
         return Err(ctx.err(Some("size_bytes"), "must be the file's exact size in bytes, greater than 0"));
     }
     let quant = match &m.quant {
@@ -165,7 +200,7 @@ pub(super) fn validate(ctx: &Ctx<'_>, m: &CustomModel) -> Result<ModelEntry> {
                 format!("`{}` is not a quantization name (letters, digits, `_`)", q.escape_debug()),
             ))
         }
-        None => infer_quant(&m.hf_filename),
+        None => infer_quant(&super::files::quant_name(&hf_filename)),
     };
     let text = |field: &str, v: &Option<String>, default: &str| -> Result<String> {
         match v {
@@ -184,30 +219,42 @@ pub(super) fn validate(ctx: &Ctx<'_>, m: &CustomModel) -> Result<ModelEntry> {
         description: Cow::Owned(text("description", &m.description, "")?),
         hf_repo: Cow::Owned(m.hf_repo.clone()),
         revision: Cow::Owned(revision),
-        hf_filename: Cow::Owned(m.hf_filename.clone()),
-        size_bytes: m.size_bytes,
+        hf_filename: Cow::Owned(hf_filename),
+        size_bytes,
         sha256: Cow::Owned(sha256),
         arch: Cow::Owned(text("arch", &m.arch, UNKNOWN)?),
         embedding_dim: m.embedding_dim.unwrap_or(0),
         task: m.task.unwrap_or(ModelTask::Embedding),
         license: Cow::Owned(text("license", &m.license, UNKNOWN)?),
         origin: Origin::Custom,
+        files: Cow::Owned(files),
     })
 }
 
 /// Checks what only a model being registered must follow (a catalog file written before
 /// these rules is still read): a file name FAT, exFAT and Windows accept.
 pub(super) fn check_new_model(ctx: &Ctx<'_>, m: &CustomModel) -> Result<()> {
-    match non_portable_file_name(&m.hf_filename) {
-        Some(reason) => Err(ctx.err(
-            Some("hf_filename"),
-            format!(
-                "`{}` {reason}; a model is stored under its file name on the Hub: upload a copy under another name and register that",
-                m.hf_filename.escape_debug()
-            ),
-        )),
-        None => Ok(()),
+    let names: Vec<(String, &str)> = if m.files.is_empty() {
+        vec![("hf_filename".into(), m.hf_filename.as_str())]
+    } else {
+        m.files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (format!("files[{i}].path"), super::files::base_name(&f.path)))
+            .collect()
+    };
+    for (field, name) in names {
+        if let Some(reason) = non_portable_file_name(name) {
+            return Err(ctx.err(
+                Some(&field),
+                format!(
+                    "`{}` {reason}; a model is stored under its file name on the Hub: upload a copy under another name and register that",
+                    name.escape_debug()
+                ),
+            ));
+        }
     }
+    Ok(())
 }
 
 /// Checks `entry` against the built-in catalog and the custom entries before it. A custom
@@ -240,12 +287,16 @@ pub(super) fn check_conflicts(ctx: &Ctx<'_>, entry: &mut ModelEntry, earlier: &[
                 ),
             ));
         }
-        if other.hf_filename.eq_ignore_ascii_case(&entry.hf_filename) {
+        let (mine, theirs) = (top_level_name(entry), top_level_name(other));
+        if mine.eq_ignore_ascii_case(&theirs) {
+            let (field, what) = match entry.unit_dir() {
+                Some(_) => ("files", "folder"),
+                None => ("hf_filename", "file"),
+            };
             return Err(ctx.err(
-                Some("hf_filename"),
+                Some(field),
                 format!(
-                    "`{}` is already the file of `{}`; two models cannot share a file",
-                    entry.hf_filename,
+                    "`{mine}` is already the {what} of `{}` in the models directory; two models cannot share a file",
                     other.display_name()
                 ),
             ));
@@ -253,6 +304,12 @@ pub(super) fn check_conflicts(ctx: &Ctx<'_>, entry: &mut ModelEntry, earlier: &[
     }
     entry.default_variant = !earlier.iter().any(|e| e.name == entry.name);
     Ok(())
+}
+
+/// The name an entry takes at the top of the models directory: its file, or the folder of a
+/// multi-file model.
+fn top_level_name(entry: &ModelEntry) -> String {
+    entry.unit_dir().unwrap_or_else(|| entry.hf_filename.to_string())
 }
 
 pub(crate) fn valid_name(s: &str) -> bool {

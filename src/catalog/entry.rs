@@ -5,6 +5,8 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use super::files::{base_name, unit_dir, FileRole, ModelFile};
+
 /// What a custom entry holds where its architecture, quantization or license was not given.
 /// `--json` shows it (and an empty description, and an embedding dimension of 0) as `null`.
 pub const UNKNOWN: &str = "unknown";
@@ -125,6 +127,12 @@ pub struct ModelEntry {
     pub license: Cow<'static, str>,
     /// Built in or custom.
     pub origin: Origin,
+    /// Every file of a multi-file model in order, the weights first (the split's shards in
+    /// order), then sidecars; `hf_filename`, `size_bytes` and `sha256` describe one of them
+    /// (the first, in a catalog's entry; see [`ModelEntry::file_entries`]). Empty for a
+    /// model of one file, which `hf_filename`, `size_bytes` and `sha256` describe.
+    #[serde(skip_serializing_if = "<[ModelFile]>::is_empty")]
+    pub files: Cow<'static, [ModelFile]>,
 }
 
 impl ModelEntry {
@@ -135,6 +143,80 @@ impl ModelEntry {
             self.name.to_string()
         } else {
             format!("{}:{}", self.name, self.quant)
+        }
+    }
+
+    /// The name of the model in messages about this entry's file: [`ModelEntry::display_name`],
+    /// and for a file of a multi-file model its base name too
+    /// (`big (Big-Q4_K_M-00002-of-00003.gguf)`).
+    pub fn file_label(&self) -> String {
+        if self.is_multi_file() {
+            format!("{} ({})", self.display_name(), base_name(&self.hf_filename))
+        } else {
+            self.display_name()
+        }
+    }
+
+    /// Whether the model is several files (shards, sidecars) downloaded and removed as one.
+    pub fn is_multi_file(&self) -> bool {
+        !self.files.is_empty()
+    }
+
+    /// Every file of the model, in order (one, for a single-file model).
+    pub fn model_files(&self) -> Cow<'_, [ModelFile]> {
+        if self.files.is_empty() {
+            Cow::Owned(vec![ModelFile {
+                path: self.hf_filename.clone(),
+                size_bytes: self.size_bytes,
+                sha256: self.sha256.clone(),
+                role: FileRole::Weights,
+            }])
+        } else {
+            Cow::Borrowed(&self.files)
+        }
+    }
+
+    /// The bytes of every file of the model.
+    pub fn total_size(&self) -> u64 {
+        self.model_files().iter().map(|f| f.size_bytes).sum()
+    }
+
+    /// One entry per file of the model, in order, each with that file's `hf_filename`,
+    /// `size_bytes` and `sha256` (and the rest of the model's fields): what the resolver,
+    /// the sources and the store work on, file by file. A single-file model's is itself.
+    pub fn file_entries(&self) -> Vec<ModelEntry> {
+        if self.files.is_empty() {
+            return vec![self.clone()];
+        }
+        self.files
+            .iter()
+            .map(|f| ModelEntry {
+                hf_filename: f.path.clone(),
+                size_bytes: f.size_bytes,
+                sha256: f.sha256.clone(),
+                ..self.clone()
+            })
+            .collect()
+    }
+
+    /// The role of the file this entry describes (its `hf_filename`).
+    pub fn role(&self) -> FileRole {
+        self.files.iter().find(|f| f.path == self.hf_filename).map_or(FileRole::Weights, |f| f.role)
+    }
+
+    /// The folder of the models directory that holds a multi-file model's files (see
+    /// [`unit_dir`](super::unit_dir)); `None` for a single-file model.
+    pub fn unit_dir(&self) -> Option<String> {
+        self.files.first().map(|f| unit_dir(&f.path))
+    }
+
+    /// Where the file this entry describes lives, relative to the models directory: its
+    /// Hugging Face file name for a single-file model, `<unit dir>/<base name>` for a file
+    /// of a multi-file model.
+    pub fn local_file(&self) -> String {
+        match self.unit_dir() {
+            Some(dir) => format!("{dir}/{}", base_name(&self.hf_filename)),
+            None => self.hf_filename.to_string(),
         }
     }
 
@@ -160,7 +242,8 @@ impl ModelEntry {
         if let Ok(mut segments) = url.path_segments_mut() {
             segments.pop_if_empty();
             segments.extend(self.hf_repo.split('/'));
-            segments.extend(["resolve", &*self.revision, &*self.hf_filename]);
+            segments.extend(["resolve", &*self.revision]);
+            segments.extend(self.hf_filename.split('/'));
         }
         url
     }

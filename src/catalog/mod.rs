@@ -10,6 +10,7 @@ pub mod builtin;
 pub mod custom;
 mod custom_model;
 mod entry;
+mod files;
 pub mod reference;
 
 pub use builtin::{BUILTIN, BUILTIN_ALIASES};
@@ -17,6 +18,9 @@ pub use custom_model::CustomModel;
 #[cfg(feature = "registry")]
 pub(crate) use custom_model::{infer_quant, non_portable_file_name, valid_name};
 pub use entry::{ModelEntry, ModelTask, Origin, UNKNOWN};
+#[cfg(feature = "registry")]
+pub(crate) use files::quant_name;
+pub use files::{split_name, unit_dir, CustomFile, FileRole, ModelFile, SplitName};
 pub use reference::{HubReference, ParseReferenceError, Select};
 
 /// The whole catalog in effect: the built-in rows plus any custom ones.

@@ -21,6 +21,7 @@ pub fn run(registry: &Registry, ui: &Ui, args: &RegisterArgs) -> Result<(), Fail
         task: args.task.as_deref().and_then(ModelTask::parse),
         description: args.description.clone(),
         license: args.license.clone(),
+        files: Vec::new(),
     };
     let entry = registry.register(&model).map_err(|e| flag_error(e, &args.name))?;
     ui.note_lowercased("model", &args.name, &entry.name);
