@@ -11,6 +11,7 @@ mod retry;
 mod reuse;
 mod stop;
 mod transfer;
+mod unit;
 
 pub use resolver::{auto_connections, Resolver};
 pub(crate) use reuse::candidates;

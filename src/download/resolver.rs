@@ -44,13 +44,14 @@ pub fn auto_connections(size: u64) -> usize {
 }
 
 /// The resolver over one models directory and an ordered list of sources.
+#[derive(Clone, Copy)]
 pub struct Resolver<'a> {
-    dir: &'a ModelsDir,
+    pub(super) dir: &'a ModelsDir,
     sources: &'a [Box<dyn ModelSource>],
     retry: RetryPolicy,
     progress: Reporter<'a>,
-    connections: Option<usize>,
-    max_rate: Option<u64>,
+    pub(super) connections: Option<usize>,
+    pub(super) max_rate: Option<u64>,
     caches: &'a [CacheDir],
     lock_timeout: Option<Duration>,
     cancel: Cancel<'a>,
@@ -147,20 +148,22 @@ impl<'a> Resolver<'a> {
         if self.cancel.is_set() {
             return Err(cancelled(entry, files));
         }
-        let mut guard = match self.dir.create().and_then(|()| self.lock(entry, files)) {
-            Ok(Some(guard)) => guard,
-            Ok(None) => {
-                crate::trace::record("outcome", "waited");
-                crate::trace::emit!(INFO, "verified by the process it waited for");
-                return Ok(path);
-            }
-            Err(RegistryError::StorageError { source, .. })
-                if files.status() == Status::Downloaded && crate::fs::is_read_only(&source) =>
+        let mut guard =
+            match self.dir.create().and_then(|()| files.create_dirs()).and_then(|()| self.lock(entry, files))
             {
-                return self.serve_read_only(entry, files);
-            }
-            Err(e) => return Err(e),
-        };
+                Ok(Some(guard)) => guard,
+                Ok(None) => {
+                    crate::trace::record("outcome", "waited");
+                    crate::trace::emit!(INFO, "verified by the process it waited for");
+                    return Ok(path);
+                }
+                Err(RegistryError::StorageError { source, .. })
+                    if files.status() == Status::Downloaded && crate::fs::is_read_only(&source) =>
+                {
+                    return self.serve_read_only(entry, files);
+                }
+                Err(e) => return Err(e),
+            };
         let state = self.dir.state_dir();
         if let Some(reason) = lock::take_fallback_notice(&state) {
             self.progress.send(Progress::NoLocks { dir: &state, reason: &reason });
@@ -209,7 +212,7 @@ impl<'a> Resolver<'a> {
             return Ok(path);
         }
         self.check_space(entry, work)?;
-        let name = entry.display_name();
+        let name = entry.file_label();
         let mut attempts = Vec::new();
         for (i, source) in self.sources.iter().enumerate() {
             if self.cancel.is_set() {
@@ -314,7 +317,7 @@ impl<'a> Resolver<'a> {
     /// is the pinned one. A wrong file cannot be replaced there, and is an error.
     fn serve_read_only(&self, entry: &ModelEntry, files: &ModelFiles) -> Result<PathBuf> {
         let path = files.model_path();
-        let name = entry.display_name();
+        let name = entry.file_label();
         self.progress.send(Progress::ReadOnly {
             model: &name,
             dir: self.dir.root(),
@@ -378,7 +381,7 @@ impl<'a> Resolver<'a> {
             if let Some(limit) = self.lock_timeout.filter(|l| waited >= *l) {
                 return Err(RegistryError::Busy {
                     what: "download",
-                    model: entry.display_name(),
+                    model: entry.file_label(),
                     holder: Some(match &holder {
                         Some(h) => format!("{h}, downloading it"),
                         None => lock.describe(None),
@@ -388,7 +391,7 @@ impl<'a> Resolver<'a> {
             }
             if let Some(at) = notice_at.filter(|at| waited >= *at) {
                 self.progress.send(Progress::WaitingForLock {
-                    model: &entry.display_name(),
+                    model: &entry.file_label(),
                     lock: lock.path(),
                     holder: holder.as_ref().map(ToString::to_string).as_deref(),
                     waited: if at.is_zero() { Duration::ZERO } else { waited },
@@ -422,7 +425,7 @@ impl<'a> Resolver<'a> {
             ));
         }
         if meta.is_file() && meta.len() == entry.size_bytes {
-            self.progress.send(Progress::Verifying { model: &entry.display_name(), bytes: meta.len() });
+            self.progress.send(Progress::Verifying { model: &entry.file_label(), bytes: meta.len() });
             match hash_file_until(&path, &|| self.cancel.is_set())? {
                 None => return Err(cancelled(entry, files)),
                 Some(actual) if actual == entry.sha256 => {
@@ -521,7 +524,7 @@ impl<'a> Resolver<'a> {
                     from_disk = false;
                     files.discard_partial();
                     self.progress.send(Progress::Restarting {
-                        model: &entry.display_name(),
+                        model: &entry.file_label(),
                         reason: &format!(
                             "the partial download on disk did not verify (its sha256 is {actual}, the catalog pins \
                              {}): its bytes were bad and are discarded; starting again from the first byte",
@@ -578,5 +581,5 @@ fn cancelled(entry: &ModelEntry, work: &ModelFiles) -> RegistryError {
         kept = partial_kept.unwrap_or(0),
         "stopped, as the caller asked; the partial download is kept"
     );
-    RegistryError::Cancelled { model: entry.display_name(), partial_kept }
+    RegistryError::Cancelled { model: entry.file_label(), partial_kept }
 }

@@ -101,7 +101,7 @@ pub(crate) fn from_caches(
     for (candidate, tool) in candidates(dirs, entry) {
         let started = std::time::Instant::now();
         progress.send(Progress::VerifyingCopy {
-            model: &entry.display_name(),
+            model: &entry.file_label(),
             path: &candidate,
             tool: tool.label(),
             bytes: entry.size_bytes,

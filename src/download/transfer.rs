@@ -110,7 +110,7 @@ impl Transfer<'_> {
         let validator = self.files.read_validator().filter(|_| written > 0);
         let run = Run {
             t: self,
-            name: self.entry.display_name(),
+            name: self.entry.file_label(),
             size,
             connections: connections.max(1) as u64,
             parallel: plan.parallel,

@@ -1,7 +1,8 @@
 //! S3, GCS and Azure buckets as mirrors, through the `object_store` crate.
 //!
 //! `s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix`: the object key of a
-//! model is `prefix/<hf_filename>`, the same flat layout as the models directory. Credentials
+//! model is `prefix/<hf_filename>` (a multi-file model's files under their repository paths,
+//! `prefix/Q4_K_M/…`), the layout of a mirror directory. Credentials
 //! and endpoints come from the variables object_store reads (`AWS_*`, `GOOGLE_*`, `AZURE_*`,
 //! custom endpoints included), captured by [`Config::from_env`]. The async runtime is private
 //! to this source: the library stays synchronous.
@@ -115,8 +116,9 @@ impl ObjectStoreSource {
         })
     }
 
+    /// The key of a file at repository path `file` (`Q4_K_M/a.gguf`: one key part a segment).
     fn key(&self, file: &str) -> ObjectPath {
-        self.prefix.clone().join(file)
+        file.split('/').fold(self.prefix.clone(), |key, part| key.join(part))
     }
 
     /// What an object-store error means for the download. Its text is kept (with every

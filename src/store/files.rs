@@ -19,13 +19,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use super::provenance::Provenance;
 use super::ranges;
-use crate::config::CacheTool;
 use crate::error::{RegistryError, Result};
 use crate::fs::lock::{Guard, Lock};
-use crate::fs::LinkMethod;
 
 /// What is on disk for one catalog entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -71,60 +70,6 @@ impl Status {
     }
 }
 
-/// Where a model file came from, recorded when it was installed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Provenance {
-    /// Downloaded (or copied) from a source.
-    Source {
-        /// The source, as it displays itself (`Hugging Face https://huggingface.co`).
-        source: String,
-    },
-    /// Reused from another tool's cache.
-    Reused {
-        /// The tool.
-        tool: CacheTool,
-        /// The file in its cache.
-        #[serde(
-            serialize_with = "crate::json_path::serialize",
-            deserialize_with = "crate::json_path::deserialize"
-        )]
-        path: PathBuf,
-        /// How its bytes were put in the models directory.
-        method: LinkMethod,
-    },
-}
-
-impl Provenance {
-    /// The other tool whose cache the file was reused from, if it was.
-    pub fn reused_from(&self) -> Option<CacheTool> {
-        match self {
-            Self::Reused { tool, .. } => Some(*tool),
-            Self::Source { .. } => None,
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        let text = text.trim();
-        if text.is_empty() {
-            return None;
-        }
-        // Files written before the format was JSON hold the source's name alone.
-        serde_json::from_str(text).ok().or_else(|| Some(Self::Source { source: text.to_string() }))
-    }
-}
-
-impl std::fmt::Display for Provenance {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Source { source } => f.write_str(source),
-            Self::Reused { tool, path, method } => {
-                write!(f, "{tool} {} ({})", path.display(), method.as_str())
-            }
-        }
-    }
-}
-
 /// The files of one catalog entry in a models directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelFiles {
@@ -144,8 +89,8 @@ impl ModelFiles {
         Self {
             root: root.to_path_buf(),
             state,
-            file: entry.hf_filename.to_string(),
-            model: entry.display_name(),
+            file: entry.local_file(),
+            model: entry.file_label(),
             size: entry.size_bytes,
             sha256: entry.sha256.to_string(),
             tag: None,
@@ -174,6 +119,24 @@ impl ModelFiles {
             None => format!("{}.part", self.file),
             Some(t) => format!("{}.part.{t}", self.file),
         }
+    }
+
+    /// The file's path relative to the models directory (and to its state folder): its file
+    /// name, or `<unit dir>/<base name>` for a file of a multi-file model.
+    pub fn relative_path(&self) -> &str {
+        &self.file
+    }
+
+    /// Creates the folders the file and its side files live in (a multi-file model's folder
+    /// in the models directory and in its state folder), mode 0777 less the umask.
+    #[cfg(feature = "registry")]
+    pub(crate) fn create_dirs(&self) -> Result<()> {
+        for path in [self.model_path(), self.side("")] {
+            if let Some(parent) = path.parent() {
+                crate::fs::create_dir(parent)?;
+            }
+        }
+        Ok(())
     }
 
     /// Where the verified file lives.
@@ -233,12 +196,15 @@ impl ModelFiles {
     /// Every partial download of the model on disk: the shared one and each process's own,
     /// each as the model's files with its tag.
     pub fn partials(&self) -> Vec<ModelFiles> {
-        let prefix = format!("{}.part", self.file);
-        let Ok(dir) = fs::read_dir(&self.state) else { return Vec::new() };
+        let side = self.side(".part");
+        let (Some(parent), Some(prefix)) = (side.parent(), side.file_name().and_then(|n| n.to_str())) else {
+            return Vec::new();
+        };
+        let Ok(dir) = fs::read_dir(parent) else { return Vec::new() };
         let mut out = Vec::new();
         for e in dir.flatten() {
             let Ok(name) = e.file_name().into_string() else { continue };
-            let Some(rest) = name.strip_prefix(&prefix) else { continue };
+            let Some(rest) = name.strip_prefix(prefix) else { continue };
             let tag = match rest.strip_prefix('.') {
                 None if rest.is_empty() => None,
                 Some(t) if !t.is_empty() && !t.contains('.') && t.contains('-') => Some(t.to_string()),
@@ -339,6 +305,12 @@ impl ModelFiles {
     /// [`ModelFiles::remove`] under a lock already taken by [`ModelFiles::hold_for_removal`].
     /// Every file is checked first: a removal that cannot complete changes nothing.
     pub(crate) fn remove_held(&self) -> Result<bool> {
+        let doomed = self.removal_plan()?;
+        self.remove_planned(&doomed)
+    }
+
+    /// Every file a removal deletes, each checked to be deletable by this process.
+    pub(crate) fn removal_plan(&self) -> Result<Vec<PathBuf>> {
         let mut doomed: Vec<PathBuf> = Vec::new();
         for p in self.partials() {
             doomed.extend([p.partial_path(), p.validator_path(), p.ranges_path(), p.reuse_path()]);
@@ -357,6 +329,12 @@ impl ModelFiles {
         for path in &doomed {
             may_delete(path)?;
         }
+        Ok(doomed)
+    }
+
+    /// Deletes what [`ModelFiles::removal_plan`] listed, the model file last. Returns whether
+    /// a model file or a partial download was deleted.
+    pub(crate) fn remove_planned(&self, doomed: &[PathBuf]) -> Result<bool> {
         let model = self.model_path();
         let mut removed = false;
         // The model file last: until it goes, what is left is a model that is re-verified.
@@ -479,7 +457,7 @@ impl ModelFiles {
         let path = self.model_path();
         let meta = fs::symlink_metadata(&path).map_err(|e| RegistryError::storage("stat", &path, e))?;
         let line = super::stamp::Stamp::of(&meta, &self.sha256).to_line();
-        crate::fs::create_dir(&self.state)?;
+        self.create_dirs()?;
         crate::fs::write_atomic(&self.stamp_path(), line.as_bytes())
     }
 
@@ -519,6 +497,8 @@ impl ModelFiles {
 mod tests {
     use super::*;
     use crate::catalog::Catalog;
+    use crate::config::CacheTool;
+    use crate::fs::LinkMethod;
     use crate::store::ModelsDir;
 
     #[cfg(feature = "registry")]

@@ -9,11 +9,15 @@ use crate::catalog::ModelEntry;
 use crate::error::Result;
 
 mod files;
+mod provenance;
 pub mod ranges;
 #[cfg(feature = "registry")]
 mod stamp;
+mod unit;
 
-pub use files::{ModelFiles, Provenance, Status};
+pub use files::{ModelFiles, Status};
+pub use provenance::Provenance;
+pub use unit::ModelUnit;
 
 /// The name of the hidden state folder inside the models directory.
 pub const STATE_DIR: &str = ".strata";
@@ -45,9 +49,23 @@ impl ModelsDir {
         ModelFiles::new(&self.root, self.state_dir(), entry)
     }
 
-    /// Where the entry's verified file lives.
+    /// Every file of `entry`'s model (one for a single-file model).
+    pub fn unit(&self, entry: &ModelEntry) -> ModelUnit {
+        ModelUnit::new(
+            entry
+                .file_entries()
+                .into_iter()
+                .map(|e| {
+                    let f = self.files(&e);
+                    (e, f)
+                })
+                .collect(),
+        )
+    }
+
+    /// Where the entry's verified file lives (a multi-file model's first shard).
     pub fn model_path(&self, entry: &ModelEntry) -> PathBuf {
-        self.root.join(&*entry.hf_filename)
+        self.root.join(entry.local_file())
     }
 
     /// Creates the directory and its state folder (mode 0755) if missing.

@@ -151,13 +151,13 @@ impl HttpSource {
         &self.base
     }
 
-    /// Where `entry`'s bytes are asked for first: the pinned resolve URL, or `{base}/{file}`
-    /// on a mirror.
+    /// Where `entry`'s bytes are asked for first: the pinned resolve URL, or `{base}/{path}`
+    /// on a mirror (the file's repository path, each segment percent-encoded).
     pub fn url(&self, entry: &ModelEntry) -> Url {
         if self.mirror {
             let mut url = self.base.clone();
             if let Ok(mut segments) = url.path_segments_mut() {
-                segments.pop_if_empty().push(&entry.hf_filename);
+                segments.pop_if_empty().extend(entry.hf_filename.split('/'));
             }
             url
         } else {

@@ -1,7 +1,8 @@
 //! The OCI artifact a model is pushed as, in the CNCF ModelPack form (model-spec
 //! `docs/spec.md`, `docs/config.md`): an image manifest with `artifactType`
-//! `application/vnd.cncf.model.manifest.v1+json`, one raw layer (the GGUF file itself, so its
-//! digest is the catalog's SHA-256) annotated with its file name, and a config blob
+//! `application/vnd.cncf.model.manifest.v1+json`, one raw layer per file (the GGUF file
+//! itself, so its digest is the catalog's SHA-256; a multi-file model's shards in order, then
+//! its sidecars) annotated with its path in the repository, and a config blob
 //! describing the model (name, arch, quantization, source repository and revision; the
 //! layer's digest as its `diff_id`).
 
@@ -50,7 +51,7 @@ pub fn config_blob(entry: &ModelEntry) -> Vec<u8> {
         },
         "modelfs": {
             "type": "layers",
-            "diff_ids": [format!("sha256:{}", entry.sha256)],
+            "diff_ids": entry.model_files().iter().map(|f| format!("sha256:{}", f.sha256)).collect::<Vec<_>>(),
         },
     });
     serde_json::to_vec(&doc).expect("a JSON value serializes")
@@ -58,11 +59,25 @@ pub fn config_blob(entry: &ModelEntry) -> Vec<u8> {
 
 /// The image manifest of `entry`, whose config blob is `config`.
 pub fn manifest(entry: &ModelEntry, config: &[u8]) -> Vec<u8> {
-    let file = entry.hf_filename.to_string();
-    let layer_annotations =
-        [("org.opencontainers.image.title", file.clone()), ("org.cncf.model.filepath", file)]
-            .into_iter()
-            .collect();
+    // One layer per file (a multi-file model's shards in order, then its sidecars), each
+    // titled with its path in the repository.
+    let layers: Vec<Descriptor<'_>> = entry
+        .model_files()
+        .iter()
+        .map(|f| Descriptor {
+            media_type: WEIGHT_MEDIA_TYPE,
+            digest: format!("sha256:{}", f.sha256),
+            size: f.size_bytes,
+            annotations: Some(
+                [
+                    ("org.opencontainers.image.title", f.path.to_string()),
+                    ("org.cncf.model.filepath", f.path.to_string()),
+                ]
+                .into_iter()
+                .collect(),
+            ),
+        })
+        .collect();
     let manifest_annotations: std::collections::BTreeMap<&str, String> = [
         ("org.opencontainers.image.source", format!("https://huggingface.co/{}", entry.hf_repo)),
         ("org.opencontainers.image.revision", entry.revision.to_string()),
@@ -80,12 +95,7 @@ pub fn manifest(entry: &ModelEntry, config: &[u8]) -> Vec<u8> {
             size: config.len() as u64,
             annotations: None,
         },
-        "layers": [Descriptor {
-            media_type: WEIGHT_MEDIA_TYPE,
-            digest: format!("sha256:{}", entry.sha256),
-            size: entry.size_bytes,
-            annotations: Some(layer_annotations),
-        }],
+        "layers": layers,
         "annotations": manifest_annotations,
     });
     serde_json::to_vec_pretty(&doc).expect("a JSON value serializes")
