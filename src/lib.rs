@@ -79,10 +79,10 @@ pub use fs::LinkMethod;
 pub use progress::{Progress, ProgressFn};
 #[cfg(feature = "registry")]
 pub use registry::{
-    AddOptions, AddReport, CacheLocation, CheckRow, FactFrom, PruneReport, Pruned, PushAction, PushReport,
-    ShareAction, ShareReport, SnapshotEntry, Verdict, HEADER_READ_LIMIT, STALE_PARTIAL,
+    AddOptions, AddReport, CacheLocation, CheckRow, FactFrom, Projector, PruneReport, Pruned, PushAction,
+    PushReport, ShareAction, ShareReport, SnapshotEntry, Verdict, HEADER_READ_LIMIT, STALE_PARTIAL,
 };
-pub use registry::{ModelInfo, ModelRegistry, Registry, UntrackedFile};
+pub use registry::{FileInfo, ModelInfo, ModelRegistry, Registry, UntrackedFile};
 pub use size::{ByteSize, ParseSizeError};
 #[cfg(feature = "registry")]
 pub use sources::{Fetch, FetchRequest, ModelSource};

@@ -68,13 +68,15 @@ impl Registry {
         } else {
             names.iter().map(|n| self.resolve(n).cloned()).collect::<Result<_>>()?
         };
+        // A multi-file model: a row per file.
         Ok(entries
             .iter()
+            .flat_map(ModelEntry::file_entries)
             .map(|e| {
-                let (hub_size, hub_sha256, verdict, note) = match hub.inspect(e) {
+                let (hub_size, hub_sha256, verdict, note) = match hub.inspect(&e) {
                     Err(e) => (None, None, Verdict::Missing, Some(Report::new(&e).to_string())),
                     Ok(l) => {
-                        let (verdict, note) = compare(e, l.size, l.sha256.as_deref());
+                        let (verdict, note) = compare(&e, l.size, l.sha256.as_deref());
                         (l.size, l.sha256, verdict, note.map(str::to_string))
                     }
                 };

@@ -5,14 +5,14 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::catalog::ModelEntry;
+use crate::catalog::{FileRole, ModelEntry};
 use crate::config::CacheTool;
-use crate::store::{Provenance, Status};
+use crate::store::{ModelUnit, Provenance, Status};
 
 /// A catalog entry together with what is on disk for it.
 ///
 /// Its JSON form is the entry's fields (base name under `model`) plus `name`, `aliases`,
-/// `url`, `status`, `partial_bytes`, `path`, `installed_from`, `reused_from` and `pinned`:
+/// `url`, `status`, `partial_bytes`, `path`, `files`, `installed_from`, `reused_from` and `pinned`:
 /// every key always present, `null` where a value is unknown or does not apply.
 #[derive(Clone, Debug, Serialize)]
 pub struct ModelInfo {
@@ -32,6 +32,10 @@ pub struct ModelInfo {
     /// Where the file is (or will be).
     #[serde(serialize_with = "crate::json_path::serialize")]
     pub path: PathBuf,
+    /// Every file of the model with its role, in order (one for a single-file model; the
+    /// shards and sidecars of a multi-file one).
+    #[serde(rename = "files")]
+    pub files: Vec<FileInfo>,
     /// Where the file came from (a source, or another tool's cache file and how it was
     /// linked), when recorded.
     pub installed_from: Option<String>,
@@ -50,6 +54,41 @@ pub struct ModelInfo {
 impl ModelInfo {
     /// The status as `list` shows it: `downloaded`, `partial NN%`, `invalid`, `not downloaded`.
     pub fn status_label(&self) -> String {
-        self.state.label(self.entry.size_bytes)
+        self.state.label(self.entry.total_size())
+    }
+}
+
+/// One file of a model and what is on disk for it.
+#[derive(Clone, Debug, Serialize)]
+pub struct FileInfo {
+    /// Its path in the repository (`Q4_K_M/Big-Q4_K_M-00001-of-00002.gguf`).
+    pub repo_path: String,
+    /// What it is: `weights` (a shard of them), `mmproj`, `draft`.
+    pub role: FileRole,
+    /// Exact size in bytes.
+    pub size_bytes: u64,
+    /// Its pinned SHA-256.
+    pub sha256: String,
+    /// Where it is (or will be) in the models directory.
+    #[serde(serialize_with = "crate::json_path::serialize")]
+    pub path: PathBuf,
+    /// `downloaded`, `partial`, `invalid` or `not downloaded`.
+    pub status: &'static str,
+}
+
+impl FileInfo {
+    /// Every file of `unit`.
+    pub(crate) fn of(unit: &ModelUnit) -> Vec<FileInfo> {
+        unit.parts()
+            .iter()
+            .map(|(e, files)| FileInfo {
+                repo_path: e.hf_filename.to_string(),
+                role: e.role(),
+                size_bytes: e.size_bytes,
+                sha256: e.sha256.to_string(),
+                path: files.model_path(),
+                status: files.status().as_str(),
+            })
+            .collect()
     }
 }

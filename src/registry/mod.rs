@@ -32,12 +32,12 @@ mod share;
 mod untracked;
 
 #[cfg(feature = "registry")]
-pub use add::{AddOptions, AddReport, FactFrom, HEADER_READ_LIMIT};
+pub use add::{AddOptions, AddReport, FactFrom, Projector, HEADER_READ_LIMIT};
 #[cfg(feature = "registry")]
 pub use caches::CacheLocation;
 #[cfg(feature = "registry")]
 pub use check::{CheckRow, Verdict};
-pub use info::ModelInfo;
+pub use info::{FileInfo, ModelInfo};
 pub use model_registry::ModelRegistry;
 #[cfg(feature = "registry")]
 pub use prune::{PruneReport, Pruned, STALE_PARTIAL};
@@ -159,8 +159,9 @@ impl Registry {
 
     /// The entry's row of [`Registry::list`].
     pub fn info_of(&self, e: &ModelEntry) -> ModelInfo {
-        let files = self.dir.files(e);
-        let state = files.status();
+        let unit = self.dir.unit(e);
+        let files = unit.first();
+        let state = unit.status();
         let provenance = if state == Status::Downloaded { files.provenance() } else { None };
         ModelInfo {
             name: e.display_name(),
@@ -173,6 +174,7 @@ impl Registry {
                 _ => None,
             },
             path: files.model_path(),
+            files: info::FileInfo::of(&unit),
             installed_from: provenance.as_ref().map(ToString::to_string),
             reused_from: provenance.as_ref().and_then(|p| p.reused_from()),
             pinned: self.dir.is_pinned(e),
@@ -181,11 +183,12 @@ impl Registry {
         }
     }
 
-    /// The path of the model's file when it is present with the catalog size; `None` when it
-    /// is not downloaded. A cheap check (one `stat`); `ensure()` (feature `registry`) is what verifies.
+    /// The path of the model's file (a multi-file model's first shard, the file an engine
+    /// opens) when it is present with the catalog size (every file of a multi-file model);
+    /// `None` when it is not downloaded. A cheap check (one `stat`); `ensure()` (feature `registry`) is what verifies.
     pub fn path(&self, name: &str) -> Result<Option<PathBuf>> {
-        let files = self.dir.files(self.resolve(name)?);
-        Ok((files.status() == Status::Downloaded).then(|| files.model_path()))
+        let unit = self.dir.unit(self.resolve(name)?);
+        Ok((unit.status() == Status::Downloaded).then(|| unit.model_path()))
     }
 
     /// Whether the model's file is present with the catalog size.
@@ -231,10 +234,11 @@ impl Registry {
         out
     }
 
-    /// Deletes the model's file, any partial download of it, and its side files (all but its
-    /// lock file). Returns whether a file or a partial download was deleted.
+    /// Deletes the model's file (every file of a multi-file model, or none), any partial
+    /// download of it, and its side files (all but its lock file). Returns whether a file or a
+    /// partial download was deleted.
     pub fn remove(&self, name: &str) -> Result<bool> {
-        self.dir.files(self.resolve(name)?).remove()
+        self.dir.unit(self.resolve(name)?).remove()
     }
 
     /// Adds a custom model to the catalog file (atomically: the file is replaced whole, or
@@ -253,11 +257,13 @@ impl Registry {
     /// files. Refuses, changing nothing, while another process is downloading the model.
     /// Returns the entry and whether a file was deleted.
     pub fn unregister_and_remove(&self, name: &str) -> Result<(ModelEntry, bool)> {
-        let files = self.dir.files(self.resolve(name)?);
-        // The model's lock is taken before the catalog is touched, and held to the end.
-        let _held = files.hold_for_removal()?;
+        let unit = self.dir.unit(self.resolve(name)?);
+        // The model's locks (every file's) are taken before the catalog is touched, and held
+        // to the end.
+        let _held =
+            unit.parts().iter().map(|(_, files)| files.hold_for_removal()).collect::<Result<Vec<_>>>()?;
         let entry = self.unregister(name)?;
-        Ok((entry, files.remove_held()?))
+        Ok((entry, unit.remove_held()?))
     }
 
     /// Uses these sources, in this order, instead of those the configuration names
@@ -399,7 +405,7 @@ impl Registry {
 
     #[cfg(feature = "registry")]
     fn ensure_entry(&self, entry: &ModelEntry) -> Result<PathBuf> {
-        let files = self.dir.files(entry);
+        let files = self.dir.unit(entry);
         let built;
         let sources: &[Box<dyn crate::sources::ModelSource>] = match &self.sources {
             Some(s) => s,
@@ -422,13 +428,15 @@ impl Registry {
                 .with_caches(self.config.caches())
                 .with_lock_timeout(self.config.lock_timeout())
                 .with_cancel(crate::download::Cancel(&self.cancel))
-                .ensure(entry, offline_url.as_deref())?;
+                .ensure_model(entry, offline_url.as_deref())?;
         files.touch_used();
         if self.config.share_hf_cache() {
             // A cache that cannot be written does not fail the download; it is reported.
             let cache = self.config.hf_hub_cache();
             let shared = match cache {
-                Some(cache) => share::share_verified(cache, entry, &path).map(drop),
+                Some(cache) => files.parts().iter().try_for_each(|(file, part)| {
+                    share::share_verified(cache, file, &part.model_path()).map(drop)
+                }),
                 None => Err(share::unknown_cache()),
             };
             if let Err(e) = shared {
@@ -444,12 +452,25 @@ impl Registry {
         Ok(path)
     }
 
-    /// Re-hashes the model's file in full. On success the verification stamp is renewed; on
+    /// Re-hashes the model's file (every file of a multi-file model) in full. On success the verification stamp is renewed; on
     /// a mismatch the file is deleted and the error is [`RegistryError::CorruptFile`]; a file
     /// of the wrong size is [`RegistryError::InvalidFile`].
     #[cfg(feature = "registry")]
     pub fn verify(&self, name: &str) -> Result<PathBuf> {
         let entry = self.resolve(name)?;
+        let unit = self.dir.unit(entry);
+        if let Some((_, files)) = unit.missing() {
+            return Err(files.not_downloaded(entry.display_name()));
+        }
+        for (file, _) in unit.parts() {
+            self.verify_file(file)?;
+        }
+        Ok(unit.model_path())
+    }
+
+    /// [`Registry::verify`] of one file.
+    #[cfg(feature = "registry")]
+    fn verify_file(&self, entry: &ModelEntry) -> Result<PathBuf> {
         let files = self.dir.files(entry);
         let path = files.model_path();
         if files.status() != Status::Downloaded {

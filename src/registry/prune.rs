@@ -49,7 +49,8 @@ pub struct PruneReport {
 
 impl Registry {
     /// Removes least-recently-used models (last use as recorded by `ensure()`) until the
-    /// models directory holds at most `max_bytes` of models, partial downloads and untracked
+    /// models directory holds at most `max_bytes` of models (a multi-file model whole, or
+    /// not at all), partial downloads and untracked
     /// `.gguf` files, and removes partial downloads untouched for a week. Pinned models,
     /// models another process holds locked and untracked files (which may be nobody else's
     /// copy) are kept. With `dry_run`, nothing is deleted.
@@ -60,9 +61,9 @@ impl Registry {
         let mut models = Vec::new();
         for entry in self.catalog().entries() {
             let name = entry.display_name();
-            let files = dir.files(entry);
-            let locked = files.is_locked();
-            for partial in files.partials() {
+            let unit = dir.unit(entry);
+            let locked = unit.parts().iter().any(|(_, files)| files.is_locked());
+            for partial in unit.parts().iter().flat_map(|(_, files)| files.partials()) {
                 let Some(bytes) = partial.partial_bytes() else { continue };
                 let age =
                     partial.partial_modified().and_then(|t| now.duration_since(t).ok()).unwrap_or_default();
@@ -77,18 +78,32 @@ impl Registry {
                     report.partials.push(Pruned { name: name.clone(), size_bytes: bytes });
                 }
             }
-            if files.status() == Status::Downloaded {
-                report.bytes_before += entry.size_bytes;
-                report.bytes_after += entry.size_bytes;
-                models.push((entry, files));
+            if unit.status() == Status::Downloaded {
+                report.bytes_before += unit.size();
+                report.bytes_after += unit.size();
+                models.push((entry, unit));
+            } else {
+                // The verified files of a multi-file model not yet whole: kept, as a partial
+                // download is (the next download needs only the rest).
+                let have: u64 = unit
+                    .parts()
+                    .iter()
+                    .filter(|(_, f)| f.status() == Status::Downloaded)
+                    .map(|(e, _)| e.size_bytes)
+                    .sum();
+                if have > 0 {
+                    report.bytes_before += have;
+                    report.bytes_after += have;
+                    report.partials.push(Pruned { name: name.clone(), size_bytes: have });
+                }
             }
         }
         report.untracked = self.untracked_files();
         let untracked: u64 = report.untracked.iter().map(|f| f.size_bytes).sum();
         report.bytes_before += untracked;
         report.bytes_after += untracked;
-        models.sort_by_key(|(_, files)| files.last_used().unwrap_or(SystemTime::UNIX_EPOCH));
-        for (entry, files) in models {
+        models.sort_by_key(|(_, unit)| unit.first().last_used().unwrap_or(SystemTime::UNIX_EPOCH));
+        for (entry, unit) in models {
             if report.bytes_after <= max_bytes {
                 break;
             }
@@ -97,15 +112,15 @@ impl Registry {
                 report.pinned.push(name);
                 continue;
             }
-            if files.is_locked() {
+            if unit.parts().iter().any(|(_, files)| files.is_locked()) {
                 report.locked.push(name);
                 continue;
             }
             if !dry_run {
-                files.remove()?;
+                unit.remove()?;
             }
-            report.bytes_after -= entry.size_bytes;
-            report.removed.push(Pruned { name, size_bytes: entry.size_bytes });
+            report.bytes_after -= unit.size();
+            report.removed.push(Pruned { name, size_bytes: unit.size() });
         }
         Ok(report)
     }

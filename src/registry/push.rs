@@ -32,7 +32,7 @@ pub enum PushAction {
     WouldCopy,
 }
 
-/// One model's line in a push report.
+/// One file's line in a push report (a multi-file model has one per file).
 #[derive(Clone, Debug, Serialize)]
 pub struct PushReport {
     /// The model.
@@ -68,57 +68,63 @@ impl Registry {
     ) -> Result<Vec<PushReport>> {
         let dest = self.destination(destination.as_ref())?;
         let entries: Vec<&ModelEntry> = if names.is_empty() {
-            let downloaded = |e: &&ModelEntry| self.files(e).status() == Status::Downloaded;
+            let downloaded = |e: &&ModelEntry| self.models_dir().unit(e).status() == Status::Downloaded;
             self.catalog().entries().iter().filter(downloaded).collect()
         } else {
             names.iter().map(|n| self.resolve(n)).collect::<Result<_>>()?
         };
         let mut reports = Vec::new();
-        for entry in entries {
-            let files = self.files(entry);
-            let source = files.model_path();
-            if files.status() != Status::Downloaded {
-                return Err(files.not_downloaded(entry.display_name()));
+        for model in entries {
+            let unit = self.models_dir().unit(model);
+            if let Some((_, files)) = unit.missing() {
+                return Err(files.not_downloaded(model.display_name()));
             }
-            let (target, present) = match &dest {
-                Destination::Dir(dir) => {
-                    let path = dir.join(&*entry.hf_filename);
-                    let size = fs::symlink_metadata(&path).ok().filter(|m| m.is_file()).map(|m| m.len());
-                    (path.display().to_string(), size)
-                }
-                Destination::Oci(oci) => {
-                    let digest = format!("sha256:{}", entry.sha256);
-                    let size = oci.blob_size(&digest).map_err(|e| oci_failed(oci, e))?;
-                    (
-                        format!("oci://{}/{}:{}", oci.host(), oci.repository(), oci_manifest::tag_for(entry)),
-                        size,
-                    )
-                }
-                #[cfg(feature = "cloud")]
-                Destination::Bucket(bucket) => {
-                    let size = bucket.size_of(&entry.hf_filename).map_err(|e| {
-                        RegistryError::DownloadFailed { url: bucket.to_string(), source: Box::new(e) }
-                    })?;
-                    (format!("{bucket}/{}", entry.hf_filename), size)
-                }
-            };
-            let action = if present == Some(entry.size_bytes) {
-                PushAction::Present
-            } else if dry_run {
-                PushAction::WouldCopy
-            } else {
-                copy(&dest, entry, &source)?;
-                PushAction::Copied
-            };
+            // Each file (every shard and sidecar of a multi-file model) at its repository path.
+            for (entry, files) in unit.parts() {
+                let source = files.model_path();
+                let (target, present) = match &dest {
+                    Destination::Dir(dir) => {
+                        let path = dir.join(&*entry.hf_filename);
+                        let size = fs::symlink_metadata(&path).ok().filter(|m| m.is_file()).map(|m| m.len());
+                        (path.display().to_string(), size)
+                    }
+                    Destination::Oci(oci) => {
+                        let digest = format!("sha256:{}", entry.sha256);
+                        let size = oci.blob_size(&digest).map_err(|e| oci_failed(oci, e))?;
+                        let tag = oci_manifest::tag_for(model);
+                        let title = if unit.parts().len() > 1 {
+                            format!(" ({})", entry.hf_filename)
+                        } else {
+                            String::new()
+                        };
+                        (format!("oci://{}/{}:{tag}{title}", oci.host(), oci.repository()), size)
+                    }
+                    #[cfg(feature = "cloud")]
+                    Destination::Bucket(bucket) => {
+                        let size = bucket.size_of(&entry.hf_filename).map_err(|e| {
+                            RegistryError::DownloadFailed { url: bucket.to_string(), source: Box::new(e) }
+                        })?;
+                        (format!("{bucket}/{}", entry.hf_filename), size)
+                    }
+                };
+                let action = if present == Some(entry.size_bytes) {
+                    PushAction::Present
+                } else if dry_run {
+                    PushAction::WouldCopy
+                } else {
+                    copy(&dest, entry, &source)?;
+                    PushAction::Copied
+                };
+                reports.push(PushReport {
+                    name: model.display_name(),
+                    target,
+                    size_bytes: entry.size_bytes,
+                    action,
+                });
+            }
             if let (Destination::Oci(oci), false) = (&dest, dry_run) {
-                tag(oci, entry)?; // the blob is there now: (re)tag it
+                tag(oci, model)?; // every blob is there now: (re)tag the model
             }
-            reports.push(PushReport {
-                name: entry.display_name(),
-                target,
-                size_bytes: entry.size_bytes,
-                action,
-            });
         }
         Ok(reports)
     }
@@ -182,8 +188,8 @@ fn copy(dest: &Destination, entry: &ModelEntry, source: &Path) -> Result<()> {
             }
         }
         Destination::Dir(dir) => {
-            crate::fs::create_dir(dir)?;
             let target = dir.join(&*entry.hf_filename);
+            crate::fs::create_dir(target.parent().unwrap_or(dir))?;
             let mut out = crate::fs::AtomicFile::create(&target)?;
             std::io::copy(&mut reader, out.file())
                 .map_err(|e| RegistryError::storage("copy to", &target, e))?;

@@ -99,20 +99,27 @@ impl Registry {
     pub fn share(&self, names: &[String], dry_run: bool) -> Result<Vec<ShareReport>> {
         let cache = self.config().hf_hub_cache().map(Path::to_path_buf).ok_or_else(unknown_cache)?;
         let entries: Vec<&ModelEntry> = if names.is_empty() {
-            self.catalog().entries().iter().filter(|e| self.files(e).status() == Status::Downloaded).collect()
+            self.catalog()
+                .entries()
+                .iter()
+                .filter(|e| self.models_dir().unit(e).status() == Status::Downloaded)
+                .collect()
         } else {
             names.iter().map(|n| self.resolve(n)).collect::<Result<_>>()?
         };
         let mut reports = Vec::new();
         for entry in entries {
-            let files = self.files(entry);
-            if files.status() != Status::Downloaded {
+            let unit = self.models_dir().unit(entry);
+            if let Some((_, files)) = unit.missing() {
                 return Err(files.not_downloaded(entry.display_name()));
             }
-            if !files.is_verified() {
+            if !unit.is_verified() {
                 self.verify(&entry.display_name())?;
             }
-            reports.push(share_one(&cache, entry, &files.model_path(), dry_run)?);
+            // A multi-file model: each file at its repository path in the snapshot.
+            for (file, files) in unit.parts() {
+                reports.push(share_one(&cache, file, &files.model_path(), dry_run)?);
+            }
         }
         Ok(reports)
     }

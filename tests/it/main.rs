@@ -19,6 +19,7 @@ mod headers;
 mod hostile;
 mod locks;
 mod logs;
+mod multifile;
 mod oci;
 mod resolver;
 mod share;

@@ -302,6 +302,13 @@ pub struct AddArgs {
     /// Task, when the header does not say (an embedding model's header names its pooling)
     #[arg(long, value_parser = ["embedding", "generation"])]
     pub task: Option<String>,
+    /// The projector (mmproj) to add beside the weights, a path in the repository or a file
+    /// name (default: the one llama.cpp would load, when the repository has one)
+    #[arg(long, value_name = "FILE", conflicts_with = "no_mmproj")]
+    pub mmproj: Option<String>,
+    /// Add no projector, even when the repository has one
+    #[arg(long)]
+    pub no_mmproj: bool,
     /// Print the entry and write nothing
     #[arg(long)]
     pub dry_run: bool,

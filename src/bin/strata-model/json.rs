@@ -58,7 +58,7 @@ impl List {
             models: Vec::new(),
             catalog_models: all.len(),
             downloaded_models: downloaded.clone().count(),
-            downloaded_bytes: downloaded.map(|m| m.entry.size_bytes).sum(),
+            downloaded_bytes: downloaded.map(|m| m.entry.total_size()).sum(),
             partial_bytes: all.iter().filter_map(|m| m.partial_bytes).sum(),
             untracked_bytes: untracked.iter().map(|f| f.size_bytes).sum(),
             untracked,
@@ -110,6 +110,8 @@ pub struct PathDoc {
     pub path: PathBuf,
     /// Whether it is there.
     pub downloaded: bool,
+    /// Every file of the model with its role (the shards and sidecars of a multi-file model).
+    pub files: Vec<strata_model::FileInfo>,
 }
 
 /// One model of `download --json` or `verify --json`: its verified file, or why not.

@@ -1,7 +1,7 @@
 //! `strata-model add hf.co/OWNER/REPO[:QUANT | /FILE.gguf][@REVISION]`: adds a model from the
 //! Hub to the custom catalog, pinned to the commit the revision points to now.
 
-use strata_model::{AddOptions, ByteSize, FactFrom, ModelTask, Registry};
+use strata_model::{AddOptions, ByteSize, FactFrom, FileRole, ModelTask, Projector, Registry};
 
 use crate::cli::AddArgs;
 use crate::exit::Failure;
@@ -15,6 +15,11 @@ pub fn run(registry: &Registry, ui: &Ui, args: &AddArgs) -> Result<(), Failure> 
         arch: args.arch.clone(),
         dim: args.dim,
         task: args.task.as_deref().and_then(ModelTask::parse),
+        projector: match (&args.mmproj, args.no_mmproj) {
+            (_, true) => Projector::Skip,
+            (Some(file), false) => Projector::File(file.clone()),
+            (None, false) => Projector::Default,
+        },
         dry_run: args.dry_run,
     };
     let report = registry.add_from_hub(&args.reference, &options)?;
@@ -32,9 +37,31 @@ pub fn run(registry: &Registry, ui: &Ui, args: &AddArgs) -> Result<(), Failure> 
     };
     let verb = if report.written { "added" } else { "would add (dry run)" };
     let mut out = Out::new(&format!("{verb} {} from {}\n", e.display_name(), report.reference));
-    out.push_str(&format!("  file      {} ({})\n", e.hf_filename, ByteSize(e.size_bytes)));
+    if e.is_multi_file() {
+        let shards = e.files.iter().filter(|f| f.role == FileRole::Weights).count();
+        let what = if shards > 1 { format!("{shards} shards") } else { "1 file".into() };
+        out.push_str(&format!("  files     {what} of weights, {} in all\n", ByteSize(e.total_size())));
+        for f in e.files.iter() {
+            out.push_str(&format!(
+                "    {:<8} {} ({}, sha256 {})\n",
+                f.role.as_str(),
+                f.path,
+                ByteSize(f.size_bytes),
+                f.sha256
+            ));
+        }
+        match e.files.iter().find(|f| f.role == FileRole::Mmproj) {
+            Some(p) => out.push_str(&format!("  projector {} (--no-mmproj to leave it out)\n", p.path)),
+            None => out.push_str("  projector none\n"),
+        }
+        out.push_str(&format!("  stored in {}/ in the models directory\n", e.unit_dir().unwrap_or_default()));
+    } else {
+        out.push_str(&format!("  file      {} ({})\n", e.hf_filename, ByteSize(e.size_bytes)));
+    }
     out.push_str(&format!("  commit    {} (what {} points to now)\n", e.revision, report.revision));
-    out.push_str(&format!("  sha256    {}\n", e.sha256));
+    if !e.is_multi_file() {
+        out.push_str(&format!("  sha256    {}\n", e.sha256));
+    }
     out.push_str(&format!("  arch      {} ({})\n", e.arch, from(report.arch_from)));
     out.push_str(&format!("  dim       {} ({})\n", e.embedding_dim, from(report.dim_from)));
     out.push_str(&format!("  task      {} ({})\n", e.task.as_str(), from(report.task_from)));

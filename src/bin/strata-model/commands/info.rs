@@ -45,9 +45,29 @@ fn text(registry: &Registry, name: &str, out: &mut Out) -> Result<(), strata_mod
     let field = |out: &mut Out, k: &str, v: String| out.push_str(&format!("  {k:<14} {v}\n"));
     let mut field = |k: &str, v: String| field(out, k, v);
     field("repository", format!("{} @ {}", e.hf_repo, e.revision));
-    field("file", e.hf_filename.to_string());
-    field("size", format!("{} ({} bytes)", ByteSize(e.size_bytes), e.size_bytes));
-    field("sha256", e.sha256.to_string());
+    if e.is_multi_file() {
+        for f in &m.files {
+            field(
+                "file",
+                format!(
+                    "{} {} ({}, sha256 {}): {}",
+                    f.role.as_str(),
+                    f.repo_path,
+                    ByteSize(f.size_bytes),
+                    f.sha256,
+                    f.status
+                ),
+            );
+        }
+        field(
+            "size",
+            format!("{} ({} bytes) in {} files", ByteSize(e.total_size()), e.total_size(), m.files.len()),
+        );
+    } else {
+        field("file", e.hf_filename.to_string());
+        field("size", format!("{} ({} bytes)", ByteSize(e.size_bytes), e.size_bytes));
+        field("sha256", e.sha256.to_string());
+    }
     field("arch", e.arch.to_string());
     field("dim", if e.embedding_dim == 0 { "unknown".into() } else { e.embedding_dim.to_string() });
     field("task", e.task.to_string());

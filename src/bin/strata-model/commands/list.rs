@@ -57,7 +57,7 @@ pub fn run(registry: &Registry, ui: &Ui, downloaded_only: bool) -> Result<(), Fa
             m.name.clone(),
             m.entry.arch.to_string(),
             dim,
-            ByteSize(m.entry.size_bytes).to_string(),
+            ByteSize(m.entry.total_size()).to_string(),
             status,
         ];
         if with_notes {

@@ -17,9 +17,14 @@ pub fn run(registry: &Registry, ui: &Ui, names: &[String]) -> Result<(), Failure
         match &found {
             Some(p) if !ui.json => emit(Out::line(p))?,
             Some(_) => {}
-            None => missing.push(registry.files(entry).not_downloaded(entry.display_name())),
+            None => {
+                let unit = registry.models_dir().unit(entry);
+                let files = unit.missing().map_or_else(|| unit.first(), |(_, f)| f);
+                missing.push(files.not_downloaded(entry.display_name()));
+            }
         }
-        docs.push(PathDoc { name: entry.display_name(), path, downloaded: found.is_some() });
+        let files = registry.info_of(entry).files;
+        docs.push(PathDoc { name: entry.display_name(), path, downloaded: found.is_some(), files });
     }
     if ui.json {
         match docs.len() {
