@@ -426,15 +426,21 @@ fn mirror_push_to_a_registry_is_one_modelpack_manifest_with_a_layer_per_file() {
     r.run(&["download", "big"]).ok();
     let location = reg.location("fleet/models");
     let push = Run::of(
-        r.sb.cmd().env("SSL_CERT_FILE", &reg.ca_file).args(["mirror", "push", &location, "big"]).output().unwrap(),
+        r.sb.cmd()
+            .env("SSL_CERT_FILE", &reg.ca_file)
+            .args(["mirror", "push", &location, "big"])
+            .output()
+            .unwrap(),
     )
     .ok();
     assert!(push.stdout.contains(MMPROJ), "{}", push.stdout);
     // The manifest the tag points to, from the registry's own storage.
     let storage = reg.dir.path().join("storage/docker/registry/v2");
-    let link = fs::read_to_string(storage.join("repositories/fleet/models/_manifests/tags/big/current/link")).unwrap();
+    let link = fs::read_to_string(storage.join("repositories/fleet/models/_manifests/tags/big/current/link"))
+        .unwrap();
     let digest = link.trim().strip_prefix("sha256:").unwrap().to_string();
-    let manifest: serde_json::Value = serde_json::from_slice(&fs::read(reg.blob_data(&digest)).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(reg.blob_data(&digest)).unwrap()).unwrap();
     let layers = manifest["layers"].as_array().unwrap();
     let titles: Vec<&str> =
         layers.iter().map(|l| l["annotations"]["org.opencontainers.image.title"].as_str().unwrap()).collect();
@@ -457,4 +463,39 @@ fn mirror_push_to_a_registry_is_one_modelpack_manifest_with_a_layer_per_file() {
         let local = node.models().join(UNIT).join(f.rsplit('/').next().unwrap());
         assert_eq!(fs::read(&local).unwrap(), r.bytes(f));
     }
+}
+
+#[test]
+fn a_split_model_in_a_hugging_face_snapshot_is_reused_with_no_request() {
+    let r = Repo::new([150_000, 150_000, 150_000]);
+    r.add_big();
+    // A Hugging Face cache holding the model at its repository paths (nested snapshot
+    // entries, relative links of the right depth), as `share` writes it.
+    let cache = r.sb.tmp.path().join("hf-cache");
+    let node = second_node(&r);
+    r.run(&["download", "big"]).ok();
+    Run::of(r.cmd().env("HF_HUB_CACHE", &cache).args(["share", "big"]).output().unwrap()).ok();
+    let snapshot =
+        cache.join(format!("models--test-org--test-repo/snapshots/{}", crate::support::hub::REVISION));
+    let link = fs::read_link(snapshot.join(SHARDS[0])).unwrap();
+    assert!(link.starts_with("../../../blobs"), "one `..` more for the folder: {}", link.display());
+
+    r.hub.clear_seen();
+    let got = Run::of(
+        node.cmd()
+            .env("HF_HUB_CACHE", &cache)
+            .env("HF_ENDPOINT", r.hub.endpoint())
+            .env("SSL_CERT_FILE", &r.hub.ca_file)
+            .args(["download", "big"])
+            .output()
+            .unwrap(),
+    )
+    .ok();
+    assert!(r.hub.seen().is_empty(), "no request: {:#?}\n{}", r.hub.seen(), got.stderr);
+    for (repo_path, _) in r.unit_files() {
+        let local = node.models().join(UNIT).join(repo_path.rsplit('/').next().unwrap());
+        assert_eq!(fs::read(&local).unwrap(), r.bytes(repo_path));
+    }
+    let info = Run::of(node.cmd().args(["info", "big", "--json"]).output().unwrap()).ok().json();
+    assert_eq!(info["status"], "downloaded", "{info:#}");
 }
