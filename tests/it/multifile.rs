@@ -499,3 +499,54 @@ fn a_split_model_in_a_hugging_face_snapshot_is_reused_with_no_request() {
     let info = Run::of(node.cmd().args(["info", "big", "--json"]).output().unwrap()).ok().json();
     assert_eq!(info["status"], "downloaded", "{info:#}");
 }
+
+/// The walkthrough, each step checked; run with `--nocapture` to see the commands and
+/// what they print.
+#[test]
+fn walkthrough_add_download_interrupted_and_resumed_path_list_share_and_mirror_push() {
+    let r = Repo::new([4_000_000, 4_000_000, 3_000_000]);
+    let show = |args: &[&str], run: &Run| {
+        eprintln!("$ strata-model {}\n{}{}", args.join(" "), run.stdout, run.stderr);
+    };
+    let step = |args: &[&str]| {
+        let run = r.run(args).ok();
+        show(args, &run);
+        run
+    };
+    step(&["add", "hf.co/test-org/test-repo:Q4_K_M", "--name", "big"]);
+    r.hub.set_faults(Faults { rate: Some(2_000_000), ..Default::default() });
+    let mut child = r.cmd().args(["download", "big"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = r.run(&["list", "--json"]).ok().json();
+        let row = list["models"].as_array().unwrap().iter().find(|m| m["model"] == "big").unwrap().clone();
+        if row["partial_bytes"].as_u64().unwrap_or(0) >= 3_000_000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the download did not progress");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    eprintln!("$ strata-model download big   # killed once 3 MB were on disk");
+    let list = step(&["list"]);
+    assert!(list.stdout.contains("partial"), "{}", list.stdout);
+    r.hub.set_faults(Faults::default());
+    r.hub.clear_seen();
+    step(&["download", "big"]);
+    let total: u64 = r.unit_files().iter().map(|(f, _)| r.bytes(f).len() as u64).sum();
+    eprintln!("(the resume fetched {} of the model's {total} bytes)\n", r.hub.bytes_sent());
+    let path = step(&["path", "big"]);
+    assert_eq!(path.stdout.trim_end(), r.local(SHARDS[0]).display().to_string());
+    step(&["path", "big", "--json"]);
+    step(&["list"]);
+    let cache = r.sb.tmp.path().join("hf-cache");
+    let shared = Run::of(r.cmd().env("HF_HUB_CACHE", &cache).args(["share", "big"]).output().unwrap()).ok();
+    show(&["share", "big", "  # HF_HUB_CACHE=hf-cache"], &shared);
+    let mirror = r.sb.tmp.path().join("mirror");
+    step(&["mirror", "push", mirror.to_str().unwrap(), "big"]);
+    for (repo_path, local) in r.unit_files() {
+        assert_eq!(fs::read(local).unwrap(), r.bytes(repo_path));
+        assert_eq!(fs::read(mirror.join(repo_path)).unwrap(), r.bytes(repo_path));
+    }
+}
