@@ -594,3 +594,33 @@ fn mirror_push_to_a_bucket_keeps_repository_paths_and_a_second_node_pulls_the_un
         }
     }
 }
+
+/// The shards of these tests read by ggml-org's own reader (PyPI `gguf`, `GGUFReader`): the
+/// first holds the model's keys then `split.no` (u16), `split.count` (u16) and
+/// `split.tensors.count` (i32), later ones only those three — as `gguf-split` writes them.
+#[test]
+fn the_test_shards_are_what_ggml_orgs_reader_sees_in_gguf_split_output() {
+    let Some(python) = test_env("STRATA_TEST_PYTHON", "reading test shards with the gguf package") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for (i, bytes) in shards([50_000, 50_000, 50_000], 3).into_iter().enumerate() {
+        let path = dir.path().join(format!("Big-Q4_K_M-{:05}-of-00003.gguf", i + 1));
+        fs::write(&path, bytes).unwrap();
+        paths.push(path);
+    }
+    let script = "import sys\nfrom gguf import GGUFReader\nfor p in sys.argv[1:]:\n    r = GGUFReader(p)\n    print(';'.join('%s=%s:%s' % (f.name, f.types[0].name, f.contents()) for f in r.fields.values() if not f.name.startswith('GGUF.')))\n";
+    let out = Command::new(&python).arg("-c").arg(script).args(&paths).output().unwrap();
+    let run = Run::of(out).ok();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", run.stdout);
+    assert!(lines[0].starts_with("general.architecture=STRING:llama;"), "{}", lines[0]);
+    assert!(
+        lines[0].ends_with("split.no=UINT16:0;split.count=UINT16:3;split.tensors.count=INT32:291"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines[1], "split.no=UINT16:1;split.count=UINT16:3;split.tensors.count=INT32:291");
+    assert_eq!(lines[2], "split.no=UINT16:2;split.count=UINT16:3;split.tensors.count=INT32:291");
+}
