@@ -131,7 +131,9 @@ pub struct ModelEntry {
     /// order), then sidecars; `hf_filename`, `size_bytes` and `sha256` describe one of them
     /// (the first, in a catalog's entry; see [`ModelEntry::file_entries`]). Empty for a
     /// model of one file, which `hf_filename`, `size_bytes` and `sha256` describe.
-    #[serde(skip_serializing_if = "<[ModelFile]>::is_empty")]
+    /// (Left out of the entry's JSON: [`crate::ModelInfo`] gives every file with what is on
+    /// disk for it.)
+    #[serde(skip)]
     pub files: Cow<'static, [ModelFile]>,
 }
 

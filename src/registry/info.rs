@@ -12,8 +12,10 @@ use crate::store::{ModelUnit, Provenance, Status};
 /// A catalog entry together with what is on disk for it.
 ///
 /// Its JSON form is the entry's fields (base name under `model`) plus `name`, `aliases`,
-/// `url`, `status`, `partial_bytes`, `path`, `files`, `installed_from`, `reused_from` and `pinned`:
-/// every key always present, `null` where a value is unknown or does not apply.
+/// `url`, `status`, `partial_bytes`, `path`, `total_bytes`, `files`, `installed_from`, `reused_from` and `pinned`:
+/// every key always present, `null` where a value is unknown or does not apply. For a model of
+/// several files, the entry's `hf_filename`, `size_bytes` and `sha256` are its first file's;
+/// `total_bytes` and `files` give them all.
 #[derive(Clone, Debug, Serialize)]
 pub struct ModelInfo {
     /// The name that selects this entry (`minilm`, `minilm:f16`).
@@ -32,6 +34,8 @@ pub struct ModelInfo {
     /// Where the file is (or will be).
     #[serde(serialize_with = "crate::json_path::serialize")]
     pub path: PathBuf,
+    /// The bytes of every file of the model (the entry's `size_bytes` is its first file's).
+    pub total_bytes: u64,
     /// Every file of the model with its role, in order (one for a single-file model; the
     /// shards and sidecars of a multi-file one).
     #[serde(rename = "files")]

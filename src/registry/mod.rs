@@ -174,6 +174,7 @@ impl Registry {
                 _ => None,
             },
             path: files.model_path(),
+            total_bytes: unit.size(),
             files: info::FileInfo::of(&unit),
             installed_from: provenance.as_ref().map(ToString::to_string),
             reused_from: provenance.as_ref().and_then(|p| p.reused_from()),
