@@ -243,6 +243,17 @@ pub(super) fn check_new_model(ctx: &Ctx<'_>, m: &CustomModel) -> Result<()> {
             .map(|(i, f)| (format!("files[{i}].path"), super::files::base_name(&f.path)))
             .collect()
     };
+    // A multi-file model's folder is named after its weights: it must be a portable name too.
+    let folder = m.files.first().map(|f| super::files::unit_dir(&f.path));
+    if let Some(reason) = folder.as_deref().and_then(non_portable_file_name) {
+        return Err(ctx.err(
+            Some("files[0].path"),
+            format!(
+                "the model would be stored in a folder `{}`, which {reason}; a model is stored under its file names on the Hub: upload a copy under another name and register that",
+                folder.as_deref().unwrap_or_default().escape_debug(),
+            ),
+        ));
+    }
     for (field, name) in names {
         if let Some(reason) = non_portable_file_name(name) {
             return Err(ctx.err(

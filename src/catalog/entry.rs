@@ -222,6 +222,21 @@ impl ModelEntry {
         }
     }
 
+    /// Where a mirror (a directory, a bucket) may hold the file this entry describes, in the
+    /// order tried: for a file of a multi-file model, the models directory's own layout first
+    /// (`<unit dir>/<base name>`: unambiguous; a plain copy of a models directory is a mirror,
+    /// and `mirror push` puts a file there when another model's file holds its repository
+    /// path), then its repository path (`Q4_K_M/Big-…gguf`, where `mirror push` puts it
+    /// otherwise); for a single-file model, its file name.
+    pub fn mirror_paths(&self) -> Vec<String> {
+        let mut paths = Vec::with_capacity(2);
+        if self.is_multi_file() {
+            paths.push(self.local_file());
+        }
+        paths.push(self.hf_filename.to_string());
+        paths
+    }
+
     /// The download URL of this entry on a Hugging Face endpoint, pinned to the entry's
     /// revision: `{endpoint}/{owner}/{repo}/resolve/{revision}/{file}`, each segment
     /// percent-encoded.

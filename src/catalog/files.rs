@@ -237,7 +237,9 @@ pub(crate) fn check_files(
         ));
     }
     let weights: Vec<&ModelFile> = out.iter().filter(|f| f.role == FileRole::Weights).collect();
-    if weights.len() > 1 {
+    // A shard's name (`-00001-of-00003`) says the split is whole only with every shard.
+    let named_as_split = weights.iter().any(|w| split_name(w.base_name()).is_some_and(|s| s.count > 1));
+    if weights.len() > 1 || named_as_split {
         let first = split_name(weights[0].base_name());
         for (i, w) in weights.iter().enumerate() {
             let ok = split_name(w.base_name()).is_some_and(|s| {
@@ -253,7 +255,31 @@ pub(crate) fn check_files(
             }
         }
     }
+    let folder = unit_dir(&out[0].path);
+    if let Some(reason) = reserved_folder(&folder) {
+        return Err((0, "path", format!(
+            "the model would be stored in a folder `{folder}`, {reason}; a model is stored under its file names on the Hub: upload a copy under another name"
+        )));
+    }
     Ok(out)
+}
+
+/// Why a multi-file model's folder may not have this name in the models directory, if it may
+/// not: a name strata-model gives its own files there (`catalog.json`, the names under
+/// `.strata/`: `pinned`, `*.lock`, a single-file model's `<file>.gguf.*` side files).
+fn reserved_folder(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    if lower == "catalog.json"
+        || lower == "pinned"
+        || lower.ends_with(".lock")
+        || lower.starts_with("catalog.json.")
+    {
+        Some("a name strata-model keeps for its own files")
+    } else if lower.contains(".gguf") {
+        Some("which holds `.gguf` and could be taken for another model's file or side file")
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
