@@ -82,11 +82,22 @@ impl Registry {
             // Each file (every shard and sidecar of a multi-file model) at its repository path.
             for (entry, files) in unit.parts() {
                 let source = files.model_path();
-                let (target, present) = match &dest {
+                let (target, present, at) = match &dest {
                     Destination::Dir(dir) => {
-                        let path = dir.join(&*entry.hf_filename);
-                        let size = fs::symlink_metadata(&path).ok().filter(|m| m.is_file()).map(|m| m.len());
-                        (path.display().to_string(), size)
+                        let at = free_path(entry, |p| {
+                            let path = dir.join(p);
+                            let size =
+                                fs::symlink_metadata(&path).ok().filter(|m| m.is_file()).map(|m| m.len());
+                            match size {
+                                Some(n) if n == entry.size_bytes => {
+                                    Ok(Some(crate::digest::hash_file(&path)? == entry.sha256))
+                                }
+                                Some(_) => Ok(Some(false)),
+                                None => Ok(None),
+                            }
+                        })?;
+                        let path = dir.join(&at.0);
+                        (path.display().to_string(), at.1.then_some(entry.size_bytes), at.0)
                     }
                     Destination::Oci(oci) => {
                         let digest = format!("sha256:{}", entry.sha256);
@@ -97,14 +108,34 @@ impl Registry {
                         } else {
                             String::new()
                         };
-                        (format!("oci://{}/{}:{tag}{title}", oci.host(), oci.repository()), size)
+                        (
+                            format!("oci://{}/{}:{tag}{title}", oci.host(), oci.repository()),
+                            size,
+                            entry.hf_filename.to_string(),
+                        )
                     }
                     #[cfg(feature = "cloud")]
                     Destination::Bucket(bucket) => {
-                        let size = bucket.size_of(&entry.hf_filename).map_err(|e| {
-                            RegistryError::DownloadFailed { url: bucket.to_string(), source: Box::new(e) }
+                        let failed = |e| RegistryError::DownloadFailed {
+                            url: bucket.to_string(),
+                            source: Box::new(e),
+                        };
+                        let at = free_path(entry, |p| match bucket.size_of(p).map_err(failed)? {
+                            // A sidecar's name is often the same in every repository
+                            // (`mmproj-F16.gguf`): one of the right size is read back and hashed.
+                            Some(n)
+                                if n == entry.size_bytes
+                                    && entry.is_multi_file()
+                                    && entry.role() != crate::catalog::FileRole::Weights =>
+                            {
+                                Ok(Some(
+                                    bucket.sha256_of(p).map_err(failed)?.as_deref() == Some(&*entry.sha256),
+                                ))
+                            }
+                            Some(n) => Ok(Some(n == entry.size_bytes)),
+                            None => Ok(None),
                         })?;
-                        (format!("{bucket}/{}", entry.hf_filename), size)
+                        (format!("{bucket}/{}", at.0), at.1.then_some(entry.size_bytes), at.0)
                     }
                 };
                 let action = if present == Some(entry.size_bytes) {
@@ -112,7 +143,7 @@ impl Registry {
                 } else if dry_run {
                     PushAction::WouldCopy
                 } else {
-                    copy(&dest, entry, &source)?;
+                    copy(&dest, entry, &at, &source)?;
                     PushAction::Copied
                 };
                 reports.push(PushReport {
@@ -168,7 +199,30 @@ impl Registry {
     }
 }
 
-fn copy(dest: &Destination, entry: &ModelEntry, source: &Path) -> Result<()> {
+/// Where a directory or a bucket should hold `entry`'s file, and whether it holds it already:
+/// its repository path (see [`ModelEntry::mirror_paths`]), unless that path holds another
+/// file (another model's, of another repository), then (a multi-file model) the models
+/// directory's own layout. `holds(path)`: `None` when nothing is there, else whether what is
+/// there is this file.
+fn free_path(
+    entry: &ModelEntry,
+    mut holds: impl FnMut(&str) -> Result<Option<bool>>,
+) -> Result<(String, bool)> {
+    let repository = entry.hf_filename.to_string();
+    if !entry.is_multi_file() {
+        // A single-file model's one path; other bytes there are replaced, as before.
+        return Ok((repository.clone(), holds(&repository)? == Some(true)));
+    }
+    let own = entry.local_file();
+    Ok(match (holds(&repository)?, holds(&own)?) {
+        (Some(true), _) => (repository, true),
+        (_, Some(true)) => (own, true),
+        (None, _) => (repository, false),
+        (Some(false), _) => (own, false),
+    })
+}
+
+fn copy(dest: &Destination, entry: &ModelEntry, at: &str, source: &Path) -> Result<()> {
     let file = fs::File::open(source).map_err(|e| RegistryError::storage("open", source, e))?;
     let mut reader = HashingReader::new(file);
     let mismatch = |actual: String| RegistryError::ChecksumMismatch {
@@ -188,7 +242,7 @@ fn copy(dest: &Destination, entry: &ModelEntry, source: &Path) -> Result<()> {
             }
         }
         Destination::Dir(dir) => {
-            let target = dir.join(&*entry.hf_filename);
+            let target = dir.join(at);
             crate::fs::create_dir(target.parent().unwrap_or(dir))?;
             let mut out = crate::fs::AtomicFile::create(&target)?;
             std::io::copy(&mut reader, out.file())
@@ -202,16 +256,13 @@ fn copy(dest: &Destination, entry: &ModelEntry, source: &Path) -> Result<()> {
         #[cfg(feature = "cloud")]
         Destination::Bucket(bucket) => {
             let mut verifying = Verifying::new(reader, entry);
-            let result = bucket.upload(&entry.hf_filename, &mut verifying);
+            let result = bucket.upload(at, &mut verifying);
             let reason = match (verifying.mismatch, result) {
                 (Some(actual), _) => mismatch(actual).to_string(),
                 (None, Err(reason)) => reason,
                 (None, Ok(())) => return Ok(()),
             };
-            Err(RegistryError::DownloadFailed {
-                url: format!("{bucket}/{}", entry.hf_filename),
-                source: reason.into(),
-            })
+            Err(RegistryError::DownloadFailed { url: format!("{bucket}/{at}"), source: reason.into() })
         }
     }
 }

@@ -1,5 +1,7 @@
 //! A mirror directory: a folder with the same flat layout as the models directory (a plain
-//! copy of one), on local disk or a network mount.
+//! copy of one), on local disk or a network mount. A multi-file model's files are read at
+//! their repository paths (`Q4_K_M/…`, as `mirror push` writes them), else in the models
+//! directory's own layout (`<unit dir>/<base name>`).
 
 use std::fmt;
 use std::fs;
@@ -36,7 +38,9 @@ impl fmt::Display for MirrorDir {
 
 impl ModelSource for MirrorDir {
     fn fetch(&self, entry: &ModelEntry, request: &FetchRequest) -> Result<Fetch, SourceError> {
-        let path = self.root.join(&*entry.hf_filename);
+        // The repository path, else (a multi-file model) the models directory's own layout.
+        let paths: Vec<PathBuf> = entry.mirror_paths().iter().map(|p| self.root.join(p)).collect();
+        let path = paths.iter().find(|p| fs::symlink_metadata(p).is_ok()).unwrap_or(&paths[0]).clone();
         let location = path.display().to_string();
         let io_err = |what: &str, e: std::io::Error| {
             SourceError::failed_by(ErrorKind::Storage, format!("cannot {what} {location}"), e)

@@ -155,6 +155,30 @@ impl ObjectStoreSource {
         }
     }
 
+    /// The SHA-256 of the object at `file` (read whole), or `None` when there is none.
+    pub fn sha256_of(&self, file: &str) -> Result<Option<String>, SourceError> {
+        let result = match self.runtime.block_on(self.store.get(&self.key(file))) {
+            Ok(r) => r,
+            Err(e) => {
+                return match self.describe(&e) {
+                    e if e.is_not_found() => Ok(None),
+                    other => Err(other),
+                }
+            }
+        };
+        let mut reader = crate::digest::HashingReader::new(StreamReader {
+            runtime: self.runtime.clone(),
+            stream: result.into_stream(),
+            pending: bytes::Bytes::new(),
+            timeout: self.read_timeout,
+            secrets: self.secrets.clone(),
+        });
+        std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| {
+            SourceError::failed_by(ErrorKind::Network, format!("reading {}/{file}", self.url), e)
+        })?;
+        Ok(reader.digest())
+    }
+
     /// Uploads `file` from `reader` (multipart, a few parts in flight). A read error (a
     /// verifying reader that finds the wrong bytes at the end) aborts the upload, so nothing is
     /// left in the bucket.
@@ -193,10 +217,23 @@ impl ModelSource for ObjectStoreSource {
             (0, None) => None,
             (start, None) => Some(GetRange::Offset(start)),
         };
-        let options = GetOptions { range, ..Default::default() };
-        let key = self.key(&entry.hf_filename);
-        let result =
-            self.runtime.block_on(self.store.get_opts(&key, options)).map_err(|e| self.describe(&e))?;
+        // The repository path, else (a multi-file model) the models directory's own layout.
+        let files = entry.mirror_paths();
+        let mut found = None;
+        for (i, file) in files.iter().enumerate() {
+            let options = GetOptions { range: range.clone(), ..Default::default() };
+            match self.runtime.block_on(self.store.get_opts(&self.key(file), options)) {
+                Ok(result) => {
+                    found = Some((result, file));
+                    break;
+                }
+                Err(e) => match self.describe(&e) {
+                    e if e.is_not_found() && i + 1 < files.len() => continue,
+                    e => return Err(e),
+                },
+            }
+        }
+        let Some((result, file)) = found else { return Err(SourceError::NotFound { detail: None }) };
         let validator = result.meta.e_tag.clone();
         let total = Some(result.meta.size);
         let start = result.range.start;
@@ -211,7 +248,7 @@ impl ModelSource for ObjectStoreSource {
             start,
             total,
             validator,
-            location: format!("{}/{}", self.url, entry.hf_filename),
+            location: format!("{}/{file}", self.url),
         })
     }
 
