@@ -17,9 +17,12 @@ impl Resolver<'_> {
     /// every file of `entry`'s model is verified, fetching those that are not. A single-file
     /// model is [`Resolver::ensure`]. On failure, the error of the first file (in the
     /// catalog's order) that could not be ensured; the files that were verified stay.
-    pub fn ensure_model(&self, entry: &ModelEntry, offline_url: Option<&str>) -> Result<PathBuf> {
+    /// `offline_endpoint` (offline mode: the Hugging Face endpoint) only changes the error
+    /// when no source has a file: it names that file's pinned URL.
+    pub fn ensure_model(&self, entry: &ModelEntry, offline_endpoint: Option<&url::Url>) -> Result<PathBuf> {
+        let offline_url = |e: &ModelEntry| offline_endpoint.map(|endpoint| e.hf_url(endpoint).to_string());
         if !entry.is_multi_file() {
-            return self.ensure(entry, offline_url);
+            return self.ensure(entry, offline_url(entry).as_deref());
         }
         let unit = self.dir.unit(entry);
         if unit.is_verified() {
@@ -56,7 +59,7 @@ impl Resolver<'_> {
                     scope.spawn(move || {
                         let _context = context.enter();
                         take(free, returned, share);
-                        let result = resolver.ensure(file, offline_url);
+                        let result = resolver.ensure(file, offline_url(file).as_deref());
                         give(free, returned, share);
                         (i, result)
                     })

@@ -421,7 +421,7 @@ impl Registry {
                 &built
             }
         };
-        let offline_url = self.config.offline().then(|| entry.hf_url(self.config.hf_endpoint()).to_string());
+        let offline_endpoint = self.config.offline().then(|| self.config.hf_endpoint());
         let path =
             crate::download::Resolver::new(&self.dir, sources, self.config.retry(), self.progress.as_ref())
                 .with_connections(self.config.connections())
@@ -429,7 +429,7 @@ impl Registry {
                 .with_caches(self.config.caches())
                 .with_lock_timeout(self.config.lock_timeout())
                 .with_cancel(crate::download::Cancel(&self.cancel))
-                .ensure_model(entry, offline_url.as_deref())?;
+                .ensure_model(entry, offline_endpoint)?;
         files.touch_used();
         if self.config.share_hf_cache() {
             // A cache that cannot be written does not fail the download; it is reported.

@@ -197,27 +197,35 @@ pub(super) fn projector<'a>(
 ) -> Result<Option<&'a Sibling>, String> {
     match option {
         Projector::Skip => Ok(None),
-        Projector::File(file) => info
-            .siblings
-            .iter()
-            .find(|s| s.rfilename.eq_ignore_ascii_case(file))
-            .or_else(|| {
-                let mut by_name =
-                    info.siblings.iter().filter(|s| base_name(&s.rfilename).eq_ignore_ascii_case(file));
-                match (by_name.next(), by_name.next()) {
-                    (Some(one), None) => Some(one),
-                    _ => None,
+        Projector::File(file) => {
+            let exact = info.siblings.iter().find(|s| s.rfilename.eq_ignore_ascii_case(file));
+            let mut by_name =
+                info.siblings.iter().filter(|s| base_name(&s.rfilename).eq_ignore_ascii_case(file));
+            let found = exact.or_else(|| match (by_name.next(), by_name.next()) {
+                (Some(one), None) => Some(one),
+                _ => None,
+            });
+            match found {
+                Some(s) if !s.rfilename.to_ascii_lowercase().ends_with(".gguf") => {
+                    Err(format!("{} is not a GGUF file, so not a projector", s.rfilename))
                 }
-            })
-            .map(Some)
-            .ok_or_else(|| {
-                let all: Vec<&Sibling> = info
-                    .siblings
-                    .iter()
-                    .filter(|s| s.rfilename.to_ascii_lowercase().contains("mmproj"))
-                    .collect();
-                format!("the repository has no projector {file} (or several of that name){}", listing(&all))
-            }),
+                Some(s) if s.rfilename == weights => {
+                    Err(format!("{} is the weights, not a projector", s.rfilename))
+                }
+                Some(s) => Ok(Some(s)),
+                None => {
+                    let all: Vec<&Sibling> = info
+                        .siblings
+                        .iter()
+                        .filter(|s| s.rfilename.to_ascii_lowercase().contains("mmproj"))
+                        .collect();
+                    Err(format!(
+                        "the repository has no projector {file} (or several of that name){}",
+                        listing(&all)
+                    ))
+                }
+            }
+        }
         Projector::Default => {
             let model_dirs: Vec<&str> = folder(weights).split('/').filter(|d| !d.is_empty()).collect();
             let model_bits = bits(weights);
@@ -265,14 +273,23 @@ pub(super) fn listing(ggufs: &[&Sibling]) -> String {
     if ggufs.is_empty() {
         return String::new();
     }
+    let label = |s: &Sibling| match split_name(base_name(&s.rfilename)).filter(|x| x.count > 1) {
+        Some(x) if x.index != 1 => None,
+        _ if !is_weights(&s.rfilename) => None,
+        _ => Some(quant_label(&s.rfilename).map_or_else(|| format!("/{}", s.rfilename), |q| format!(":{q}"))),
+    };
+    let labels: Vec<Option<String>> = ggufs.iter().map(|s| label(s)).collect();
     let mut out = String::from(":");
-    for s in ggufs {
+    for (s, how) in ggufs.iter().zip(&labels) {
         let size =
             s.lfs.as_ref().map(|l| l.size).or(s.size).map(|b| ByteSize(b).to_string()).unwrap_or_default();
-        let how = match split_name(base_name(&s.rfilename)).filter(|x| x.count > 1) {
-            Some(x) if x.index != 1 => String::new(),
-            _ if !is_weights(&s.rfilename) => String::new(),
-            _ => quant_label(&s.rfilename).map_or_else(|| format!("/{}", s.rfilename), |q| format!(":{q}")),
+        // A `:QUANT` that names more than one model is no choice: the file's path is.
+        let how = match how {
+            Some(h) if labels.iter().filter(|l| l.as_ref() == Some(h)).count() > 1 => {
+                format!("/{}", s.rfilename)
+            }
+            Some(h) => h.clone(),
+            None => String::new(),
         };
         out.push_str(&format!("\n  {how:<12} {:<48} {size:>10}", s.rfilename));
     }

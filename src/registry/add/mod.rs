@@ -277,8 +277,58 @@ impl Registry {
                 ))
             }
         };
+        let whole_header = header.is_some();
         let header = header.unwrap_or_default();
-        if shards > 1 && header.split_count != u32::try_from(shards).ok() {
+        // The first shard's `split.count` (when its header could be read whole), and every
+        // later shard's own `split.no` and `split.count` (their headers hold only those keys).
+        let files = entry.file_entries();
+        for (i, shard) in files.iter().enumerate().take(shards).skip(1) {
+            let mut prefix = Prefix::new(&source, shard);
+            let got = gguf::read_header_prefix(&mut prefix);
+            if let Some(e) = prefix.error.take() {
+                return Err(hub(e, format!("reading the header of {}", shard.hf_filename)));
+            }
+            let said = got.as_ref().ok().map(|h| (h.split_no, h.split_count));
+            if said != Some((u32::try_from(i).ok(), u32::try_from(shards).ok())) {
+                return Err(fail(
+                    &parsed,
+                    ErrorKind::Integrity,
+                    format!(
+                        "{} is shard {} of {shards} by its name, but its header says {}",
+                        shard.hf_filename,
+                        i + 1,
+                        match said {
+                            Some((Some(no), Some(count))) =>
+                                format!("`split.no` = {no} (from 0), `split.count` = {count}"),
+                            Some(_) => "nothing of a split (no `split.no` or `split.count`)".into(),
+                            None => "nothing readable".into(),
+                        }
+                    ),
+                ));
+            }
+        }
+        // A projector given by name must be one: llama.cpp's projectors are `clip` models.
+        if let (Projector::File(_), Some(p)) =
+            (&options.projector, files.iter().find(|f| f.role() == FileRole::Mmproj))
+        {
+            let mut prefix = Prefix::new(&source, p);
+            let arch = gguf::read_header_prefix(&mut prefix).ok().and_then(|h| h.architecture);
+            if let Some(e) = prefix.error.take() {
+                return Err(hub(e, format!("reading the header of {}", p.hf_filename)));
+            }
+            if arch.as_deref() != Some("clip") {
+                return Err(fail(
+                    &parsed,
+                    ErrorKind::Integrity,
+                    format!(
+                        "{} is not a projector: its `general.architecture` is {}, a projector's is `clip`",
+                        p.hf_filename,
+                        arch.map_or("not readable".into(), |a| format!("`{a}`"))
+                    ),
+                ));
+            }
+        }
+        if shards > 1 && whole_header && header.split_count != u32::try_from(shards).ok() {
             return Err(fail(
                 &parsed,
                 ErrorKind::Integrity,
