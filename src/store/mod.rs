@@ -74,18 +74,29 @@ impl ModelsDir {
         crate::fs::create_dir(&self.state_dir())
     }
 
-    /// The regular `.gguf` files directly in the directory (not its state folder), by name
-    /// with their sizes, sorted by name. Symbolic links are not followed.
+    /// The regular `.gguf` files in the directory and in its folders one level down (where
+    /// multi-file models live; never its state folder), by path relative to it (`a.gguf`,
+    /// `Big-Q4_K_M/Big-Q4_K_M-00001-of-00002.gguf`) with their sizes, sorted. Symbolic links
+    /// are not followed.
     pub fn gguf_files(&self) -> Vec<(String, u64)> {
-        let Ok(read) = fs::read_dir(&self.root) else { return Vec::new() };
-        let mut files: Vec<(String, u64)> = read
-            .filter_map(|e| {
-                let e = e.ok()?;
-                let name = e.file_name().into_string().ok()?;
-                let meta = e.metadata().ok().filter(fs::Metadata::is_file)?;
-                name.to_ascii_lowercase().ends_with(".gguf").then_some((name, meta.len()))
-            })
-            .collect();
+        let mut files = Vec::new();
+        let list = |dir: &Path, prefix: &str, files: &mut Vec<(String, u64)>, subdirs: &mut Vec<String>| {
+            let Ok(read) = fs::read_dir(dir) else { return };
+            for e in read.flatten() {
+                let Ok(name) = e.file_name().into_string() else { continue };
+                let Ok(meta) = e.path().symlink_metadata() else { continue };
+                if meta.is_file() && name.to_ascii_lowercase().ends_with(".gguf") {
+                    files.push((format!("{prefix}{name}"), meta.len()));
+                } else if meta.is_dir() && !name.starts_with('.') {
+                    subdirs.push(name);
+                }
+            }
+        };
+        let mut subdirs = Vec::new();
+        list(&self.root, "", &mut files, &mut subdirs);
+        for sub in subdirs {
+            list(&self.root.join(&sub), &format!("{sub}/"), &mut files, &mut Vec::new());
+        }
         files.sort();
         files
     }
@@ -104,7 +115,8 @@ impl ModelsDir {
 
     /// Whether the entry is pinned (prune never removes it).
     pub fn is_pinned(&self, entry: &ModelEntry) -> bool {
-        self.pinned().iter().any(|f| *f == entry.hf_filename)
+        let key = pin_key(entry);
+        self.pinned().contains(&key)
     }
 
     /// Pins or unpins the entry (the list is rewritten atomically, under a lock, so that two
@@ -120,14 +132,25 @@ impl ModelsDir {
             return Ok(false);
         }
         let mut pins = self.pinned();
-        pins.retain(|f| *f != entry.hf_filename);
+        let key = pin_key(entry);
+        pins.retain(|f| *f != key);
         if pinned {
-            pins.push(entry.hf_filename.to_string());
+            pins.push(key);
         }
         let mut text = pins.join("\n");
         text.push('\n');
         crate::fs::write_atomic(&self.pins_path(), text.as_bytes())?;
         Ok(true)
+    }
+}
+
+/// What the list of pins holds for `entry`: its file name, or the path of a multi-file
+/// model's first file in the models directory (`Big-Q4_K_M/Big-Q4_K_M-00001-of-00002.gguf`).
+fn pin_key(entry: &ModelEntry) -> String {
+    if entry.is_multi_file() {
+        entry.local_file()
+    } else {
+        entry.hf_filename.to_string()
     }
 }
 

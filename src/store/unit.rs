@@ -107,7 +107,7 @@ impl ModelUnit {
         for ((_, files), plan) in self.parts.iter().zip(&plans) {
             removed |= files.remove_planned(plan)?;
         }
-        if self.parts.len() > 1 {
+        if self.first().relative_path().contains('/') {
             // The model's folder goes when empty (never the folder of its state: a waiter may
             // hold a lock file in it open).
             if let Some(dir) = self.model_path().parent() {

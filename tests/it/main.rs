@@ -20,6 +20,7 @@ mod hostile;
 mod locks;
 mod logs;
 mod multifile;
+mod multifile_edges;
 mod oci;
 mod resolver;
 mod share;

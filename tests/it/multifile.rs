@@ -13,15 +13,15 @@ use std::time::{Duration, Instant};
 use crate::support::hub::{Faults, Hub};
 use crate::support::{gguf_file, sha256_hex, test_env, Run, Sandbox};
 
-const SHARDS: [&str; 3] = [
+pub(crate) const SHARDS: [&str; 3] = [
     "Q4_K_M/Big-Q4_K_M-00001-of-00003.gguf",
     "Q4_K_M/Big-Q4_K_M-00002-of-00003.gguf",
     "Q4_K_M/Big-Q4_K_M-00003-of-00003.gguf",
 ];
-const MMPROJ: &str = "mmproj-F16.gguf";
+pub(crate) const MMPROJ: &str = "mmproj-F16.gguf";
 const SINGLE: &str = "Big-Q8_0.gguf";
 /// The folder of the models directory that holds the split model.
-const UNIT: &str = "Big-Q4_K_M";
+pub(crate) const UNIT: &str = "Big-Q4_K_M";
 
 fn string(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u64).to_le_bytes());
@@ -30,7 +30,7 @@ fn string(out: &mut Vec<u8>, s: &str) {
 
 /// Appends `gguf-split`'s keys to a header (and counts them): `split.no` (u16, from 0),
 /// `split.count` (u16), `split.tensors.count` (i32).
-fn with_split_keys(mut header: Vec<u8>, no: u16, count: u16, tensors: i32) -> Vec<u8> {
+pub(crate) fn with_split_keys(mut header: Vec<u8>, no: u16, count: u16, tensors: i32) -> Vec<u8> {
     let kv = u64::from_le_bytes(header[16..24].try_into().unwrap()) + 3;
     header[16..24].copy_from_slice(&kv.to_le_bytes());
     string(&mut header, "split.no");
@@ -46,7 +46,7 @@ fn with_split_keys(mut header: Vec<u8>, no: u16, count: u16, tensors: i32) -> Ve
 }
 
 /// A later shard's header: the magic, version 3, no tensors of its own here, only the split keys.
-fn later_shard_header(no: u16, count: u16) -> Vec<u8> {
+pub(crate) fn later_shard_header(no: u16, count: u16) -> Vec<u8> {
     let mut h = b"GGUF".to_vec();
     h.extend_from_slice(&3u32.to_le_bytes());
     h.extend_from_slice(&0u64.to_le_bytes());
@@ -55,7 +55,7 @@ fn later_shard_header(no: u16, count: u16) -> Vec<u8> {
 }
 
 /// The three shards of a split of `count` (as its first shard says) with these sizes.
-fn shards(sizes: [usize; 3], count: u16) -> Vec<Vec<u8>> {
+pub(crate) fn shards(sizes: [usize; 3], count: u16) -> Vec<Vec<u8>> {
     let first = with_split_keys(strata_model::gguf::test_header("llama", 2048, 15), 0, count, 291);
     vec![
         gguf_file(first, sizes[0], 1),
@@ -64,15 +64,15 @@ fn shards(sizes: [usize; 3], count: u16) -> Vec<Vec<u8>> {
     ]
 }
 
-struct Repo {
-    hub: Hub,
-    sb: Sandbox,
-    files: Vec<(String, Vec<u8>)>,
+pub(crate) struct Repo {
+    pub(crate) hub: Hub,
+    pub(crate) sb: Sandbox,
+    pub(crate) files: Vec<(String, Vec<u8>)>,
 }
 
 impl Repo {
     /// The Hub look-alike with the split in `Q4_K_M/`, a projector and a single-file quant.
-    fn new(sizes: [usize; 3]) -> Self {
+    pub(crate) fn new(sizes: [usize; 3]) -> Self {
         let hub = Hub::start();
         let mut files: Vec<(String, Vec<u8>)> =
             SHARDS.iter().map(|s| s.to_string()).zip(shards(sizes, 3)).collect();
@@ -84,34 +84,34 @@ impl Repo {
         Self { hub, sb: Sandbox::new(), files }
     }
 
-    fn bytes(&self, name: &str) -> &[u8] {
+    pub(crate) fn bytes(&self, name: &str) -> &[u8] {
         &self.files.iter().find(|(n, _)| n == name).unwrap().1
     }
 
-    fn cmd(&self) -> Command {
+    pub(crate) fn cmd(&self) -> Command {
         let mut c = self.sb.cmd();
         c.env("HF_ENDPOINT", self.hub.endpoint()).env("SSL_CERT_FILE", &self.hub.ca_file);
         c
     }
 
-    fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         Run::of(self.cmd().args(args).output().unwrap())
     }
 
-    fn add_big(&self) -> Run {
+    pub(crate) fn add_big(&self) -> Run {
         self.run(&["add", "hf.co/test-org/test-repo:Q4_K_M", "--name", "big"]).ok()
     }
 
-    fn unit(&self) -> PathBuf {
+    pub(crate) fn unit(&self) -> PathBuf {
         self.sb.models().join(UNIT)
     }
 
-    fn local(&self, repo_path: &str) -> PathBuf {
+    pub(crate) fn local(&self, repo_path: &str) -> PathBuf {
         self.unit().join(repo_path.rsplit('/').next().unwrap())
     }
 
     /// Every file of the split model (shards, projector) and its local path.
-    fn unit_files(&self) -> Vec<(&str, PathBuf)> {
+    pub(crate) fn unit_files(&self) -> Vec<(&str, PathBuf)> {
         SHARDS.iter().copied().chain([MMPROJ]).map(|f| (f, self.local(f))).collect()
     }
 }
@@ -382,7 +382,7 @@ fn huggingface_hub_reads_a_shared_split_model_offline() {
 }
 
 /// A second machine: the same catalog, nothing downloaded, the Hub unreachable.
-fn second_node(r: &Repo) -> Sandbox {
+pub(crate) fn second_node(r: &Repo) -> Sandbox {
     let node = Sandbox::new();
     fs::create_dir_all(node.models()).unwrap();
     fs::copy(r.sb.models().join("catalog.json"), node.models().join("catalog.json")).unwrap();
