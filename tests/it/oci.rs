@@ -141,12 +141,17 @@ fn missing_or_wrong_credentials_are_a_clear_error_that_names_the_registry() {
     assert!(refused.stderr.contains("refused the credentials"), "{}", refused.stderr);
     assert!(refused.stderr.contains(&auth.display().to_string()), "names the file: {}", refused.stderr);
     assert!(!refused.stderr.contains(PASSWORD) && !refused.stderr.contains(&wrong), "{}", refused.stderr);
-    // A credential helper is named, not run.
+    // A credential helper that is not installed is named.
     let helper = node.tmp.path().join("helper");
     fs::create_dir_all(&helper).unwrap();
     fs::write(helper.join("config.json"), r#"{"credsStore":"desktop"}"#).unwrap();
-    let r2 = pull(&node, &r, &dead, Some(&helper), &r.location("fleet/models")).code(5);
-    assert!(r2.stderr.contains("docker-credential-desktop"), "{}", r2.stderr);
+    let r2 = pull(&node, &r, &dead, Some(&helper), &r.location("fleet/models"));
+    assert_ne!(r2.code, 0);
+    assert!(
+        r2.stderr.contains("docker-credential-desktop") && r2.stderr.contains("not installed"),
+        "{}",
+        r2.stderr
+    );
 }
 
 fn base64_of(s: &str) -> String {
@@ -215,4 +220,81 @@ fn a_redirect_to_storage_is_followed_without_the_credentials() {
     let storage = hub.cdn_gets();
     assert!(!storage.is_empty());
     assert!(storage.iter().all(|s| !s.headers.contains_key("authorization")), "{storage:#?}");
+}
+
+/// A credential helper on PATH, as docker runs it: `get`, the registry on standard input, its
+/// JSON answer on standard output. `behaviour`: `ok` (the test user's credentials, after
+/// checking the registry it was asked about), `none` (docker-credential-helpers' "not found"),
+/// `garbage`, `hang`.
+fn credential_helper(dir: &std::path::Path, name: &str, host: &str, behaviour: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let body = match behaviour {
+        "ok" => format!(
+            "read -r server || true\n[ \"$server\" = \"{host}\" ] || {{ echo \"asked about $server\" >&2; exit 1; }}\n\
+             printf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' \"$server\"\n"
+        ),
+        "none" => "echo 'credentials not found in native keychain'\nexit 1\n".to_string(),
+        "garbage" => "echo 'this is not json {'\n".to_string(),
+        _ => "exec sleep 600\n".to_string(),
+    };
+    let path = dir.join(format!("docker-credential-{name}"));
+    fs::write(&path, format!("#!/bin/sh\n[ \"$1\" = get ] || exit 2\n{body}")).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn credentials_from_a_helper_push_and_pull_and_a_broken_helper_is_named() {
+    let Some(r) = Registry::start(Auth::Basic) else { return };
+    let (sb, bytes, _) = seeded(300_000);
+    let host = r.addr.to_string();
+    let bin = sb.tmp.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    for (name, behaviour) in
+        [("strata-ok", "ok"), ("strata-none", "none"), ("strata-garbage", "garbage"), ("strata-hang", "hang")]
+    {
+        credential_helper(&bin, name, &host, behaviour);
+    }
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let config = |store: &str| {
+        let dir = sb.tmp.path().join(store);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("config.json"), format!(r#"{{"credHelpers":{{"{host}":"{store}"}}}}"#)).unwrap();
+        dir
+    };
+    let push_with = |store: &str| {
+        let mut c = sb.cmd();
+        with_registry(&mut c, &r, Some(&config(store)));
+        c.env("PATH", &path);
+        Run::of(c.args(["mirror", "push", &r.location("fleet/models"), "tiny"]).output().unwrap())
+    };
+    let ok = push_with("strata-ok").ok();
+    assert!(ok.stdout.contains("copied"), "{}", ok.stdout);
+    assert!(!ok.stdout.contains(PASSWORD) && !ok.stderr.contains(PASSWORD));
+
+    let (node, dead) = fresh_node(&bytes);
+    let mut c = node.cmd();
+    with_registry(&mut c, &r, Some(&config("strata-ok")));
+    c.env("PATH", &path).env("HF_ENDPOINT", &dead).env("STRATA_MODELS_MIRROR", r.location("fleet/models"));
+    Run::of(c.args(["download", "tiny"]).output().unwrap()).ok();
+
+    let none = push_with("strata-none");
+    assert_ne!(none.code, 0);
+    assert!(
+        none.stderr.contains("docker-credential-strata-none") && none.stderr.contains("has none"),
+        "{}",
+        none.stderr
+    );
+    let garbage = push_with("strata-garbage");
+    assert_ne!(garbage.code, 0);
+    assert!(
+        garbage.stderr.contains("not its JSON answer") && !garbage.stderr.contains("this is not json"),
+        "{}",
+        garbage.stderr
+    );
+    let started = std::time::Instant::now();
+    let hang = push_with("strata-hang");
+    assert_ne!(hang.code, 0);
+    assert!(hang.stderr.contains("did not answer within"), "{}", hang.stderr);
+    assert!(started.elapsed() < std::time::Duration::from_secs(120), "a bounded wait");
 }

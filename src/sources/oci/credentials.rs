@@ -2,8 +2,9 @@
 //! `auth.json` and Docker's `config.json` (the files of [`crate::Config::registry_auth_files`],
 //! in order). Both hold `auths`, keyed by registry host (`host:port`, or a namespace such as
 //! `host/team`, the most specific winning), each with `auth` (base64 of `user:password`) or
-//! `identitytoken` (an OAuth2 refresh token). Credential helpers (`credsStore`,
-//! `credHelpers`) are not run: they are named, so that the user knows where the secret is.
+//! `identitytoken` (an OAuth2 refresh token). A registry with no entry there but a credential
+//! helper (`credHelpers` for its host, else `credsStore`) is asked through that helper, as
+//! docker asks it ([`super::helper`]).
 
 use std::path::{Path, PathBuf};
 
@@ -29,9 +30,9 @@ pub(crate) enum Credential {
 /// What the credential files hold for a registry.
 #[derive(Clone, Debug)]
 pub(crate) enum Lookup {
-    /// A credential, and the file it came from.
-    Found(Credential, PathBuf),
-    /// The credential is kept by a helper this crate does not run.
+    /// A credential, and where it came from (a file, or a helper and the file naming it).
+    Found(Credential, String),
+    /// The registry's credentials would be kept by a helper, which has none for it.
     Helper {
         /// The helper (`desktop`, `ecr-login`, …: the program is `docker-credential-<helper>`).
         helper: String,
@@ -106,7 +107,7 @@ pub(crate) fn lookup(files: &[PathBuf], host: &str, repository: &str) -> Result<
             .max_by_key(|(n, _)| *n);
         if let Some((_, entry)) = best {
             if let Some(c) = credential(entry, file)? {
-                return Ok(Lookup::Found(c, file.clone()));
+                return Ok(Lookup::Found(c, file.display().to_string()));
             }
         }
         let helper = parsed
@@ -116,7 +117,25 @@ pub(crate) fn lookup(files: &[PathBuf], host: &str, repository: &str) -> Result<
             .map(|(_, h)| h.clone())
             .or(parsed.creds_store);
         if let Some(helper) = helper.filter(|h| !h.trim().is_empty()) {
-            return Ok(Lookup::Helper { helper, file: file.clone() });
+            let named_in = file.display().to_string();
+            let server = super::helper::server_url(host);
+            let answer =
+                super::helper::get(helper.trim(), &server, &named_in, super::helper::HELPER_TIMEOUT)?;
+            return Ok(match answer {
+                Some(answer) => {
+                    let credential = if answer.user == "<token>" {
+                        Credential::IdentityToken(answer.secret)
+                    } else {
+                        Credential::Basic { user: answer.user, password: answer.secret }
+                    };
+                    let from = format!(
+                        "the credential helper docker-credential-{} (named in {named_in})",
+                        helper.trim()
+                    );
+                    Lookup::Found(credential, from)
+                }
+                None => Lookup::Helper { helper, file: file.clone() },
+            });
         }
     }
     Ok(Lookup::None)
@@ -179,19 +198,22 @@ mod tests {
             ),
         );
         let files = [dir.path().join("missing.json"), podman, docker.clone()];
-        let user = |host: &str, repo: &str| match lookup(&files, host, repo).unwrap() {
-            Lookup::Found(Credential::Basic { user, .. }, _) => user,
-            Lookup::Found(Credential::IdentityToken(_), _) => "<token>".into(),
-            Lookup::Helper { helper, .. } => format!("<helper {helper}>"),
-            Lookup::None => "<none>".into(),
+        let user = |host: &str, repo: &str| match lookup(&files, host, repo) {
+            Ok(Lookup::Found(Credential::Basic { user, .. }, _)) => user,
+            Ok(Lookup::Found(Credential::IdentityToken(_), _)) => "<token>".into(),
+            Ok(Lookup::Helper { helper, .. }) => format!("<helper {helper}>"),
+            Ok(Lookup::None) => "<none>".into(),
+            Err(e) => format!("<error {e}>"),
         };
         assert_eq!(user("reg.example:5000", "models/x"), "alice");
         assert_eq!(user("reg.example:5000", "team/x"), "bob");
         assert_eq!(user("reg.example:5000", "teamwork/x"), "alice", "a namespace matches at a boundary");
         assert_eq!(user("other.example", "m"), "carol");
         assert_eq!(user("tok.example", "m"), "<token>");
-        assert_eq!(user("ecr.example", "m"), "<helper ecr-login>");
-        assert_eq!(user("nowhere.example", "m"), "<helper desktop>");
+        // The helpers are asked (these are not installed here: the error names each).
+        let ecr = user("ecr.example", "m");
+        assert!(ecr.contains("docker-credential-ecr-login") && ecr.contains("not installed"), "{ecr}");
+        assert!(user("nowhere.example", "m").contains("docker-credential-desktop"));
         std::fs::write(&docker, "{").unwrap();
         let err = lookup(&files, "nowhere.example", "m").unwrap_err();
         assert!(err.contains("config.json") && err.contains("not a registry credentials file"), "{err}");

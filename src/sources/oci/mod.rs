@@ -31,6 +31,7 @@ use crate::error::{ErrorKind, Result, SourceError};
 
 mod auth;
 mod credentials;
+mod helper;
 pub(crate) mod manifest;
 mod push;
 
@@ -216,14 +217,13 @@ impl OciSource {
     fn refused(&self, lookup: &Lookup, sent: bool) -> SourceError {
         let (host, repo) = (self.host(), &self.repository);
         let reason = match lookup {
-            Lookup::Found(_, file) if sent => format!(
-                "{host} refused the credentials for {host}/{repo} from {}; log in again (docker login {host}, or podman login {host})",
-                file.display()
+            Lookup::Found(_, from) if sent => format!(
+                "{host} refused the credentials for {host}/{repo} from {from}; log in again (docker login {host}, or podman login {host})"
             ),
             Lookup::Helper { helper, file } => format!(
                 "{host} asks for credentials for {host}/{repo}, and {} keeps them in the credential helper \
-                 `docker-credential-{helper}`, which strata-model does not run: log in with podman \
-                 (podman login {host}) or point REGISTRY_AUTH_FILE at a file with an `auth` entry for {host}",
+                 `docker-credential-{helper}`, which has none for {host}: run `docker login {host}`, or log in \
+                 with podman (podman login {host}) or point REGISTRY_AUTH_FILE at a file with an `auth` entry for {host}",
                 file.display()
             ),
             _ => format!(
@@ -393,7 +393,7 @@ impl ModelSource for OciSource {
         let status = resp.status();
         drain(resp.into_body());
         let credentials = match self.state(|s| s.credential.clone()) {
-            Some(Lookup::Found(_, file)) => format!(", credentials from {}", file.display()),
+            Some(Lookup::Found(_, from)) => format!(", credentials from {from}"),
             _ => String::new(),
         };
         let ms = started.elapsed().as_millis();
