@@ -1,5 +1,6 @@
 //! Shows downloads on stderr, unless `--quiet`: on a terminal, a bar as wide as the terminal
-//! (a short form below 60 columns); elsewhere (a CI log, a pipe), a start line, a progress
+//! (a short form below 60 columns) for each file in flight (the files of a multi-file model
+//! are fetched at once); elsewhere (a CI log, a pipe), a start line, a progress
 //! line at most every 10 % or 10 s, and no control characters. Speed and time left count this
 //! run's bytes only (not those resumed from disk), smoothed. After a verified download, one
 //! line says so (`✓ minilm 25.0 MB, SHA-256 verified, 1.2 s`). Notices (waiting for another
@@ -13,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle, WeakProgressBar};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use strata_model::{ByteSize, Progress, ProgressFn};
 
 /// Below this many columns the bar gives way to a short form.
@@ -121,11 +122,12 @@ fn connecting(host: &str, waited: Duration, addresses: &[SocketAddr]) -> String 
     format!("still connecting to {host} after {} s ({list})", waited.as_secs())
 }
 
-/// The bar being drawn, if any: log lines ([`StderrLines`]) are written with it cleared.
-static BAR: Mutex<Option<WeakProgressBar>> = Mutex::new(None);
+/// The bars being drawn (on a terminal): log lines ([`StderrLines`]) are written with them
+/// cleared.
+static BARS: std::sync::OnceLock<MultiProgress> = std::sync::OnceLock::new();
 
-/// Writes to stderr without breaking the bar being drawn: it is cleared, the bytes written,
-/// the bar drawn again (log events come as one write each, a whole line).
+/// Writes to stderr without breaking the bars being drawn: they are cleared, the bytes
+/// written, the bars drawn again (log events come as one write each, a whole line).
 pub struct StderrLines;
 
 impl std::io::Write for StderrLines {
@@ -134,9 +136,8 @@ impl std::io::Write for StderrLines {
     }
 
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        let bar = BAR.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(WeakProgressBar::upgrade);
-        match bar {
-            Some(bar) => bar.suspend(|| std::io::stderr().write_all(buf)),
+        match BARS.get() {
+            Some(bars) => bars.suspend(|| std::io::stderr().write_all(buf)),
             None => std::io::stderr().write_all(buf),
         }
     }
@@ -146,7 +147,22 @@ impl std::io::Write for StderrLines {
     }
 }
 
-/// The download in progress.
+/// Clears the bars left by a download that ended without finishing them (a file that failed).
+pub fn clear() {
+    if let Some(bars) = BARS.get() {
+        let _ = bars.clear();
+    }
+}
+
+/// A line on stderr, above the bars when there are some.
+fn line(text: &str) {
+    match BARS.get() {
+        Some(bars) => bars.suspend(|| eprintln!("{text}")),
+        None => eprintln!("{text}"),
+    }
+}
+
+/// A download in progress (one per file in flight).
 struct Current {
     model: String,
     total: u64,
@@ -167,17 +183,15 @@ pub fn reporter(quiet: bool, json: bool) -> Option<ProgressFn> {
     // A bar needs a terminal that can draw one: indicatif draws nothing where TERM is unset
     // or `dumb` (a container's `-t` without TERM), so such a terminal gets a log's lines.
     let tty = std::io::stderr().is_terminal() && !console::is_dumb();
-    let current: Mutex<Option<Current>> = Mutex::new(None);
+    let bars =
+        tty.then(|| BARS.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())));
+    let in_flight: Mutex<Vec<Current>> = Mutex::new(Vec::new());
     Some(Arc::new(move |p: &Progress<'_>| {
         if json && !matches!(p, Progress::ShareFailed { .. }) {
             return;
         }
-        let mut current = current.lock().unwrap_or_else(|e| e.into_inner());
-        let note =
-            |current: &Option<Current>, text: String| match current.as_ref().and_then(|c| c.bar.as_ref()) {
-                Some(b) => b.println(text),
-                None => eprintln!("{text}"),
-            };
+        let mut in_flight = in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let current = &mut in_flight;
         match p {
             Progress::WaitingForLock { model, lock, holder, waited } => {
                 let who = holder.map_or_else(|| "another process".to_string(), |h| h.to_string());
@@ -186,60 +200,50 @@ pub fn reporter(quiet: bool, json: bool) -> Option<ProgressFn> {
                 } else {
                     format!("still waiting for {who}, which is downloading {model} ({} s so far)", waited.as_secs())
                 };
-                note(&current, text)
+                line(&text)
             }
-            Progress::NoLocks { dir, reason } => note(
-                &current,
-                format!(
+            Progress::NoLocks { dir, reason } => line(&format!(
                     "file locks do not work in {}: {reason}; models are locked there with claim files, and each \
                      download writes a partial file of its own",
                     dir.display()
                 ),
             ),
-            Progress::Restarting { model, reason } => note(&current, format!("{model}: {reason}")),
+            Progress::Restarting { model, reason } => line(&format!("{model}: {reason}")),
             Progress::Verifying { model, bytes } => {
-                note(&current, format!("verifying the {} file already present for {model}", ByteSize(*bytes)))
+                line(&format!("verifying the {} file already present for {model}", ByteSize(*bytes)))
             }
-            Progress::ReadOnly { model, dir, bytes } => note(
-                &current,
-                format!(
+            Progress::ReadOnly { model, dir, bytes } => line(&format!(
                     "{} is read-only: verifying {model} ({}) once for this process, as no stamp can be saved there",
                     dir.display(),
                     ByteSize(*bytes)
                 ),
             ),
-            Progress::VerifyingCopy { model, path, tool, bytes } => note(
-                &current,
-                format!(
+            Progress::VerifyingCopy { model, path, tool, bytes } => line(&format!(
                     "verifying the copy of {model} found in {tool}: {} ({})",
                     path.display(),
                     ByteSize(*bytes)
                 ),
             ),
             Progress::Started { model, source, resumed_from, total } => {
-                if let Some(b) = current.take().and_then(|c| c.bar) {
-                    b.finish_and_clear();
+                if let Some(i) = current.iter().position(|c| c.model == *model) {
+                    if let Some(b) = current.remove(i).bar {
+                        b.finish_and_clear();
+                    }
                 }
                 if *resumed_from > 0 {
-                    eprintln!(
-                        "resuming {model} at {} of {} from {source}",
-                        ByteSize(*resumed_from),
-                        ByteSize(*total)
-                    );
+                    line(&format!("resuming {model} at {} of {} from {source}", ByteSize(*resumed_from), ByteSize(*total)));
                 } else if !tty {
                     eprintln!("downloading {model} ({}) from {source}", ByteSize(*total));
                 }
                 let rate = Arc::new(Mutex::new(Rate::new(*resumed_from)));
-                let bar = tty.then(|| {
+                let bar = bars.map(|bars| {
                     let width = console::Term::stderr().size().1;
-                    let b = ProgressBar::with_draw_target(Some(*total), ProgressDrawTarget::stderr())
-                        .with_style(style(rate.clone(), width));
+                    let b = bars.add(ProgressBar::new(*total).with_style(style(rate.clone(), width)));
                     b.set_position(*resumed_from);
                     b.set_message(model.to_string());
-                    *BAR.lock().unwrap_or_else(|e| e.into_inner()) = Some(b.downgrade());
                     b
                 });
-                *current = Some(Current {
+                current.push(Current {
                     model: model.to_string(),
                     total: *total,
                     rate,
@@ -248,8 +252,8 @@ pub fn reporter(quiet: bool, json: bool) -> Option<ProgressFn> {
                     line_tenth: resumed_from * 100 / (*total).max(1) / LINE_EVERY_PERCENT,
                 });
             }
-            Progress::Advanced { done, total, .. } => {
-                if let Some(c) = current.as_mut() {
+            Progress::Advanced { model, done, total } => {
+                if let Some(c) = current.iter_mut().find(|c| c.model == *model) {
                     c.rate.lock().unwrap_or_else(|e| e.into_inner()).update(*done);
                     match &c.bar {
                         Some(b) => b.set_position(*done),
@@ -276,22 +280,25 @@ pub fn reporter(quiet: bool, json: bool) -> Option<ProgressFn> {
                 }
             }
             Progress::Finished { model, bytes, elapsed, .. } => {
-                if let Some(b) = current.take().and_then(|c| c.bar) {
-                    b.finish_and_clear();
+                if let Some(i) = current.iter().position(|c| c.model == *model) {
+                    if let Some(b) = current.remove(i).bar {
+                        b.finish_and_clear();
+                    }
                 }
-                eprintln!("✓ {model} {}, SHA-256 verified, {:.1} s", ByteSize(*bytes), elapsed.as_secs_f64());
+                line(&format!("✓ {model} {}, SHA-256 verified, {:.1} s", ByteSize(*bytes), elapsed.as_secs_f64()));
             }
-            Progress::Connecting { host, waited, addresses } => note(&current, connecting(host, *waited, addresses)),
-            Progress::Retrying { model, source, reason, delay } => note(
-                &current,
-                format!("{model}: {source}: {reason}; retrying in {:.1}s", delay.as_secs_f64()),
+            Progress::Connecting { host, waited, addresses } => line(&connecting(host, *waited, addresses)),
+            Progress::Retrying { model, source, reason, delay } => line(&format!("{model}: {source}: {reason}; retrying in {:.1}s", delay.as_secs_f64()),
             ),
             Progress::SourceFailed { model, source, reason } => {
-                note(&current, format!("{model}: {source} failed: {reason}; trying the next source"))
+                if let Some(i) = current.iter().position(|c| c.model == *model) {
+                    if let Some(b) = current.remove(i).bar {
+                        b.finish_and_clear();
+                    }
+                }
+                line(&format!("{model}: {source} failed: {reason}; trying the next source"))
             }
-            Progress::ShareFailed { model, cache, reason } => note(
-                &current,
-                format!(
+            Progress::ShareFailed { model, cache, reason } => line(&format!(
                     "strata-model: warning: {model} was downloaded, but not shared into the Hugging Face cache{}: {reason}",
                     cache.map(|c| format!(" {}", c.display())).unwrap_or_default()
                 ),

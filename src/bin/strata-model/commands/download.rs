@@ -18,6 +18,7 @@ pub fn run(registry: Registry, ui: &Ui, names: &[String], all: bool, quiet: bool
     let mut first_error: Option<RegistryError> = None;
     for name in &names {
         let result = registry.ensure(name);
+        crate::progress::clear();
         results.push(Checked::of(name, &result));
         match result {
             Ok(path) => {
