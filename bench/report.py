@@ -129,6 +129,19 @@ def check(name, ok, value):
     checks.append((name, ok, value))
 
 
+if med("wan-many", "strata-model-one"):
+    one, eight = med("wan-many", "strata-model-one"), med("wan-many", "strata-model-eight")
+    out.append("")
+    out.append("Many models at once (WAN: Hub RTT 80 ms, CDN RTT 20 ms, 20 MB/s per connection): "
+               "`download` of eight 4 MiB models against one (target: at most 2 times).")
+    out.append("")
+    out.append("| download | median time | Hub requests | CDN connections |")
+    out.append("|---|---:|---:|---:|")
+    for client, label in (("strata-model-one", "one model"), ("strata-model-eight", "eight models at once")):
+        c = count("wan-many", client)
+        out.append(f"| {label} | {med('wan-many', client):.2f} s | {c[0]:.0f} | {c[3]:.0f} |" if c else
+                   f"| {label} | {med('wan-many', client):.2f} s | | |")
+    out.append(f"| eight / one | {eight / one:.2f} | | |")
 if med("wan-256", "strata-model"):
     ours = med("wan-256", "strata-model")
     for peer, want in [("aria2c-x16", 1.5), ("aria2c-x8", 2.0)]:

@@ -16,3 +16,4 @@ mod unit;
 pub use resolver::{auto_connections, Resolver};
 pub(crate) use reuse::candidates;
 pub(crate) use stop::Cancel;
+pub(crate) use unit::{give, shares, take};

@@ -90,7 +90,7 @@ impl Resolver<'_> {
 }
 
 /// Waits until `n` connections of the budget are free, and takes them.
-fn take(free: &Mutex<usize>, returned: &Condvar, n: usize) {
+pub(crate) fn take(free: &Mutex<usize>, returned: &Condvar, n: usize) {
     let mut left = free.lock().unwrap_or_else(|e| e.into_inner());
     while *left < n {
         left = returned.wait(left).unwrap_or_else(|e| e.into_inner());
@@ -99,7 +99,7 @@ fn take(free: &Mutex<usize>, returned: &Condvar, n: usize) {
 }
 
 /// Gives `n` connections back to the budget.
-fn give(free: &Mutex<usize>, returned: &Condvar, n: usize) {
+pub(crate) fn give(free: &Mutex<usize>, returned: &Condvar, n: usize) {
     *free.lock().unwrap_or_else(|e| e.into_inner()) += n;
     returned.notify_all();
 }
@@ -107,7 +107,7 @@ fn give(free: &Mutex<usize>, returned: &Condvar, n: usize) {
 /// Each file's connections out of `budget`, by size (largest remainders), at least one each
 /// and never more than `budget` in all when there are no more files than connections; with
 /// more files than connections, one each (files then wait their turn for a connection).
-fn shares(sizes: &[u64], budget: usize) -> Vec<usize> {
+pub(crate) fn shares(sizes: &[u64], budget: usize) -> Vec<usize> {
     let n = sizes.len();
     if n == 0 {
         return Vec::new();

@@ -22,6 +22,8 @@ mod caches;
 #[cfg(feature = "registry")]
 mod check;
 mod info;
+#[cfg(feature = "registry")]
+mod many;
 mod model_registry;
 #[cfg(feature = "registry")]
 mod prune;
@@ -406,11 +408,26 @@ impl Registry {
 
     #[cfg(feature = "registry")]
     fn ensure_entry(&self, entry: &ModelEntry) -> Result<PathBuf> {
+        self.ensure_entry_with(entry, self.config.connections(), self.config.max_rate(), None)
+    }
+
+    /// [`Registry::ensure`] of `entry` with these connections and rate cap (a share of a
+    /// budget, when several models are fetched at once) and, when given, these sources (built
+    /// once for several models, so that they share one client and its connections).
+    #[cfg(feature = "registry")]
+    pub(crate) fn ensure_entry_with(
+        &self,
+        entry: &ModelEntry,
+        connections: Option<usize>,
+        max_rate: Option<u64>,
+        shared: Option<&[Box<dyn crate::sources::ModelSource>]>,
+    ) -> Result<PathBuf> {
         let files = self.dir.unit(entry);
         let built;
-        let sources: &[Box<dyn crate::sources::ModelSource>] = match &self.sources {
-            Some(s) => s,
-            None => {
+        let sources: &[Box<dyn crate::sources::ModelSource>] = match (&self.sources, shared) {
+            (Some(s), _) => s,
+            (None, Some(s)) => s,
+            (None, None) => {
                 // Built only when the warm check fails: the warm path loads no certificates.
                 if files.is_verified() {
                     files.touch_used();
@@ -424,8 +441,8 @@ impl Registry {
         let offline_endpoint = self.config.offline().then(|| self.config.hf_endpoint());
         let path =
             crate::download::Resolver::new(&self.dir, sources, self.config.retry(), self.progress.as_ref())
-                .with_connections(self.config.connections())
-                .with_max_rate(self.config.max_rate())
+                .with_connections(connections)
+                .with_max_rate(max_rate)
                 .with_caches(self.config.caches())
                 .with_lock_timeout(self.config.lock_timeout())
                 .with_cancel(crate::download::Cancel(&self.cancel))

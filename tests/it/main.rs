@@ -19,6 +19,7 @@ mod headers;
 mod hostile;
 mod locks;
 mod logs;
+mod many;
 mod multifile;
 mod multifile_edges;
 mod oci;

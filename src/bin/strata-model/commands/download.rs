@@ -1,4 +1,5 @@
-//! `strata-model download NAME… | --all`: downloads (verified) and prints each path.
+//! `strata-model download NAME… | --all`: downloads (verified) every model at once, under one
+//! connection budget, and prints each path in the order given.
 
 use strata_model::{Registry, RegistryError};
 
@@ -16,9 +17,10 @@ pub fn run(registry: Registry, ui: &Ui, names: &[String], all: bool, quiet: bool
     let mut results = Vec::new();
     let mut failed = 0;
     let mut first_error: Option<RegistryError> = None;
-    for name in &names {
-        let result = registry.ensure(name);
-        crate::progress::clear();
+    // Every model at once, under one connection budget.
+    let all_results = registry.ensure_many(&names.iter().map(String::as_str).collect::<Vec<_>>());
+    crate::progress::clear();
+    for (name, result) in names.iter().zip(all_results) {
         results.push(Checked::of(name, &result));
         match result {
             Ok(path) => {
