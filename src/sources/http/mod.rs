@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ureq::http::{HeaderMap, StatusCode};
@@ -56,8 +56,10 @@ pub struct HttpSource {
     token: Option<Secret>,
     agent: ureq::Agent,
     mirror: bool,
-    /// Per file: where its bytes are, and how the file host has been answering.
-    files: Mutex<HashMap<String, FileState>>,
+    /// Per file: where its bytes are, and how the file host has been answering; each behind a
+    /// lock of its own, so that one file's resolution (a round trip to the Hub) never holds up
+    /// another's.
+    files: Mutex<HashMap<String, Arc<Mutex<FileState>>>>,
 }
 
 #[derive(Default)]
@@ -170,19 +172,27 @@ impl HttpSource {
         self.token.as_ref().filter(|_| same_origin(url, &self.base))
     }
 
-    fn state<R>(&self, file: &str, f: impl FnOnce(&mut FileState) -> R) -> R {
+    /// The state of `file` (made on first use).
+    fn file_state(&self, file: &str) -> Arc<Mutex<FileState>> {
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
-        f(files.entry(file.to_string()).or_default())
+        files.entry(file.to_string()).or_default().clone()
+    }
+
+    fn state<R>(&self, file: &str, f: impl FnOnce(&mut FileState) -> R) -> R {
+        let state = self.file_state(file);
+        let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut state)
     }
 
     /// Where to fetch `entry`'s bytes from now: the resolved URL while it is fresh, else a new
-    /// resolution (one at a time: other connections wait for it and share it).
+    /// resolution (one at a time per file: its other connections wait for it and share it).
     fn file_url(&self, entry: &ModelEntry) -> Result<Url, SourceError> {
         if self.mirror {
             return Ok(self.url(entry));
         }
-        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
-        let state = files.entry(entry.hf_filename.to_string()).or_default();
+        // This file's lock only: the other files of this source resolve meanwhile.
+        let state = self.file_state(&entry.hf_filename);
+        let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(r) = state.resolved.as_ref().filter(|r| r.is_fresh()) {
             return Ok(r.url.clone());
         }
