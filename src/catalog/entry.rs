@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+pub(crate) use super::files::is_hex;
 use super::files::{base_name, unit_dir, FileRole, ModelFile};
 
 /// What a custom entry holds where its architecture, quantization or license was not given.
@@ -264,9 +265,4 @@ impl ModelEntry {
         }
         url
     }
-}
-
-/// Whether `s` is `len` lower-case hex digits.
-pub(crate) fn is_hex(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }

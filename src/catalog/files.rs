@@ -105,6 +105,11 @@ fn strip_gguf(name: &str) -> Option<&str> {
     (name.is_char_boundary(cut) && name[cut..].eq_ignore_ascii_case(".gguf")).then(|| &name[..cut])
 }
 
+/// Whether `s` is `len` lower-case hex digits.
+pub(crate) fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// A file's name for reading its quantization: the base name of `path`, without a shard's
 /// `-00001-of-00003` (`Q4_K_M/Big-Q4_K_M-00001-of-00003.gguf` → `Big-Q4_K_M.gguf`).
 pub(crate) fn quant_name(path: &str) -> String {
@@ -192,7 +197,7 @@ pub(crate) fn check_files(
             return Err((i, "path", format!("`{}` {reason}", path.escape_debug())));
         }
         let sha256 = f.sha256.trim().to_ascii_lowercase();
-        if !(sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit())) {
+        if !is_hex(&sha256, 64) {
             return Err((
                 i,
                 "sha256",

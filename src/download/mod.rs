@@ -3,6 +3,7 @@
 //! source over one or more connections; [`retry`](self) decides how long to wait after a
 //! transient failure; reuse looks in other tools' caches first.
 
+mod budget;
 mod limiter;
 mod partial;
 mod plan;
@@ -13,7 +14,7 @@ mod stop;
 mod transfer;
 mod unit;
 
+pub(crate) use budget::share_out;
 pub use resolver::{auto_connections, Resolver};
 pub(crate) use reuse::candidates;
 pub(crate) use stop::Cancel;
-pub(crate) use unit::{give, shares, take};

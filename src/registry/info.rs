@@ -81,17 +81,19 @@ pub struct FileInfo {
 }
 
 impl FileInfo {
-    /// Every file of `unit`.
-    pub(crate) fn of(unit: &ModelUnit) -> Vec<FileInfo> {
+    /// Every file of `unit`, with what is on disk for each (`statuses`, as
+    /// [`ModelUnit::statuses`] gives them).
+    pub(crate) fn of(unit: &ModelUnit, statuses: &[Status]) -> Vec<FileInfo> {
         unit.parts()
             .iter()
-            .map(|(e, files)| FileInfo {
+            .zip(statuses)
+            .map(|((e, files), status)| FileInfo {
                 repo_path: e.hf_filename.to_string(),
                 role: e.role(),
                 size_bytes: e.size_bytes,
                 sha256: e.sha256.to_string(),
                 path: files.model_path(),
-                status: files.status().as_str(),
+                status: status.as_str(),
             })
             .collect()
     }

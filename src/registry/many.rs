@@ -5,11 +5,10 @@
 //! not stop the others.
 
 use std::path::PathBuf;
-use std::sync::{Condvar, Mutex};
 
 use super::Registry;
 use crate::catalog::ModelEntry;
-use crate::download::{auto_connections, give, shares, take};
+use crate::download::{auto_connections, share_out};
 use crate::error::Result;
 
 impl Registry {
@@ -31,18 +30,22 @@ impl Registry {
     /// # Ok::<(), strata_model::RegistryError>(())
     /// ```
     pub fn ensure_many(&self, names: &[&str]) -> Vec<Result<PathBuf>> {
-        let entries: Vec<Option<ModelEntry>> = names.iter().map(|n| self.resolve(n).ok().cloned()).collect();
-        // The models that need bytes share the budget; the others are warm or errors.
-        let cold: Vec<usize> = entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.as_ref().is_some_and(|e| !self.dir.unit(e).is_verified()))
-            .map(|(i, _)| i)
-            .collect();
-        let sizes: Vec<u64> =
-            cold.iter().filter_map(|&i| entries[i].as_ref()).map(ModelEntry::total_size).collect();
-        let budget = self.config.connections().unwrap_or_else(|| auto_connections(sizes.iter().sum())).max(1);
-        let share = shares(&sizes, budget);
+        // A name that does not resolve, or a model already verified, is answered at once (by
+        // `ensure`, which also gives an unknown name its own error); the others share the
+        // budget.
+        let mut results: Vec<Option<Result<PathBuf>>> = Vec::with_capacity(names.len());
+        let mut cold: Vec<(usize, &ModelEntry)> = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            match self.resolve(name) {
+                Ok(entry) if !self.dir.unit(entry).is_verified() => {
+                    results.push(None);
+                    cold.push((i, entry));
+                }
+                _ => results.push(Some(self.ensure(name))),
+            }
+        }
+        let sizes: Vec<u64> = cold.iter().map(|(_, e)| e.total_size()).collect();
+        let budget = self.config.connections().unwrap_or_else(|| auto_connections(sizes.iter().sum()));
         // One set of sources (one HTTPS client, one pool of connections) for every model.
         // (When they cannot be built, each model builds its own and says why.)
         let built = match (&self.sources, cold.is_empty()) {
@@ -50,47 +53,12 @@ impl Registry {
             _ => None,
         };
         let shared = built.as_deref();
-        let free = Mutex::new(budget);
-        let returned = Condvar::new();
-        let mut results: Vec<Option<Result<PathBuf>>> = Vec::with_capacity(names.len());
-        std::thread::scope(|scope| {
-            let mut handles = Vec::new();
-            for (i, entry) in entries.iter().enumerate() {
-                let Some(entry) = entry else {
-                    // A name that does not resolve: its own error.
-                    results.push(Some(self.ensure(names[i])));
-                    continue;
-                };
-                let Some(k) = cold.iter().position(|&c| c == i) else {
-                    results.push(Some(self.ensure_entry(entry)));
-                    continue;
-                };
-                results.push(None);
-                let connections = share[k];
-                let max_rate = self
-                    .config
-                    .max_rate()
-                    .map(|r| (r.saturating_mul(connections as u64) / budget as u64).max(1));
-                let (free, returned) = (&free, &returned);
-                let context = crate::trace::Context::current();
-                handles.push((
-                    i,
-                    scope.spawn(move || {
-                        let _context = context.enter();
-                        take(free, returned, connections);
-                        let result = self.ensure_entry_with(entry, Some(connections), max_rate, shared);
-                        give(free, returned, connections);
-                        result
-                    }),
-                ));
-            }
-            for (i, handle) in handles {
-                match handle.join() {
-                    Ok(result) => results[i] = Some(result),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }
+        let fetched = share_out(&sizes, budget, self.config.max_rate(), |k, connections, max_rate| {
+            self.ensure_entry_with(cold[k].1, Some(connections), max_rate, shared)
         });
+        for ((i, _), result) in cold.iter().zip(fetched) {
+            results[*i] = Some(result);
+        }
         let not_run = || Err(crate::error::RegistryError::config("ensure_many", "a model was not ensured"));
         results.into_iter().map(|r| r.unwrap_or_else(not_run)).collect()
     }

@@ -163,7 +163,8 @@ impl Registry {
     pub fn info_of(&self, e: &ModelEntry) -> ModelInfo {
         let unit = self.dir.unit(e);
         let files = unit.first();
-        let state = unit.status();
+        let statuses = unit.statuses();
+        let state = unit.status_of(&statuses);
         let provenance = if state == Status::Downloaded { files.provenance() } else { None };
         ModelInfo {
             name: e.display_name(),
@@ -177,7 +178,7 @@ impl Registry {
             },
             path: files.model_path(),
             total_bytes: unit.size(),
-            files: info::FileInfo::of(&unit),
+            files: info::FileInfo::of(&unit, &statuses),
             installed_from: provenance.as_ref().map(ToString::to_string),
             reused_from: provenance.as_ref().and_then(|p| p.reused_from()),
             pinned: self.dir.is_pinned(e),
@@ -263,8 +264,7 @@ impl Registry {
         let unit = self.dir.unit(self.resolve(name)?);
         // The model's locks (every file's) are taken before the catalog is touched, and held
         // to the end.
-        let _held =
-            unit.parts().iter().map(|(_, files)| files.hold_for_removal()).collect::<Result<Vec<_>>>()?;
+        let _held = unit.hold_for_removal()?;
         let entry = self.unregister(name)?;
         Ok((entry, unit.remove_held()?))
     }
@@ -411,9 +411,8 @@ impl Registry {
         self.ensure_entry_with(entry, self.config.connections(), self.config.max_rate(), None)
     }
 
-    /// [`Registry::ensure`] of `entry` with these connections and rate cap (a share of a
-    /// budget, when several models are fetched at once) and, when given, these sources (built
-    /// once for several models, so that they share one client and its connections).
+    /// [`Registry::ensure`] of `entry` with these connections, rate cap and (when given)
+    /// sources: a share of one budget and one client, for several models at once.
     #[cfg(feature = "registry")]
     pub(crate) fn ensure_entry_with(
         &self,
@@ -422,6 +421,15 @@ impl Registry {
         max_rate: Option<u64>,
         shared: Option<&[Box<dyn crate::sources::ModelSource>]>,
     ) -> Result<PathBuf> {
+        if self.sources.is_none() && shared.is_none() && !entry.is_multi_file() {
+            // The warm path of a single file: a `stat` and a stamp, nothing built or cloned.
+            let files = self.dir.files(entry);
+            if files.is_verified() {
+                files.touch_used();
+                crate::trace::emit!(TRACE, file = %entry.hf_filename, "already verified");
+                return Ok(files.model_path());
+            }
+        }
         let files = self.dir.unit(entry);
         let built;
         let sources: &[Box<dyn crate::sources::ModelSource>] = match (&self.sources, shared) {
@@ -429,7 +437,7 @@ impl Registry {
             (None, Some(s)) => s,
             (None, None) => {
                 // Built only when the warm check fails: the warm path loads no certificates.
-                if files.is_verified() {
+                if entry.is_multi_file() && files.is_verified() {
                     files.touch_used();
                     crate::trace::emit!(TRACE, file = %entry.hf_filename, "already verified");
                     return Ok(files.model_path());

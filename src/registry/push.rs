@@ -214,11 +214,13 @@ fn free_path(
         return Ok((repository.clone(), holds(&repository)? == Some(true)));
     }
     let own = entry.local_file();
-    Ok(match (holds(&repository)?, holds(&own)?) {
-        (Some(true), _) => (repository, true),
-        (_, Some(true)) => (own, true),
-        (None, _) => (repository, false),
-        (Some(false), _) => (own, false),
+    Ok(match holds(&repository)? {
+        Some(true) => (repository, true),
+        at_repository => match (holds(&own)?, at_repository) {
+            (Some(true), _) => (own, true),
+            (_, None) => (repository, false),
+            (_, Some(_)) => (own, false),
+        },
     })
 }
 

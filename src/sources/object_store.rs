@@ -155,6 +155,17 @@ impl ObjectStoreSource {
         }
     }
 
+    /// The body of `result` as a blocking reader.
+    fn reader(&self, result: object_store::GetResult) -> StreamReader {
+        StreamReader {
+            runtime: self.runtime.clone(),
+            stream: result.into_stream(),
+            pending: bytes::Bytes::new(),
+            timeout: self.read_timeout,
+            secrets: self.secrets.clone(),
+        }
+    }
+
     /// The SHA-256 of the object at `file` (read whole), or `None` when there is none.
     pub fn sha256_of(&self, file: &str) -> Result<Option<String>, SourceError> {
         let result = match self.runtime.block_on(self.store.get(&self.key(file))) {
@@ -166,13 +177,7 @@ impl ObjectStoreSource {
                 }
             }
         };
-        let mut reader = crate::digest::HashingReader::new(StreamReader {
-            runtime: self.runtime.clone(),
-            stream: result.into_stream(),
-            pending: bytes::Bytes::new(),
-            timeout: self.read_timeout,
-            secrets: self.secrets.clone(),
-        });
+        let mut reader = crate::digest::HashingReader::new(self.reader(result));
         std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| {
             SourceError::failed_by(ErrorKind::Network, format!("reading {}/{file}", self.url), e)
         })?;
@@ -238,13 +243,7 @@ impl ModelSource for ObjectStoreSource {
         let total = Some(result.meta.size);
         let start = result.range.start;
         Ok(Fetch {
-            body: Box::new(StreamReader {
-                runtime: self.runtime.clone(),
-                stream: result.into_stream(),
-                pending: bytes::Bytes::new(),
-                timeout: self.read_timeout,
-                secrets: self.secrets.clone(),
-            }),
+            body: Box::new(self.reader(result)),
             start,
             total,
             validator,

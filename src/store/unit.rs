@@ -48,13 +48,23 @@ impl ModelUnit {
     /// one is; else partial, counting every byte on disk (verified files and partial
     /// downloads) against the model's total size; else not downloaded.
     pub fn status(&self) -> Status {
-        if self.parts.len() == 1 {
-            return self.first().status();
+        self.status_of(&self.statuses())
+    }
+
+    /// What is on disk for each file, in order.
+    pub fn statuses(&self) -> Vec<Status> {
+        self.parts.iter().map(|(_, files)| files.status()).collect()
+    }
+
+    /// [`ModelUnit::status`] from each file's (as [`ModelUnit::statuses`] gives them).
+    pub fn status_of(&self, statuses: &[Status]) -> Status {
+        if let [one] = statuses {
+            return *one;
         }
         let mut bytes = 0;
         let mut downloaded = 0;
-        for (entry, files) in &self.parts {
-            match files.status() {
+        for ((entry, _), status) in self.parts.iter().zip(statuses) {
+            match *status {
                 Status::Downloaded => {
                     bytes += entry.size_bytes;
                     downloaded += 1;
@@ -90,11 +100,14 @@ impl ModelUnit {
     /// nothing, when one of them could not be deleted. Returns whether a model file or a
     /// partial download was deleted.
     pub fn remove(&self) -> Result<bool> {
-        let mut held = Vec::new();
-        for (_, files) in &self.parts {
-            held.push(files.hold_for_removal()?);
-        }
+        let _held = self.hold_for_removal()?;
         self.remove_held()
+    }
+
+    /// Takes every file's lock for a removal (see [`ModelFiles::hold_for_removal`]); refuses
+    /// while another process holds one. Held until the returned guards drop.
+    pub(crate) fn hold_for_removal(&self) -> Result<Vec<Option<crate::fs::lock::Guard>>> {
+        self.parts.iter().map(|(_, files)| files.hold_for_removal()).collect()
     }
 
     /// [`ModelUnit::remove`] with every file's lock already taken.

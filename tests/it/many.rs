@@ -8,7 +8,7 @@ use std::time::Duration;
 use strata_model::{Config, Progress, ProgressFn, Registry, RetryPolicy};
 
 use crate::support::hub::{Faults, Hub};
-use crate::support::{gguf_bytes, register_file, Run, Sandbox};
+use crate::support::{gguf_bytes, register_file, Sandbox};
 
 const MODELS: usize = 8;
 
@@ -97,16 +97,7 @@ fn eight_models_are_fetched_at_once_within_the_budget_and_each_is_verified() {
 fn download_of_several_names_reports_each_and_a_failure_stops_no_other() {
     let (hub, sb, all) = eight();
     hub.add_file("m3-Q8_0.gguf", b"GGUF but not the pinned bytes".repeat(25_000)[..600_000].to_vec());
-    let run = |args: &[&str]| {
-        Run::of(
-            sb.cmd()
-                .env("HF_ENDPOINT", hub.endpoint())
-                .env("SSL_CERT_FILE", &hub.ca_file)
-                .args(args)
-                .output()
-                .unwrap(),
-        )
-    };
+    let run = |args: &[&str]| hub.run(&sb, args);
     let names: Vec<String> = (0..MODELS).map(|i| format!("m{i}")).collect();
     let mut args = vec!["download"];
     args.extend(names.iter().map(String::as_str));

@@ -270,16 +270,7 @@ fn two_models_with_the_same_projector_name_do_not_collide() {
         hub.add_file(&format!("{dir}/mmproj-F16.gguf"), projector.clone());
         want.push((dir, projector));
     }
-    let run = |args: &[&str]| {
-        Run::of(
-            sb.cmd()
-                .env("HF_ENDPOINT", hub.endpoint())
-                .env("SSL_CERT_FILE", &hub.ca_file)
-                .args(args)
-                .output()
-                .unwrap(),
-        )
-    };
+    let run = |args: &[&str]| hub.run(&sb, args);
     for (dir, _) in &want {
         let file = format!("hf.co/test-org/test-repo/{dir}/{dir}-Q4_K_M.gguf");
         run(&["add", &file, "--name", dir]).ok();
@@ -301,14 +292,7 @@ fn a_split_that_is_not_whole_or_disagrees_with_its_count_is_refused_naming_the_f
     for (name, bytes) in r.files.iter().filter(|(n, _)| n != SHARDS[1]) {
         hub2.add_file(name, bytes.clone());
     }
-    let out = Run::of(
-        r.sb.cmd()
-            .env("HF_ENDPOINT", hub2.endpoint())
-            .env("SSL_CERT_FILE", &hub2.ca_file)
-            .args(["add", "hf.co/test-org/test-repo:Q4_K_M", "--name", "big"])
-            .output()
-            .unwrap(),
-    );
+    let out = hub2.run(&r.sb, &["add", "hf.co/test-org/test-repo:Q4_K_M", "--name", "big"]);
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("missing shard 00002") && out.stderr.contains(SHARDS[2]), "{}", out.stderr);
 
@@ -317,14 +301,7 @@ fn a_split_that_is_not_whole_or_disagrees_with_its_count_is_refused_naming_the_f
     for (name, bytes) in SHARDS.iter().zip(shards([100_000, 100_000, 100_000], 2)) {
         liar.add_file(name, bytes);
     }
-    let out = Run::of(
-        r.sb.cmd()
-            .env("HF_ENDPOINT", liar.endpoint())
-            .env("SSL_CERT_FILE", &liar.ca_file)
-            .args(["add", "hf.co/test-org/test-repo:Q4_K_M", "--name", "big"])
-            .output()
-            .unwrap(),
-    );
+    let out = liar.run(&r.sb, &["add", "hf.co/test-org/test-repo:Q4_K_M", "--name", "big"]);
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("`split.count` = 2"), "{}", out.stderr);
     assert!(!r.sb.models().join("catalog.json").exists(), "nothing written");

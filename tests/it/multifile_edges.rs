@@ -170,14 +170,7 @@ fn a_hand_written_split_must_be_whole_and_its_folder_a_name_of_its_own() {
     hub.add_file("AUX-00001-of-00002.gguf", gguf_file(first, 50_000, 1));
     hub.add_file("AUX-00002-of-00002.gguf", gguf_file(later_shard_header(1, 2), 50_000, 2));
     let sb = Sandbox::new();
-    let out = Run::of(
-        sb.cmd()
-            .env("HF_ENDPOINT", hub.endpoint())
-            .env("SSL_CERT_FILE", &hub.ca_file)
-            .args(["add", "hf.co/test-org/test-repo", "--name", "aux"])
-            .output()
-            .unwrap(),
-    );
+    let out = hub.run(&sb, &["add", "hf.co/test-org/test-repo", "--name", "aux"]);
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("folder `AUX`"), "{}", out.stderr);
 }
@@ -188,16 +181,7 @@ fn a_single_file_in_a_folder_leaves_no_empty_folder_when_removed_and_pins_are_it
     let sb = Sandbox::new();
     let bytes = gguf_file(strata_model::gguf::test_header("llama", 2048, 7), 60_000, 61);
     hub.add_file("Q8_0/x-Q8_0.gguf", bytes.clone());
-    let run = |args: &[&str]| {
-        Run::of(
-            sb.cmd()
-                .env("HF_ENDPOINT", hub.endpoint())
-                .env("SSL_CERT_FILE", &hub.ca_file)
-                .args(args)
-                .output()
-                .unwrap(),
-        )
-    };
+    let run = |args: &[&str]| hub.run(&sb, args);
     run(&["add", "hf.co/test-org/test-repo:Q8_0", "--name", "x"]).ok();
     run(&["download", "x"]).ok();
     assert_eq!(fs::read(sb.models().join("x-Q8_0/x-Q8_0.gguf")).unwrap(), bytes);

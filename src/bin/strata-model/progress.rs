@@ -154,6 +154,15 @@ pub fn clear() {
     }
 }
 
+/// Ends the bar (if any) of `model`'s file in flight.
+fn end(in_flight: &mut Vec<Current>, model: &str) {
+    if let Some(i) = in_flight.iter().position(|c| c.model == model) {
+        if let Some(b) = in_flight.remove(i).bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
 /// A line on stderr, above the bars when there are some.
 fn line(text: &str) {
     match BARS.get() {
@@ -190,8 +199,7 @@ pub fn reporter(quiet: bool, json: bool) -> Option<ProgressFn> {
         if json && !matches!(p, Progress::ShareFailed { .. }) {
             return;
         }
-        let mut in_flight = in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        let current = &mut in_flight;
+        let current = &mut *in_flight.lock().unwrap_or_else(|e| e.into_inner());
         match p {
             Progress::WaitingForLock { model, lock, holder, waited } => {
                 let who = holder.map_or_else(|| "another process".to_string(), |h| h.to_string());
@@ -225,11 +233,7 @@ pub fn reporter(quiet: bool, json: bool) -> Option<ProgressFn> {
                 ),
             ),
             Progress::Started { model, source, resumed_from, total } => {
-                if let Some(i) = current.iter().position(|c| c.model == *model) {
-                    if let Some(b) = current.remove(i).bar {
-                        b.finish_and_clear();
-                    }
-                }
+                end(current, model);
                 if *resumed_from > 0 {
                     line(&format!("resuming {model} at {} of {} from {source}", ByteSize(*resumed_from), ByteSize(*total)));
                 } else if !tty {
@@ -280,22 +284,14 @@ pub fn reporter(quiet: bool, json: bool) -> Option<ProgressFn> {
                 }
             }
             Progress::Finished { model, bytes, elapsed, .. } => {
-                if let Some(i) = current.iter().position(|c| c.model == *model) {
-                    if let Some(b) = current.remove(i).bar {
-                        b.finish_and_clear();
-                    }
-                }
+                end(current, model);
                 line(&format!("✓ {model} {}, SHA-256 verified, {:.1} s", ByteSize(*bytes), elapsed.as_secs_f64()));
             }
             Progress::Connecting { host, waited, addresses } => line(&connecting(host, *waited, addresses)),
             Progress::Retrying { model, source, reason, delay } => line(&format!("{model}: {source}: {reason}; retrying in {:.1}s", delay.as_secs_f64()),
             ),
             Progress::SourceFailed { model, source, reason } => {
-                if let Some(i) = current.iter().position(|c| c.model == *model) {
-                    if let Some(b) = current.remove(i).bar {
-                        b.finish_and_clear();
-                    }
-                }
+                end(current, model);
                 line(&format!("{model}: {source} failed: {reason}; trying the next source"))
             }
             Progress::ShareFailed { model, cache, reason } => line(&format!(

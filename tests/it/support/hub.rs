@@ -169,6 +169,13 @@ impl Hub {
         format!("https://{}", self.hub)
     }
 
+    /// `strata-model ARGS` in `sb`, pointed at this Hub (its endpoint and its CA).
+    pub fn run(&self, sb: &super::Sandbox, args: &[&str]) -> super::Run {
+        let mut c = sb.cmd();
+        c.env("HF_ENDPOINT", self.endpoint()).env("SSL_CERT_FILE", &self.ca_file);
+        super::Run::of(c.args(args).output().expect("run strata-model"))
+    }
+
     pub fn endpoint_url(&self) -> url::Url {
         self.endpoint().parse().unwrap()
     }
