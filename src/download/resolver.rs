@@ -14,7 +14,7 @@
 //! inode it wrote and verified itself.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::partial::{hand_back, move_partial};
@@ -164,7 +164,10 @@ impl<'a> Resolver<'a> {
                 }
                 Err(e) => return Err(e),
             };
-        let state = self.dir.state_dir();
+        // Where the model's lock lives (a multi-file model's folder under the state folder):
+        // the directory whose locking was found out.
+        let lock_path = files.lock_path();
+        let state = lock_path.parent().map_or_else(|| self.dir.state_dir(), Path::to_path_buf);
         if let Some(reason) = lock::take_fallback_notice(&state) {
             self.progress.send(Progress::NoLocks { dir: &state, reason: &reason });
         }

@@ -235,6 +235,13 @@ fn a_killed_download_resumes_each_file_and_fetches_only_what_is_missing() {
     child.wait().unwrap();
     let saved = on_disk();
     assert!(saved >= 2_000_000);
+    // Locks work here: the partials are the shared ones, not one process's own
+    // (`<file>.part.<pid>-<host>`, for filesystems whose locks cannot be trusted).
+    for e in fs::read_dir(r.sb.models().join(".strata").join(UNIT)).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        let tail = name.split(".part").nth(1);
+        assert!(tail.is_none_or(|t| t.is_empty() || t == ".ranges" || t == ".etag"), "{name}");
+    }
     for (repo_path, local) in r.unit_files() {
         assert!(
             !local.exists() || fs::read(&local).unwrap() == r.bytes(repo_path),
