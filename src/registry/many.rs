@@ -35,8 +35,15 @@ impl Registry {
         // budget.
         let mut results: Vec<Option<Result<PathBuf>>> = Vec::with_capacity(names.len());
         let mut cold: Vec<(usize, &ModelEntry)> = Vec::new();
+        // A model named twice (`big big`, or a name and its alias) is fetched once, then
+        // answered again (warm) for the second name: never a wait on itself.
+        let mut again: Vec<usize> = Vec::new();
         for (i, name) in names.iter().enumerate() {
             match self.resolve(name) {
+                Ok(entry) if cold.iter().any(|(_, e)| *e == entry) => {
+                    results.push(None);
+                    again.push(i);
+                }
                 Ok(entry) if !self.dir.unit(entry).is_verified() => {
                     results.push(None);
                     cold.push((i, entry));
@@ -58,6 +65,9 @@ impl Registry {
         });
         for ((i, _), result) in cold.iter().zip(fetched) {
             results[*i] = Some(result);
+        }
+        for i in again {
+            results[i] = Some(self.ensure(names[i]));
         }
         let not_run = || Err(crate::error::RegistryError::config("ensure_many", "a model was not ensured"));
         results.into_iter().map(|r| r.unwrap_or_else(not_run)).collect()

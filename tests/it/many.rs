@@ -81,11 +81,13 @@ fn eight_models_are_fetched_at_once_within_the_budget_and_each_is_verified() {
     let (progress, seen) = recorder();
     let registry =
         Registry::new(config(&hub, &sb).with_connections(Some(4))).unwrap().with_progress(progress);
-    let names: Vec<String> = (0..MODELS).map(|i| format!("m{i}")).collect();
+    let mut names: Vec<String> = (0..MODELS).map(|i| format!("m{i}")).collect();
+    names.push("m0".into()); // named twice: fetched once, never waiting on itself
     let results = registry.ensure_many(&names.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(results.len(), MODELS + 1);
     for (i, r) in results.iter().enumerate() {
-        let path = r.as_ref().unwrap_or_else(|e| panic!("m{i}: {}", e.report()));
-        assert_eq!(std::fs::read(path).unwrap(), all[i], "m{i}");
+        let path = r.as_ref().unwrap_or_else(|e| panic!("{}: {}", names[i], e.report()));
+        assert_eq!(std::fs::read(path).unwrap(), all[i % MODELS], "{}", names[i]);
     }
     let events = seen.lock().unwrap().clone();
     let most = most_in_flight(&events);
