@@ -1,12 +1,14 @@
 //! `mirror push`: copy verified models from the models directory to a mirror (a directory, an
-//! OCI registry or, with the `cloud` feature, a bucket), so an operator seeds a mirror in one
-//! command.
+//! OCI registry, an OCI image layout or, with the `cloud` feature, a bucket), so an operator
+//! seeds a mirror in one command.
 //!
 //! Files already at the destination with the right size are skipped. Every byte read is
 //! hashed on the way, and a copy whose bytes do not match the catalog SHA-256 is never
 //! completed (the temporary file is deleted, the multipart or blob upload aborted). To a
 //! registry, each model is a ModelPack artifact tagged with its name (`sources/oci/manifest.rs`):
-//! the blob (skipped when the registry has the digest), a config blob and the manifest.
+//! the blob (skipped when the registry has the digest), a config blob and the manifest; to an
+//! OCI image layout (`oci-layout:PATH`) the same artifact, its blobs under `blobs/sha256/` and
+//! its manifest tagged in `index.json` (`sources/oci/layout.rs`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -48,6 +50,7 @@ pub struct PushReport {
 enum Destination {
     Dir(PathBuf),
     Oci(Box<crate::sources::OciSource>),
+    Layout(crate::sources::OciLayout),
     #[cfg(feature = "cloud")]
     Bucket(crate::sources::ObjectStoreSource),
 }
@@ -58,7 +61,7 @@ const DESTINATION: &str = "destination";
 impl Registry {
     /// Copies the verified files of `names` (all downloaded models when empty) to
     /// `destination`: a directory path or `file://` URL, an `oci://HOST[:PORT]/REPOSITORY`
-    /// registry, or an `s3://`, `gs://` or `az://` bucket URL (the same location syntax as
+    /// registry, an `oci-layout:PATH` OCI image layout, or an `s3://`, `gs://` or `az://` bucket URL (the same location syntax as
     /// `STRATA_MODELS_MIRROR`).
     pub fn push(
         &self,
@@ -99,15 +102,22 @@ impl Registry {
                         let path = dir.join(&at.0);
                         (path.display().to_string(), at.1.then_some(entry.size_bytes), at.0)
                     }
+                    Destination::Layout(layout) => {
+                        let present = layout.holds(&entry.sha256, entry.size_bytes)?;
+                        let path = layout.blob_path(&entry.sha256);
+                        let target = format!(
+                            "oci-layout:{}:{}{}",
+                            layout.root().display(),
+                            oci_manifest::tag_for(model),
+                            layer_title(&unit, entry)
+                        );
+                        (target, present.then_some(entry.size_bytes), path.display().to_string())
+                    }
                     Destination::Oci(oci) => {
                         let digest = format!("sha256:{}", entry.sha256);
                         let size = oci.blob_size(&digest).map_err(|e| oci_failed(oci, e))?;
                         let tag = oci_manifest::tag_for(model);
-                        let title = if unit.parts().len() > 1 {
-                            format!(" ({})", entry.hf_filename)
-                        } else {
-                            String::new()
-                        };
+                        let title = layer_title(&unit, entry);
                         (
                             format!("oci://{}/{}:{tag}{title}", oci.host(), oci.repository()),
                             size,
@@ -153,8 +163,14 @@ impl Registry {
                     action,
                 });
             }
-            if let (Destination::Oci(oci), false) = (&dest, dry_run) {
-                tag(oci, model)?; // every blob is there now: (re)tag the model
+            match (&dest, dry_run) {
+                (Destination::Oci(oci), false) => tag(oci, model)?, // every blob is there: (re)tag
+                (Destination::Layout(layout), false) => {
+                    let config = oci_manifest::config_blob(model);
+                    layout.put_blob(&config)?;
+                    layout.tag(&oci_manifest::tag_for(model), &oci_manifest::manifest(model, &config))?;
+                }
+                _ => {}
             }
         }
         Ok(reports)
@@ -174,6 +190,18 @@ impl Registry {
                     )
                 })?;
                 Ok(Destination::Dir(path))
+            }
+            Location::OciLayout(path) => {
+                let path = crate::config::expand_home(DESTINATION, &path)?;
+                let layout = crate::sources::OciLayout::new(std::path::absolute(&path).map_err(|e| {
+                    RegistryError::config_caused(
+                        DESTINATION,
+                        format!("`{}` cannot be made absolute", path.display()),
+                        e,
+                    )
+                })?);
+                layout.check_writable()?;
+                Ok(Destination::Layout(layout))
             }
             Location::Oci { registry, repository } => Ok(Destination::Oci(Box::new(
                 crate::sources::OciSource::new(&registry, &repository, self.config())?,
@@ -243,18 +271,11 @@ fn copy(dest: &Destination, entry: &ModelEntry, at: &str, source: &Path) -> Resu
                 (None, Ok(())) => Ok(()),
             }
         }
-        Destination::Dir(dir) => {
-            let target = dir.join(at);
-            crate::fs::create_dir(target.parent().unwrap_or(dir))?;
-            let mut out = crate::fs::AtomicFile::create(&target)?;
-            std::io::copy(&mut reader, out.file())
-                .map_err(|e| RegistryError::storage("copy to", &target, e))?;
-            let actual = reader.digest().unwrap_or_default();
-            if actual != entry.sha256 {
-                return Err(mismatch(actual)); // `out` is dropped: the temporary file goes
-            }
-            out.commit()
+        Destination::Layout(layout) => {
+            layout.prepare()?;
+            write_verified(&mut reader, Path::new(at), entry, mismatch)
         }
+        Destination::Dir(dir) => write_verified(&mut reader, &dir.join(at), entry, mismatch),
         #[cfg(feature = "cloud")]
         Destination::Bucket(bucket) => {
             let mut verifying = Verifying::new(reader, entry);
@@ -266,6 +287,33 @@ fn copy(dest: &Destination, entry: &ModelEntry, at: &str, source: &Path) -> Resu
             };
             Err(RegistryError::DownloadFailed { url: format!("{bucket}/{at}"), source: reason.into() })
         }
+    }
+}
+
+/// Copies `reader` to `target` atomically, committed only when the bytes have the catalog's
+/// SHA-256 (else `mismatch`, and the temporary file is deleted).
+fn write_verified(
+    reader: &mut HashingReader<fs::File>,
+    target: &Path,
+    entry: &ModelEntry,
+    mismatch: impl FnOnce(String) -> RegistryError,
+) -> Result<()> {
+    crate::fs::create_dir(target.parent().unwrap_or(Path::new(".")))?;
+    let mut out = crate::fs::AtomicFile::create(target)?;
+    std::io::copy(reader, out.file()).map_err(|e| RegistryError::storage("copy to", target, e))?;
+    let actual = reader.digest().unwrap_or_default();
+    if actual != entry.sha256 {
+        return Err(mismatch(actual)); // `out` is dropped: the temporary file goes
+    }
+    out.commit()
+}
+
+/// ` (FILE)` after a multi-file model's target in a report, naming the layer.
+fn layer_title(unit: &crate::store::ModelUnit, entry: &ModelEntry) -> String {
+    if unit.parts().len() > 1 {
+        format!(" ({})", entry.hf_filename)
+    } else {
+        String::new()
     }
 }
 

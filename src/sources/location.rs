@@ -26,7 +26,15 @@ pub enum Location {
         /// The repository (`team/models`).
         repository: String,
     },
+    /// An OCI image layout directory (`oci-layout`, `index.json`, `blobs/sha256/…`):
+    /// `oci-layout:PATH`, what `skopeo copy … oci:DIR`, `oras copy --to-oci-layout` and
+    /// `crane` write. Files are read by their digest; `mirror push` writes ModelPack
+    /// manifests tagged in `index.json`.
+    OciLayout(PathBuf),
 }
+
+/// The prefix of an OCI image layout location.
+const OCI_LAYOUT: &str = "oci-layout:";
 
 /// Why a location string was refused.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +42,7 @@ pub enum Location {
 pub enum LocationError {
     /// Nothing was given.
     #[error(
-        "an empty location; give a directory, file://, https://, oci://, s3://, gs:// or az:// location"
+        "an empty location; give a directory, file://, https://, oci://, oci-layout:, s3://, gs:// or az:// location"
     )]
     Empty,
     /// `http://`: refused, bytes must come over TLS.
@@ -43,7 +51,7 @@ pub enum LocationError {
     /// A scheme this crate does not know.
     #[error(
         "`{raw}`: `{scheme}:` is not a kind of location; use a directory, file://, https://, oci://, \
-         s3://, gs:// or az:// (write ./{raw} for a directory whose name has a colon)"
+         oci-layout:PATH, s3://, gs:// or az:// (write ./{raw} for a directory whose name has a colon)"
     )]
     UnknownScheme {
         /// The string as given (without credentials).
@@ -57,6 +65,9 @@ pub enum LocationError {
          `.`, `_`, `-` and `/` (oci://registry.example:5000/team/models)"
     )]
     BadOci(String),
+    /// `oci-layout:` without a path.
+    #[error("`oci-layout:` needs the layout's directory: oci-layout:/srv/models-layout")]
+    EmptyOciLayout,
     /// A URL whose bytes are not UTF-8.
     #[error("`{0}`: a URL must be text (this one is not valid UTF-8)")]
     NotUtf8(String),
@@ -95,6 +106,7 @@ impl Location {
     /// assert!(matches!(Location::parse("https://models.internal/gguf")?, Location::Https(_)));
     /// assert!(matches!(Location::parse("s3://bucket/models")?, Location::Bucket(_)));
     /// assert!(matches!(Location::parse("oci://registry.example:5000/team/models")?, Location::Oci { .. }));
+    /// assert!(matches!(Location::parse("oci-layout:/media/usb/models")?, Location::OciLayout(_)));
     /// assert!(Location::parse("http://plain.example/models").is_err());
     /// # Ok::<(), strata_model::sources::LocationError>(())
     /// ```
@@ -102,6 +114,9 @@ impl Location {
         let raw = raw.trim();
         if raw.is_empty() {
             return Err(LocationError::Empty);
+        }
+        if let Some(path) = strip_oci_layout(raw) {
+            return Self::oci_layout(PathBuf::from(path));
         }
         let Some(scheme) = scheme_of(raw) else { return Ok(Self::Dir(PathBuf::from(raw))) };
         let scheme = scheme.to_ascii_lowercase();
@@ -144,6 +159,15 @@ impl Location {
         if let Some(text) = raw.to_str() {
             return Self::parse(text);
         }
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let bytes = raw.as_bytes();
+            let prefix = OCI_LAYOUT.as_bytes();
+            if bytes.len() >= prefix.len() && bytes[..prefix.len()].eq_ignore_ascii_case(prefix) {
+                return Self::oci_layout(PathBuf::from(std::ffi::OsStr::from_bytes(&bytes[prefix.len()..])));
+            }
+        }
         let lossy = raw.to_string_lossy();
         match scheme_of(lossy.trim()) {
             Some(_) => Err(LocationError::NotUtf8(redact_str(lossy.trim()))),
@@ -152,10 +176,26 @@ impl Location {
     }
 }
 
+impl Location {
+    fn oci_layout(path: PathBuf) -> Result<Self, LocationError> {
+        if path.as_os_str().is_empty() {
+            return Err(LocationError::EmptyOciLayout);
+        }
+        Ok(Self::OciLayout(path))
+    }
+}
+
+/// The path of an `oci-layout:PATH` location (the prefix in any case).
+fn strip_oci_layout(raw: &str) -> Option<&str> {
+    let head = raw.get(..OCI_LAYOUT.len())?;
+    head.eq_ignore_ascii_case(OCI_LAYOUT).then(|| &raw[OCI_LAYOUT.len()..])
+}
+
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Dir(path) => write!(f, "{}", path.display()),
+            Self::OciLayout(path) => write!(f, "{OCI_LAYOUT}{}", path.display()),
             Self::Https(url) | Self::Bucket(url) => f.write_str(redact(url).trim_end_matches('/')),
             Self::Oci { registry, repository } => {
                 let port = registry.port().map(|p| format!(":{p}")).unwrap_or_default();
@@ -212,6 +252,19 @@ fn redact_str(raw: &str) -> String {
 mod tests {
     use super::*;
 
+    #[cfg(unix)]
+    #[test]
+    fn an_oci_layout_path_may_be_any_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        let raw = std::ffi::OsStr::from_bytes(b"oci-layout:/media/\xffusb");
+        let want = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(b"/media/\xffusb"));
+        assert_eq!(Location::parse_os(raw).unwrap(), Location::OciLayout(want));
+        assert!(matches!(
+            Location::parse_os(std::ffi::OsStr::from_bytes(b"oci:/\xff")),
+            Err(LocationError::NotUtf8(_))
+        ));
+    }
+
     #[test]
     fn repository_names_follow_the_distribution_grammar() {
         for ok in ["models", "team/models", "a.b_c-d/e__f", "x0/y--z"] {
@@ -249,6 +302,13 @@ mod tests {
             assert!(matches!(Location::parse(bad), Err(LocationError::BadOci(_))), "{bad}");
         }
         assert!(matches!(Location::parse("file://relative/path"), Err(LocationError::RelativeFileUrl(_))));
+        assert_eq!(
+            Location::parse(" oci-layout:/media/usb ").unwrap(),
+            Location::OciLayout("/media/usb".into())
+        );
+        assert_eq!(Location::parse("OCI-Layout:rel/dir").unwrap(), Location::OciLayout("rel/dir".into()));
+        assert_eq!(Location::parse("oci-layout:/a b").unwrap().to_string(), "oci-layout:/a b");
+        assert!(matches!(Location::parse("oci-layout:"), Err(LocationError::EmptyOciLayout)));
         assert!(matches!(Location::parse("http://plain/x"), Err(LocationError::PlainHttp(_))));
         assert!(matches!(Location::parse(""), Err(LocationError::Empty)));
         let err = Location::parse("http://u:pw@plain/x?sig=1").unwrap_err().to_string();

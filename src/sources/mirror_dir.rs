@@ -41,35 +41,14 @@ impl ModelSource for MirrorDir {
         // The repository path, else (a multi-file model) the models directory's own layout.
         let paths: Vec<PathBuf> = entry.mirror_paths().iter().map(|p| self.root.join(p)).collect();
         let path = paths.iter().find(|p| fs::symlink_metadata(p).is_ok()).unwrap_or(&paths[0]).clone();
-        let location = path.display().to_string();
-        let io_err = |what: &str, e: std::io::Error| {
-            SourceError::failed_by(ErrorKind::Storage, format!("cannot {what} {location}"), e)
-        };
-        let mut file = match fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if !self.root.is_dir() {
-                    return Err(SourceError::failed(
-                        ErrorKind::Config,
-                        format!("{} is not a directory; check STRATA_MODELS_MIRROR", self.root.display()),
-                    ));
-                }
-                return Err(SourceError::NotFound { detail: Some(format!("no {location}")) });
+        open_range(&path, entry, request, || {
+            if !self.root.is_dir() {
+                return SourceError::failed(
+                    ErrorKind::Config,
+                    format!("{} is not a directory; check STRATA_MODELS_MIRROR", self.root.display()),
+                );
             }
-            Err(e) => return Err(io_err("open", e)),
-        };
-        let len = file.metadata().map_err(|e| io_err("stat", e))?.len();
-        if len != entry.size_bytes {
-            return Err(SourceError::WrongSize { location, actual: len, expected: entry.size_bytes });
-        }
-        file.seek(SeekFrom::Start(request.offset)).map_err(|e| io_err("seek in", e))?;
-        let end = request.end.unwrap_or(len).min(len);
-        Ok(Fetch {
-            body: Box::new(file.take(end.saturating_sub(request.offset))),
-            start: request.offset,
-            total: Some(len),
-            validator: None,
-            location,
+            SourceError::NotFound { detail: Some(format!("no {}", path.display())) }
         })
     }
 
@@ -87,4 +66,36 @@ impl ModelSource for MirrorDir {
             Err(e) => Err(format!("cannot read {}: {e}", self.root.display())),
         }
     }
+}
+
+/// Opens the local file `path` holding `entry`'s bytes at `request`'s range; `missing` says
+/// what its absence means. A file of another size than the catalog's is refused.
+pub(super) fn open_range(
+    path: &Path,
+    entry: &ModelEntry,
+    request: &FetchRequest,
+    missing: impl FnOnce() -> SourceError,
+) -> Result<Fetch, SourceError> {
+    let location = path.display().to_string();
+    let io_err = |what: &str, e: std::io::Error| {
+        SourceError::failed_by(ErrorKind::Storage, format!("cannot {what} {location}"), e)
+    };
+    let mut file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
+        Err(e) => return Err(io_err("open", e)),
+    };
+    let len = file.metadata().map_err(|e| io_err("stat", e))?.len();
+    if len != entry.size_bytes {
+        return Err(SourceError::WrongSize { location, actual: len, expected: entry.size_bytes });
+    }
+    file.seek(SeekFrom::Start(request.offset)).map_err(|e| io_err("seek in", e))?;
+    let end = request.end.unwrap_or(len).min(len);
+    Ok(Fetch {
+        body: Box::new(file.take(end.saturating_sub(request.offset))),
+        start: request.offset,
+        total: Some(len),
+        validator: None,
+        location,
+    })
 }

@@ -5,7 +5,7 @@
 //! owns everything else — order, locking, the partial file, resume, hashing, verification,
 //! retries and the atomic rename — so every source gets those for free. One file per kind:
 //! [`MirrorDir`] (a directory), [`HttpSource`] (Hugging Face and HTTPS mirrors),
-//! [`OciSource`] (OCI registries), `ObjectStoreSource` (buckets, `cloud` feature); [`Location`] parses every location string.
+//! [`OciSource`] (OCI registries), [`OciLayout`] (OCI image layout directories), `ObjectStoreSource` (buckets, `cloud` feature); [`Location`] parses every location string.
 
 use crate::config::{vars, Config};
 use crate::error::{RegistryError, Result};
@@ -32,7 +32,7 @@ pub use mirror_dir::MirrorDir;
 #[cfg(feature = "cloud")]
 pub use object_store::ObjectStoreSource;
 pub(crate) use oci::manifest as oci_manifest;
-pub use oci::OciSource;
+pub use oci::{OciLayout, OciSource};
 pub use source::{Fetch, FetchRequest, ModelSource};
 
 /// The sources a configuration names, in order: each `STRATA_MODELS_MIRROR` entry, then
@@ -45,6 +45,9 @@ pub fn from_config(config: &Config) -> Result<Vec<Box<dyn ModelSource>>> {
         }
         let location = match Location::parse_os(raw) {
             Ok(Location::Dir(path)) => Location::Dir(crate::config::expand_home(vars::MODELS_MIRROR, &path)?),
+            Ok(Location::OciLayout(path)) => {
+                Location::OciLayout(crate::config::expand_home(vars::MODELS_MIRROR, &path)?)
+            }
             Ok(other) => other,
             Err(e) => return Err(RegistryError::config(vars::MODELS_MIRROR, e.to_string())),
         };
@@ -59,11 +62,13 @@ pub fn from_config(config: &Config) -> Result<Vec<Box<dyn ModelSource>>> {
     Ok(sources)
 }
 
-/// The source that reads `location`: a [`MirrorDir`], an HTTPS mirror, an OCI registry, or
+/// The source that reads `location`: a [`MirrorDir`], an HTTPS mirror, an OCI registry, an
+/// [`OciLayout`], or
 /// (with the `cloud` feature) a bucket.
 pub fn for_location(location: &Location, config: &Config) -> Result<Box<dyn ModelSource>> {
     match location {
         Location::Dir(path) => Ok(Box::new(MirrorDir::new(path))),
+        Location::OciLayout(path) => Ok(Box::new(OciLayout::new(path))),
         Location::Https(url) => Ok(Box::new(HttpSource::mirror(url, config)?)),
         Location::Oci { registry, repository } => Ok(Box::new(OciSource::new(registry, repository, config)?)),
         #[cfg(feature = "cloud")]

@@ -1,6 +1,6 @@
 //! One conformance suite, run against every kind of source: a mirror directory, the Hugging
-//! Face look-alike, an HTTPS mirror and (with the `cloud` feature) S3, GCS and Azure
-//! emulators, and a mockall mock.
+//! Face look-alike, an HTTPS mirror, an OCI registry, an OCI image layout and (with the
+//! `cloud` feature) S3, GCS and Azure emulators, and a mockall mock.
 
 use std::borrow::Cow;
 use std::io::Read;
@@ -182,6 +182,26 @@ mod buckets {
 }
 
 /// The CNCF registry: the good file's blob in one, and in another the same blob with its
+/// An OCI image layout: the blob named by the good hash; a second layout holds the tampered
+/// bytes under it.
+#[test]
+fn oci_image_layout() {
+    let fx = Fixture::new();
+    let layout = |bytes: &[u8]| {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = dir.path().join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).unwrap();
+        std::fs::write(dir.path().join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        std::fs::write(dir.path().join("index.json"), br#"{"schemaVersion":2,"manifests":[]}"#).unwrap();
+        std::fs::write(blobs.join(sha256_hex(&fx.bytes)), bytes).unwrap();
+        dir
+    };
+    let (good, bad) = (layout(&fx.bytes), layout(&fx.tampered));
+    let source = |d: &tempfile::TempDir| Box::new(strata_model::sources::OciLayout::new(d.path()));
+    let shown = format!("OCI image layout {}", good.path().display());
+    check_with(source(&good), Some(source(&bad)), &fx, &shown);
+}
+
 /// bytes changed on the registry's disk.
 #[test]
 fn oci_registry() {

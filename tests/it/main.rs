@@ -23,6 +23,7 @@ mod many;
 mod multifile;
 mod multifile_edges;
 mod oci;
+mod oci_layout;
 mod resolver;
 mod share;
 mod snapshots;

@@ -17,7 +17,7 @@ use url::Url;
         (minilm:f16); aliases such as all-minilm work too.",
     after_help = "Environment (empty values count as unset):\n  \
         STRATA_MODELS_DIR, STRATA_MODELS_CATALOG, STRATA_MODELS_MIRROR (directories, https://, \
-        oci://, s3://, gs://, az://)\n  \
+        oci://, oci-layout:DIR, s3://, gs://, az://)\n  \
         STRATA_OFFLINE, HF_HUB_OFFLINE: no network\n  \
         HF_ENDPOINT, HF_TOKEN (else the file in HF_TOKEN_PATH, else $HF_HOME/token)\n  \
         SSL_CERT_FILE (extra trusted CAs), HTTPS_PROXY, ALL_PROXY, NO_PROXY\n  \
@@ -262,11 +262,12 @@ pub enum CatalogCommand {
 #[derive(Subcommand)]
 pub enum MirrorCommand {
     /// Copy verified models to a directory, an OCI registry (oci://HOST/REPOSITORY: a blob and
-    /// a ModelPack manifest tagged with the model's name) or a bucket (s3://, gs://, az://);
+    /// a ModelPack manifest tagged with the model's name), an OCI image layout (oci-layout:DIR,
+    /// the same artifact on disk, as skopeo and oras read it) or a bucket (s3://, gs://, az://);
     /// files already there with the right size are skipped
     Push {
-        /// A directory, file:// URL, oci://host[:port]/repository, or s3://bucket/prefix,
-        /// gs://bucket/prefix, az://container/prefix
+        /// A directory, file:// URL, oci://host[:port]/repository, oci-layout:DIR, or
+        /// s3://bucket/prefix, gs://bucket/prefix, az://container/prefix
         destination: std::ffi::OsString,
         /// Models to push
         #[arg(required_unless_present = "all")]

@@ -8,7 +8,8 @@
 //! Authentication follows the distribution spec's `WWW-Authenticate` challenge (`auth.rs`)
 //! with the credentials podman, skopeo and Docker keep (`credentials.rs`). A redirect to the
 //! registry's storage backend (a signed URL) is followed without the credentials. `push.rs`
-//! uploads blobs and manifests for `mirror push oci://…`.
+//! uploads blobs and manifests for `mirror push oci://…`; `layout.rs` reads and writes OCI
+//! image layout directories (`oci-layout:PATH`), the same artifacts on disk.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -32,11 +33,13 @@ use crate::error::{ErrorKind, Result, SourceError};
 mod auth;
 mod credentials;
 mod helper;
+mod layout;
 pub(crate) mod manifest;
 mod push;
 
 use auth::{fetch_token, parse_challenge, Challenge, Token, TokenError};
 use credentials::{basic, Credential, Lookup};
+pub use layout::OciLayout;
 
 /// What a request needs the registry to allow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
