@@ -19,7 +19,7 @@ pub use custom_model::CustomModel;
 pub(crate) use custom_model::{infer_quant, non_portable_file_name, valid_name};
 pub use entry::{ModelEntry, ModelTask, Origin, UNKNOWN};
 #[cfg(feature = "registry")]
-pub(crate) use files::quant_name;
+pub(crate) use files::{is_hex, quant_name};
 pub use files::{split_name, unit_dir, CustomFile, FileRole, ModelFile, SplitName};
 pub use reference::{HubReference, ParseReferenceError, Select};
 

@@ -76,6 +76,22 @@ impl Registry {
         } else {
             names.iter().map(|n| self.resolve(n)).collect::<Result<_>>()?
         };
+        if matches!(dest, Destination::Oci(_) | Destination::Layout(_)) {
+            // `a:f16` and a model named `a-f16` would share the tag `a-f16`.
+            let mut tags: Vec<(String, String)> =
+                entries.iter().map(|e| (oci_manifest::tag_for(e), e.display_name())).collect();
+            tags.sort();
+            tags.dedup();
+            if let Some(w) = tags.windows(2).find(|w| w[0].0 == w[1].0) {
+                return Err(RegistryError::config(
+                    DESTINATION,
+                    format!(
+                        "`{}` and `{}` would both be tagged `{}`; push them to different places",
+                        w[0].1, w[1].1, w[0].0
+                    ),
+                ));
+            }
+        }
         let mut reports = Vec::new();
         for model in entries {
             let unit = self.models_dir().unit(model);
@@ -104,14 +120,14 @@ impl Registry {
                     }
                     Destination::Layout(layout) => {
                         let present = layout.holds(&entry.sha256, entry.size_bytes)?;
-                        let path = layout.blob_path(&entry.sha256);
                         let target = format!(
                             "oci-layout:{}:{}{}",
                             layout.root().display(),
                             oci_manifest::tag_for(model),
                             layer_title(&unit, entry)
                         );
-                        (target, present.then_some(entry.size_bytes), path.display().to_string())
+                        // The blob's path comes from the layout and the digest (`copy`).
+                        (target, present.then_some(entry.size_bytes), String::new())
                     }
                     Destination::Oci(oci) => {
                         let digest = format!("sha256:{}", entry.sha256);
@@ -166,9 +182,11 @@ impl Registry {
             match (&dest, dry_run) {
                 (Destination::Oci(oci), false) => tag(oci, model)?, // every blob is there: (re)tag
                 (Destination::Layout(layout), false) => {
+                    layout.prepare()?; // a model whose blobs were all there already
                     let config = oci_manifest::config_blob(model);
                     layout.put_blob(&config)?;
-                    layout.tag(&oci_manifest::tag_for(model), &oci_manifest::manifest(model, &config))?;
+                    let manifest = oci_manifest::manifest(model, &config);
+                    layout.tag(&oci_manifest::tag_for(model), &model.display_name(), &manifest)?;
                 }
                 _ => {}
             }
@@ -273,7 +291,7 @@ fn copy(dest: &Destination, entry: &ModelEntry, at: &str, source: &Path) -> Resu
         }
         Destination::Layout(layout) => {
             layout.prepare()?;
-            write_verified(&mut reader, Path::new(at), entry, mismatch)
+            write_verified(&mut reader, &layout.blob_path(&entry.sha256), entry, mismatch)
         }
         Destination::Dir(dir) => write_verified(&mut reader, &dir.join(at), entry, mismatch),
         #[cfg(feature = "cloud")]

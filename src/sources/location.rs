@@ -65,6 +65,12 @@ pub enum LocationError {
          `.`, `_`, `-` and `/` (oci://registry.example:5000/team/models)"
     )]
     BadOci(String),
+    /// `oci:PATH` (skopeo's spelling of a layout directory).
+    #[error(
+        "`{0}`: for an OCI image layout directory write oci-layout:PATH; oci:// is a registry \
+         (oci://HOST[:PORT]/REPOSITORY)"
+    )]
+    OciPath(String),
     /// `oci-layout:` without a path.
     #[error("`oci-layout:` needs the layout's directory: oci-layout:/srv/models-layout")]
     EmptyOciLayout,
@@ -116,6 +122,13 @@ impl Location {
             return Err(LocationError::Empty);
         }
         if let Some(path) = strip_oci_layout(raw) {
+            let path = path.trim();
+            if path.to_ascii_lowercase().starts_with("file:") {
+                let url = Url::parse(path)
+                    .map_err(|source| LocationError::BadUrl { raw: redact_str(raw), source })?;
+                let dir = url.to_file_path().map_err(|()| LocationError::RelativeFileUrl(raw.to_string()))?;
+                return Self::oci_layout(dir);
+            }
             return Self::oci_layout(PathBuf::from(path));
         }
         let Some(scheme) = scheme_of(raw) else { return Ok(Self::Dir(PathBuf::from(raw))) };
@@ -125,6 +138,7 @@ impl Location {
             "https" => Ok(Self::Https(url()?)),
             "http" => Err(LocationError::PlainHttp(redact_str(raw))),
             "s3" | "gs" | "az" => Ok(Self::Bucket(url()?)),
+            "oci" if !raw[4..].starts_with("//") => Err(LocationError::OciPath(redact_str(raw))),
             "oci" => {
                 let url = url()?;
                 let bad = || LocationError::BadOci(redact_str(raw));
@@ -291,14 +305,8 @@ mod tests {
         assert!(
             matches!(&oci, Location::Oci { registry, .. } if registry.as_str() == "https://reg.example:5000/")
         );
-        for bad in [
-            "oci://host",
-            "oci://host/",
-            "oci://host/Models",
-            "oci://u:pw@host/m",
-            "oci:host",
-            "oci://host/a//b",
-        ] {
+        for bad in ["oci://host", "oci://host/", "oci://host/Models", "oci://u:pw@host/m", "oci://host/a//b"]
+        {
             assert!(matches!(Location::parse(bad), Err(LocationError::BadOci(_))), "{bad}");
         }
         assert!(matches!(Location::parse("file://relative/path"), Err(LocationError::RelativeFileUrl(_))));
@@ -309,6 +317,9 @@ mod tests {
         assert_eq!(Location::parse("OCI-Layout:rel/dir").unwrap(), Location::OciLayout("rel/dir".into()));
         assert_eq!(Location::parse("oci-layout:/a b").unwrap().to_string(), "oci-layout:/a b");
         assert!(matches!(Location::parse("oci-layout:"), Err(LocationError::EmptyOciLayout)));
+        assert_eq!(Location::parse("oci-layout: /a").unwrap(), Location::OciLayout("/a".into()));
+        assert_eq!(Location::parse("oci-layout:file:///a%20b").unwrap(), Location::OciLayout("/a b".into()));
+        assert!(matches!(Location::parse("oci:/srv/layout:tag"), Err(LocationError::OciPath(_))));
         assert!(matches!(Location::parse("http://plain/x"), Err(LocationError::PlainHttp(_))));
         assert!(matches!(Location::parse(""), Err(LocationError::Empty)));
         let err = Location::parse("http://u:pw@plain/x?sig=1").unwrap_err().to_string();

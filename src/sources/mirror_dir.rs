@@ -80,6 +80,14 @@ pub(super) fn open_range(
     let io_err = |what: &str, e: std::io::Error| {
         SourceError::failed_by(ErrorKind::Storage, format!("cannot {what} {location}"), e)
     };
+    // A FIFO or a device would block the open or never end: only a regular file is read.
+    match fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
+        Ok(m) if !m.is_file() => {
+            return Err(SourceError::failed(ErrorKind::Storage, format!("{location} is not a regular file")))
+        }
+        _ => {}
+    }
     let mut file = match fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),

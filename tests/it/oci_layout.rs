@@ -242,3 +242,76 @@ fn skopeo_reads_what_strata_model_writes_and_writes_what_it_reads() {
     let again = skopeo(&r, &["inspect", "--raw", &dest]).ok();
     assert_eq!(again.stdout.trim(), raw.stdout.trim());
 }
+
+/// What a hostile or broken layout must not do: a lock file that is a link aims nowhere, a
+/// FIFO for a blob hangs nothing, an index that is not an object is left alone, pushes racing
+/// into a new directory all land, and a path that is not UTF-8 keeps the blob in the layout.
+#[test]
+fn hostile_layouts_are_refused_without_harm() {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let (sb, bytes, _) = seeded(300_000, 45);
+    let sha = sha256_hex(&bytes);
+    let dir = sb.tmp.path().join("l");
+    sb.run(&["mirror", "push", &layout_arg(&dir), "tiny"]).ok();
+
+    // index.json.lock as a link to a file of the user's: never written through.
+    let victim = sb.tmp.path().join("victim.txt");
+    fs::write(&victim, "precious").unwrap();
+    fs::remove_file(dir.join("index.json.lock")).unwrap();
+    std::os::unix::fs::symlink(&victim, dir.join("index.json.lock")).unwrap();
+    fs::remove_file(blob(&dir, &sha)).unwrap();
+    let refused = sb.run(&["mirror", "push", &layout_arg(&dir), "tiny"]);
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("symbolic link"), "{}", refused.stderr);
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+    fs::remove_file(dir.join("index.json.lock")).unwrap();
+
+    // A FIFO where the blob should be: an error, at once, and the next source serves.
+    let status = Command::new("mkfifo").arg(blob(&dir, &sha)).status().unwrap();
+    assert!(status.success());
+    let plain = sb.tmp.path().join("plain");
+    fs::create_dir_all(&plain).unwrap();
+    fs::write(plain.join("tiny-Q8_0.gguf"), &bytes).unwrap();
+    let started = std::time::Instant::now();
+    let (_node, got) = pull(&bytes, &format!("{},{}", layout_arg(&dir), plain.display()), &[]);
+    assert_eq!(fs::read(got.ok().stdout.trim()).unwrap(), bytes);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    fs::remove_file(blob(&dir, &sha)).unwrap();
+
+    // An index.json that is JSON but not an index: refused, left as it is.
+    for bad in ["[]", "null", "\"x\""] {
+        fs::write(dir.join("index.json"), bad).unwrap();
+        let r = sb.run(&["mirror", "push", &layout_arg(&dir), "tiny"]);
+        assert_eq!(r.code, 8, "{bad}: {}", r.stderr);
+        assert_eq!(fs::read_to_string(dir.join("index.json")).unwrap(), bad);
+    }
+
+    // Pushes racing into new directories: every one lands, every tag is there.
+    for i in 0..6 {
+        let fresh = sb.tmp.path().join(format!("race{i}"));
+        let spawn = || {
+            let mut c = sb.cmd();
+            c.args(["mirror", "push", &layout_arg(&fresh), "tiny"]).stdout(std::process::Stdio::null());
+            c.stderr(std::process::Stdio::piped()).spawn().unwrap()
+        };
+        let (a, b) = (spawn(), spawn());
+        for child in [a, b] {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+        assert_eq!(tags(&fresh).len(), 1);
+    }
+
+    // A layout path that is not UTF-8: the blob lands in it, and it serves a node.
+    let raw = [sb.tmp.path().as_os_str().as_bytes(), b"/nu\xff"].concat();
+    let odd = PathBuf::from(std::ffi::OsStr::from_bytes(&raw));
+    let arg = std::ffi::OsString::from_vec([b"oci-layout:".as_slice(), &raw].concat());
+    let mut c = sb.cmd();
+    Run::of(c.arg("mirror").arg("push").arg(&arg).arg("tiny").output().unwrap()).ok();
+    assert_eq!(fs::read(blob(&odd, &sha)).unwrap(), bytes);
+    let (node, _, dead) = registered_sandbox(&bytes);
+    let mut c = node.cmd();
+    c.env("HF_ENDPOINT", &dead).env("STRATA_MODELS_MIRROR", &arg);
+    let got = Run::of(c.args(["download", "tiny"]).output().unwrap()).ok();
+    assert_eq!(fs::read(got.stdout.trim()).unwrap(), bytes);
+}
