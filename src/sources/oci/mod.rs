@@ -34,6 +34,9 @@ mod credentials;
 mod helper;
 pub(crate) mod manifest;
 mod push;
+mod read;
+
+pub use read::{Descriptor, Manifest};
 
 use auth::{fetch_token, parse_challenge, Challenge, Token, TokenError};
 use credentials::{basic, Credential, Lookup};
