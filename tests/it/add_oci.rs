@@ -11,7 +11,7 @@ use std::process::Command;
 use serde_json::json;
 
 use crate::multifile::{later_shard_header, with_split_keys};
-use crate::support::oci::{Auth, Registry};
+use crate::support::oci::{Auth, Registry, PASSWORD, USER};
 use crate::support::{gguf_bytes, gguf_file, sha256_hex, Run, Sandbox};
 
 const DMR_CONFIG: &str = "application/vnd.docker.ai.model.config.v0.1+json";
@@ -19,11 +19,16 @@ const DMR_GGUF: &str = "application/vnd.docker.ai.gguf.v3";
 const DMR_LICENSE: &str = "application/vnd.docker.ai.license";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
-/// `curl` against the test registry (its CA trusted): status, headers and body.
+/// `curl` against the test registry (its CA trusted; the test user's credentials when it
+/// has htpasswd auth): status, headers and body.
 fn curl(r: &Registry, args: &[&str]) -> (u16, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let head = dir.path().join("head");
-    let out = Command::new("curl")
+    let mut c = Command::new("curl");
+    if r.dir.path().join("htpasswd").exists() {
+        c.args(["-u", &format!("{USER}:{PASSWORD}")]);
+    }
+    let out = c
         .args(["-sS", "--cacert"])
         .arg(&r.ca_file)
         .arg("-D")
@@ -435,4 +440,27 @@ fn an_index_of_one_manifest_is_followed_and_an_index_of_several_is_refused_with_
         "{}",
         refused.stderr
     );
+}
+
+#[test]
+fn a_registry_behind_basic_auth_is_read_and_pulled_with_dockers_credentials() {
+    let Some(r) = Registry::start(Auth::Basic) else { return };
+    let (gguf, _) = dmr_artifact(&r, "private/embed", "v2", 8);
+    let (sb, dead) = node(&r);
+    let reference = format!("{}:v2", r.location("private/embed"));
+    // No credentials: a clear refusal naming the registry.
+    let refused = run(&sb, &r, &dead, &["add", &reference]).code(5);
+    assert!(
+        refused.stderr.contains("asks for credentials") && !refused.stderr.contains(PASSWORD),
+        "{}",
+        refused.stderr
+    );
+    let with = |args: &[&str]| {
+        let mut c = sb.cmd();
+        c.env("SSL_CERT_FILE", &r.ca_file).env("HF_ENDPOINT", &dead).env("DOCKER_CONFIG", r.docker_config());
+        Run::of(c.args(args).output().unwrap())
+    };
+    with(&["add", &reference]).ok();
+    with(&["download", "embed"]).ok();
+    assert_eq!(fs::read(sb.models().join("embed-v2.gguf")).unwrap(), gguf);
 }

@@ -351,3 +351,77 @@ fn file_names(
     }
     Ok(files)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(media: &str, title: Option<&str>, seed: u8) -> Descriptor {
+        Descriptor {
+            media_type: media.into(),
+            digest: format!("sha256:{}", format!("{seed:02x}").repeat(32)),
+            size: 1000 + u64::from(seed),
+            annotations: title
+                .map(|t| [(TITLE.to_string(), t.to_string())].into_iter().collect())
+                .unwrap_or_default(),
+            ..Default::default()
+        }
+    }
+
+    fn manifest(config: &str, layers: Vec<Descriptor>) -> Manifest {
+        Manifest {
+            digest: "cd".repeat(32),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            artifact_type: None,
+            config: Descriptor { media_type: config.into(), ..Default::default() },
+            layers,
+            annotations: Default::default(),
+            via_index: None,
+        }
+    }
+
+    #[test]
+    fn tar_weights_and_manifests_without_gguf_are_refused_saying_why() {
+        let tar = manifest(
+            "application/vnd.cncf.model.config.v1+json",
+            vec![layer("application/vnd.cncf.model.weight.v1.tar+zstd", Some("m.gguf"), 1)],
+        );
+        let (kind, why) = select(&tar).err().unwrap();
+        assert_eq!(kind, ErrorKind::Unsupported);
+        assert!(why.contains("tar archives") && why.contains("weight.v1.tar+zstd m.gguf"), "{why}");
+        let safetensors = manifest(
+            "application/vnd.cncf.model.config.v1+json",
+            vec![layer(MODELPACK_WEIGHT_RAW, Some("model.safetensors"), 2)],
+        );
+        assert!(select(&safetensors).err().unwrap().1.contains("no layer is a GGUF file"));
+    }
+
+    #[test]
+    fn untitled_layers_get_names_from_the_repository_and_the_tag_or_digest() {
+        let m = manifest(
+            "application/vnd.docker.ai.model.config.v0.1+json",
+            vec![layer(DOCKER_MMPROJ, None, 3), layer(DOCKER_GGUF, Some("../CON.gguf"), 4)],
+        );
+        let (kind, chosen) = select(&m).unwrap();
+        assert_eq!(kind, "docker-model-runner");
+        assert_eq!(chosen[0].role, FileRole::Weights);
+        let tagged = OciReference::parse("oci://h/ai/embed-gguf:Q4_K_M").unwrap();
+        let base = default_name(&tagged);
+        assert_eq!(base, "embed");
+        let files = file_names(&chosen, &base, &tagged).unwrap();
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["embed-Q4_K_M.gguf", "mmproj-embed-Q4_K_M.gguf"]);
+        assert_eq!(files[0].sha256, "04".repeat(32));
+        let by_digest = OciReference::parse(&format!("oci://h/ai/embed@sha256:{}", "ef".repeat(32))).unwrap();
+        assert_eq!(file_names(&chosen, &base, &by_digest).unwrap()[0].path, "embed-efefefefefef.gguf");
+        // Two GGUF weights that are not one split's shards: one model per reference.
+        let two = manifest(
+            "x",
+            vec![layer("application/octet-stream", Some("a.gguf"), 5), layer(DOCKER_GGUF, None, 6)],
+        );
+        let (_, chosen) = select(&two).unwrap();
+        assert!(file_names(&chosen, &base, &tagged)
+            .unwrap_err()
+            .contains("not the shards 1 to 2 of one split"));
+    }
+}
