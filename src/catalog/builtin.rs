@@ -36,6 +36,7 @@ const fn builtin(
         license: Cow::Borrowed(license),
         origin: Origin::Builtin,
         files: Cow::Borrowed(&[]),
+        oci: None,
     }
 }
 

@@ -24,8 +24,10 @@
 //! }
 //! ```
 //!
-//! Required: `name`, `hf_repo`, `hf_filename`, `revision`, `sha256`, `size_bytes`. A custom
-//! entry names Hugging Face coordinates and a SHA-256, never an arbitrary URL; it may not
+//! Required: `name`, `hf_repo`, `hf_filename`, `revision`, `sha256`, `size_bytes` — or, for a
+//! model adopted from an OCI registry (`add oci://…`), `oci` (the manifest pinned by digest)
+//! instead of `hf_repo` and `revision`. A custom entry names Hugging Face coordinates (or a
+//! registry's pinned manifest) and a SHA-256, never an arbitrary URL; it may not
 //! shadow a built-in name or alias, nor reuse another entry's file name. Any problem is a
 //! [`RegistryError::InvalidCatalog`] naming the file, the entry and the field.
 //!

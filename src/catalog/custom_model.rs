@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::entry::{is_hex, ModelEntry, ModelTask, Origin, UNKNOWN};
 use super::files::{check_files, CustomFile};
+use super::oci_reference::pinned_reference;
 use super::Catalog;
 use crate::error::{RegistryError, Result};
 
@@ -33,13 +34,15 @@ use crate::error::{RegistryError, Result};
 pub struct CustomModel {
     /// Name (letters, digits, `.`, `_`, `-`; case-insensitive).
     pub name: String,
-    /// Hugging Face repository, `owner/name`.
+    /// Hugging Face repository, `owner/name` (empty, and left out, with `oci`).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub hf_repo: String,
     /// Plain file name ending in `.gguf` (empty, and left out of the file, when `files` lists
     /// the model's files).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub hf_filename: String,
-    /// Commit to pin (40 hex digits).
+    /// Commit to pin (40 hex digits; empty, and left out, with `oci`).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub revision: String,
     /// SHA-256 of the file (64 hex digits; empty with `files`).
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -69,6 +72,11 @@ pub struct CustomModel {
     /// `hf_filename`, `sha256` and `size_bytes`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<CustomFile>,
+    /// Where the model was adopted from, an OCI registry's manifest pinned by its digest
+    /// (`oci://host[:port]/repository[:tag]@sha256:<manifest digest>`), instead of `hf_repo`
+    /// and `revision`: the files download from that registry by their SHA-256.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oci: Option<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -139,6 +147,14 @@ pub(super) fn validate(ctx: &Ctx<'_>, m: &CustomModel) -> Result<ModelEntry> {
             ctx.err(Some(&format!("files[{i}].{field}").replace("files[0].files", "files")), reason)
         })?
     };
+    let oci = m.oci.as_deref().map(pinned_reference).transpose().map_err(|r| ctx.err(Some("oci"), r))?;
+    for (field, value) in [("hf_repo", &m.hf_repo), ("revision", &m.revision)] {
+        if oci.is_some() && !value.trim().is_empty() {
+            let why =
+                "is given with `oci`; a model adopted from a registry downloads from it, not from the Hub";
+            return Err(ctx.err(Some(field), why));
+        }
+    }
     let (hf_filename, sha256, size_bytes) = match files.first() {
         Some(f) => (f.path.to_string(), f.sha256.to_string(), f.size_bytes),
         None => (m.hf_filename.clone(), m.sha256.clone(), m.size_bytes),
@@ -150,7 +166,9 @@ pub(super) fn validate(ctx: &Ctx<'_>, m: &CustomModel) -> Result<ModelEntry> {
         ("revision", &m.revision),
         ("sha256", &sha256),
     ] {
-        if value.trim().is_empty() {
+        // A model adopted from a registry names no Hub repository or commit.
+        let hub_only = matches!(field, "hf_repo" | "revision");
+        if value.trim().is_empty() && !(hub_only && oci.is_some()) {
             return Err(ctx.err(Some(field), "missing; this field is required"));
         }
     }
@@ -161,7 +179,7 @@ pub(super) fn validate(ctx: &Ctx<'_>, m: &CustomModel) -> Result<ModelEntry> {
             format!("`{}` is not a valid name: use 1 to 64 letters, digits, `.`, `_` or `-`, starting with a letter or digit", m.name.escape_debug()),
         ));
     }
-    if !valid_repo(&m.hf_repo) {
+    if oci.is_none() && !valid_repo(&m.hf_repo) {
         return Err(ctx.err(
             Some("hf_repo"),
             format!("`{}` is not a Hugging Face repository; expected `owner/name`", m.hf_repo.escape_debug()),
@@ -173,7 +191,7 @@ pub(super) fn validate(ctx: &Ctx<'_>, m: &CustomModel) -> Result<ModelEntry> {
         }
     }
     let revision = m.revision.trim().to_ascii_lowercase();
-    if !is_hex(&revision, 40) {
+    if oci.is_none() && !is_hex(&revision, 40) {
         return Err(ctx.err(
             Some("revision"),
             format!("`{}` is not a commit hash; pin a full 40-hex-digit commit (see the repository's history on the Hub)", m.revision.escape_debug()),
@@ -228,6 +246,7 @@ pub(super) fn validate(ctx: &Ctx<'_>, m: &CustomModel) -> Result<ModelEntry> {
         license: Cow::Owned(text("license", &m.license, UNKNOWN)?),
         origin: Origin::Custom,
         files: Cow::Owned(files),
+        oci,
     })
 }
 
@@ -288,13 +307,14 @@ pub(super) fn check_conflicts(ctx: &Ctx<'_>, entry: &mut ModelEntry, earlier: &[
         }
         if other.origin == Origin::Custom
             && other.name == entry.name
-            && !other.hf_repo.eq_ignore_ascii_case(&entry.hf_repo)
+            && !other.repository().eq_ignore_ascii_case(&entry.repository())
         {
             return Err(ctx.err(
                 Some("name"),
                 format!(
                     "`{}` is already registered from {}; the variants of a name come from one repository: choose another name",
-                    entry.name, other.hf_repo
+                    entry.name,
+                    other.repository()
                 ),
             ));
         }

@@ -7,6 +7,7 @@ use url::Url;
 
 pub(crate) use super::files::is_hex;
 use super::files::{base_name, unit_dir, FileRole, ModelFile};
+use super::oci_reference::OciReference;
 
 /// What a custom entry holds where its architecture, quantization or license was not given.
 /// `--json` shows it (and an empty description, and an embedding dimension of 0) as `null`.
@@ -136,6 +137,11 @@ pub struct ModelEntry {
     /// disk for it.)
     #[serde(skip)]
     pub files: Cow<'static, [ModelFile]>,
+    /// For a model adopted from an OCI registry (`add oci://…`): its manifest there, pinned by
+    /// digest. Its files download from that registry by SHA-256 (after any configured
+    /// mirror), never from the Hub; `hf_repo` and `revision` are then empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oci: Option<OciReference>,
 }
 
 impl ModelEntry {
@@ -236,6 +242,51 @@ impl ModelEntry {
         }
         paths.push(self.hf_filename.to_string());
         paths
+    }
+
+    /// Where the model's files come from, for people: the Hub repository (`owner/name`), or
+    /// the registry's repository (`oci://host/repository`) of a model adopted from one.
+    pub fn repository(&self) -> String {
+        match &self.oci {
+            Some(r) => r.repository_location(),
+            None => self.hf_repo.to_string(),
+        }
+    }
+
+    /// Where the model was published, as a URL for people and manifests: the Hub
+    /// repository's page, or the pinned `oci://` reference of a model adopted from a registry.
+    pub fn source_url(&self) -> String {
+        match &self.oci {
+            Some(r) => r.to_string(),
+            None => format!("https://huggingface.co/{}", self.hf_repo),
+        }
+    }
+
+    /// The revision the model is pinned to: the Hub commit, or `sha256:<manifest digest>`.
+    pub fn pinned_revision(&self) -> String {
+        match self.oci.as_ref().and_then(|r| r.digest.as_ref()) {
+            Some(d) => format!("sha256:{d}"),
+            None => self.revision.to_string(),
+        }
+    }
+
+    /// The URL this entry's file is fetched from when no mirror has it: the pinned Hub URL
+    /// ([`ModelEntry::hf_url`]), or, for a model adopted from a registry, its blob there
+    /// (`https://host/v2/<repository>/blobs/sha256:<sha256>`).
+    pub fn origin_url(&self, hf_endpoint: &Url) -> Url {
+        match &self.oci {
+            Some(r) => {
+                let mut url = r.registry.clone();
+                if let Ok(mut s) = url.path_segments_mut() {
+                    s.clear()
+                        .push("v2")
+                        .extend(r.repository.split('/'))
+                        .extend(["blobs", &format!("sha256:{}", self.sha256)]);
+                }
+                url
+            }
+            None => self.hf_url(hf_endpoint),
+        }
     }
 
     /// The download URL of this entry on a Hugging Face endpoint, pinned to the entry's

@@ -11,16 +11,18 @@ pub mod custom;
 mod custom_model;
 mod entry;
 mod files;
+mod oci_reference;
 pub mod reference;
 
 pub use builtin::{BUILTIN, BUILTIN_ALIASES};
 pub use custom_model::CustomModel;
 #[cfg(feature = "registry")]
-pub(crate) use custom_model::{infer_quant, non_portable_file_name, valid_name};
+pub(crate) use custom_model::{infer_quant, invalid_file_name, non_portable_file_name, valid_name};
 pub use entry::{ModelEntry, ModelTask, Origin, UNKNOWN};
 #[cfg(feature = "registry")]
 pub(crate) use files::{is_hex, quant_name};
 pub use files::{split_name, unit_dir, CustomFile, FileRole, ModelFile, SplitName};
+pub use oci_reference::{valid_repository, valid_tag, OciReference, ParseOciError};
 pub use reference::{HubReference, ParseReferenceError, Select};
 
 /// The whole catalog in effect: the built-in rows plus any custom ones.

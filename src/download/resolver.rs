@@ -47,7 +47,9 @@ pub fn auto_connections(size: u64) -> usize {
 #[derive(Clone, Copy)]
 pub struct Resolver<'a> {
     pub(super) dir: &'a ModelsDir,
-    sources: &'a [Box<dyn ModelSource>],
+    pub(super) sources: &'a [Box<dyn ModelSource>],
+    /// The entry's own source, tried after `sources` (a model adopted from a registry).
+    pub(super) own: Option<&'a dyn ModelSource>,
     retry: RetryPolicy,
     progress: Reporter<'a>,
     pub(super) connections: Option<usize>,
@@ -73,6 +75,7 @@ impl<'a> Resolver<'a> {
         Self {
             dir,
             sources,
+            own: None,
             retry,
             progress: Reporter(progress),
             connections: None,
@@ -217,15 +220,16 @@ impl<'a> Resolver<'a> {
         self.check_space(entry, work)?;
         let name = entry.file_label();
         let mut attempts = Vec::new();
-        for (i, source) in self.sources.iter().enumerate() {
+        let sources = self.sources_for(entry);
+        for (i, &source) in sources.iter().enumerate() {
             if self.cancel.is_set() {
                 return Err(cancelled(entry, work));
             }
-            let last = i + 1 == self.sources.len();
+            let last = i + 1 == sources.len();
             let label = source.to_string();
             let started = Instant::now();
             let before = work.partial_bytes().unwrap_or(0).min(entry.size_bytes);
-            match self.fetch_from(entry, work, source.as_ref(), &label) {
+            match self.fetch_from(entry, work, source, &label) {
                 Ok(()) => {
                     crate::trace::record("source", &label);
                     crate::trace::record("outcome", "fetched");

@@ -11,8 +11,22 @@ use super::resolver::auto_connections;
 use super::Resolver;
 use crate::catalog::ModelEntry;
 use crate::error::Result;
+use crate::sources::ModelSource;
 
-impl Resolver<'_> {
+impl<'a> Resolver<'a> {
+    /// Tries `source` after the others: the model's own origin (the registry a model was
+    /// adopted from), whatever the configuration names.
+    pub fn with_own_source(mut self, source: Option<&'a dyn ModelSource>) -> Self {
+        self.own = source;
+        self
+    }
+
+    /// The sources to try for `entry`'s file, in order: those that can have it (the Hub has
+    /// no file of a model adopted from a registry), then the model's own.
+    pub(super) fn sources_for(&self, entry: &ModelEntry) -> Vec<&'a dyn ModelSource> {
+        self.sources.iter().map(|s| s.as_ref()).filter(|s| s.serves(entry)).chain(self.own).collect()
+    }
+
     /// Returns the path of the file an engine opens (the weights, their first shard) once
     /// every file of `entry`'s model is verified, fetching those that are not. A single-file
     /// model is [`Resolver::ensure`]. On failure, the error of the first file (in the
@@ -20,7 +34,8 @@ impl Resolver<'_> {
     /// `offline_endpoint` (offline mode: the Hugging Face endpoint) only changes the error
     /// when no source has a file: it names that file's pinned URL.
     pub fn ensure_model(&self, entry: &ModelEntry, offline_endpoint: Option<&url::Url>) -> Result<PathBuf> {
-        let offline_url = |e: &ModelEntry| offline_endpoint.map(|endpoint| e.hf_url(endpoint).to_string());
+        let offline_url =
+            |e: &ModelEntry| offline_endpoint.map(|endpoint| e.origin_url(endpoint).to_string());
         if !entry.is_multi_file() {
             return self.ensure(entry, offline_url(entry).as_deref());
         }

@@ -73,9 +73,20 @@ impl Registry {
             .iter()
             .flat_map(ModelEntry::file_entries)
             .map(|e| {
-                let (hub_size, hub_sha256, verdict, note) = match hub.inspect(&e) {
+                let asked = match &e.oci {
+                    // Adopted from a registry: the Hub has nothing to compare.
+                    Some(_) => Ok(None),
+                    None => hub.inspect(&e).map(Some),
+                };
+                let (hub_size, hub_sha256, verdict, note) = match asked {
+                    Ok(None) => (
+                        None,
+                        None,
+                        Verdict::Unknown,
+                        e.oci.as_ref().map(|r| format!("adopted from {r}, not from the Hub: not checked")),
+                    ),
                     Err(e) => (None, None, Verdict::Missing, Some(Report::new(&e).to_string())),
-                    Ok(l) => {
+                    Ok(Some(l)) => {
                         let (verdict, note) = compare(&e, l.size, l.sha256.as_deref());
                         (l.size, l.sha256, verdict, note.map(str::to_string))
                     }

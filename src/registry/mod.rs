@@ -34,7 +34,7 @@ mod share;
 mod untracked;
 
 #[cfg(feature = "registry")]
-pub use add::{AddOptions, AddReport, FactFrom, Projector, HEADER_READ_LIMIT};
+pub use add::{AddOptions, AddReport, FactFrom, OciAdded, Projector, HEADER_READ_LIMIT};
 #[cfg(feature = "registry")]
 pub use caches::CacheLocation;
 #[cfg(feature = "registry")]
@@ -170,7 +170,7 @@ impl Registry {
             name: e.display_name(),
             entry: e.clone(),
             aliases: self.catalog.aliases_of(&e.name),
-            url: e.hf_url(self.config.hf_endpoint()).to_string(),
+            url: e.origin_url(self.config.hf_endpoint()).to_string(),
             status: state.as_str(),
             partial_bytes: match state {
                 Status::Partial { bytes } => Some(bytes),
@@ -446,17 +446,17 @@ impl Registry {
                 &built
             }
         };
-        let offline_endpoint = self.config.offline().then(|| self.config.hf_endpoint());
         let path =
             crate::download::Resolver::new(&self.dir, sources, self.config.retry(), self.progress.as_ref())
+                .with_own_source(crate::sources::own_source(entry, &self.config)?.as_deref())
                 .with_connections(connections)
                 .with_max_rate(max_rate)
                 .with_caches(self.config.caches())
                 .with_lock_timeout(self.config.lock_timeout())
                 .with_cancel(crate::download::Cancel(&self.cancel))
-                .ensure_model(entry, offline_endpoint)?;
+                .ensure_model(entry, self.config.offline().then(|| self.config.hf_endpoint()))?;
         files.touch_used();
-        if self.config.share_hf_cache() {
+        if self.config.share_hf_cache() && entry.oci.is_none() {
             // A cache that cannot be written does not fail the download; it is reported.
             let cache = self.config.hf_hub_cache();
             let shared = match cache {

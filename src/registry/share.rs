@@ -109,6 +109,19 @@ impl Registry {
         };
         let mut reports = Vec::new();
         for entry in entries {
+            // The Hub's cache holds Hub repositories: a model adopted from a registry has none.
+            if let Some(r) = &entry.oci {
+                if names.is_empty() {
+                    continue;
+                }
+                return Err(RegistryError::config(
+                    "share",
+                    format!(
+                        "{} was adopted from {r}, not from the Hub: the Hugging Face cache has no place for it",
+                        entry.display_name()
+                    ),
+                ));
+            }
             let unit = self.models_dir().unit(entry);
             if let Some((_, files)) = unit.missing() {
                 return Err(files.not_downloaded(entry.display_name()));

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 use url::Url;
 
+use crate::catalog::valid_repository;
+
 /// Where models can be read from (or pushed to).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Location {
@@ -219,25 +221,6 @@ impl fmt::Display for Location {
     }
 }
 
-/// Whether `name` is a repository name as the distribution spec defines it: path components
-/// of lower-case letters and digits, separated by `.`, `_`, `__` or dashes, joined by `/`.
-fn valid_repository(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 255
-        && name.split('/').all(|part| {
-            let b = part.as_bytes();
-            !b.is_empty()
-                && b[0].is_ascii_alphanumeric()
-                && b[b.len() - 1].is_ascii_alphanumeric()
-                && b.iter()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-'))
-                && !part.contains("..")
-                && !part.contains("___")
-                && !part.contains("._")
-                && !part.contains("_.")
-        })
-}
-
 /// A URL as it may be shown: without credentials, query or fragment (signed CDN URLs carry
 /// secrets in the query).
 ///
@@ -277,16 +260,6 @@ mod tests {
             Location::parse_os(std::ffi::OsStr::from_bytes(b"oci:/\xff")),
             Err(LocationError::NotUtf8(_))
         ));
-    }
-
-    #[test]
-    fn repository_names_follow_the_distribution_grammar() {
-        for ok in ["models", "team/models", "a.b_c-d/e__f", "x0/y--z"] {
-            assert!(valid_repository(ok), "{ok}");
-        }
-        for bad in ["", "Models", "/models", "models/", "a//b", "-a", "a-", "a..b", "a b", "a:b"] {
-            assert!(!valid_repository(bad), "{bad:?}");
-        }
     }
 
     #[test]

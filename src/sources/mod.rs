@@ -32,7 +32,7 @@ pub use mirror_dir::MirrorDir;
 #[cfg(feature = "cloud")]
 pub use object_store::ObjectStoreSource;
 pub(crate) use oci::manifest as oci_manifest;
-pub use oci::{OciLayout, OciSource};
+pub use oci::{Descriptor, Manifest, OciLayout, OciSource};
 pub use source::{Fetch, FetchRequest, ModelSource};
 
 /// The sources a configuration names, in order: each `STRATA_MODELS_MIRROR` entry, then
@@ -60,6 +60,21 @@ pub fn from_config(config: &Config) -> Result<Vec<Box<dyn ModelSource>>> {
         sources.push(Box::new(HttpSource::hugging_face(config)?));
     }
     Ok(sources)
+}
+
+/// The source of `entry`'s own, tried after those the configuration names: for a model
+/// adopted from an OCI registry (`add oci://…`), that registry (with its credentials); none
+/// for the others, and none offline.
+pub fn own_source(
+    entry: &crate::catalog::ModelEntry,
+    config: &Config,
+) -> Result<Option<Box<dyn ModelSource>>> {
+    match &entry.oci {
+        Some(r) if !config.offline() => {
+            Ok(Some(Box::new(OciSource::new(&r.registry, &r.repository, config)?)))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The source that reads `location`: a [`MirrorDir`], an HTTPS mirror, an OCI registry, an

@@ -62,6 +62,13 @@ pub trait ModelSource: Send + Sync + fmt::Debug + fmt::Display {
     /// Whether using this source makes network connections (offline mode skips those).
     fn is_network(&self) -> bool;
 
+    /// Whether the source can have `entry`'s file at all: the Hub has no file of a model
+    /// adopted from an OCI registry, so the resolver does not ask it. Default: yes.
+    fn serves(&self, entry: &ModelEntry) -> bool {
+        let _ = entry;
+        true
+    }
+
     /// Whether the source answers at all (for `strata-model sources`): a short description
     /// when it does, why not when it does not.
     fn check(&self) -> Result<String, String> {

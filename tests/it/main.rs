@@ -1,6 +1,7 @@
 //! The integration suite: one test binary, one module per area.
 
 mod add;
+mod add_oci;
 #[cfg(feature = "tokio")]
 mod async_ensure;
 mod beyond;

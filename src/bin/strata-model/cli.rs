@@ -196,14 +196,19 @@ pub enum Command {
         #[arg(required = true)]
         names: Vec<String>,
     },
-    /// Add a GGUF from the Hub by reference (hf.co/OWNER/REPO:QUANT), pinned for you
+    /// Add a GGUF from the Hub or an OCI registry by reference, pinned for you
     ///
-    /// The entry pins the commit the revision points to now and the file's size and SHA-256
-    /// (from the Hub's API), with the arch, dimension and task of its GGUF header (the first
-    /// bytes only). It is written to the custom catalog as `register` writes it.
+    /// From the Hub, the entry pins the commit the revision points to now and the file's size
+    /// and SHA-256 (from the Hub's API). From a registry, it pins the manifest's digest and each
+    /// GGUF layer's digest and size (ModelPack weight layers, Docker Model Runner's GGUF and
+    /// projector layers, layers titled *.gguf), and downloads from that registry. Either way
+    /// arch, dimension and task come from the GGUF header (the first bytes only), and the entry
+    /// is written to the custom catalog as `register` writes it.
     #[command(after_help = "References: hf.co/OWNER/REPO, huggingface.co/OWNER/REPO, hf://OWNER/REPO or \
-        OWNER/REPO, each with :QUANT (any case: Q8_0, q4_k_m) or /FILE.gguf, and @REVISION.\n\
-        Example: strata-model add hf.co/my-org/my-embed-GGUF:Q8_0")]
+        OWNER/REPO, each with :QUANT (any case: Q8_0, q4_k_m) or /FILE.gguf, and @REVISION; \
+        oci://HOST[:PORT]/REPOSITORY:TAG or oci://HOST[:PORT]/REPOSITORY@sha256:DIGEST.\n\
+        Examples: strata-model add hf.co/my-org/my-embed-GGUF:Q8_0\n          \
+        strata-model add oci://registry.internal:5000/ml/embed:q8_0")]
     #[command(display_order = 7)]
     Add(Box<AddArgs>),
     /// Add a custom model to the custom catalog (STRATA_MODELS_CATALOG, else
@@ -283,9 +288,11 @@ pub enum MirrorCommand {
 
 #[derive(Args)]
 pub struct AddArgs {
-    /// The reference: hf.co/OWNER/REPO[:QUANT | /FILE.gguf][@REVISION]
+    /// The reference: hf.co/OWNER/REPO[:QUANT | /FILE.gguf][@REVISION], or
+    /// oci://HOST[:PORT]/REPOSITORY:TAG (or @sha256:DIGEST)
     pub reference: String,
-    /// Name for the model (default: the repository's name, lowercased, without -GGUF)
+    /// Name for the model (default: the repository's name, lowercased, without -GGUF; from a
+    /// registry, its repository's last component)
     #[arg(long)]
     pub name: Option<String>,
     /// Branch, tag or commit to look up (default: main); the entry pins the commit

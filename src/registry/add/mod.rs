@@ -14,16 +14,17 @@ use crate::catalog::{
     HubReference, ModelEntry, ModelTask, Select,
 };
 use crate::error::{ErrorKind, RegistryError, Result, SourceError};
-use crate::gguf::{self, GgufError, GgufHeader};
-use crate::size::ByteSize;
+use crate::gguf::GgufHeader;
 use crate::sources::{HttpSource, Sibling};
 
 mod choose;
+mod header;
+mod oci;
 mod prefix;
 
 pub use choose::Projector;
 use choose::{choose, projector};
-use prefix::Prefix;
+use header::HeaderError;
 
 /// The first range asked for when reading a header; each next one is 4 times larger.
 pub(super) const FIRST_READ: u64 = 256 * 1024;
@@ -89,6 +90,26 @@ pub struct AddReport {
     pub fetched_bytes: u64,
     /// Whether the catalog file was written (false in a dry run).
     pub written: bool,
+    /// What was read from an OCI registry (`add oci://…`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oci: Option<OciAdded>,
+}
+
+/// What `add` read from the registry.
+#[derive(Clone, Debug, Serialize)]
+pub struct OciAdded {
+    /// The reference pinned in the entry (`oci://host/repo:tag@sha256:<manifest digest>`).
+    pub pinned: String,
+    /// The manifest's digest, `sha256:<hex>`.
+    pub manifest_digest: String,
+    /// The manifest's media type.
+    pub media_type: String,
+    /// Its `artifactType`, when it has one.
+    pub artifact_type: Option<String>,
+    /// The kind of artifact: `modelpack`, `docker-model-runner` or `plain`.
+    pub kind: &'static str,
+    /// The index the manifest was found through (`sha256:<hex>`), when the tag names one.
+    pub index_digest: Option<String>,
 }
 
 impl Registry {
@@ -245,104 +266,11 @@ impl Registry {
         let catalog_file = self.config().catalog_file();
         let entry = custom::check_new(&catalog_file, &model)?;
 
-        let mut prefix = Prefix::new(&source, &entry);
-        let shards = chosen.weights.len();
-        // Ranged economy: the model's own keys come first; the tokenizer's arrays are not read
-        // — but for a split, whose `split.*` keys `gguf-split` writes after all the others.
-        let header =
-            if shards > 1 { gguf::read_header(&mut prefix) } else { gguf::read_header_prefix(&mut prefix) };
-        if let Some(e) = prefix.error.take() {
-            let file = entry.hf_filename.to_string();
-            return Err(hub(e, format!("reading the header of {file}")));
-        }
-        let header = match header {
-            Ok(h) => Some(h),
-            Err(_) if prefix.hit_limit && options.arch.is_some() && options.dim.is_some() => None,
-            Err(GgufError::Io(_)) if prefix.hit_limit => {
-                return Err(fail(
-                    &parsed,
-                    ErrorKind::Unsupported,
-                    format!(
-                        "the GGUF header of {} is larger than the {} read; give --arch and --dim",
-                        entry.hf_filename,
-                        ByteSize(HEADER_READ_LIMIT)
-                    ),
-                ))
-            }
-            Err(e) => {
-                return Err(fail(
-                    &parsed,
-                    ErrorKind::Integrity,
-                    format!("{} does not start with a readable GGUF header: {e}", entry.hf_filename),
-                ))
-            }
-        };
-        let whole_header = header.is_some();
-        let header = header.unwrap_or_default();
-        // The first shard's `split.count` (when its header could be read whole), and every
-        // later shard's own `split.no` and `split.count` (their headers hold only those keys).
-        let files = entry.file_entries();
-        for (i, shard) in files.iter().enumerate().take(shards).skip(1) {
-            let mut prefix = Prefix::new(&source, shard);
-            let got = gguf::read_header_prefix(&mut prefix);
-            if let Some(e) = prefix.error.take() {
-                return Err(hub(e, format!("reading the header of {}", shard.hf_filename)));
-            }
-            let said = got.as_ref().ok().map(|h| (h.split_no, h.split_count));
-            if said != Some((u32::try_from(i).ok(), u32::try_from(shards).ok())) {
-                return Err(fail(
-                    &parsed,
-                    ErrorKind::Integrity,
-                    format!(
-                        "{} is shard {} of {shards} by its name, but its header says {}",
-                        shard.hf_filename,
-                        i + 1,
-                        match said {
-                            Some((Some(no), Some(count))) =>
-                                format!("`split.no` = {no} (from 0), `split.count` = {count}"),
-                            Some(_) => "nothing of a split (no `split.no` or `split.count`)".into(),
-                            None => "nothing readable".into(),
-                        }
-                    ),
-                ));
-            }
-        }
-        // A projector given by name must be one: llama.cpp's projectors are `clip` models.
-        if let (Projector::File(_), Some(p)) =
-            (&options.projector, files.iter().find(|f| f.role() == FileRole::Mmproj))
-        {
-            let mut prefix = Prefix::new(&source, p);
-            let arch = gguf::read_header_prefix(&mut prefix).ok().and_then(|h| h.architecture);
-            if let Some(e) = prefix.error.take() {
-                return Err(hub(e, format!("reading the header of {}", p.hf_filename)));
-            }
-            if arch.as_deref() != Some("clip") {
-                return Err(fail(
-                    &parsed,
-                    ErrorKind::Integrity,
-                    format!(
-                        "{} is not a projector: its `general.architecture` is {}, a projector's is `clip`",
-                        p.hf_filename,
-                        arch.map_or("not readable".into(), |a| format!("`{a}`"))
-                    ),
-                ));
-            }
-        }
-        if shards > 1 && whole_header && header.split_count != u32::try_from(shards).ok() {
-            return Err(fail(
-                &parsed,
-                ErrorKind::Integrity,
-                format!(
-                    "the repository has {shards} shards of {}, but its first shard's header says {}: {}",
-                    entry.unit_dir().unwrap_or_default(),
-                    match header.split_count {
-                        Some(n) => format!("`split.count` = {n}"),
-                        None => "nothing of a split (no `split.count`)".into(),
-                    },
-                    chosen.weights.iter().map(|s| s.rfilename.as_str()).collect::<Vec<_>>().join(", ")
-                ),
-            ));
-        }
+        let facts = header::read(&source, &entry, options).map_err(|e| match e {
+            HeaderError::Source(e, what) => hub(e, what),
+            HeaderError::Refused(kind, reason) => fail(&parsed, kind, reason),
+        })?;
+        let header = facts.header;
         let (arch, arch_from) = pick(options.arch.clone(), header.architecture.clone());
         let (dim, dim_from) = pick(options.dim, header.embedding_length.and_then(|d| u32::try_from(d).ok()));
         let (task, task_from) = pick(options.task, task_of(&header));
@@ -360,9 +288,10 @@ impl Registry {
             arch_from,
             dim_from,
             task_from,
-            header_bytes: prefix.read,
-            fetched_bytes: prefix.asked,
+            header_bytes: facts.read,
+            fetched_bytes: facts.asked,
             written: !options.dry_run,
+            oci: None,
         })
     }
 }

@@ -1,16 +1,17 @@
-//! The first bytes of a file on the Hub, read by range for its GGUF header.
+//! The first bytes of a file at its source (the Hub, an OCI registry), read by range for its
+//! GGUF header.
 
 use std::io::{self, Read};
 
 use super::{FIRST_READ, HEADER_READ_LIMIT};
 use crate::catalog::ModelEntry;
 use crate::error::{ErrorKind, SourceError};
-use crate::sources::{FetchRequest, HttpSource, ModelSource};
+use crate::sources::{FetchRequest, ModelSource};
 
 /// The first bytes of a file, read with range requests of growing size (256 KiB, then 4
 /// times more each time) up to [`HEADER_READ_LIMIT`]: one request for any usual header.
 pub(super) struct Prefix<'a> {
-    source: &'a HttpSource,
+    source: &'a dyn ModelSource,
     entry: &'a ModelEntry,
     body: Option<Box<dyn Read + Send>>,
     validator: Option<String>,
@@ -26,7 +27,7 @@ pub(super) struct Prefix<'a> {
 }
 
 impl<'a> Prefix<'a> {
-    pub(super) fn new(source: &'a HttpSource, entry: &'a ModelEntry) -> Self {
+    pub(super) fn new(source: &'a dyn ModelSource, entry: &'a ModelEntry) -> Self {
         Self {
             source,
             entry,

@@ -375,6 +375,12 @@ impl ModelSource for HttpSource {
         true
     }
 
+    /// The Hub has no file of a model adopted from an OCI registry (an HTTPS mirror, a flat
+    /// copy of a models directory, may).
+    fn serves(&self, entry: &ModelEntry) -> bool {
+        self.mirror || entry.oci.is_none()
+    }
+
     fn check(&self) -> Result<String, String> {
         let started = std::time::Instant::now();
         match self.agent.head(self.base.as_str()).call() {

@@ -40,8 +40,8 @@ pub fn config_blob(entry: &ModelEntry) -> Vec<u8> {
         "descriptor": {
             "name": entry.display_name(),
             "description": entry.description,
-            "sourceURL": format!("https://huggingface.co/{}", entry.hf_repo),
-            "revision": entry.revision,
+            "sourceURL": entry.source_url(),
+            "revision": entry.pinned_revision(),
             "licenses": [entry.license],
         },
         "config": {
@@ -79,8 +79,8 @@ pub fn manifest(entry: &ModelEntry, config: &[u8]) -> Vec<u8> {
         })
         .collect();
     let manifest_annotations: std::collections::BTreeMap<&str, String> = [
-        ("org.opencontainers.image.source", format!("https://huggingface.co/{}", entry.hf_repo)),
-        ("org.opencontainers.image.revision", entry.revision.to_string()),
+        ("org.opencontainers.image.source", entry.source_url()),
+        ("org.opencontainers.image.revision", entry.pinned_revision()),
         ("org.opencontainers.image.title", entry.display_name()),
     ]
     .into_iter()

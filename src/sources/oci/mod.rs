@@ -36,6 +36,9 @@ mod helper;
 mod layout;
 pub(crate) mod manifest;
 mod push;
+mod read;
+
+pub use read::{Descriptor, Manifest};
 
 use auth::{fetch_token, parse_challenge, Challenge, Token, TokenError};
 use credentials::{basic, Credential, Lookup};

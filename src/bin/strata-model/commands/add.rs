@@ -1,5 +1,7 @@
 //! `strata-model add hf.co/OWNER/REPO[:QUANT | /FILE.gguf][@REVISION]`: adds a model from the
-//! Hub to the custom catalog, pinned to the commit the revision points to now.
+//! Hub to the custom catalog, pinned to the commit the revision points to now; `add
+//! oci://HOST/REPOSITORY:TAG` (or `@sha256:DIGEST`) adopts an artifact from an OCI registry,
+//! pinned to its manifest's digest.
 
 use strata_model::{AddOptions, ByteSize, FactFrom, FileRole, ModelTask, Projector, Registry};
 
@@ -22,7 +24,7 @@ pub fn run(registry: &Registry, ui: &Ui, args: &AddArgs) -> Result<(), Failure> 
         },
         dry_run: args.dry_run,
     };
-    let report = registry.add_from_hub(&args.reference, &options)?;
+    let report = registry.add(&args.reference, &options)?;
     if let Some(given) = &args.name {
         ui.note_lowercased("model", given, &report.entry.name);
     }
@@ -58,7 +60,22 @@ pub fn run(registry: &Registry, ui: &Ui, args: &AddArgs) -> Result<(), Failure> 
     } else {
         out.push_str(&format!("  file      {} ({})\n", e.hf_filename, ByteSize(e.size_bytes)));
     }
-    out.push_str(&format!("  commit    {} (what {} points to now)\n", e.revision, report.revision));
+    match &report.oci {
+        Some(oci) => {
+            let via = match &oci.index_digest {
+                Some(index) => format!(", through the index {index}"),
+                None => String::new(),
+            };
+            out.push_str(&format!(
+                "  manifest  {} ({} artifact{via}; what {} points to now)\n",
+                oci.manifest_digest, oci.kind, report.revision
+            ));
+            out.push_str(&format!("  pinned    {}\n", oci.pinned));
+        }
+        None => {
+            out.push_str(&format!("  commit    {} (what {} points to now)\n", e.revision, report.revision))
+        }
+    }
     if !e.is_multi_file() {
         out.push_str(&format!("  sha256    {}\n", e.sha256));
     }

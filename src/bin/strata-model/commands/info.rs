@@ -44,7 +44,12 @@ fn text(registry: &Registry, name: &str, out: &mut Out) -> Result<(), strata_mod
     out.push_str(&format!("{} ({})\n  {description}\n\n", m.name, e.quant));
     let field = |out: &mut Out, k: &str, v: String| out.push_str(&format!("  {k:<14} {v}\n"));
     let mut field = |k: &str, v: String| field(out, k, v);
-    field("repository", format!("{} @ {}", e.hf_repo, e.revision));
+    match &e.oci {
+        Some(r) => {
+            field("registry", format!("{r} (adopted from an OCI registry; downloads from it by digest)"))
+        }
+        None => field("repository", format!("{} @ {}", e.hf_repo, e.revision)),
+    }
     if e.is_multi_file() {
         for f in &m.files {
             field(

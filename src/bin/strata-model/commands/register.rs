@@ -22,6 +22,7 @@ pub fn run(registry: &Registry, ui: &Ui, args: &RegisterArgs) -> Result<(), Fail
         description: args.description.clone(),
         license: args.license.clone(),
         files: Vec::new(),
+        oci: None,
     };
     let entry = registry.register(&model).map_err(|e| flag_error(e, &args.name))?;
     ui.note_lowercased("model", &args.name, &entry.name);
