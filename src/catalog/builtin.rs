@@ -35,6 +35,8 @@ const fn builtin(
         task: ModelTask::Embedding,
         license: Cow::Borrowed(license),
         origin: Origin::Builtin,
+        // Every row was taken from its repository's `main`.
+        tracks: Some(Cow::Borrowed("main")),
         files: Cow::Borrowed(&[]),
         oci: None,
     }

@@ -68,6 +68,10 @@ pub struct CustomModel {
     /// License identifier.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub license: Option<String>,
+    /// The branch or tag the pin was taken from (`main`, `v2`; `add` records it): what
+    /// `outdated` asks the Hub about. Left out when unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracks: Option<String>,
     /// The files of a multi-file model (split weights, sidecars), in order, instead of
     /// `hf_filename`, `sha256` and `size_bytes`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -230,6 +234,19 @@ pub(super) fn validate(ctx: &Ctx<'_>, m: &CustomModel) -> Result<ModelEntry> {
             _ => Ok(default.to_string()),
         }
     };
+    let tracks = match m.tracks.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(r) if valid_ref(r) => Some(Cow::Owned(r.to_string())),
+        Some(r) => {
+            return Err(ctx.err(
+                Some("tracks"),
+                format!(
+                "`{}` is not a branch or tag name (no spaces, control characters or `..`; at most 255 bytes)",
+                r.escape_debug()
+            ),
+            ))
+        }
+    };
     Ok(ModelEntry {
         name: Cow::Owned(name.to_ascii_lowercase()),
         quant: Cow::Owned(quant),
@@ -245,9 +262,20 @@ pub(super) fn validate(ctx: &Ctx<'_>, m: &CustomModel) -> Result<ModelEntry> {
         task: m.task.unwrap_or(ModelTask::Embedding),
         license: Cow::Owned(text("license", &m.license, UNKNOWN)?),
         origin: Origin::Custom,
+        tracks,
         files: Cow::Owned(files),
         oci,
     })
+}
+
+/// Whether `r` can be a Git branch or tag name (as `git check-ref-format` would mostly
+/// agree): printable, no spaces, no `..`, not starting with `-` or `/`.
+fn valid_ref(r: &str) -> bool {
+    !r.is_empty()
+        && r.len() <= 255
+        && !r.starts_with(['-', '/'])
+        && !r.contains("..")
+        && r.chars().all(|c| c.is_ascii_graphic() && !matches!(c, '~' | '^' | ':' | '?' | '*' | '[' | '\\'))
 }
 
 /// Checks what only a model being registered must follow (a catalog file written before

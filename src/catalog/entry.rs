@@ -129,6 +129,9 @@ pub struct ModelEntry {
     pub license: Cow<'static, str>,
     /// Built in or custom.
     pub origin: Origin,
+    /// The branch or tag the pin was taken from (`main`), which `outdated` asks the Hub about;
+    /// `None` when unknown (an entry registered by hand, or pinned from a commit).
+    pub tracks: Option<Cow<'static, str>>,
     /// Every file of a multi-file model in order, the weights first (the split's shards in
     /// order), then sidecars; `hf_filename`, `size_bytes` and `sha256` describe one of them
     /// (the first, in a catalog's entry; see [`ModelEntry::file_entries`]). Empty for a

@@ -25,6 +25,7 @@ mod multifile;
 mod multifile_edges;
 mod oci;
 mod oci_layout;
+mod outdated;
 mod resolver;
 mod share;
 mod snapshots;

@@ -170,6 +170,14 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Ask the Hub whether the branch each model was pinned from has moved and whether its
+    /// files changed there (one request per repository; downloads nothing, changes no pin).
+    /// Exit 11 when a model's file changed or is gone upstream
+    #[command(display_order = 15)]
+    Outdated {
+        /// Model names, aliases or NAME:QUANT (default: every catalog model)
+        names: Vec<String>,
+    },
     /// Show the models directory, offline state, the Hub token's origin, each source in order
     /// and whether it answers, and every other tool's cache looked in before a download
     #[command(alias = "doctor")]
@@ -359,6 +367,9 @@ pub struct RegisterArgs {
     /// License identifier
     #[arg(long)]
     pub license: Option<String>,
+    /// The branch or tag the revision was taken from (main), which `outdated` follows
+    #[arg(long, value_name = "REF")]
+    pub tracks: Option<String>,
 }
 
 /// Parses a size (`10GB`, `500MB`, `8GiB`, `1000000`): the one size syntax of every option.

@@ -16,6 +16,8 @@ pub mod code {
     pub const CONFIG: u8 = 8;
     pub const UNSUPPORTED: u8 = 9;
     pub const BUSY: u8 = 10;
+    /// `outdated`: a model's file changed or is gone where its branch points now.
+    pub const OUTDATED: u8 = 11;
 }
 
 /// A failure: a library error, or a message with an exit code.
@@ -32,7 +34,12 @@ impl From<RegistryError> for Failure {
 
 /// The exit code of a library error.
 pub fn exit_code(e: &RegistryError) -> u8 {
-    match e.kind() {
+    code_of_kind(e.kind())
+}
+
+/// The exit code of an error of kind `kind`.
+pub fn code_of_kind(kind: ErrorKind) -> u8 {
+    match kind {
         ErrorKind::UnknownModel => code::UNKNOWN_MODEL,
         ErrorKind::NotDownloaded => code::NOT_DOWNLOADED,
         ErrorKind::Network => code::NETWORK,

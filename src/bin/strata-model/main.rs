@@ -139,6 +139,7 @@ fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
             mirror::push(&registry, ui, destination, names, *dry_run)
         }
         Command::Sources => sources::run(&registry, ui),
+        Command::Outdated { names } => outdated::run(&registry, ui, names),
         Command::Share { names, all, dry_run } => {
             let names = if *all { &[][..] } else { &names[..] };
             share::run(&registry, ui, names, *dry_run)

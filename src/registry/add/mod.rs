@@ -252,6 +252,8 @@ impl Registry {
             revision: info.sha.clone(),
             quant,
             description: Some(format!("added from hf.co/{repo_id} at {revision}")),
+            // A branch or tag keeps being followed by `outdated`; a commit is the pin itself.
+            tracks: (!crate::catalog::is_hex(&revision.to_ascii_lowercase(), 40)).then(|| revision.clone()),
             ..Default::default()
         };
         // One file at the top of the repository: a single-file entry, as before; anything

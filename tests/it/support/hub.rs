@@ -110,6 +110,9 @@ pub enum RangeLie {
     Length,
 }
 
+/// A commit and its files.
+type Revision = (String, HashMap<String, Arc<Vec<u8>>>);
+
 #[derive(Default)]
 struct State {
     cdn_requests: usize,
@@ -124,6 +127,8 @@ struct State {
     sent_by_signature: HashMap<u64, u64>,
     sent_by: HashMap<u64, u64>,
     files: HashMap<String, Arc<Vec<u8>>>,
+    /// Where `main` points when it has moved on from [`REVISION`]: the commit and its files.
+    moved: Option<Revision>,
     faults: Faults,
     seen: Vec<Seen>,
 }
@@ -182,6 +187,13 @@ impl Hub {
 
     pub fn add_file(&self, name: &str, bytes: Vec<u8>) {
         self.state.lock().unwrap().files.insert(name.to_string(), Arc::new(bytes));
+    }
+
+    /// Moves `main` on to `commit`, whose files are `files` (those of [`REVISION`] stay as
+    /// they are): what the model API says from now on.
+    pub fn move_main(&self, commit: &str, files: &[(&str, Vec<u8>)]) {
+        let files = files.iter().map(|(n, b)| (n.to_string(), Arc::new(b.clone()))).collect();
+        self.state.lock().unwrap().moved = Some((commit.to_string(), files));
     }
 
     pub fn set_faults(&self, faults: Faults) {
@@ -373,7 +385,8 @@ fn hub_response(
         return head(out, "429 Too Many Requests", &h).map(|()| After::KeepAlive);
     }
     if let Some(rest) = path.strip_prefix("/api/models/") {
-        return api_response(out, rest, files, faults);
+        let moved = state.lock().unwrap().moved.clone();
+        return api_response(out, rest, files, moved.as_ref(), faults);
     }
     let prefix = format!("/{REPO}/resolve/{REVISION}/");
     let cache = format!("/api/resolve-cache/models/{REPO}/{REVISION}/");
@@ -473,13 +486,14 @@ fn oci_response(
 }
 
 /// The model API: `{owner}/{repo}/revision/{rev}[?blobs=true]` for [`REPO`] at `main` or
-/// [`REVISION`], listing a `README.md` stored in Git and every file added (LFS, unless the
+/// [`REVISION`] (or the commit `main` moved to, [`Hub::move_main`]), listing a `README.md` stored in Git and every file added (LFS, unless the
 /// `not_lfs` fault names it). Shaped as the Hub's answer (`sha`, `siblings` with `rfilename`,
 /// `size`, `blobId`, `lfs: {size, sha256, pointerSize}`).
 fn api_response(
     out: &mut impl Write,
     rest: &str,
     files: &HashMap<String, Arc<Vec<u8>>>,
+    moved: Option<&Revision>,
     faults: &Faults,
 ) -> std::io::Result<After> {
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -503,9 +517,13 @@ fn api_response(
         return refuse(out, "RepoNotFound", "Repository not found");
     }
     let revision = percent_decode(revision);
-    if revision != "main" && revision != REVISION {
-        return refuse(out, "RevisionNotFound", &format!("Invalid rev id: {revision}"));
-    }
+    let (sha, files) = match moved {
+        Some((commit, moved_files)) if revision == "main" || revision == *commit => {
+            (commit.as_str(), moved_files)
+        }
+        _ if revision == "main" || revision == REVISION => (REVISION, files),
+        _ => return refuse(out, "RevisionNotFound", &format!("Invalid rev id: {revision}")),
+    };
     let blobs = query.split('&').any(|p| p == "blobs=true" || p == "blobs=True");
     let mut names: Vec<&String> = files.keys().collect();
     names.sort();
@@ -532,7 +550,7 @@ fn api_response(
         "id": REPO,
         "modelId": REPO,
         "author": REPO.split('/').next(),
-        "sha": REVISION,
+        "sha": sha,
         "private": false,
         "gated": false,
         "disabled": false,

@@ -8,6 +8,7 @@ pub mod download;
 pub mod info;
 pub mod list;
 pub mod mirror;
+pub mod outdated;
 pub mod path;
 pub mod pin;
 pub mod prune;

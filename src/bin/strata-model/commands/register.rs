@@ -21,6 +21,7 @@ pub fn run(registry: &Registry, ui: &Ui, args: &RegisterArgs) -> Result<(), Fail
         task: args.task.as_deref().and_then(ModelTask::parse),
         description: args.description.clone(),
         license: args.license.clone(),
+        tracks: args.tracks.clone(),
         files: Vec::new(),
         oci: None,
     };
