@@ -80,8 +80,8 @@ pub use progress::{Progress, ProgressFn};
 #[cfg(feature = "registry")]
 pub use registry::{
     AddOptions, AddReport, CacheLocation, CheckRow, FactFrom, FileNow, Freshness, OciAdded, Outdated, Projector,
-    PruneReport, Pruned, PushAction, PushReport, ShareAction, ShareReport, SnapshotEntry, Verdict,
-    HEADER_READ_LIMIT, STALE_PARTIAL,
+    PruneReport, Pruned, PushAction, PushReport, ShareAction, ShareReport, SnapshotEntry, Update,
+    UpdateAction, Verdict, HEADER_READ_LIMIT, STALE_PARTIAL,
 };
 pub use registry::{FileInfo, ModelInfo, ModelRegistry, Registry, UntrackedFile};
 pub use size::{ByteSize, ParseSizeError};

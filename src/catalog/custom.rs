@@ -227,6 +227,41 @@ fn admit(
     Ok((entry, normalized))
 }
 
+/// Replaces the custom entry pinned at `pinned` (the entry `old`) by `model` (the same name
+/// and quantization, a new pin), checked as `register` checks a model, atomically. Refused
+/// when the entry changed since it was read (another `update`, `unregister`).
+#[cfg(feature = "registry")]
+pub(crate) fn repin(
+    file: &Path,
+    lock_dir: &Path,
+    old: &ModelEntry,
+    model: &CustomModel,
+) -> Result<ModelEntry> {
+    let _lock = lock(file, lock_dir)?;
+    let Document { mut models, mut entries, aliases } = read_document(file)?;
+    let same = |e: &ModelEntry| e.name == old.name && e.quant == old.quant && e.revision == old.revision;
+    let ctx = Ctx { file, entry: Some(old.display_name()) };
+    let Some(i) = entries.iter().position(same) else {
+        return Err(ctx.err(
+            None,
+            "the entry changed while it was being updated (another update, or unregister); run update again",
+        ));
+    };
+    entries.remove(i);
+    let (entry, normalized) = admit(file, model, &entries, &aliases)?;
+    models[i] = normalized;
+    write_document(file, &models, &aliases)?;
+    Ok(entry)
+}
+
+/// What [`repin`] would write, checked the same way, without writing anything.
+#[cfg(feature = "registry")]
+pub(crate) fn check_repin(file: &Path, old: &ModelEntry, model: &CustomModel) -> Result<ModelEntry> {
+    let Document { mut entries, aliases, .. } = read_document(file)?;
+    entries.retain(|e| !(e.name == old.name && e.quant == old.quant));
+    admit(file, model, &entries, &aliases).map(|(entry, _)| entry)
+}
+
 /// Sets the user alias `alias` to `target` (replacing an earlier target), atomically.
 pub(crate) fn set_alias(file: &Path, lock_dir: &Path, alias: &str, target: &str) -> Result<(String, String)> {
     let _lock = lock(file, lock_dir)?;

@@ -124,7 +124,17 @@ impl<'a> Resolver<'a> {
     /// serves it when it is not already there. `offline_url` (offline mode) only changes the
     /// error when no source has it.
     pub fn ensure(&self, entry: &ModelEntry, offline_url: Option<&str>) -> Result<PathBuf> {
-        let files = self.dir.files(entry);
+        self.ensure_into(entry, &self.dir.files(entry), offline_url)
+    }
+
+    /// [`Resolver::ensure`] into `files` (a staged update's names: [`ModelFiles::staged`]).
+    pub(crate) fn ensure_into(
+        &self,
+        entry: &ModelEntry,
+        files: &ModelFiles,
+        offline_url: Option<&str>,
+    ) -> Result<PathBuf> {
+        let files = files.clone();
         let path = files.model_path();
         if files.is_verified() {
             crate::trace::emit!(TRACE, file = %entry.hf_filename, "already verified");

@@ -34,6 +34,8 @@ mod push;
 #[cfg(feature = "registry")]
 mod share;
 mod untracked;
+#[cfg(feature = "registry")]
+mod update;
 
 #[cfg(feature = "registry")]
 pub use add::{AddOptions, AddReport, FactFrom, OciAdded, Projector, HEADER_READ_LIMIT};
@@ -52,6 +54,8 @@ pub use push::{PushAction, PushReport};
 #[cfg(feature = "registry")]
 pub use share::{ShareAction, ShareReport, SnapshotEntry};
 pub use untracked::UntrackedFile;
+#[cfg(feature = "registry")]
+pub use update::{Update, UpdateAction};
 
 /// A catalog (built-in plus custom) over one models directory, with its configuration.
 ///

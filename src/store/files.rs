@@ -105,6 +105,13 @@ impl ModelFiles {
         Self { tag, ..self.clone() }
     }
 
+    /// The names of this file staged for an update (`store/staged.rs`): `.strata/update/<file>`
+    /// and its side files there.
+    pub fn staged(&self) -> Self {
+        let dir = self.state.join("update");
+        Self { root: dir.clone(), state: dir, ..self.clone() }
+    }
+
     /// The tag of this process's own partial files, when they are its own.
     pub fn tag(&self) -> Option<&str> {
         self.tag.as_deref()

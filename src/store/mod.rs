@@ -12,6 +12,7 @@ mod files;
 mod provenance;
 pub mod ranges;
 #[cfg(feature = "registry")]
+mod staged;
 mod stamp;
 mod unit;
 

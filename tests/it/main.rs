@@ -31,3 +31,4 @@ mod share;
 mod snapshots;
 mod support;
 mod tls;
+mod update;

@@ -178,6 +178,18 @@ pub enum Command {
         /// Model names, aliases or NAME:QUANT (default: every catalog model)
         names: Vec<String>,
     },
+    /// Re-pin custom models to the commit their branch points to now and fetch the files that
+    /// changed; the old files keep serving until the new ones are verified, and stay if
+    /// anything fails. Built-in models are not re-pinned (add pins another version)
+    #[command(display_order = 15)]
+    Update {
+        /// Custom model names or NAME:QUANT
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Check everything (the Hub's answer, the new header) and change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Show the models directory, offline state, the Hub token's origin, each source in order
     /// and whether it answers, and every other tool's cache looked in before a download
     #[command(alias = "doctor")]

@@ -140,6 +140,7 @@ fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
         }
         Command::Sources => sources::run(&registry, ui),
         Command::Outdated { names } => outdated::run(&registry, ui, names),
+        Command::Update { names, dry_run } => update::run(&registry, ui, names, *dry_run),
         Command::Share { names, all, dry_run } => {
             let names = if *all { &[][..] } else { &names[..] };
             share::run(&registry, ui, names, *dry_run)

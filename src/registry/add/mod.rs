@@ -20,7 +20,7 @@ use crate::sources::{HttpSource, Sibling};
 mod choose;
 mod header;
 mod oci;
-mod prefix;
+pub(super) mod prefix;
 
 pub use choose::Projector;
 use choose::{choose, projector};

@@ -10,7 +10,7 @@ use crate::sources::{FetchRequest, ModelSource};
 
 /// The first bytes of a file, read with range requests of growing size (256 KiB, then 4
 /// times more each time) up to [`HEADER_READ_LIMIT`]: one request for any usual header.
-pub(super) struct Prefix<'a> {
+pub(in crate::registry) struct Prefix<'a> {
     source: &'a dyn ModelSource,
     entry: &'a ModelEntry,
     body: Option<Box<dyn Read + Send>>,
@@ -23,11 +23,11 @@ pub(super) struct Prefix<'a> {
     pub(super) asked: u64,
     next: u64,
     pub(super) hit_limit: bool,
-    pub(super) error: Option<SourceError>,
+    pub(in crate::registry) error: Option<SourceError>,
 }
 
 impl<'a> Prefix<'a> {
-    pub(super) fn new(source: &'a dyn ModelSource, entry: &'a ModelEntry) -> Self {
+    pub(in crate::registry) fn new(source: &'a dyn ModelSource, entry: &'a ModelEntry) -> Self {
         Self {
             source,
             entry,

@@ -110,6 +110,9 @@ pub enum RangeLie {
     Length,
 }
 
+/// The prefix of the names under which the files of the commit `main` moved to are served.
+const MOVED: &str = "@moved/";
+
 /// A commit and its files.
 type Revision = (String, HashMap<String, Arc<Vec<u8>>>);
 
@@ -279,7 +282,12 @@ fn serve(
                 headers: headers.clone(),
             };
             s.seen.push(seen);
-            (s.faults.clone(), s.files.clone(), id)
+            // The files of the commit `main` moved to are served under `MOVED`-prefixed names.
+            let mut files = s.files.clone();
+            if let Some((_, moved)) = &s.moved {
+                files.extend(moved.iter().map(|(n, b)| (format!("{MOVED}{n}"), b.clone())));
+            }
+            (s.faults.clone(), files, id)
         };
         let out = tls.get_mut();
         let after = match host {
@@ -390,9 +398,12 @@ fn hub_response(
     }
     let prefix = format!("/{REPO}/resolve/{REVISION}/");
     let cache = format!("/api/resolve-cache/models/{REPO}/{REVISION}/");
-    let (file, relative) = match (path.strip_prefix(&prefix), path.strip_prefix(&cache)) {
-        (Some(f), _) => (percent_decode(f), faults.relative_redirect),
-        (_, Some(f)) => (percent_decode(f), false),
+    let moved = state.lock().unwrap().moved.as_ref().map(|(c, _)| format!("/{REPO}/resolve/{c}/"));
+    let at_moved = moved.as_deref().and_then(|p| path.strip_prefix(p));
+    let (file, relative) = match (path.strip_prefix(&prefix), path.strip_prefix(&cache), at_moved) {
+        (Some(f), _, _) => (percent_decode(f), faults.relative_redirect),
+        (_, Some(f), _) => (percent_decode(f), false),
+        (_, _, Some(f)) => (format!("{MOVED}{}", percent_decode(f)), false),
         _ => return not_found(out, "RepoNotFound"),
     };
     let Some(bytes) = files.get(&file) else {
@@ -525,7 +536,7 @@ fn api_response(
         _ => return refuse(out, "RevisionNotFound", &format!("Invalid rev id: {revision}")),
     };
     let blobs = query.split('&').any(|p| p == "blobs=true" || p == "blobs=True");
-    let mut names: Vec<&String> = files.keys().collect();
+    let mut names: Vec<&String> = files.keys().filter(|n| !n.starts_with(MOVED)).collect();
     names.sort();
     let mut siblings = vec![if blobs {
         serde_json::json!({"rfilename": "README.md", "size": 14, "blobId": "5f1c0d3e"})

@@ -17,6 +17,7 @@ pub mod remove;
 pub mod share;
 pub mod sources;
 pub mod unregister;
+pub mod update;
 pub mod verify;
 
 use strata_model::RegistryError;

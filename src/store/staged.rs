@@ -1,0 +1,30 @@
+//! A new version of a model's file, fetched and verified beside the old one before it
+//! replaces it (`update`): the old verified file keeps serving until the new one is verified,
+//! then is replaced with one rename. Staged files live under `.strata/update/` (the file, its
+//! partial download, its lock and stamp), apart from the model's own names, so that a
+//! download of the old pin and the staged one never share a partial.
+
+use std::fs;
+
+use super::files::ModelFiles;
+use crate::error::{RegistryError, Result};
+
+#[cfg(feature = "registry")]
+impl ModelFiles {
+    /// Puts the verified file `staged` (this file's staged names) in place of this one with one
+    /// rename, and stamps it: the model path never holds anything but a verified file. The
+    /// staged side files go.
+    pub(crate) fn install_staged(&self, staged: &ModelFiles) -> Result<()> {
+        let (from, to) = (staged.model_path(), self.model_path());
+        self.create_dirs()?;
+        fs::rename(&from, &to).map_err(|e| RegistryError::storage("rename into place", &to, e))?;
+        self.write_stamp()?;
+        if let Some(p) = staged.provenance() {
+            self.record_provenance(&p);
+        }
+        for side in [staged.stamp_path(), staged.provenance_path(), staged.used_path()] {
+            let _ = fs::remove_file(side);
+        }
+        Ok(())
+    }
+}
