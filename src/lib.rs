@@ -79,8 +79,8 @@ pub use fs::LinkMethod;
 pub use progress::{Progress, ProgressFn};
 #[cfg(feature = "registry")]
 pub use registry::{
-    AddOptions, AddReport, CacheLocation, CheckRow, FactFrom, FileNow, Freshness, OciAdded, Outdated, Projector,
-    PruneReport, Pruned, PushAction, PushReport, ShareAction, ShareReport, SnapshotEntry, Update,
+    AddOptions, AddReport, CacheLocation, CheckRow, FactFrom, FileNow, Freshness, OciAdded, Outdated,
+    Projector, PruneReport, Pruned, PushAction, PushReport, ShareAction, ShareReport, SnapshotEntry, Update,
     UpdateAction, Verdict, HEADER_READ_LIMIT, STALE_PARTIAL,
 };
 pub use registry::{FileInfo, ModelInfo, ModelRegistry, Registry, UntrackedFile};

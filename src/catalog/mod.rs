@@ -10,6 +10,7 @@ pub mod builtin;
 pub mod custom;
 mod custom_model;
 mod entry;
+mod file_names;
 mod files;
 mod oci_reference;
 pub mod reference;
@@ -17,8 +18,9 @@ pub mod reference;
 pub use builtin::{BUILTIN, BUILTIN_ALIASES};
 pub use custom_model::CustomModel;
 #[cfg(feature = "registry")]
-pub(crate) use custom_model::{infer_quant, invalid_file_name, non_portable_file_name, valid_name};
+pub(crate) use custom_model::{infer_quant, valid_name};
 pub use entry::{ModelEntry, ModelTask, Origin, UNKNOWN};
+pub(crate) use file_names::{invalid_file_name, non_portable_file_name};
 #[cfg(feature = "registry")]
 pub(crate) use files::{is_hex, quant_name};
 pub use files::{split_name, unit_dir, CustomFile, FileRole, ModelFile, SplitName};

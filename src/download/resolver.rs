@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::partial::{hand_back, move_partial};
-use super::stop::{Cancel, Stop};
+use super::stop::{cancelled, Cancel, Stop};
 use super::transfer::{Plan, Transfer, MIN_CHUNK};
 use crate::catalog::ModelEntry;
 use crate::config::{CacheDir, RetryPolicy};
@@ -587,16 +587,4 @@ impl<'a> Resolver<'a> {
         files.record_provenance(&Provenance::Source { source: label.to_string() });
         Ok(())
     }
-}
-
-/// The error of a download stopped by its caller, with what it kept on disk.
-fn cancelled(entry: &ModelEntry, work: &ModelFiles) -> RegistryError {
-    let partial_kept = work.partial_bytes().filter(|&n| n > 0);
-    crate::trace::record("outcome", "cancelled");
-    crate::trace::emit!(
-        INFO,
-        kept = partial_kept.unwrap_or(0),
-        "stopped, as the caller asked; the partial download is kept"
-    );
-    RegistryError::Cancelled { model: entry.file_label(), partial_kept }
 }

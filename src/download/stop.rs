@@ -4,7 +4,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::catalog::ModelEntry;
 use crate::error::{RegistryError, SourceError};
+use crate::store::ModelFiles;
 
 /// Why a transfer (or one source's turn in the resolver) stopped without the file.
 pub(crate) enum Stop {
@@ -37,4 +39,16 @@ pub(crate) fn not_gguf(location: &str, head: &[u8]) -> Stop {
         location: location.to_string(),
         head: String::from_utf8_lossy(head).into_owned(),
     })
+}
+
+/// The error of a download stopped by its caller, with what it kept on disk.
+pub(super) fn cancelled(entry: &ModelEntry, work: &ModelFiles) -> RegistryError {
+    let partial_kept = work.partial_bytes().filter(|&n| n > 0);
+    crate::trace::record("outcome", "cancelled");
+    crate::trace::emit!(
+        INFO,
+        kept = partial_kept.unwrap_or(0),
+        "stopped, as the caller asked; the partial download is kept"
+    );
+    RegistryError::Cancelled { model: entry.file_label(), partial_kept }
 }

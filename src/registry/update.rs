@@ -68,6 +68,16 @@ impl Registry {
                 format!("`{shown}` is a built-in model, pinned by this release; to follow its repository, add it with `strata-model add hf.co/{}`", old.hf_repo),
             ));
         }
+        if let Some(r) = &old.oci {
+            return Err(RegistryError::config(
+                "update",
+                format!(
+                    "`{shown}` was adopted from a registry ({r}); `strata-model add {}{}` pins what its tag names now",
+                    r.repository_location(),
+                    r.tag.as_deref().map(|t| format!(":{t}")).unwrap_or_default()
+                ),
+            ));
+        }
         let Some(tracks) = old.tracks.as_deref().map(str::to_string) else {
             return Err(RegistryError::config(
                 "update",
