@@ -227,31 +227,41 @@ fn admit(
     Ok((entry, normalized))
 }
 
-/// Replaces the custom entry pinned at `pinned` (the entry `old`) by `model` (the same name
-/// and quantization, a new pin), checked as `register` checks a model, atomically. Refused
-/// when the entry changed since it was read (another `update`, `unregister`).
+/// The custom entry `old` as the file holds it (every field as written).
+#[cfg(feature = "registry")]
+pub(crate) fn stored(file: &Path, old: &ModelEntry) -> Result<CustomModel> {
+    let Document { models, entries, .. } = read_document(file)?;
+    let same = |e: &ModelEntry| e.name == old.name && e.quant == old.quant && e.revision == old.revision;
+    entries
+        .iter()
+        .position(same)
+        .map(|i| models[i].clone())
+        .ok_or_else(|| RegistryError::NotCustom { name: old.display_name(), builtin: false })
+}
+
+/// Replaces the custom entry `old`, which the file held as `was`, by `model` (the same name
+/// and quantization, a new pin), checked as `register` checks a model, atomically. `None`
+/// (nothing written) when the entry is no longer `was`: another `update`, an edit or
+/// `unregister` changed it meanwhile.
 #[cfg(feature = "registry")]
 pub(crate) fn repin(
     file: &Path,
     lock_dir: &Path,
     old: &ModelEntry,
+    was: &CustomModel,
     model: &CustomModel,
-) -> Result<ModelEntry> {
+) -> Result<Option<ModelEntry>> {
     let _lock = lock(file, lock_dir)?;
     let Document { mut models, mut entries, aliases } = read_document(file)?;
-    let same = |e: &ModelEntry| e.name == old.name && e.quant == old.quant && e.revision == old.revision;
-    let ctx = Ctx { file, entry: Some(old.display_name()) };
-    let Some(i) = entries.iter().position(same) else {
-        return Err(ctx.err(
-            None,
-            "the entry changed while it was being updated (another update, or unregister); run update again",
-        ));
+    let same = |e: &ModelEntry| e.name == old.name && e.quant == old.quant;
+    let Some(i) = entries.iter().position(same).filter(|&i| models[i] == *was) else {
+        return Ok(None);
     };
     entries.remove(i);
     let (entry, normalized) = admit(file, model, &entries, &aliases)?;
     models[i] = normalized;
     write_document(file, &models, &aliases)?;
-    Ok(entry)
+    Ok(Some(entry))
 }
 
 /// What [`repin`] would write, checked the same way, without writing anything.

@@ -276,6 +276,7 @@ fn valid_ref(r: &str) -> bool {
         && r.len() <= 255
         && !r.starts_with(['-', '/'])
         && !r.contains("..")
+        && r.split('/').all(|c| !c.is_empty() && !c.starts_with('.') && !c.ends_with(".lock"))
         && r.chars().all(|c| c.is_ascii_graphic() && !matches!(c, '~' | '^' | ':' | '?' | '*' | '[' | '\\'))
 }
 

@@ -20,6 +20,7 @@ pub use custom_model::CustomModel;
 #[cfg(feature = "registry")]
 pub(crate) use custom_model::{infer_quant, valid_name};
 pub use entry::{ModelEntry, ModelTask, Origin, UNKNOWN};
+#[cfg(feature = "registry")]
 pub(crate) use file_names::{invalid_file_name, non_portable_file_name};
 #[cfg(feature = "registry")]
 pub(crate) use files::{is_hex, quant_name};

@@ -188,6 +188,10 @@ impl<'a> Resolver<'a> {
             crate::trace::record("outcome", "waited");
             return Ok(path);
         }
+        if files.staged().is_verified() {
+            files.install_staged(&files.staged())?; // an update cut short after its re-pin
+            return Ok(path);
+        }
         let private = lock::private_partials(&state);
         let work = if private { files.with_tag(Some(Holder::me().tag())) } else { files.clone() };
         if private {

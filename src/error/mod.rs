@@ -270,6 +270,21 @@ pub enum RegistryError {
         source: Option<Box<SourceError>>,
     },
 
+    /// `update` could not re-pin a model (the Hub's answer, the new file, a race); the old pin
+    /// and files stay, unless `reason` says otherwise.
+    #[error("cannot update `{model}`: {reason}")]
+    CannotUpdate {
+        /// The model.
+        model: String,
+        /// What is wrong and what to do next.
+        reason: String,
+        /// The class of the failure.
+        kind: ErrorKind,
+        /// The Hub's answer, when the failure was one.
+        #[source]
+        source: Option<Box<SourceError>>,
+    },
+
     /// Another process holds the model (it is downloading it, or removing it) and the wait
     /// for it ran out ([`crate::Config::lock_timeout`]), or a removal was refused while it
     /// holds it.
@@ -402,7 +417,7 @@ impl RegistryError {
                 ErrorKind::Config
             }
             Self::UnsupportedArch { .. } => ErrorKind::Unsupported,
-            Self::CannotAdd { kind, .. } => *kind,
+            Self::CannotAdd { kind, .. } | Self::CannotUpdate { kind, .. } => *kind,
             Self::Busy { .. } => ErrorKind::Busy,
             Self::Cancelled { .. } => ErrorKind::Cancelled,
         }

@@ -199,7 +199,10 @@ impl Registry {
     /// opens) when it is present with the catalog size (every file of a multi-file model);
     /// `None` when it is not downloaded. A cheap check (one `stat`); `ensure()` (feature `registry`) is what verifies.
     pub fn path(&self, name: &str) -> Result<Option<PathBuf>> {
-        let unit = self.dir.unit(self.resolve(name)?);
+        let entry = self.resolve(name)?;
+        #[cfg(feature = "registry")]
+        self.install_staged_files(entry)?; // an update cut short after its re-pin
+        let unit = self.dir.unit(entry);
         Ok((unit.status() == Status::Downloaded).then(|| unit.model_path()))
     }
 

@@ -24,6 +24,9 @@ pub enum Freshness {
     Moved,
     /// The ref points at another commit, where a file of the entry has other bytes or is gone.
     Changed,
+    /// The ref points at another commit, where no file differs by its size or SHA-256 but
+    /// one's SHA-256 is not given (not stored in LFS there): its bytes cannot be compared.
+    Unknown,
     /// The entry does not say which ref it follows (registered by hand, or pinned from a
     /// commit): nothing to ask.
     Untracked,
@@ -49,8 +52,18 @@ pub struct FileNow {
 impl FileNow {
     /// Whether the file has the pinned bytes at the ref's commit (same size and SHA-256).
     pub fn is_same(&self) -> bool {
-        self.now_size_bytes == Some(self.size_bytes)
-            && self.now_sha256.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(&self.sha256))
+        self.same() == Some(true)
+    }
+
+    /// Whether the file has the pinned bytes there: `None` when that cannot be told (the
+    /// same size, and no SHA-256 given).
+    pub fn same(&self) -> Option<bool> {
+        match (self.now_size_bytes, self.now_sha256.as_deref()) {
+            (None, _) => Some(false),
+            (Some(n), _) if n != self.size_bytes => Some(false),
+            (Some(_), Some(s)) => Some(s.eq_ignore_ascii_case(&self.sha256)),
+            (Some(_), None) => None,
+        }
     }
 }
 
@@ -174,10 +187,12 @@ fn report(
                 .collect();
             out.state = if info.sha.eq_ignore_ascii_case(&e.revision) {
                 Freshness::Current
+            } else if out.files.iter().any(|f| f.same() == Some(false)) {
+                Freshness::Changed
             } else if out.files.iter().all(FileNow::is_same) {
                 Freshness::Moved
             } else {
-                Freshness::Changed
+                Freshness::Unknown
             };
         }
     }

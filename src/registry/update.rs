@@ -10,7 +10,7 @@
 use serde::Serialize;
 
 use super::Registry;
-use crate::catalog::{custom, CustomFile, CustomModel, ModelEntry, Origin, UNKNOWN};
+use crate::catalog::{custom, CustomFile, ModelEntry, Origin, UNKNOWN};
 use crate::error::{ErrorKind, RegistryError, Result};
 use crate::sources::HttpSource;
 
@@ -62,27 +62,26 @@ impl Registry {
     pub fn update(&self, name: &str, dry_run: bool) -> Result<Update> {
         let old = self.resolve(name)?.clone();
         let shown = old.display_name();
+        let config = |reason: String| RegistryError::config("update", reason);
         if old.origin == Origin::Builtin {
-            return Err(RegistryError::config(
-                "update",
-                format!("`{shown}` is a built-in model, pinned by this release; to follow its repository, add it with `strata-model add hf.co/{}`", old.hf_repo),
-            ));
+            return Err(config(format!(
+                "`{shown}` is a built-in model, pinned by this release; to follow its repository, add it with \
+                 `strata-model add hf.co/{}`",
+                old.hf_repo
+            )));
         }
         if let Some(r) = &old.oci {
-            return Err(RegistryError::config(
-                "update",
-                format!(
-                    "`{shown}` was adopted from a registry ({r}); `strata-model add {}{}` pins what its tag names now",
-                    r.repository_location(),
-                    r.tag.as_deref().map(|t| format!(":{t}")).unwrap_or_default()
-                ),
-            ));
+            return Err(config(format!(
+                "`{shown}` was adopted from a registry ({r}); `strata-model add {}{}` pins what its tag names now",
+                r.repository_location(),
+                r.tag.as_deref().map(|t| format!(":{t}")).unwrap_or_default()
+            )));
         }
         let Some(tracks) = old.tracks.as_deref().map(str::to_string) else {
-            return Err(RegistryError::config(
-                "update",
-                format!("`{shown}` does not say which branch it follows (it was registered by hand or pinned from a commit); set it with `register --tracks main`, or add the model again"),
-            ));
+            return Err(config(format!(
+                "`{shown}` does not say which branch it follows (it was registered by hand or pinned from a \
+                 commit); set it with `register --tracks main`, or add the model again"
+            )));
         };
         if self.config().offline() {
             return Err(RegistryError::config(
@@ -90,16 +89,15 @@ impl Registry {
                 "network access is off (STRATA_OFFLINE or HF_HUB_OFFLINE) and `update` asks the Hub; turn it back on",
             ));
         }
-        let source = HttpSource::hugging_face(self.config())?;
-        let failed = |e: crate::error::SourceError, what: String| RegistryError::CannotAdd {
-            reference: format!("hf.co/{}@{tracks}", old.hf_repo),
-            reason: what,
-            kind: e.kind(),
-            source: Some(Box::new(e)),
+        let cannot = |kind: ErrorKind, reason: String, source: Option<crate::error::SourceError>| {
+            RegistryError::CannotUpdate { model: shown.clone(), reason, kind, source: source.map(Box::new) }
         };
-        let info = source
-            .model_info(&old.hf_repo, &tracks)
-            .map_err(|e| failed(e, format!("asking the Hub where {tracks} points")))?;
+        let catalog_file = self.config().catalog_file();
+        let was = custom::stored(&catalog_file, &old)?;
+        let source = HttpSource::hugging_face(self.config())?;
+        let info = source.model_info(&old.hf_repo, &tracks).map_err(|e| {
+            cannot(e.kind(), format!("asking the Hub where {tracks} of {} points", old.hf_repo), Some(e))
+        })?;
         let mut report = Update {
             name: shown.clone(),
             tracks: tracks.clone(),
@@ -110,26 +108,28 @@ impl Registry {
             fetch_bytes: 0,
         };
         if info.sha.eq_ignore_ascii_case(&old.revision) {
+            // A swap cut short (killed after the catalog was rewritten) is finished here.
+            self.install_staged_files(&old)?;
             return Ok(report);
         }
-        // The new facts of every file of the entry, at the new commit.
-        let mut model = to_custom(&old);
+        // The new facts of every file of the entry, at the new commit; every other field as
+        // the catalog holds it.
+        let mut model = was.clone();
         model.revision = info.sha.clone();
         let mut files: Vec<CustomFile> = old.model_files().iter().map(CustomFile::from).collect();
         for f in &mut files {
             let there = info.siblings.iter().find(|s| s.rfilename == f.path);
-            let lfs = there.and_then(|s| s.lfs.as_ref()).ok_or_else(|| {
-                let why = if there.is_some() {
-                    "is not stored with Git LFS there (no SHA-256 to pin)"
-                } else {
-                    "is gone there"
+            let lfs = there.and_then(|s| s.lfs.as_ref()).filter(|l| l.size > 0).ok_or_else(|| {
+                let why = match there {
+                    None => "is gone there",
+                    Some(s) if s.lfs.is_none() => "is not stored with Git LFS there (no SHA-256 to pin)",
+                    Some(_) => "has 0 bytes there",
                 };
-                RegistryError::CannotAdd {
-                    reference: format!("hf.co/{}@{tracks}", old.hf_repo),
-                    reason: format!("{} {why}; add the model's new file with `strata-model add`", f.path),
-                    kind: ErrorKind::UnknownModel,
-                    source: None,
-                }
+                cannot(
+                    ErrorKind::UnknownModel,
+                    format!("{} {why} (commit {}); the pin stays: add the model's new file with `strata-model add`", f.path, info.sha),
+                    None,
+                )
             })?;
             if lfs.size != f.size_bytes || !lfs.sha256.eq_ignore_ascii_case(&f.sha256) {
                 report.changed.push(f.path.clone());
@@ -142,10 +142,16 @@ impl Registry {
         } else if let Some(f) = files.pop() {
             (model.sha256, model.size_bytes) = (f.sha256, f.size_bytes);
         }
-        let new = custom::check_repin(&self.config().catalog_file(), &old, &model)?;
+        let new = custom::check_repin(&catalog_file, &old, &model)?;
         // The new header, read by range as `add` reads it: still GGUF, still the same model.
         if !report.changed.is_empty() {
             self.check_new_header(&source, &old, &new)?;
+        }
+        // A model not downloaded (never, or pruned) is re-pinned, not fetched.
+        let old_unit = self.models_dir().unit(&old);
+        let downloaded = old_unit.parts().iter().any(|(_, f)| f.model_path().exists());
+        if !downloaded {
+            report.fetch_bytes = 0;
         }
         if dry_run {
             report.action = UpdateAction::WouldUpdate;
@@ -153,38 +159,80 @@ impl Registry {
         }
         // Every changed file, fetched and verified under its staged names.
         let unit = self.models_dir().unit(&new);
-        let built;
-        let sources: &[Box<dyn crate::sources::ModelSource>] = match &self.sources {
-            Some(s) => s,
-            None => {
-                built = crate::sources::from_config(self.config())?;
-                &built
-            }
-        };
-        let resolver =
-            crate::download::Resolver::new(&self.dir, sources, self.config().retry(), self.progress.as_ref())
-                .with_connections(self.config().connections())
-                .with_max_rate(self.config().max_rate())
-                .with_lock_timeout(self.config().lock_timeout());
-        for (file, files) in unit.parts() {
-            if report.changed.iter().any(|c| *c == *file.hf_filename) {
+        let changed = |f: &ModelEntry| report.changed.iter().any(|c| *c == *f.hf_filename);
+        if downloaded {
+            let built;
+            let sources: &[Box<dyn crate::sources::ModelSource>] = match &self.sources {
+                Some(s) => s,
+                None => {
+                    built = crate::sources::from_config(self.config())?;
+                    &built
+                }
+            };
+            let resolver = crate::download::Resolver::new(
+                &self.dir,
+                sources,
+                self.config().retry(),
+                self.progress.as_ref(),
+            )
+            .with_connections(self.config().connections())
+            .with_max_rate(self.config().max_rate())
+            .with_lock_timeout(self.config().lock_timeout());
+            for (file, files) in unit.parts().iter().filter(|(f, _)| changed(f)) {
                 resolver.ensure_into(file, &files.staged(), None)?;
             }
         }
-        // The swap, under every old file's lock: the catalog first, then each rename.
-        let old_unit = self.models_dir().unit(&old);
-        let _held = old_unit.hold_for_removal()?;
-        custom::repin(&self.config().catalog_file(), &self.catalog_lock_dir(), &old, &model)?;
-        for (file, files) in unit.parts() {
-            if report.changed.iter().any(|c| *c == *file.hf_filename) {
-                files.install_staged(&files.staged())?;
-            } else if files.model_path().exists() {
-                files.write_stamp()?; // the same bytes, pinned anew
+        // The swap, under every old file's lock. The catalog is the commit point: rewritten
+        // first, then each staged file renamed into place. Cut short after the rewrite, the
+        // staged verified files are installed by the next `ensure()` or `update`.
+        let _held = old_unit.hold_for_removal().map_err(|e| match e {
+            RegistryError::Busy { model, holder, waited, .. } => {
+                RegistryError::Busy { what: "update", model, holder, waited }
+            }
+            e => e,
+        })?;
+        // Unchanged files keep serving under the new pin only if they are verified now.
+        let keep: Vec<bool> = old_unit.parts().iter().map(|(_, f)| f.is_verified()).collect();
+        if custom::repin(&catalog_file, &self.catalog_lock_dir(), &old, &was, &model)?.is_none() {
+            return Err(cannot(
+                ErrorKind::Busy,
+                "its catalog entry changed while it was being updated (an edit, another update or unregister); \
+                 nothing was re-pinned: run update again with the catalog as it is now"
+                    .into(),
+                None,
+            ));
+        }
+        for (i, (file, files)) in unit.parts().iter().enumerate() {
+            if changed(file) {
+                if files.staged().is_verified() {
+                    files.install_staged(&files.staged())?;
+                }
+            } else if keep.get(i).copied().unwrap_or(false) {
+                files.write_stamp()?; // the same verified bytes, pinned anew
             }
         }
-        report.action =
-            if report.changed.is_empty() { UpdateAction::Repinned } else { UpdateAction::Updated };
+        report.action = if report.changed.is_empty() || !downloaded {
+            UpdateAction::Repinned
+        } else {
+            UpdateAction::Updated
+        };
         Ok(report)
+    }
+
+    /// Installs every file of `entry` whose verified copy waits under its staged names (an
+    /// update cut short between the catalog's rewrite and the renames).
+    pub(super) fn install_staged_files(&self, entry: &ModelEntry) -> Result<()> {
+        let unit = self.models_dir().unit(entry);
+        if unit.parts().iter().all(|(_, f)| f.is_verified() || !f.staged().is_verified()) {
+            return Ok(());
+        }
+        let _held = unit.hold_for_removal()?;
+        for (_, files) in unit.parts() {
+            if !files.is_verified() && files.staged().is_verified() {
+                files.install_staged(&files.staged())?;
+            }
+        }
+        Ok(())
     }
 
     /// Reads the header of `new`'s first file from the Hub by range and checks it is GGUF of
@@ -195,9 +243,9 @@ impl Registry {
         let header = crate::gguf::read_header_prefix(&mut prefix);
         let reference = format!("hf.co/{}@{}", new.hf_repo, new.revision);
         if let Some(e) = prefix.error.take() {
-            return Err(RegistryError::CannotAdd {
-                reference,
-                reason: format!("reading the header of {}", first.hf_filename),
+            return Err(RegistryError::CannotUpdate {
+                model: old.display_name(),
+                reason: format!("reading the header of {} at {reference}", first.hf_filename),
                 kind: e.kind(),
                 source: Some(Box::new(e)),
             });
@@ -222,29 +270,4 @@ impl Registry {
             _ => Ok(()),
         }
     }
-}
-
-/// The custom catalog's form of `entry`.
-fn to_custom(entry: &ModelEntry) -> CustomModel {
-    let known = |s: &str| (s != UNKNOWN && !s.is_empty()).then(|| s.to_string());
-    let mut m = CustomModel {
-        name: entry.name.to_string(),
-        hf_repo: entry.hf_repo.to_string(),
-        revision: entry.revision.to_string(),
-        arch: known(&entry.arch),
-        embedding_dim: (entry.embedding_dim > 0).then_some(entry.embedding_dim),
-        quant: known(&entry.quant),
-        task: Some(entry.task),
-        description: known(&entry.description),
-        license: known(&entry.license),
-        tracks: entry.tracks.as_deref().map(str::to_string),
-        ..Default::default()
-    };
-    if entry.is_multi_file() {
-        m.files = entry.model_files().iter().map(CustomFile::from).collect();
-    } else {
-        (m.hf_filename, m.sha256, m.size_bytes) =
-            (entry.hf_filename.to_string(), entry.sha256.to_string(), entry.size_bytes);
-    }
-    m
 }

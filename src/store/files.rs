@@ -319,9 +319,11 @@ impl ModelFiles {
     /// Every file a removal deletes, each checked to be deletable by this process.
     pub(crate) fn removal_plan(&self) -> Result<Vec<PathBuf>> {
         let mut doomed: Vec<PathBuf> = Vec::new();
-        for p in self.partials() {
+        let staged = self.staged(); // what an update fetched and left (failed, or cut short)
+        for p in self.partials().into_iter().chain(staged.partials()) {
             doomed.extend([p.partial_path(), p.validator_path(), p.ranges_path(), p.reuse_path()]);
         }
+        doomed.extend([staged.stamp_path(), staged.provenance_path(), staged.model_path()]);
         doomed.extend([
             self.validator_path(),
             self.ranges_path(),

@@ -13,6 +13,7 @@ mod provenance;
 pub mod ranges;
 #[cfg(feature = "registry")]
 mod staged;
+#[cfg_attr(not(feature = "registry"), allow(dead_code))]
 mod stamp;
 mod unit;
 

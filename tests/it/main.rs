@@ -32,3 +32,4 @@ mod snapshots;
 mod support;
 mod tls;
 mod update;
+mod update_edges;

@@ -21,12 +21,24 @@ pub enum Locks {
 /// The built shim, or why it cannot be built (`None` outside CI, after saying why).
 pub fn path() -> Option<PathBuf> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fsshim");
+    built(BUILT.get_or_init(|| build("fsshim", include_str!("fsshim.c"))))
+}
+
+/// A shim that kills the process (SIGKILL) at the `KILLSHIM_NTH`-th rename of a staged update
+/// file into place (`killshim.c`): an update cut short between its catalog rewrite and its
+/// renames.
+pub fn kill_path() -> Option<PathBuf> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    built(BUILT.get_or_init(|| build("killshim", include_str!("killshim.c"))))
+}
+
+fn build(name: &str, source: &str) -> Result<PathBuf, String> {
+    {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let src = dir.join("fsshim.c");
-        std::fs::write(&src, include_str!("fsshim.c")).map_err(|e| e.to_string())?;
-        let out = dir.join(format!("fsshim-{}.so", std::process::id()));
+        let src = dir.join(format!("{name}.c"));
+        std::fs::write(&src, source).map_err(|e| e.to_string())?;
+        let out = dir.join(format!("{name}-{}.so", std::process::id()));
         let status = Command::new("gcc")
             .args(["-shared", "-fPIC", "-O2", "-o"])
             .arg(&out)
@@ -38,7 +50,10 @@ pub fn path() -> Option<PathBuf> {
             return Err(format!("gcc failed: {status}"));
         }
         Ok(out)
-    });
+    }
+}
+
+fn built(built: &Result<PathBuf, String>) -> Option<PathBuf> {
     match built {
         Ok(p) => Some(p.clone()),
         Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {

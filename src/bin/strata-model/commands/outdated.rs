@@ -42,7 +42,7 @@ pub fn run(registry: &Registry, ui: &Ui, names: &[String]) -> Result<(), Failure
     if changed > 0 {
         return Err(Failure::Message(
             format!(
-                "{changed} model{} changed upstream (the pins stay as they are; `strata-model add` pins the new version)",
+                "{changed} model{} changed upstream (the pins stay as they are; `strata-model update NAME` re-pins a custom model and fetches what changed)",
                 if changed == 1 { "" } else { "s" }
             ),
             code::OUTDATED,
@@ -56,13 +56,18 @@ fn state(r: &Outdated) -> String {
     match r.state {
         Freshness::Current => "current".into(),
         Freshness::Moved => "moved, files unchanged".into(),
+        Freshness::Unknown => {
+            let which: Vec<&str> =
+                r.files.iter().filter(|f| f.same().is_none()).map(|f| f.file.as_str()).collect();
+            format!("moved; {} not in LFS there: cannot compare", which.join(", "))
+        }
         Freshness::Untracked => "not tracking a branch".into(),
         Freshness::Failed => format!("failed: {}", r.error.as_deref().unwrap_or("")),
         Freshness::Changed => {
             let what: Vec<String> = r
                 .files
                 .iter()
-                .filter(|f| !f.is_same())
+                .filter(|f| f.same() == Some(false))
                 .map(|f| match f.now_size_bytes {
                     None => format!("{} is gone", f.file),
                     Some(n) if n == f.size_bytes => format!("{} has other bytes ({})", f.file, ByteSize(n)),
