@@ -8,7 +8,8 @@
 //! Authentication follows the distribution spec's `WWW-Authenticate` challenge (`auth.rs`)
 //! with the credentials podman, skopeo and Docker keep (`credentials.rs`). A redirect to the
 //! registry's storage backend (a signed URL) is followed without the credentials. `push.rs`
-//! uploads blobs and manifests for `mirror push oci://…`.
+//! uploads blobs and manifests for `mirror push oci://…`, large blobs in resumable chunks
+//! (`chunked.rs`).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -30,12 +31,14 @@ use crate::config::Config;
 use crate::error::{ErrorKind, Result, SourceError};
 
 mod auth;
+mod chunked;
 mod credentials;
 mod helper;
 pub(crate) mod manifest;
 mod push;
 
 use auth::{fetch_token, parse_challenge, Challenge, Token, TokenError};
+pub use chunked::{Pushed, UploadJournal};
 use credentials::{basic, Credential, Lookup};
 
 /// What a request needs the registry to allow.
