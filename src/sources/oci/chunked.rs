@@ -52,8 +52,9 @@ pub struct Pushed {
 
 /// How a `PATCH` went.
 enum Patched {
-    /// The registry holds this many bytes now, at this upload URL.
-    Accepted(Url, u64),
+    /// The registry holds this many bytes now (as its `Range` says; `None` without one), at this
+    /// upload URL.
+    Accepted(Url, Option<u64>),
     /// `413`: the chunk is too large for something on the way.
     TooLarge,
     /// The registry does not take chunks (first `PATCH` only).
@@ -129,12 +130,13 @@ impl OciSource {
             while sent < buffer.len() {
                 let end = (sent + usize::try_from(chunk).unwrap_or(usize::MAX)).min(buffer.len());
                 match self.patch(&location, start + sent as u64, &buffer[sent..end])? {
-                    Patched::Accepted(next, held) if held == start + end as u64 => {
+                    Patched::Accepted(next, held) if held.unwrap_or(start + end as u64) == start + end as u64 => {
                         location = next;
                         sent = end;
-                        journal.save(&location, held);
+                        journal.save(&location, start + end as u64);
                     }
                     Patched::Accepted(_, held) => {
+                        let held = held.unwrap_or_default();
                         return Err(SourceError::failed(
                             ErrorKind::Network,
                             format!(
@@ -180,7 +182,10 @@ impl OciSource {
                             journal.clear();
                             return Err(SourceError::failed(
                                 ErrorKind::Network,
-                                format!("{}: the registry forgot the upload after a 413; push again", redact(&location)),
+                                format!(
+                                    "{}: after a 413 the registry no longer knows the upload or does not say where it stands; push again",
+                                    redact(&location)
+                                ),
                             ));
                         };
                         if held < start || held > start + buffer.len() as u64 {
@@ -276,7 +281,11 @@ impl OciSource {
             let said = read_said(&parts.headers, body, &[]);
             return Err(self.failure(status, &parts.headers, &redact(url), said.as_deref()));
         }
-        let held = held(header(resp.headers(), "range"));
+        // No `Range`: where it stands is unknown, and the upload starts again.
+        let Some(held) = held(header(resp.headers(), "range")) else {
+            drain(resp.into_body());
+            return Ok(None);
+        };
         let next = match header(resp.headers(), "location") {
             Some(l) => follow(url, l)?,
             None => url.clone(),
@@ -370,14 +379,14 @@ impl OciSource {
     }
 }
 
-/// The bytes a registry holds from its `Range: 0-<last>` (`bytes=0-<last>` too); `0-0` and
-/// none are 0.
-fn held(range: Option<&str>) -> u64 {
-    let Some(range) = range else { return 0 };
+/// The bytes a registry holds from its `Range: 0-<last>` (`bytes=0-<last>` too; `0-0`, as the
+/// distribution server says before any byte, is 0); `None` without a `Range` it can read.
+fn held(range: Option<&str>) -> Option<u64> {
+    let range = range?;
     let range = range.strip_prefix("bytes=").unwrap_or(range);
-    match range.split_once('-').and_then(|(_, last)| last.trim().parse::<u64>().ok()) {
-        Some(0) | None => 0,
-        Some(last) => last + 1,
+    match range.split_once('-')?.1.trim().parse::<u64>().ok()? {
+        0 => Some(0),
+        last => Some(last + 1),
     }
 }
 
@@ -402,10 +411,10 @@ mod tests {
 
     #[test]
     fn ranges_say_how_many_bytes_the_registry_holds() {
-        assert_eq!(held(Some("0-1023")), 1024);
-        assert_eq!(held(Some("bytes=0-1")), 2);
-        assert_eq!(held(Some("0-0")), 0);
-        assert_eq!(held(None), 0);
-        assert_eq!(held(Some("garbage")), 0);
+        assert_eq!(held(Some("0-1023")), Some(1024));
+        assert_eq!(held(Some("bytes=0-1")), Some(2));
+        assert_eq!(held(Some("0-0")), Some(0));
+        assert_eq!(held(None), None);
+        assert_eq!(held(Some("garbage")), None);
     }
 }
