@@ -63,3 +63,21 @@ impl ModelFiles {
         let _ = std::fs::remove_file(self.upload_path());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_upload_url() {
+        let state = UploadState {
+            registry: "reg.example:5000".into(),
+            repository: "team/models".into(),
+            digest: "sha256:ab".into(),
+            location: "https://reg.example:5000/v2/team/models/blobs/uploads/u?_state=SECRET".into(),
+            offset: 7,
+        };
+        let shown = format!("{state:?}");
+        assert!(!shown.contains("SECRET") && shown.contains("offset: 7"), "{shown}");
+    }
+}
