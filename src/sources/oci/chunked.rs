@@ -111,6 +111,9 @@ impl OciSource {
         };
         let resumed_from = offset;
         let mut chunk = chunk_size;
+        // Until a chunk of this size has gone through, ask before sending its body
+        // (`Expect: 100-continue`): a proxy that caps bodies answers 413 without taking it.
+        let mut probing = true;
         let mut buffer = Vec::new();
         while offset < size {
             let want = usize::try_from(chunk.min(size - offset)).unwrap_or(usize::MAX);
@@ -129,10 +132,11 @@ impl OciSource {
             let mut sent = 0usize;
             while sent < buffer.len() {
                 let end = (sent + usize::try_from(chunk).unwrap_or(usize::MAX)).min(buffer.len());
-                match self.patch(&location, start + sent as u64, &buffer[sent..end])? {
+                match self.patch(&location, start + sent as u64, &buffer[sent..end], probing)? {
                     Patched::Accepted(next, held) if held.unwrap_or(start + end as u64) == start + end as u64 => {
                         location = next;
                         sent = end;
+                        probing = false;
                         journal.save(&location, start + end as u64);
                     }
                     Patched::Accepted(_, held) => {
@@ -172,6 +176,7 @@ impl OciSource {
                     }
                     Patched::TooLarge if chunk > MIN_PUSH_CHUNK_SIZE => {
                         chunk = (chunk / 2).max(MIN_PUSH_CHUNK_SIZE);
+                        probing = true;
                         crate::trace::emit!(
                             INFO,
                             registry = self.host(),
@@ -294,8 +299,9 @@ impl OciSource {
         Ok(Some((next, held)))
     }
 
-    /// Sends `chunk`, the bytes from `start`, to the upload at `url`.
-    fn patch(&self, url: &Url, start: u64, chunk: &[u8]) -> Result<Patched, SourceError> {
+    /// Sends `chunk`, the bytes from `start`, to the upload at `url`; with `ask`, only once the
+    /// server says to go on (`Expect: 100-continue`), so that a refusal (413) costs no body.
+    fn patch(&self, url: &Url, start: u64, chunk: &[u8], ask: bool) -> Result<Patched, SourceError> {
         let range = format!("{start}-{}", start + chunk.len() as u64 - 1);
         let mut make = |authorization: Option<&str>| {
             let mut req = self
@@ -304,6 +310,9 @@ impl OciSource {
                 .header("Content-Type", "application/octet-stream")
                 .header("Content-Range", &range)
                 .header("Content-Length", chunk.len().to_string());
+            if ask {
+                req = req.header("Expect", "100-continue");
+            }
             if let Some(a) = authorization {
                 req = req.header("Authorization", a);
             }

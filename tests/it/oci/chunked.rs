@@ -138,8 +138,10 @@ fn a_push_killed_half_way_resumes_where_the_registry_stands() {
     let rules = ProxyRules { buffering: true, ..CAPPED };
     let Some((r, p, slow, sb, bytes, size)) = killed_at_half(rules) else { return };
     let before = p.requests().len();
+    let wire_before = slow.uplinked.load(std::sync::atomic::Ordering::SeqCst);
     let to = format!("oci://{}/fleet/models", slow.addr);
-    let doc = push_to(&sb, &r, &to, &["--chunk-size", "4MiB", "--json"]).ok().json();
+    // The default chunk size (64 MiB): 413 three times, then 8 MiB chunks.
+    let doc = push_to(&sb, &r, &to, &["--json"]).ok().json();
     let resumed = doc[0]["resumed_from_bytes"].as_u64().unwrap_or(0);
     assert!(resumed >= size / 2, "{doc}");
     let seen = p.requests();
@@ -149,6 +151,9 @@ fn a_push_killed_half_way_resumes_where_the_registry_stands() {
         "the second push sent {sent} bytes of {size}: {:?}",
         &seen[before..]
     );
+    // On the wire too (TLS included): the first chunk refused with 413 never sent its body.
+    let wire = slow.uplinked.load(std::sync::atomic::Ordering::SeqCst) - wire_before;
+    assert!(wire as f64 <= 0.55 * size as f64, "{wire} bytes of {size} on the wire");
     assert!(!state_file(&sb).exists());
     holds_and_serves(&r, &bytes, &p.location("fleet/models"));
 }

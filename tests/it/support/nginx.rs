@@ -11,7 +11,7 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -134,6 +134,8 @@ impl Proxy {
 pub struct Throttle {
     pub addr: SocketAddr,
     open: Arc<AtomicUsize>,
+    /// Bytes passed on from clients to the target (TLS records: bodies, headers and overhead).
+    pub uplinked: Arc<AtomicU64>,
 }
 
 impl Throttle {
@@ -141,21 +143,23 @@ impl Throttle {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let open = Arc::new(AtomicUsize::new(0));
+        let uplinked = Arc::new(AtomicU64::new(0));
         let counter = open.clone();
+        let bytes = uplinked.clone();
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let Ok(server) = TcpStream::connect(target) else { continue };
                 let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
                 counter.fetch_add(1, Ordering::SeqCst);
-                let open = counter.clone();
+                let (open, bytes) = (counter.clone(), bytes.clone());
                 std::thread::spawn(move || {
-                    uplink(client, server, rate);
+                    uplink(client, server, rate, &bytes);
                     open.fetch_sub(1, Ordering::SeqCst);
                 });
                 std::thread::spawn(move || downlink(s2, c2));
             }
         });
-        Self { addr, open }
+        Self { addr, open, uplinked }
     }
 
     /// Waits until no client connection is open (a killed client's has been cut).
@@ -168,7 +172,7 @@ impl Throttle {
 }
 
 /// Client to server at `rate`: a thread takes in what the client sends; this one lets it out.
-fn uplink(client: TcpStream, mut server: TcpStream, rate: u64) {
+fn uplink(client: TcpStream, mut server: TcpStream, rate: u64, uplinked: &AtomicU64) {
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
     let mut from = client.try_clone().unwrap();
     std::thread::spawn(move || {
@@ -197,6 +201,7 @@ fn uplink(client: TcpStream, mut server: TcpStream, rate: u64) {
                 break 'link;
             }
             sent += piece.len() as u64;
+            uplinked.fetch_add(piece.len() as u64, Ordering::SeqCst);
         }
     }
     // Whatever is still queued is lost with the connection.
