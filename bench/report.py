@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Turns bench/run's raw measurements into the results tables (Markdown) and a bar chart (SVG).
 
-Arguments: raw.tsv counts.tsv path.json WARM_LINE SIZE CAP RUNS MACHINE OUT_MD OUT_SVG
+Arguments: raw.tsv counts.tsv path.json WARM_LINE SIZE CAP RUNS MACHINE OUT_MD OUT_SVG [push.tsv]
 raw.tsv:    scenario, client, seconds, peak RSS KiB (one line per run)
 counts.tsv: scenario, client, "hub_requests hub_connections cdn_requests cdn_connections"
+push.tsv:   bench/push's cases (push-1g): case, seconds, peak RSS KiB, bytes sent, blob bytes, exit
+            code, resumed-from bytes, killed-at bytes
 """
 import json
 import statistics
@@ -12,6 +14,7 @@ from collections import defaultdict
 
 raw, counts_tsv, path_json, warm_line, size, cap, runs, machine, out_md, out_svg = sys.argv[1:11]
 size = int(size)
+pushes = [l.rstrip("\n").split("\t") for l in open(sys.argv[11])] if len(sys.argv) > 11 else []
 rows = defaultdict(list)
 for line in open(raw):
     scenario, client, secs, kib = line.rstrip("\n").split("\t")
@@ -142,6 +145,32 @@ if med("wan-many", "strata-model-one"):
         out.append(f"| {label} | {med('wan-many', client):.2f} s | {c[0]:.0f} | {c[3]:.0f} |" if c else
                    f"| {label} | {med('wan-many', client):.2f} s | | |")
     out.append(f"| eight / one | {eight / one:.2f} | | |")
+if pushes:
+    out.append("")
+    out.append("Pushes (`mirror push oci://`) to the CNCF registry (docker-registry 2.8) behind nginx "
+               "capping request bodies at 8 MiB; bytes sent are nginx's `$request_length` over the push; "
+               "the `resume` cases are the push after one killed (SIGKILL) once half was saved "
+               "(details: bench/results/push.md):")
+    out.append("")
+    out.append("| case | nginx request bodies | exit | time | sent / blob | killed at | resumed at |")
+    out.append("|---|---|---:|---:|---:|---:|---:|")
+    bodies = {"full": "streamed", "resume-buffered": "buffered (default)", "resume-streamed": "streamed"}
+    for case, secs, _kib, sent, blob, code, resumed, killed in pushes:
+        blob = int(blob)
+        k = f"{int(killed) / blob:.1%}" if int(killed) else "—"
+        r = f"{int(resumed) / blob:.1%}" if int(resumed) else "— (from the start)"
+        out.append(f"| {case} | {bodies.get(case, '')} | {code} | {float(secs):.2f} s | "
+                   f"{int(sent) / blob:.1%} | {k} | {r} |")
+    by_case = {p[0]: p for p in pushes}
+    if "full" in by_case:
+        check("1 GiB push through the 8 MiB body cap succeeds", by_case["full"][5] == "0",
+              f"exit {by_case['full'][5]}")
+    for case in ("resume-buffered", "resume-streamed"):
+        if case in by_case:
+            p = by_case[case]
+            share = int(p[3]) / int(p[4])
+            check(f"killed at half, the next push sends ≤ 55 % ({case})", p[5] == "0" and share <= 0.55,
+                  f"{share:.1%}")
 if med("wan-256", "strata-model"):
     ours = med("wan-256", "strata-model")
     for peer, want in [("aria2c-x16", 1.5), ("aria2c-x8", 2.0)]:

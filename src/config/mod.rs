@@ -74,6 +74,7 @@ pub struct Config {
     cloud_options: Vec<(String, Secret)>,
     connections: Option<usize>,
     max_rate: Option<u64>,
+    push_chunk_size: u64,
     caches: Vec<CacheDir>,
     hf_token_file: Option<PathBuf>,
     hf_hub_cache: Option<PathBuf>,
@@ -83,6 +84,12 @@ pub struct Config {
     cloud_unreadable: Vec<String>,
     resolve: Vec<(String, Vec<SocketAddr>)>,
 }
+
+/// The default chunk size of pushes to OCI registries: 64 MiB.
+pub const DEFAULT_PUSH_CHUNK_SIZE: u64 = 64 << 20;
+
+/// The smallest chunk of a push to an OCI registry: 1 MiB.
+pub const MIN_PUSH_CHUNK_SIZE: u64 = 1 << 20;
 
 /// Where the Hugging Face token comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -159,6 +166,7 @@ impl Config {
             cloud_options: Vec::new(),
             connections: None,
             max_rate: None,
+            push_chunk_size: DEFAULT_PUSH_CHUNK_SIZE,
             caches: Vec::new(),
             hf_token_file: None,
             hf_hub_cache: None,
@@ -439,6 +447,21 @@ impl Config {
     /// The rate cap, in bytes per second, if any.
     pub fn max_rate(&self) -> Option<u64> {
         self.max_rate
+    }
+
+    /// The size of the chunks a blob is pushed to an OCI registry in (`mirror push oci://…`):
+    /// a blob larger than this goes in `PATCH` requests of this size (halved down to
+    /// [`MIN_PUSH_CHUNK_SIZE`] while a proxy answers `413`), a smaller one in one `PUT`.
+    /// Values below [`MIN_PUSH_CHUNK_SIZE`] are raised to it. Default
+    /// [`DEFAULT_PUSH_CHUNK_SIZE`] (64 MiB); each chunk is held in memory while it is sent.
+    pub fn with_push_chunk_size(mut self, bytes: u64) -> Self {
+        self.push_chunk_size = bytes.max(MIN_PUSH_CHUNK_SIZE);
+        self
+    }
+
+    /// The chunk size of pushes to OCI registries (see [`Config::with_push_chunk_size`]).
+    pub fn push_chunk_size(&self) -> u64 {
+        self.push_chunk_size
     }
 
     /// Sets the other tools' cache folders searched before any download (empty: no reuse).

@@ -40,13 +40,18 @@ impl AtomicFile {
     /// Starts a file that will replace `target` (mode 0666 before the umask, from its creation:
     /// the temporary file is never more private than the file it becomes).
     pub(crate) fn create(target: &Path) -> Result<Self> {
+        Self::create_with_mode(target, 0o666)
+    }
+
+    /// [`AtomicFile::create`] with `mode` before the umask (0o600: a file only its owner reads).
+    pub(crate) fn create_with_mode(target: &Path, #[allow(unused_variables)] mode: u32) -> Result<Self> {
         let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let prefix = format!(".{name}.");
         let mut builder = tempfile::Builder::new();
         builder.prefix(&prefix).suffix(".tmp");
         #[cfg(unix)]
-        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(mode));
         let tmp = builder.tempfile_in(dir).map_err(|e| RegistryError::storage("create a file in", dir, e))?;
         Ok(Self { tmp, target: target.to_path_buf() })
     }

@@ -6,9 +6,12 @@
 //! hashed on the way, and a copy whose bytes do not match the catalog SHA-256 is never
 //! completed (the temporary file is deleted, the multipart or blob upload aborted). To a
 //! registry, each model is a ModelPack artifact tagged with its name (`sources/oci/manifest.rs`):
-//! the blob (skipped when the registry has the digest), a config blob and the manifest; to an
-//! OCI image layout (`oci-layout:PATH`) the same artifact, its blobs under `blobs/sha256/` and
-//! its manifest tagged in `index.json` (`sources/oci/layout.rs`).
+//! the blob (skipped when the registry has the digest), a config blob and the manifest. A blob
+//! larger than the chunk size ([`crate::Config::with_push_chunk_size`]) goes in chunks, and
+//! where its upload stands is kept beside the model (`.strata/<file>.upload`) so that the next
+//! push resumes an interrupted one. To an OCI image layout (`oci-layout:PATH`) the same
+//! artifact, its blobs under `blobs/sha256/` and its manifest tagged in `index.json`
+//! (`sources/oci/layout.rs`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -19,8 +22,8 @@ use super::Registry;
 use crate::catalog::ModelEntry;
 use crate::digest::HashingReader;
 use crate::error::{RegistryError, Result};
-use crate::sources::{oci_manifest, Location};
-use crate::store::Status;
+use crate::sources::{oci_manifest, Location, UploadJournal};
+use crate::store::{ModelFiles, Status, UploadState};
 
 /// What `push` did (or, in a dry run, would do) for one model.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -45,6 +48,10 @@ pub struct PushReport {
     pub size_bytes: u64,
     /// What was done.
     pub action: PushAction,
+    /// To a registry: the bytes an interrupted earlier push had sent, which this one did not
+    /// send again (it resumed the upload there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed_from_bytes: Option<u64>,
 }
 
 enum Destination {
@@ -59,6 +66,13 @@ enum Destination {
 const DESTINATION: &str = "destination";
 
 impl Registry {
+    /// Pushes blobs to OCI registries in chunks of `bytes` (see
+    /// [`crate::Config::with_push_chunk_size`]).
+    pub fn with_push_chunk_size(mut self, bytes: u64) -> Self {
+        self.config = self.config.with_push_chunk_size(bytes);
+        self
+    }
+
     /// Copies the verified files of `names` (all downloaded models when empty) to
     /// `destination`: a directory path or `file://` URL, an `oci://HOST[:PORT]/REPOSITORY`
     /// registry, an `oci-layout:PATH` OCI image layout, or an `s3://`, `gs://` or `az://` bucket URL (the same location syntax as
@@ -100,7 +114,6 @@ impl Registry {
             }
             // Each file (every shard and sidecar of a multi-file model) at its repository path.
             for (entry, files) in unit.parts() {
-                let source = files.model_path();
                 let (target, present, at) = match &dest {
                     Destination::Dir(dir) => {
                         let at = free_path(entry, |p| {
@@ -164,12 +177,13 @@ impl Registry {
                         (format!("{bucket}/{}", at.0), at.1.then_some(entry.size_bytes), at.0)
                     }
                 };
+                let mut resumed_from_bytes = None;
                 let action = if present == Some(entry.size_bytes) {
                     PushAction::Present
                 } else if dry_run {
                     PushAction::WouldCopy
                 } else {
-                    copy(&dest, entry, &at, &source)?;
+                    resumed_from_bytes = copy(&dest, entry, &at, files, self.config().push_chunk_size())?;
                     PushAction::Copied
                 };
                 reports.push(PushReport {
@@ -177,6 +191,7 @@ impl Registry {
                     target,
                     size_bytes: entry.size_bytes,
                     action,
+                    resumed_from_bytes,
                 });
             }
             match (&dest, dry_run) {
@@ -270,8 +285,17 @@ fn free_path(
     })
 }
 
-fn copy(dest: &Destination, entry: &ModelEntry, at: &str, source: &Path) -> Result<()> {
-    let file = fs::File::open(source).map_err(|e| RegistryError::storage("open", source, e))?;
+/// Copies `entry`'s file (`files`) to `dest` at `at`; to a registry, in chunks of
+/// `chunk_size` when larger. Returns the offset a registry upload was resumed at, if it was.
+fn copy(
+    dest: &Destination,
+    entry: &ModelEntry,
+    at: &str,
+    files: &ModelFiles,
+    chunk_size: u64,
+) -> Result<Option<u64>> {
+    let source = files.model_path();
+    let file = fs::File::open(&source).map_err(|e| RegistryError::storage("open", &source, e))?;
     let mut reader = HashingReader::new(file);
     let mismatch = |actual: String| RegistryError::ChecksumMismatch {
         file: entry.hf_filename.to_string(),
@@ -282,18 +306,22 @@ fn copy(dest: &Destination, entry: &ModelEntry, at: &str, source: &Path) -> Resu
         Destination::Oci(oci) => {
             let mut verifying = Verifying::new(reader, entry);
             let digest = format!("sha256:{}", entry.sha256);
-            let result = oci.upload_blob(&digest, entry.size_bytes, &mut verifying);
+            let journal = Journal { oci, files, digest: &digest };
+            let result = oci.push_blob(&digest, entry.size_bytes, &mut verifying, chunk_size, &journal);
             match (verifying.mismatch, result) {
-                (Some(actual), _) => Err(mismatch(actual)),
+                (Some(actual), _) => {
+                    journal.clear();
+                    Err(mismatch(actual))
+                }
                 (None, Err(e)) => Err(oci_failed(oci, e)),
-                (None, Ok(())) => Ok(()),
+                (None, Ok(pushed)) => Ok(Some(pushed.resumed_from).filter(|&n| n > 0)),
             }
         }
         Destination::Layout(layout) => {
             layout.prepare()?;
-            write_verified(&mut reader, &layout.blob_path(&entry.sha256), entry, mismatch)
+            write_verified(&mut reader, &layout.blob_path(&entry.sha256), entry, mismatch).map(|()| None)
         }
-        Destination::Dir(dir) => write_verified(&mut reader, &dir.join(at), entry, mismatch),
+        Destination::Dir(dir) => write_verified(&mut reader, &dir.join(at), entry, mismatch).map(|()| None),
         #[cfg(feature = "cloud")]
         Destination::Bucket(bucket) => {
             let mut verifying = Verifying::new(reader, entry);
@@ -301,7 +329,7 @@ fn copy(dest: &Destination, entry: &ModelEntry, at: &str, source: &Path) -> Resu
             let reason = match (verifying.mismatch, result) {
                 (Some(actual), _) => mismatch(actual).to_string(),
                 (None, Err(reason)) => reason,
-                (None, Ok(())) => return Ok(()),
+                (None, Ok(())) => return Ok(None),
             };
             Err(RegistryError::DownloadFailed { url: format!("{bucket}/{at}"), source: reason.into() })
         }
@@ -332,6 +360,40 @@ fn layer_title(unit: &crate::store::ModelUnit, entry: &ModelEntry) -> String {
         format!(" ({})", entry.hf_filename)
     } else {
         String::new()
+    }
+}
+
+/// A chunked upload's progress, kept beside the model (`.strata/<file>.upload`, see
+/// [`UploadState`]): an upload saved for another registry, repository or digest is not this
+/// one's (and is replaced by it).
+struct Journal<'a> {
+    oci: &'a crate::sources::OciSource,
+    files: &'a ModelFiles,
+    digest: &'a str,
+}
+
+impl UploadJournal for Journal<'_> {
+    fn saved(&self) -> Option<url::Url> {
+        let state = self.files.upload_state()?;
+        let ours = state.registry == self.oci.host()
+            && state.repository == self.oci.repository()
+            && state.digest == self.digest;
+        ours.then(|| state.location.parse().ok()).flatten()
+    }
+
+    fn save(&self, location: &url::Url, offset: u64) {
+        // Best effort: a state that cannot be saved only means the next push starts again.
+        let _ = self.files.save_upload_state(&UploadState {
+            registry: self.oci.host(),
+            repository: self.oci.repository().to_string(),
+            digest: self.digest.to_string(),
+            location: location.to_string(),
+            offset,
+        });
+    }
+
+    fn clear(&self) {
+        self.files.remove_upload_state();
     }
 }
 

@@ -32,7 +32,7 @@ pub use mirror_dir::MirrorDir;
 #[cfg(feature = "cloud")]
 pub use object_store::ObjectStoreSource;
 pub(crate) use oci::manifest as oci_manifest;
-pub use oci::{Descriptor, Manifest, OciLayout, OciSource};
+pub use oci::{Descriptor, Manifest, OciLayout, OciSource, Pushed, UploadJournal};
 pub use source::{Fetch, FetchRequest, ModelSource};
 
 /// The sources a configuration names, in order: each `STRATA_MODELS_MIRROR` entry, then

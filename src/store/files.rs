@@ -12,6 +12,7 @@
 //! | `<file>.verified`            | verification stamp                                | remove |
 //! | `<file>.origin`              | where the file came from ([`Provenance`], JSON)   | remove |
 //! | `<file>.used`                | last use by `ensure()` (its modification time)    | remove |
+//! | `<file>.upload`              | a chunked push in progress to a registry (`upload.rs`) | its push (complete, or forgotten by the registry), remove |
 //! | `<file>.lock`                | the per-model OS lock                             | never (a waiter may hold it open) |
 //! | `<file>.claim`               | the per-model lock where OS locks do not work     | its holder, or whoever finds it stale |
 
@@ -189,6 +190,12 @@ impl ModelFiles {
         self.side(".used")
     }
 
+    /// A chunked upload of the file to a registry in progress (`mirror push oci://…`, see
+    /// `upload.rs`).
+    pub fn upload_path(&self) -> PathBuf {
+        self.side(".upload")
+    }
+
     /// The per-model OS lock file (its claim file, where OS locks do not work, is
     /// `<file>.claim` beside it).
     pub fn lock_path(&self) -> PathBuf {
@@ -331,6 +338,7 @@ impl ModelFiles {
             self.stamp_path(),
             self.provenance_path(),
             self.used_path(),
+            self.upload_path(),
             self.model_path(),
         ]);
         doomed.retain(|p| fs::symlink_metadata(p).is_ok());

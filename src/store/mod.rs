@@ -16,10 +16,14 @@ mod staged;
 #[cfg_attr(not(feature = "registry"), allow(dead_code))]
 mod stamp;
 mod unit;
+#[cfg(feature = "registry")]
+mod upload;
 
 pub use files::{ModelFiles, Status};
 pub use provenance::Provenance;
 pub use unit::ModelUnit;
+#[cfg(feature = "registry")]
+pub use upload::UploadState;
 
 /// The name of the hidden state folder inside the models directory.
 pub const STATE_DIR: &str = ".strata";

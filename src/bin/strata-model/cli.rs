@@ -303,6 +303,11 @@ pub enum MirrorCommand {
         /// Print what would be copied, and copy nothing
         #[arg(long)]
         dry_run: bool,
+        /// To a registry: push blobs larger than this in chunks of this size (PATCH requests),
+        /// halved while a proxy answers 413; an interrupted chunked push resumes where the
+        /// registry stands on the next run (default 64MiB, at least 1MiB; 8MiB, 16MB, 1G)
+        #[arg(long, value_name = "SIZE", value_parser = parse_chunk_size)]
+        chunk_size: Option<u64>,
     },
 }
 
@@ -387,6 +392,15 @@ pub struct RegisterArgs {
 /// Parses a size (`10GB`, `500MB`, `8GiB`, `1000000`): the one size syntax of every option.
 fn parse_size(s: &str) -> Result<u64, String> {
     s.parse::<ByteSize>().map(|b| b.0).map_err(|e| e.to_string())
+}
+
+/// Parses a chunk size: a size (`8MiB`, `16MB`) of at least 1 MiB.
+fn parse_chunk_size(s: &str) -> Result<u64, String> {
+    let bytes = parse_size(s)?;
+    if bytes < strata_model::config::MIN_PUSH_CHUNK_SIZE {
+        return Err(format!("{s} is less than the smallest chunk, 1MiB (1048576 bytes)"));
+    }
+    Ok(bytes)
 }
 
 /// Parses a budget: a size with a unit (`10GB`), or `0`. A bare number is refused: `100`

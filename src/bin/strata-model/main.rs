@@ -134,8 +134,12 @@ fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
             download::run(registry, ui, names, *all, cli.global.quiet)
         }
         Command::Verify { names, all } => verify::run(&registry, ui, names, *all),
-        Command::Mirror { action: MirrorCommand::Push { destination, names, all, dry_run } } => {
+        Command::Mirror { action: MirrorCommand::Push { destination, names, all, dry_run, chunk_size } } => {
             let names = if *all { &[][..] } else { &names[..] };
+            let registry = match chunk_size {
+                Some(bytes) => registry.with_push_chunk_size(*bytes),
+                None => registry,
+            };
             mirror::push(&registry, ui, destination, names, *dry_run)
         }
         Command::Sources => sources::run(&registry, ui),

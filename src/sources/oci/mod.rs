@@ -8,8 +8,9 @@
 //! Authentication follows the distribution spec's `WWW-Authenticate` challenge (`auth.rs`)
 //! with the credentials podman, skopeo and Docker keep (`credentials.rs`). A redirect to the
 //! registry's storage backend (a signed URL) is followed without the credentials. `push.rs`
-//! uploads blobs and manifests for `mirror push oci://…`; `layout.rs` reads and writes OCI
-//! image layout directories (`oci-layout:PATH`), the same artifacts on disk.
+//! uploads blobs and manifests for `mirror push oci://…`, large blobs in resumable chunks
+//! (`chunked.rs`); `layout.rs` reads and writes OCI image layout directories
+//! (`oci-layout:PATH`), the same artifacts on disk.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -31,6 +32,7 @@ use crate::config::Config;
 use crate::error::{ErrorKind, Result, SourceError};
 
 mod auth;
+mod chunked;
 mod credentials;
 mod helper;
 mod layout;
@@ -41,6 +43,7 @@ mod read;
 pub use read::{Descriptor, Manifest};
 
 use auth::{fetch_token, parse_challenge, Challenge, Token, TokenError};
+pub use chunked::{Pushed, UploadJournal};
 use credentials::{basic, Credential, Lookup};
 pub use layout::OciLayout;
 

@@ -1,6 +1,6 @@
 //! Uploads to a registry (the distribution spec's push): a blob is checked with `HEAD`, then
 //! uploaded monolithically — `POST /v2/<name>/blobs/uploads/`, then `PUT <Location>?digest=…`
-//! with the whole body — and a manifest is `PUT` under its tag.
+//! with the whole body — or in chunks (`chunked.rs`), and a manifest is `PUT` under its tag.
 
 use std::io::Read;
 
@@ -9,7 +9,7 @@ use ureq::http::StatusCode;
 use super::{Access, OciSource};
 use crate::error::{ErrorKind, SourceError};
 use crate::sources::agent::classify;
-use crate::sources::http::{drain, follow, header, read_said, same_origin};
+use crate::sources::http::{drain, header, read_said, same_origin};
 use crate::sources::location::redact;
 
 impl OciSource {
@@ -35,32 +35,13 @@ impl OciSource {
         }
     }
 
-    /// Uploads `size` bytes from `body` as the blob `digest` (`sha256:<hex>`). The registry
-    /// checks the digest; a `body` that fails (its reader returns an error, e.g. on a hash
-    /// mismatch) aborts the upload, which the registry then never completes.
+    /// Uploads `size` bytes from `body` as the blob `digest` (`sha256:<hex>`) in one request:
+    /// `POST`, then `PUT <Location>?digest=…` with the whole body. The registry checks the
+    /// digest; a `body` that fails (its reader returns an error, e.g. on a hash mismatch)
+    /// aborts the upload, which the registry then never completes. Larger blobs go in chunks
+    /// ([`OciSource::push_blob`]).
     pub fn upload_blob(&self, digest: &str, size: u64, body: &mut dyn Read) -> Result<(), SourceError> {
-        let start = self.api_url(&["blobs", "uploads", ""]);
-        let here = redact(&start);
-        let mut make = |authorization: Option<&str>| {
-            let mut req = self.agent.post(start.as_str());
-            if let Some(a) = authorization {
-                req = req.header("Authorization", a);
-            }
-            req.send_empty()
-        };
-        let resp = self.call(Access::Push, &here, &mut make)?;
-        let status = resp.status();
-        let location = header(resp.headers(), "location").map(str::to_string);
-        if status != StatusCode::ACCEPTED {
-            let (parts, body) = resp.into_parts();
-            let said = read_said(&parts.headers, body, &[]);
-            return Err(self.failure(status, &parts.headers, &here, said.as_deref()));
-        }
-        drain(resp.into_body());
-        let location = location.ok_or_else(|| {
-            SourceError::failed(ErrorKind::Network, format!("{here}: 202 without the upload's Location"))
-        })?;
-        let mut target = follow(&start, &location)?;
+        let mut target = self.start_upload()?;
         target.query_pairs_mut().append_pair("digest", digest);
         let put_here = redact(&target);
         let mut req = self
@@ -73,6 +54,17 @@ impl OciSource {
         }
         let resp = req.send(ureq::SendBody::from_reader(body)).map_err(|e| classify(e, &put_here))?;
         let status = resp.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            drain(resp.into_body());
+            return Err(SourceError::failed(
+                ErrorKind::Network,
+                format!(
+                    "{put_here}: HTTP 413: the registry, or a proxy before it, refuses a request body of {size} \
+                     bytes; push in chunks smaller than its limit (`mirror push --chunk-size`, \
+                     Config::with_push_chunk_size), or raise the limit (nginx: client_max_body_size)"
+                ),
+            ));
+        }
         if status != StatusCode::CREATED {
             let (parts, body) = resp.into_parts();
             let said = read_said(&parts.headers, body, &[]);

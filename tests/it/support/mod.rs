@@ -14,6 +14,7 @@ pub mod blackhole;
 pub mod emulators;
 pub mod hub;
 pub mod mock;
+pub mod nginx;
 pub mod oci;
 mod setup;
 pub mod shim;

@@ -23,8 +23,12 @@ pub fn push(
             PushAction::Present => "present  ",
             PushAction::WouldCopy => "would copy",
         };
+        let resumed = match r.resumed_from_bytes {
+            Some(n) => format!(" (resumed at {})", ByteSize(n)),
+            None => String::new(),
+        };
         out.push_str(&format!(
-            "{verb} {:<20} {:>9}  {}\n",
+            "{verb} {:<20} {:>9}  {}{resumed}\n",
             r.name,
             ByteSize(r.size_bytes).to_string(),
             r.target

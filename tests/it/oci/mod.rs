@@ -2,7 +2,8 @@
 //! push then pull through `oci://`, htpasswd `Basic` auth and a token realm, the credentials
 //! podman and Docker keep, a blob tampered with on the registry's disk, missing credentials,
 //! and `sources`. The registry's redirect to its storage (which the distribution server does
-//! not make with local storage) is checked against the Hub look-alike.
+//! not make with local storage) is checked against the Hub look-alike. Chunked, resumable
+//! pushes through an nginx proxy that caps request bodies: `chunked.rs`.
 
 use std::fs;
 use std::path::PathBuf;
@@ -11,6 +12,8 @@ use std::process::Command;
 use crate::support::hub::{Hub, REPO};
 use crate::support::oci::{Auth, Registry, PASSWORD, USER};
 use crate::support::{gguf_bytes, registered_sandbox, Run, Sandbox};
+
+mod chunked;
 
 /// A sandbox with `tiny` registered and its file in the models directory, and the bytes.
 fn seeded(size: usize) -> (Sandbox, Vec<u8>, String) {
