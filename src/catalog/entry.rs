@@ -190,7 +190,7 @@ impl ModelEntry {
 
     /// The bytes of every file of the model.
     pub fn total_size(&self) -> u64 {
-        self.model_files().iter().map(|f| f.size_bytes).sum()
+        self.model_files().iter().map(|f| f.size_bytes).fold(0, u64::saturating_add)
     }
 
     /// One entry per file of the model, in order, each with that file's `hf_filename`,

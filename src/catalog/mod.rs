@@ -23,7 +23,7 @@ pub use entry::{ModelEntry, ModelTask, Origin, UNKNOWN};
 pub(crate) use file_names::{invalid_file_name, non_portable_file_name};
 #[cfg(feature = "registry")]
 pub(crate) use files::{is_hex, quant_name};
-pub use files::{split_name, unit_dir, CustomFile, FileRole, ModelFile, SplitName};
+pub use files::{split_name, unit_dir, CustomFile, FileRole, ModelFile, SplitName, MAX_FILE_SIZE};
 pub use oci_reference::{valid_repository, valid_tag, OciReference, ParseOciError};
 pub use reference::{HubReference, ParseReferenceError, Select};
 
