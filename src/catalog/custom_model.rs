@@ -505,6 +505,8 @@ mod tests {
             ("a:b.gguf", "`:`"),
             ("a\tb.gguf", "U+0009"),
             ("a\u{7f}.gguf", "U+007F"),
+            ("evil\u{202E}fuggg.gguf", "bidirectional control U+202E"),
+            ("a\u{2066}b.gguf", "U+2066"),
             ("m.gguf.", "ends with a dot"),
             ("m.gguf ", "ends with a space"),
             ("CON.gguf", "`CON`"),

@@ -45,7 +45,9 @@ impl Registry {
     /// Adds a model from a Hub reference ([`Registry::add_from_hub`]) or, for `oci://…`, from
     /// an artifact in an OCI registry ([`Registry::add_from_oci`]).
     pub fn add(&self, reference: &str, options: &AddOptions) -> Result<AddReport> {
-        let is_oci = reference.trim().get(..6).is_some_and(|s| s.eq_ignore_ascii_case("oci://"));
+        // Any `oci:` reference (even misspelt, `oci:/…`) is the OCI parser's: it never echoes
+        // credentials.
+        let is_oci = reference.trim().get(..4).is_some_and(|s| s.eq_ignore_ascii_case("oci:"));
         if is_oci {
             self.add_from_oci(reference, options)
         } else {
