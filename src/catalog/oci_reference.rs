@@ -299,6 +299,9 @@ mod tests {
         assert_eq!(entry.oci.as_ref().map(ToString::to_string), Some(pinned));
         assert_eq!(entry.repository(), "oci://reg.example:5000/team/embed");
         assert_eq!(entry.pinned_revision(), format!("sha256:{}", "ab".repeat(32)));
+        // `--json` shows no Hub repository or commit: null, not "".
+        let json = serde_json::to_value(&entry).unwrap();
+        assert!(json["hf_repo"].is_null() && json["revision"].is_null(), "{json}");
         assert_eq!(
             entry.origin_url(&"https://huggingface.co".parse().unwrap()).as_str(),
             format!("https://reg.example:5000/v2/team/embed/blobs/sha256:{}", "ab".repeat(32))
