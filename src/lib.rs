@@ -62,6 +62,8 @@ pub mod json_path;
 #[cfg(feature = "registry")]
 mod progress;
 mod registry;
+#[cfg(feature = "registry")]
+mod shown;
 mod size;
 #[cfg(feature = "registry")]
 pub mod sources;

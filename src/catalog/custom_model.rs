@@ -215,6 +215,9 @@ pub(super) fn validate(ctx: &Ctx<'_>, m: &CustomModel) -> Result<ModelEntry> {
     if size_bytes == 0 {
         return Err(ctx.err(Some("size_bytes"), "must be the file's exact size in bytes, greater than 0"));
     }
+    if size_bytes > super::files::MAX_FILE_SIZE {
+        return Err(ctx.err(Some("size_bytes"), super::files::too_large(size_bytes)));
+    }
     let quant = match &m.quant {
         Some(q) if valid_quant(q) => q.to_ascii_lowercase(),
         Some(q) => {
@@ -480,6 +483,8 @@ mod tests {
             ("name", Box::new(|m| m.name = "a:b".into())),
             ("name", Box::new(|m| m.name = "a/b".into())),
             ("size_bytes", Box::new(|m| m.size_bytes = 0)),
+            ("size_bytes", Box::new(|m| m.size_bytes = u64::MAX)),
+            ("size_bytes", Box::new(|m| m.size_bytes = (1 << 50) + 1)),
             ("quant", Box::new(|m| m.quant = Some("q8-0!".into()))),
         ];
         for (field, mutate) in cases {
@@ -501,6 +506,8 @@ mod tests {
             ("a:b.gguf", "`:`"),
             ("a\tb.gguf", "U+0009"),
             ("a\u{7f}.gguf", "U+007F"),
+            ("evil\u{202E}fuggg.gguf", "bidirectional control U+202E"),
+            ("a\u{2066}b.gguf", "U+2066"),
             ("m.gguf.", "ends with a dot"),
             ("m.gguf ", "ends with a space"),
             ("CON.gguf", "`CON`"),

@@ -21,6 +21,14 @@ fn known_or_null<S: serde::Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error>
     }
 }
 
+fn nonempty_or_null<S: serde::Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
+    if v.is_empty() {
+        s.serialize_none()
+    } else {
+        s.serialize_str(v)
+    }
+}
+
 fn nonzero_or_null<S: serde::Serializer>(v: &u32, s: S) -> Result<S::Ok, S::Error> {
     if *v == 0 {
         s.serialize_none()
@@ -106,9 +114,13 @@ pub struct ModelEntry {
     /// One line for people (empty when a custom entry gives none).
     #[serde(serialize_with = "known_or_null")]
     pub description: Cow<'static, str>,
-    /// Hugging Face repository, `owner/name`.
+    /// Hugging Face repository, `owner/name` (empty, `null` in `--json`, for a model adopted
+    /// from an OCI registry).
+    #[serde(serialize_with = "nonempty_or_null")]
     pub hf_repo: Cow<'static, str>,
-    /// The commit every download is pinned to (40 lower-case hex digits).
+    /// The commit every download is pinned to (40 lower-case hex digits; empty, `null` in
+    /// `--json`, for a model adopted from an OCI registry).
+    #[serde(serialize_with = "nonempty_or_null")]
     pub revision: Cow<'static, str>,
     /// File name in the repository, and in the models directory.
     pub hf_filename: Cow<'static, str>,
@@ -190,7 +202,7 @@ impl ModelEntry {
 
     /// The bytes of every file of the model.
     pub fn total_size(&self) -> u64 {
-        self.model_files().iter().map(|f| f.size_bytes).sum()
+        self.model_files().iter().map(|f| f.size_bytes).fold(0, u64::saturating_add)
     }
 
     /// One entry per file of the model, in order, each with that file's `hf_filename`,

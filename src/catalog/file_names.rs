@@ -36,8 +36,9 @@ const NOT_PORTABLE: [char; 9] = ['<', '>', ':', '"', '/', '\\', '|', '?', '*'];
 const RESERVED: [&str; 4] = ["CON", "PRN", "AUX", "NUL"];
 
 /// Why a file named `s` could not be written on FAT, exFAT or Windows, if it could not: one
-/// of `< > : " / \ | ? *` or a control character (named in the answer), a trailing dot or
-/// space, or a reserved device name (`CON`, `PRN`, `AUX`, `NUL`, `COM1`–`COM9`,
+/// of `< > : " / \ | ? *`, a control character or a Unicode bidirectional control (named in
+/// the answer; it makes a name show as another), a trailing dot or space, or a reserved device
+/// name (`CON`, `PRN`, `AUX`, `NUL`, `COM1`–`COM9`,
 /// `LPT1`–`LPT9`, with any extension, in any case). `register` and `add` refuse such a name:
 /// the model's file is stored under it, and those filesystems would refuse it at download
 /// time with a confusing error.
@@ -45,6 +46,12 @@ pub(crate) fn non_portable_file_name(s: &str) -> Option<String> {
     let refused = "which FAT, exFAT and Windows refuse in file names";
     if let Some(c) = s.chars().find(|c| c.is_control() || NOT_PORTABLE.contains(c)) {
         return Some(format!("contains {}, {refused}", shown(c)));
+    }
+    if let Some(c) = s.chars().find(|c| is_bidi_control(*c)) {
+        return Some(format!(
+            "contains the bidirectional control U+{:04X}, which makes a name show as another",
+            u32::from(c)
+        ));
     }
     if let Some(why) = trailing_dot_or_space(s) {
         return Some(why.into());
@@ -65,6 +72,12 @@ pub(crate) fn non_portable_file_name(s: &str) -> Option<String> {
             })
         });
     device.then(|| format!("is named `{stem}`, a device name Windows reserves with any extension"))
+}
+
+/// Whether `c` is a Unicode bidirectional control (U+202A–U+202E, U+2066–U+2069, U+200E,
+/// U+200F, U+061C): text around it shows in another order than it is.
+pub(crate) fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
 
 /// A name that ends with a dot or a space (it cannot also end in `.gguf`).

@@ -181,6 +181,15 @@ impl From<&ModelFile> for CustomFile {
     }
 }
 
+/// The largest file a catalog entry may name: 1 PiB. Larger is no model file, and a size
+/// near `u64::MAX` would overflow every sum of sizes.
+pub const MAX_FILE_SIZE: u64 = 1 << 50;
+
+/// Why `size` is refused as a file's size.
+pub(crate) fn too_large(size: u64) -> String {
+    format!("{size} bytes is more than 1 PiB ({MAX_FILE_SIZE} bytes); give the file's exact size")
+}
+
 /// Checks the files of a multi-file model and normalizes them: each path inside the
 /// repository (see [`invalid_repo_path`]), each size above 0, each SHA-256 64 hex digits;
 /// the weights first, in shard order when split (`NAME-00001-of-0000N.gguf` … with one
@@ -206,6 +215,9 @@ pub(crate) fn check_files(
         }
         if f.size_bytes == 0 {
             return Err((i, "size_bytes", "must be the file's exact size in bytes, greater than 0".into()));
+        }
+        if f.size_bytes > MAX_FILE_SIZE {
+            return Err((i, "size_bytes", too_large(f.size_bytes)));
         }
         if i == 0 && f.role != FileRole::Weights {
             return Err((i, "role", "the first file must be the weights (the file an engine opens)".into()));
@@ -290,6 +302,33 @@ fn reserved_folder(name: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_size_past_one_pib_is_refused_naming_the_file_and_sums_saturate() {
+        let file = |path: &str, size_bytes| CustomFile {
+            path: path.into(),
+            size_bytes,
+            sha256: "ab".repeat(32),
+            role: FileRole::Weights,
+        };
+        let files = [file("m-00001-of-00002.gguf", 10), file("m-00002-of-00002.gguf", u64::MAX)];
+        let (i, field, reason) = check_files(&files, |_| None).unwrap_err();
+        assert_eq!((i, field), (1, "size_bytes"));
+        assert!(reason.contains("more than 1 PiB"), "{reason}");
+        let at_most = [file("m-00001-of-00002.gguf", MAX_FILE_SIZE), file("m-00002-of-00002.gguf", 1)];
+        assert!(check_files(&at_most, |_| None).is_ok());
+        // Entries built in code are not checked: their sums saturate rather than overflow.
+        let entry = crate::catalog::ModelEntry {
+            files: check_files(&at_most, |_| None)
+                .unwrap()
+                .into_iter()
+                .map(|f| ModelFile { size_bytes: u64::MAX, ..f })
+                .collect::<Vec<_>>()
+                .into(),
+            ..crate::catalog::Catalog::builtin().entries()[0].clone()
+        };
+        assert_eq!(entry.total_size(), u64::MAX);
+    }
 
     #[test]
     fn shard_names_are_read_as_llama_cpp_reads_them() {

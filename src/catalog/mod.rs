@@ -21,10 +21,10 @@ pub use custom_model::CustomModel;
 pub(crate) use custom_model::{infer_quant, valid_name};
 pub use entry::{ModelEntry, ModelTask, Origin, UNKNOWN};
 #[cfg(feature = "registry")]
-pub(crate) use file_names::{invalid_file_name, non_portable_file_name};
+pub(crate) use file_names::{invalid_file_name, is_bidi_control, non_portable_file_name};
 #[cfg(feature = "registry")]
 pub(crate) use files::{is_hex, quant_name};
-pub use files::{split_name, unit_dir, CustomFile, FileRole, ModelFile, SplitName};
+pub use files::{split_name, unit_dir, CustomFile, FileRole, ModelFile, SplitName, MAX_FILE_SIZE};
 pub use oci_reference::{valid_repository, valid_tag, OciReference, ParseOciError};
 pub use reference::{HubReference, ParseReferenceError, Select};
 

@@ -54,11 +54,15 @@ impl OciReference {
             Some((scheme, rest)) if scheme.eq_ignore_ascii_case("oci") => rest,
             _ => return Err(fail("not an oci:// reference")),
         };
+        if credentials_end(rest).is_some() {
+            return Err(fail("it carries credentials; they come from docker's or podman's files"));
+        }
+        if rest.contains(['?', '#']) {
+            return Err(fail("a query or a fragment (`?…`, `#…`) is no part of a reference"));
+        }
         let (authority, path) = rest.split_once('/').ok_or_else(|| fail("no repository after the host"))?;
-        if authority.is_empty() || authority.contains(['@', '?', '#']) || path.contains(['?', '#']) {
-            return Err(fail(
-                "the host is missing or carries credentials (they come from docker's or podman's files)",
-            ));
+        if authority.is_empty() {
+            return Err(fail("the host is missing"));
         }
         let url = Url::parse(&format!("https://{authority}/"))
             .map_err(|_| fail("the host is not a host[:port]"))?;
@@ -70,9 +74,12 @@ impl OciReference {
             Some((name, digest)) => {
                 let hex = digest
                     .strip_prefix("sha256:")
-                    .ok_or_else(|| fail("the digest is not sha256:<64 hex digits>"))?;
+                    .ok_or_else(|| fail("the digest is not sha256:<64 lower-case hex digits>"))?;
+                if !is_hex(hex, 64) && is_hex(&hex.to_ascii_lowercase(), 64) {
+                    return Err(fail("the digest has upper-case letters; write it in lower case, sha256:<64 lower-case hex digits>"));
+                }
                 if !is_hex(hex, 64) {
-                    return Err(fail("the digest is not sha256:<64 hex digits>"));
+                    return Err(fail("the digest is not sha256:<64 lower-case hex digits>"));
                 }
                 (name, Some(hex.to_ascii_lowercase()))
             }
@@ -156,18 +163,47 @@ impl Serialize for OciReference {
     }
 }
 
-/// A reference as it may be shown in an error: credentials before the host (`user:pw@`,
-/// refused anyway) left out, at most 300 characters, control characters as `?`.
+/// Where credentials end in `rest` (what follows the scheme): the last `@` that does not
+/// start a digest (`@ALGORITHM:HEX` to the end, or to a query), when there is one.
+fn credentials_end(rest: &str) -> Option<usize> {
+    let digest = |tail: &str| {
+        let tail = tail.split(['?', '#']).next().unwrap_or(tail);
+        tail.split_once(':').is_some_and(|(alg, hex)| {
+            !alg.is_empty()
+                && alg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'.' | b'_' | b'-'))
+                && !hex.is_empty()
+                && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+    };
+    rest.match_indices('@').map(|(i, _)| i).rfind(|&i| !digest(&rest[i + 1..]))
+}
+
+/// A reference as it may be shown in an error: whatever may be credentials (all between the
+/// scheme and the last `@` that is not the digest's) left out, and a query or fragment
+/// (`?token=…`); at most 300 characters, control and bidirectional characters as `?`.
 fn shown(raw: &str) -> String {
     let raw = raw.trim();
-    let hidden = match raw.split_once("://") {
-        Some((scheme, rest)) => match rest.split('/').next().and_then(|authority| authority.rfind('@')) {
-            Some(at) => format!("{scheme}://…@{}", &rest[at + 1..]),
-            None => raw.to_string(),
+    let (scheme, rest) = match raw.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => match raw.get(..4).filter(|s| s.eq_ignore_ascii_case("oci:")) {
+            Some(scheme) => (scheme.to_string(), &raw[4..]),
+            None => (String::new(), raw),
         },
-        None => raw.to_string(),
     };
-    hidden.chars().take(300).map(|c| if c.is_control() { '?' } else { c }).collect()
+    let query = rest.find(['?', '#']);
+    let hidden = match (credentials_end(rest), query) {
+        // No credentials: all but the query.
+        (None, q) => rest[..q.unwrap_or(rest.len())].to_string(),
+        // Credentials, then the host, the repository, maybe a query.
+        (Some(at), q) if q.is_none_or(|q| q > at) => format!("…@{}", &rest[at + 1..q.unwrap_or(rest.len())]),
+        // A `?` or `#` before the last `@`: in a password or in a query, nothing shown is sure.
+        (Some(_), _) => "…".to_string(),
+    };
+    format!("{scheme}{hidden}")
+        .chars()
+        .take(300)
+        .map(|c| if c.is_control() || super::file_names::is_bidi_control(c) { '?' } else { c })
+        .collect()
 }
 
 /// Whether `tag` is a tag as the distribution spec defines it.
@@ -227,6 +263,8 @@ mod tests {
             ("oci://host", "no repository"),
             ("oci:///m:t", "host"),
             ("oci://u:pw@host/m:t", "credentials"),
+            ("oci://host/m:t?x=1", "query"),
+            (&format!("oci://host/m@sha256:{}", d.to_ascii_uppercase()), "lower-case"),
             ("oci://host/Models:t", "repository"),
             ("oci://host/a//b:t", "repository"),
             ("oci://host/m:-t", "tag"),
@@ -261,6 +299,9 @@ mod tests {
         assert_eq!(entry.oci.as_ref().map(ToString::to_string), Some(pinned));
         assert_eq!(entry.repository(), "oci://reg.example:5000/team/embed");
         assert_eq!(entry.pinned_revision(), format!("sha256:{}", "ab".repeat(32)));
+        // `--json` shows no Hub repository or commit: null, not "".
+        let json = serde_json::to_value(&entry).unwrap();
+        assert!(json["hf_repo"].is_null() && json["revision"].is_null(), "{json}");
         assert_eq!(
             entry.origin_url(&"https://huggingface.co".parse().unwrap()).as_str(),
             format!("https://reg.example:5000/v2/team/embed/blobs/sha256:{}", "ab".repeat(32))
@@ -273,6 +314,31 @@ mod tests {
         assert!(!text.contains("hf_repo") && !text.contains("revision"), "{text}");
         // A Hub entry still needs its repository and commit.
         assert_eq!(field(crate::catalog::CustomModel { hf_repo: String::new(), ..sample() }).0, "hf_repo");
+    }
+
+    #[test]
+    fn credentials_queries_and_fragments_are_never_shown() {
+        let d = "ab".repeat(32);
+        for (raw, secret) in [
+            ("oci://user:pa/ss@127.0.0.1:45001/ai/embed:Q8_0", "pa/ss"),
+            ("oci:/user:pass@host/ai/embed:Q8_0", "pass"),
+            ("oci://127.0.0.1:45001/ai/embed:Q8_0?token=SECRET", "SECRET"),
+            ("oci://host/ai/embed:Q8_0#SECRET", "SECRET"),
+            ("oci://user:pa?SECRET@host/m:t", "SECRET"),
+            ("oci://host/m:t?x=SECRET@y", "SECRET"),
+            (&format!("oci://user:pass@host/m@sha256:{d}"), "pass"),
+            (&format!("OCI://user:pass@host/m:t@sha256:{d}"), "pass"),
+        ] {
+            let err = OciReference::parse(raw).unwrap_err().to_string();
+            assert!(!err.contains(secret), "{raw}: {err}");
+            assert!(!OciReference::shown(raw).contains(secret), "{raw}: {}", OciReference::shown(raw));
+        }
+        assert_eq!(
+            OciReference::shown("oci://user:pa/ss@127.0.0.1:45001/ai/embed:Q8_0"),
+            "oci://…@127.0.0.1:45001/ai/embed:Q8_0"
+        );
+        assert_eq!(OciReference::shown("oci://h/m:t?token=SECRET"), "oci://h/m:t");
+        assert_eq!(OciReference::shown(&format!("oci://h/m@sha256:{d}")), format!("oci://h/m@sha256:{d}"));
     }
 
     #[test]

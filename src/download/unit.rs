@@ -47,7 +47,7 @@ impl<'a> Resolver<'a> {
             return Ok(unit.model_path());
         }
         let sizes: Vec<u64> = todo.iter().map(|e| e.size_bytes).collect();
-        let total: u64 = sizes.iter().sum();
+        let total = sizes.iter().fold(0u64, |a, &s| a.saturating_add(s));
         let budget = self.connections.unwrap_or_else(|| auto_connections(total)).max(1);
         crate::trace::emit!(
             DEBUG,

@@ -52,7 +52,10 @@ impl Registry {
             }
         }
         let sizes: Vec<u64> = cold.iter().map(|(_, e)| e.total_size()).collect();
-        let budget = self.config.connections().unwrap_or_else(|| auto_connections(sizes.iter().sum()));
+        let budget = self
+            .config
+            .connections()
+            .unwrap_or_else(|| auto_connections(sizes.iter().fold(0, |a, &s| a.saturating_add(s))));
         // One set of sources (one HTTPS client, one pool of connections) for every model.
         // (When they cannot be built, each model builds its own and says why.)
         let built = match (&self.sources, cold.is_empty()) {

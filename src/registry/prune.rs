@@ -67,20 +67,20 @@ impl Registry {
                 let Some(bytes) = partial.partial_bytes() else { continue };
                 let age =
                     partial.partial_modified().and_then(|t| now.duration_since(t).ok()).unwrap_or_default();
-                report.bytes_before += bytes;
+                report.bytes_before = report.bytes_before.saturating_add(bytes);
                 if age > STALE_PARTIAL && !locked {
                     if !dry_run {
                         partial.discard_partial();
                     }
                     report.stale_partials.push(Pruned { name: name.clone(), size_bytes: bytes });
                 } else {
-                    report.bytes_after += bytes;
+                    report.bytes_after = report.bytes_after.saturating_add(bytes);
                     report.partials.push(Pruned { name: name.clone(), size_bytes: bytes });
                 }
             }
             if unit.status() == Status::Downloaded {
-                report.bytes_before += unit.size();
-                report.bytes_after += unit.size();
+                report.bytes_before = report.bytes_before.saturating_add(unit.size());
+                report.bytes_after = report.bytes_after.saturating_add(unit.size());
                 models.push((entry, unit));
             } else {
                 // The verified files of a multi-file model not yet whole: kept, as a partial
@@ -90,18 +90,18 @@ impl Registry {
                     .iter()
                     .filter(|(_, f)| f.status() == Status::Downloaded)
                     .map(|(e, _)| e.size_bytes)
-                    .sum();
+                    .fold(0, u64::saturating_add);
                 if have > 0 {
-                    report.bytes_before += have;
-                    report.bytes_after += have;
+                    report.bytes_before = report.bytes_before.saturating_add(have);
+                    report.bytes_after = report.bytes_after.saturating_add(have);
                     report.partials.push(Pruned { name: name.clone(), size_bytes: have });
                 }
             }
         }
         report.untracked = self.untracked_files();
-        let untracked: u64 = report.untracked.iter().map(|f| f.size_bytes).sum();
-        report.bytes_before += untracked;
-        report.bytes_after += untracked;
+        let untracked = report.untracked.iter().map(|f| f.size_bytes).fold(0, u64::saturating_add);
+        report.bytes_before = report.bytes_before.saturating_add(untracked);
+        report.bytes_after = report.bytes_after.saturating_add(untracked);
         models.sort_by_key(|(_, unit)| unit.first().last_used().unwrap_or(SystemTime::UNIX_EPOCH));
         for (entry, unit) in models {
             if report.bytes_after <= max_bytes {

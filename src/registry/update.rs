@@ -133,7 +133,7 @@ impl Registry {
             })?;
             if lfs.size != f.size_bytes || !lfs.sha256.eq_ignore_ascii_case(&f.sha256) {
                 report.changed.push(f.path.clone());
-                report.fetch_bytes += lfs.size;
+                report.fetch_bytes = report.fetch_bytes.saturating_add(lfs.size);
             }
             (f.size_bytes, f.sha256) = (lfs.size, lfs.sha256.to_ascii_lowercase());
         }

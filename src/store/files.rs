@@ -265,7 +265,7 @@ impl ModelFiles {
     pub fn partial_bytes(&self) -> Option<u64> {
         let meta = fs::symlink_metadata(self.partial_path()).ok().filter(|m| m.is_file())?;
         match ranges::read(&self.ranges_path(), self.size) {
-            Some(chunks) => Some(chunks.iter().map(|c| c.done).sum()),
+            Some(chunks) => Some(chunks.iter().map(|c| c.done).fold(0, u64::saturating_add)),
             None => Some(meta.len()),
         }
     }

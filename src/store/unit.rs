@@ -19,7 +19,7 @@ pub struct ModelUnit {
 
 impl ModelUnit {
     pub(super) fn new(parts: Vec<(ModelEntry, ModelFiles)>) -> Self {
-        let size = parts.iter().map(|(e, _)| e.size_bytes).sum();
+        let size = parts.iter().map(|(e, _)| e.size_bytes).fold(0, u64::saturating_add);
         Self { parts, size }
     }
 
@@ -66,10 +66,10 @@ impl ModelUnit {
         for ((entry, _), status) in self.parts.iter().zip(statuses) {
             match *status {
                 Status::Downloaded => {
-                    bytes += entry.size_bytes;
+                    bytes = u64::saturating_add(bytes, entry.size_bytes);
                     downloaded += 1;
                 }
-                Status::Partial { bytes: b } => bytes += b,
+                Status::Partial { bytes: b } => bytes = u64::saturating_add(bytes, b),
                 invalid @ Status::Invalid { .. } => return invalid,
                 Status::NotDownloaded => {}
             }

@@ -1,8 +1,9 @@
 //! `add oci://…` against the real CNCF distribution server, with artifacts strata-model did
 //! not write: blobs and manifests uploaded here with plain HTTP calls (curl), as Docker Model
 //! Runner, modctl or oras would lay them out. Then `download` with the Hub unreachable, and
-//! the bad inputs: a layer whose bytes are not its digest, a layer whose size lies, a tag that
-//! moved, a manifest that is no model, a tag that is not there.
+//! the bad inputs: a layer whose bytes are not its digest, a layer whose size lies (or passes
+//! any sum), a tag that moved, a manifest that is no model, a tag that is not there, a split
+//! not whole, titles with control characters, references with secrets.
 
 use std::fs;
 use std::path::Path;
@@ -345,16 +346,16 @@ fn lying_layers_a_moved_tag_no_model_and_no_tag_are_clear() {
         &json!({ "schemaVersion": 2, "mediaType": OCI_MANIFEST,
                  "config": descriptor(DMR_CONFIG, &empty, &empty_sha, None), "layers": [layer] }),
     );
+    // `add` compares it with the blob's size as the registry serves it: refused, nothing written.
     let node3 = Sandbox::new();
-    run(&node3, &r, &dead, &["add", &format!("{}:v1", r.location("ai/short"))]).ok();
-    let bad = run(&node3, &r, &dead, &["download", "short"]).code(6);
+    let bad = run(&node3, &r, &dead, &["add", &format!("{}:v1", r.location("ai/short"))]).code(6);
     assert!(
-        bad.stderr.contains("OCI registry")
-            && bad.stderr.contains("has 100000 bytes, the catalog says 90000"),
+        bad.stderr.contains(&format!("short.gguf (sha256:{sha}) is said to have 90000 bytes"))
+            && bad.stderr.contains("has 100000"),
         "{}",
         bad.stderr
     );
-    nothing_left(&node3.models(), "short.gguf");
+    assert!(!node3.models().join("catalog.json").exists());
 
     // A manifest that is no model: an error naming the reference and what is there.
     let text = b"just a readme".to_vec();
@@ -463,4 +464,196 @@ fn a_registry_behind_basic_auth_is_read_and_pulled_with_dockers_credentials() {
     with(&["add", &reference]).ok();
     with(&["download", "embed"]).ok();
     assert_eq!(fs::read(sb.models().join("embed-v2.gguf")).unwrap(), gguf);
+}
+
+/// A manifest of `layers` (raw descriptors) under `repo:tag`, with an empty config of `config`.
+fn put_layers(r: &Registry, repo: &str, tag: &str, config: &str, layers: Vec<serde_json::Value>) -> String {
+    let empty = b"{}".to_vec();
+    let empty_sha = put_blob(r, repo, &empty);
+    put_manifest(
+        r,
+        repo,
+        tag,
+        &json!({ "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                 "config": descriptor(config, &empty, &empty_sha, None), "layers": layers }),
+    )
+}
+
+#[test]
+fn a_layer_of_a_size_past_any_sum_is_refused_and_a_catalog_saying_it_never_panics() {
+    let Some(r) = Registry::start(Auth::Open) else { return };
+    let blob = gguf_bytes("bert", 384, 100_000, 21);
+    let sha = put_blob(&r, "ai/huge", &blob);
+    let mut layer = descriptor(DMR_GGUF, &blob, &sha, None);
+    // The registry takes at most i64::MAX; one such size and anything more passes u64::MAX.
+    layer["size"] = json!(i64::MAX);
+    put_layers(&r, "ai/huge", "v1", DMR_CONFIG, vec![layer]);
+    let (sb, dead) = node(&r);
+    let refused = run(&sb, &r, &dead, &["add", &format!("{}:v1", r.location("ai/huge"))]).code(6);
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("the layer sha256:{sha} says it has {} bytes, more than 1 PiB", i64::MAX)),
+        "{}",
+        refused.stderr
+    );
+    assert!(!sb.models().join("catalog.json").exists());
+
+    // A catalog written so by hand (or by an older version) is refused naming the field; no
+    // command panics.
+    fs::create_dir_all(sb.models()).unwrap();
+    let model = |name: &str, file: &str| {
+        json!({ "name": name, "hf_repo": "a/b", "revision": "ab".repeat(20), "hf_filename": file,
+                "sha256": "cd".repeat(32), "size_bytes": u64::MAX, "arch": "bert", "embedding_dim": 384 })
+    };
+    let catalog = sb.models().join("catalog.json");
+    fs::write(&catalog, json!({ "version": 1, "models": [model("a", "a.gguf")] }).to_string()).unwrap();
+    for args in [&["list"][..], &["info", "a"], &["verify", "a"], &["download", "a"], &["download", "--all"]]
+    {
+        let got = run(&sb, &r, &dead, args);
+        assert!(!got.stderr.contains("panicked") && got.code != 101, "{args:?}: {}", got.stderr);
+        assert!(
+            got.stderr.contains("size_bytes") && got.stderr.contains("1 PiB"),
+            "{args:?}: {}",
+            got.stderr
+        );
+    }
+    let files = json!({ "name": "s", "hf_repo": "a/b", "revision": "ab".repeat(20), "arch": "bert", "embedding_dim": 384,
+                        "files": [{ "path": "s-00001-of-00002.gguf", "size_bytes": 10, "sha256": "cd".repeat(32) },
+                                  { "path": "s-00002-of-00002.gguf", "size_bytes": u64::MAX, "sha256": "ef".repeat(32) }] });
+    fs::write(&catalog, json!({ "version": 1, "models": [files] }).to_string()).unwrap();
+    let got = run(&sb, &r, &dead, &["list"]);
+    assert!(!got.stderr.contains("panicked") && got.stderr.contains("files[1].size_bytes"), "{}", got.stderr);
+}
+
+#[test]
+fn one_shard_of_a_split_and_several_untitled_layers_are_refused() {
+    let Some(r) = Registry::start(Auth::Open) else { return };
+    let raw = "application/vnd.cncf.model.weight.v1.raw";
+    let modelpack = "application/vnd.cncf.model.config.v1+json";
+    // ModelPack: only the first shard of two.
+    let first = with_split_keys(strata_model::gguf::test_header("llama", 2048, 15), 0, 2, 291);
+    let shard = gguf_file(first, 150_000, 1);
+    let sha = put_blob(&r, "team/big", &shard);
+    put_layers(
+        &r,
+        "team/big",
+        "half",
+        modelpack,
+        vec![descriptor(raw, &shard, &sha, Some("big-00001-of-00002.gguf"))],
+    );
+    let (sb, dead) = node(&r);
+    let half = run(&sb, &r, &dead, &["add", &format!("{}:half", r.location("team/big"))]).code(6);
+    assert!(
+        half.stderr.contains("split not whole") && half.stderr.contains("big-00001-of-00002.gguf"),
+        "{}",
+        half.stderr
+    );
+    // The same shard untitled: its header says it is one of two.
+    put_layers(&r, "team/big", "untitled", modelpack, vec![descriptor(raw, &shard, &sha, None)]);
+    let untitled = run(&sb, &r, &dead, &["add", &format!("{}:untitled", r.location("team/big"))]).code(6);
+    assert!(untitled.stderr.contains("split not whole"), "{}", untitled.stderr);
+    assert!(!sb.models().join("catalog.json").exists());
+
+    // Two untitled GGUF layers: one model per reference, no invented shard names.
+    let (a, b) = (gguf_bytes("bert", 384, 50_000, 3), gguf_bytes("bert", 384, 50_000, 4));
+    let (sa, sb_) = (put_blob(&r, "ai/m", &a), put_blob(&r, "ai/m", &b));
+    put_layers(
+        &r,
+        "ai/m",
+        "dup",
+        DMR_CONFIG,
+        vec![descriptor(DMR_GGUF, &a, &sa, None), descriptor(DMR_GGUF, &b, &sb_, None)],
+    );
+    let dup = run(&sb, &r, &dead, &["add", &format!("{}:dup", r.location("ai/m"))]).code(9);
+    assert!(
+        dup.stderr.contains("several GGUF layers that are not one split's shards")
+            && dup.stderr.contains("one model per reference")
+            && !dup.stderr.contains("-of-"),
+        "{}",
+        dup.stderr
+    );
+}
+
+#[test]
+fn file_names_follow_the_model_name_and_a_taken_one_asks_for_another_name() {
+    let Some(r) = Registry::start(Auth::Open) else { return };
+    let (sb, dead) = node(&r);
+    // A tag ending in a dot, and --name as the stem.
+    let (_, _) = dmr_artifact(&r, "x/m", "a.", 5);
+    let doc =
+        run(&sb, &r, &dead, &["add", &format!("{}:a.", r.location("x/m")), "--name", "m-from-x", "--json"])
+            .ok()
+            .json();
+    assert_eq!(doc["model"]["hf_filename"], "m-from-x-a.gguf");
+    // Another model whose layer is titled as the file `m-t.gguf` would be; then `x/m:t`.
+    let blob = gguf_bytes("bert", 384, 60_000, 9);
+    let sha = put_blob(&r, "y/other", &blob);
+    put_layers(&r, "y/other", "t", DMR_CONFIG, vec![descriptor(DMR_GGUF, &blob, &sha, Some("m-t.gguf"))]);
+    run(&sb, &r, &dead, &["add", &format!("{}:t", r.location("y/other"))]).ok();
+    dmr_artifact(&r, "x/m", "t", 6);
+    let taken = run(&sb, &r, &dead, &["add", &format!("{}:t", r.location("x/m"))]).code(8);
+    assert!(
+        taken.stderr.contains("give another --name") && !taken.stderr.contains("upload a copy"),
+        "{}",
+        taken.stderr
+    );
+    run(&sb, &r, &dead, &["add", &format!("{}:t", r.location("x/m")), "--name", "m2"]).ok();
+    assert!(run(&sb, &r, &dead, &["info", "m2", "--json"]).ok().json().to_string().contains("m2-t.gguf"));
+    let info = run(&sb, &r, &dead, &["info", "m2", "--json"]).ok().json();
+    assert!(info.to_string().contains("\"hf_repo\":null"), "{info}");
+}
+
+#[test]
+fn titles_and_media_types_reach_the_terminal_without_control_characters() {
+    let Some(r) = Registry::start(Auth::Open) else { return };
+    let text = b"doc".to_vec();
+    let sha = put_blob(&r, "ai/docs", &text);
+    let mut layers: Vec<serde_json::Value> = (0..25)
+        .map(|i| {
+            descriptor("text/markdown\u{1b}[31m", &text, &sha, Some(&format!("README{i}\u{202E}dm.exe")))
+        })
+        .collect();
+    // A GGUF title with bidi controls is no file name: the generated one is used.
+    let blob = gguf_bytes("bert", 384, 60_000, 9);
+    let gguf_sha = put_blob(&r, "ai/bidi", &blob);
+    put_layers(&r, "ai/docs", "v1", DMR_CONFIG, std::mem::take(&mut layers));
+    put_layers(
+        &r,
+        "ai/bidi",
+        "v1",
+        DMR_CONFIG,
+        vec![descriptor(DMR_GGUF, &blob, &gguf_sha, Some("evil\u{202E}fuggg.gguf"))],
+    );
+    let (sb, dead) = node(&r);
+    let no = run(&sb, &r, &dead, &["add", &format!("{}:v1", r.location("ai/docs"))]).code(9);
+    assert!(
+        !no.stderr.contains('\u{202E}')
+            && !no.stderr.contains('\u{1b}')
+            && no.stderr.contains("… and 5 more"),
+        "{}",
+        no.stderr
+    );
+    let doc = run(&sb, &r, &dead, &["add", &format!("{}:v1", r.location("ai/bidi")), "--json"]).ok().json();
+    assert_eq!(doc["model"]["hf_filename"], "bidi-v1.gguf");
+}
+
+#[test]
+fn references_with_credentials_or_queries_never_echo_them() {
+    let sb = Sandbox::new();
+    for (reference, secret) in [
+        ("oci://user:pa/ss@127.0.0.1:45001/ai/embed:Q8_0", "pa/ss"),
+        ("oci:/user:pass@127.0.0.1:45001/ai/embed:Q8_0", "pass"),
+        ("oci://127.0.0.1:45001/ai/embed:Q8_0?token=SECRET", "SECRET"),
+    ] {
+        let got = sb.run(&["add", reference]);
+        assert_ne!(got.code, 0);
+        assert!(
+            !got.stderr.contains(secret) && !got.stdout.contains(secret) && !got.stderr.contains("panicked"),
+            "{reference}: {}",
+            got.stderr
+        );
+    }
+    let upper = format!("oci://127.0.0.1:45001/ai/embed@sha256:{}", "AB".repeat(32));
+    assert!(sb.run(&["add", &upper]).stderr.contains("lower-case"));
 }

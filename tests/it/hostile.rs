@@ -169,12 +169,13 @@ fn hostile_configuration_gets_clear_errors_and_touches_nothing_outside() {
     .code(7);
     assert!(r.stderr.contains("/dev/null/models") && r.stderr.contains("storage error"), "{}", r.stderr);
 
-    // An enormous size: refused before a byte is fetched, for want of space.
+    // An enormous size (within the catalog's bound of 1 PiB): refused before a byte is
+    // fetched, for want of space.
     let huge = sb.tmp.path().join("huge.json");
     fs::write(
         &huge,
         format!(
-            r#"{{"models":[{{"name":"huge","hf_repo":"o/r","hf_filename":"huge.gguf","revision":"{}","sha256":"{}","size_bytes":1000000000000000000}}]}}"#,
+            r#"{{"models":[{{"name":"huge","hf_repo":"o/r","hf_filename":"huge.gguf","revision":"{}","sha256":"{}","size_bytes":1000000000000000}}]}}"#,
             "a".repeat(40),
             "b".repeat(64)
         ),

@@ -58,9 +58,9 @@ impl List {
             models: Vec::new(),
             catalog_models: all.len(),
             downloaded_models: downloaded.clone().count(),
-            downloaded_bytes: downloaded.map(|m| m.entry.total_size()).sum(),
-            partial_bytes: all.iter().filter_map(|m| m.partial_bytes).sum(),
-            untracked_bytes: untracked.iter().map(|f| f.size_bytes).sum(),
+            downloaded_bytes: downloaded.map(|m| m.entry.total_size()).fold(0, u64::saturating_add),
+            partial_bytes: all.iter().filter_map(|m| m.partial_bytes).fold(0, u64::saturating_add),
+            untracked_bytes: untracked.iter().map(|f| f.size_bytes).fold(0, u64::saturating_add),
             untracked,
         }
     }

@@ -48,6 +48,17 @@ pub(super) fn read(
     if let Some(e) = prefix.error.take() {
         return Err(HeaderError::Source(e, format!("reading the header of {}", first.hf_filename)));
     }
+    // The size pinned is the size stated (a manifest's layer, the Hub's LFS pointer): the
+    // bytes served must agree before the entry is written, or every download would fail.
+    if let Some((total, location)) = prefix.total.take().filter(|(t, _)| *t != first.size_bytes) {
+        return refused(
+            ErrorKind::Integrity,
+            format!(
+                "{} (sha256:{}) is said to have {} bytes, but {location} has {total}; the size stated for it is wrong",
+                first.hf_filename, first.sha256, first.size_bytes
+            ),
+        );
+    }
     let header = match header {
         Ok(h) => Some(h),
         Err(_) if prefix.hit_limit && options.arch.is_some() && options.dim.is_some() => None,
@@ -115,6 +126,17 @@ pub(super) fn read(
                 ),
             );
         }
+    }
+    if shards == 1 && header.split_count.is_some_and(|n| n > 1) {
+        return refused(
+            ErrorKind::Integrity,
+            format!(
+                "split not whole: {}'s header says it is shard {} of a split of {}, and the model has only it; add all its shards",
+                first.hf_filename,
+                header.split_no.map_or("?".into(), |n| (u64::from(n) + 1).to_string()),
+                header.split_count.unwrap_or_default()
+            ),
+        );
     }
     if shards > 1 && whole_header && header.split_count != u32::try_from(shards).ok() {
         let names: Vec<&str> = files.iter().take(shards).map(|f| &*f.hf_filename).collect();

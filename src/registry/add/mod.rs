@@ -20,6 +20,7 @@ use crate::sources::{HttpSource, Sibling};
 mod choose;
 mod header;
 mod oci;
+mod oci_files;
 pub(super) mod prefix;
 
 pub use choose::Projector;

@@ -8,12 +8,14 @@
 //! dimension and task come from the first layer's GGUF header, read by range from its blob.
 
 use super::header::{self, HeaderError};
+use super::oci_files::{file_names, Chosen};
 use super::{pick, task_of, AddOptions, AddReport, OciAdded, Projector};
 use crate::catalog::{
-    custom, infer_quant, invalid_file_name, non_portable_file_name, split_name, valid_name, CustomFile,
-    CustomModel, FileRole, ModelTask, OciReference,
+    custom, infer_quant, split_name, valid_name, CustomModel, FileRole, ModelTask, OciReference,
+    MAX_FILE_SIZE,
 };
 use crate::error::{ErrorKind, RegistryError, Result, SourceError};
+use crate::shown::{bounded_list, printable};
 use crate::sources::{Descriptor, Manifest, OciSource};
 use crate::Registry;
 
@@ -33,19 +35,13 @@ const TITLE: &str = "org.opencontainers.image.title";
 /// The layer's path in the model (ModelPack, Docker Model Runner).
 const FILEPATH: &str = "org.cncf.model.filepath";
 
-/// A GGUF layer chosen for the entry.
-struct Chosen<'a> {
-    layer: &'a Descriptor,
-    sha256: String,
-    role: FileRole,
-    name: Option<String>,
-}
-
 impl Registry {
     /// Adds a model from a Hub reference ([`Registry::add_from_hub`]) or, for `oci://…`, from
     /// an artifact in an OCI registry ([`Registry::add_from_oci`]).
     pub fn add(&self, reference: &str, options: &AddOptions) -> Result<AddReport> {
-        let is_oci = reference.trim().get(..6).is_some_and(|s| s.eq_ignore_ascii_case("oci://"));
+        // Any `oci:` reference (even misspelt, `oci:/…`) is the OCI parser's: it never echoes
+        // credentials.
+        let is_oci = reference.trim().get(..4).is_some_and(|s| s.eq_ignore_ascii_case("oci:"));
         if is_oci {
             self.add_from_oci(reference, options)
         } else {
@@ -114,8 +110,6 @@ impl Registry {
             chosen.retain(|c| c.role != FileRole::Mmproj);
         }
         let base = default_name(&parsed);
-        let files =
-            file_names(&chosen, &base, &parsed).map_err(|reason| fail(ErrorKind::Unsupported, reason))?;
         let pinned = parsed.pinned(&manifest.digest);
         let name = match &options.name {
             Some(n) => n.trim().to_string(),
@@ -128,6 +122,25 @@ impl Registry {
                 ),
                 ))
             }
+        };
+        let (files, generated) =
+            file_names(&chosen, &name, &parsed).map_err(|(kind, reason)| fail(kind, reason))?;
+        // Two models cannot share a file: say what changes the name of this one.
+        let taken = |e: RegistryError| match e {
+            RegistryError::InvalidCatalog { field: Some(field), reason, .. }
+                if field == "hf_filename" || field.starts_with("files") =>
+            {
+                let reason = reason.split("; a model is stored under").next().unwrap_or(&reason).to_string();
+                fail(
+                    ErrorKind::Config,
+                    if generated {
+                        format!("{reason}; give another --name (a layer without a title is stored as <name>-<tag>.gguf)")
+                    } else {
+                        format!("{reason}; the file is named by its layer's title, which --name does not change: unregister the other model first")
+                    },
+                )
+            }
+            e => e,
         };
         let tag_quant = parsed
             .tag
@@ -150,7 +163,7 @@ impl Registry {
         }
         // Everything the catalog checks, before a byte of a blob is read.
         let catalog_file = self.config().catalog_file();
-        let entry = custom::check_new(&catalog_file, &model)?;
+        let entry = custom::check_new(&catalog_file, &model).map_err(taken)?;
         let facts = header::read(&source, &entry, options).map_err(|e| match e {
             HeaderError::Source(e, what) => registry_error(e, what),
             HeaderError::Refused(kind, reason) => fail(kind, reason),
@@ -162,8 +175,11 @@ impl Registry {
         model.arch = arch;
         model.embedding_dim = dim;
         model.task = Some(task.unwrap_or(ModelTask::Generation));
-        let entry =
-            if options.dry_run { custom::check_new(&catalog_file, &model)? } else { self.register(&model)? };
+        let entry = if options.dry_run {
+            custom::check_new(&catalog_file, &model).map_err(taken)?
+        } else {
+            self.register(&model).map_err(taken)?
+        };
         model.name = entry.name.to_string();
         Ok(AddReport {
             reference: parsed.to_string(),
@@ -179,8 +195,8 @@ impl Registry {
             oci: Some(OciAdded {
                 pinned: pinned.to_string(),
                 manifest_digest: format!("sha256:{}", manifest.digest),
-                media_type: manifest.media_type.clone(),
-                artifact_type: manifest.artifact_type.clone(),
+                media_type: printable(&manifest.media_type),
+                artifact_type: manifest.artifact_type.as_deref().map(printable),
                 kind,
                 index_digest: manifest.via_index.as_ref().map(|d| format!("sha256:{d}")),
             }),
@@ -189,7 +205,7 @@ impl Registry {
 }
 
 /// The layer's file name as its publisher gave it (the title, else the ModelPack path).
-fn given_name(layer: &Descriptor) -> Option<&str> {
+pub(super) fn given_name(layer: &Descriptor) -> Option<&str> {
     layer.annotations.get(TITLE).or_else(|| layer.annotations.get(FILEPATH)).map(String::as_str)
 }
 
@@ -229,7 +245,7 @@ fn select(manifest: &Manifest) -> std::result::Result<(&'static str, Vec<Chosen<
                 Some(if is_projector_name { FileRole::Mmproj } else { FileRole::Weights })
             }
             m if m.starts_with(MODELPACK_WEIGHT_TAR) => {
-                archived.push(format!("{m} {}", name.unwrap_or(&layer.digest)));
+                archived.push(printable(&format!("{m} {}", name.unwrap_or(&layer.digest))));
                 None
             }
             _ if is_gguf_name => Some(if is_projector_name { FileRole::Mmproj } else { FileRole::Weights }),
@@ -239,46 +255,60 @@ fn select(manifest: &Manifest) -> std::result::Result<(&'static str, Vec<Chosen<
         let Some(sha256) = layer.sha256() else {
             return Err((
                 ErrorKind::Unsupported,
-                format!("the layer {} is named by `{}`, not by a SHA-256; strata-model verifies every file by SHA-256", name.unwrap_or("(untitled)"), layer.digest),
+                format!(
+                    "the layer {} is named by `{}`, not by a SHA-256; strata-model verifies every file by SHA-256",
+                    printable(name.unwrap_or("(untitled)")),
+                    printable(&layer.digest)
+                ),
             ));
         };
         if layer.size == 0 {
             return Err((ErrorKind::Integrity, format!("the layer sha256:{sha256} says it has 0 bytes")));
         }
+        if layer.size > MAX_FILE_SIZE {
+            return Err((
+                ErrorKind::Integrity,
+                format!(
+                    "the layer sha256:{sha256} says it has {} bytes, more than 1 PiB: no model's file is that large; the manifest's size is wrong",
+                    layer.size
+                ),
+            ));
+        }
         chosen.push(Chosen { layer, sha256, role, name: name.map(str::to_string) });
     }
     let weights = chosen.iter().filter(|c| c.role == FileRole::Weights).count();
     if weights == 0 {
-        let layers: Vec<String> = manifest
-            .layers
-            .iter()
-            .map(|l| format!("{} {}", l.media_type, given_name(l).unwrap_or(&l.digest)))
-            .collect();
+        let layers = bounded_list(
+            manifest
+                .layers
+                .iter()
+                .map(|l| printable(&format!("{} {}", l.media_type, given_name(l).unwrap_or(&l.digest)))),
+            "; ",
+        );
         let reason = if archived.is_empty() {
             format!(
                 "not a GGUF model: no layer is a GGUF file (a ModelPack weight, Docker Model Runner's {DOCKER_GGUF}, or a title ending in .gguf); its layers: {}",
-                if layers.is_empty() { "none".into() } else { layers.join("; ") }
+                if layers.is_empty() { "none".into() } else { layers }
             )
         } else {
             format!(
                 "its weights are tar archives ({}); strata-model adds raw GGUF layers ({MODELPACK_WEIGHT_RAW}), which it can fetch by range and verify by digest: package the GGUF file unarchived",
-                archived.join("; ")
+                bounded_list(archived, "; ")
             )
         };
         return Err((ErrorKind::Unsupported, reason));
     }
     if chosen.iter().filter(|c| c.role == FileRole::Mmproj).count() > 1 {
-        let names: Vec<String> = chosen
-            .iter()
-            .filter(|c| c.role == FileRole::Mmproj)
-            .map(|c| c.name.clone().unwrap_or_else(|| format!("sha256:{}", c.sha256)))
-            .collect();
+        let names = bounded_list(
+            chosen
+                .iter()
+                .filter(|c| c.role == FileRole::Mmproj)
+                .map(|c| c.name.as_deref().map_or_else(|| format!("sha256:{}", c.sha256), printable)),
+            ", ",
+        );
         return Err((
             ErrorKind::Unsupported,
-            format!(
-                "several projectors ({}); add it with --no-mmproj, or publish one projector",
-                names.join(", ")
-            ),
+            format!("several projectors ({names}); add it with --no-mmproj, or publish one projector"),
         ));
     }
     // Weights first, a split's shards in order by their names; then the projector.
@@ -300,61 +330,10 @@ fn default_name(reference: &OciReference) -> String {
     last.strip_suffix("-gguf").or_else(|| last.strip_suffix("_gguf")).unwrap_or(last).to_string()
 }
 
-/// The file of each chosen layer: its title's base name when that is a GGUF file name the
-/// catalog accepts, else one derived from the model's name and the tag (or the digest).
-fn file_names(
-    chosen: &[Chosen<'_>],
-    base: &str,
-    reference: &OciReference,
-) -> std::result::Result<Vec<CustomFile>, String> {
-    let weights = chosen.iter().filter(|c| c.role == FileRole::Weights).count();
-    let label = reference
-        .tag
-        .clone()
-        .or_else(|| reference.digest.as_deref().and_then(|d| d.get(..12)).map(str::to_string))
-        .unwrap_or_default();
-    let mut files = Vec::new();
-    let mut index = 0;
-    for c in chosen {
-        let titled = c
-            .name
-            .as_deref()
-            .map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n).to_string())
-            .filter(|n| invalid_file_name(n).is_none() && non_portable_file_name(n).is_none());
-        let path = match (titled, c.role) {
-            (Some(n), _) => n,
-            (None, FileRole::Weights) if weights > 1 => {
-                index += 1;
-                format!("{base}-{label}-{index:05}-of-{weights:05}.gguf")
-            }
-            (None, FileRole::Weights) => format!("{base}-{label}.gguf"),
-            (None, _) => format!("mmproj-{base}-{label}.gguf"),
-        };
-        files.push(CustomFile { path, size_bytes: c.layer.size, sha256: c.sha256.clone(), role: c.role });
-    }
-    if weights > 1 {
-        let names: Vec<&str> =
-            files.iter().filter(|f| f.role == FileRole::Weights).map(|f| f.path.as_str()).collect();
-        let split: Vec<_> = names.iter().filter_map(|n| split_name(n)).collect();
-        let whole = split.len() == weights
-            && split.iter().enumerate().all(|(i, s)| {
-                s.prefix == split[0].prefix
-                    && usize::try_from(s.index).ok() == Some(i + 1)
-                    && usize::try_from(s.count).ok() == Some(weights)
-            });
-        if !whole {
-            return Err(format!(
-                "the artifact has {weights} GGUF weight layers that are not the shards 1 to {weights} of one split ({}); strata-model adds one model per reference",
-                names.join(", ")
-            ));
-        }
-    }
-    Ok(files)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::{invalid_file_name, non_portable_file_name, CustomFile};
 
     fn layer(media: &str, title: Option<&str>, seed: u8) -> Descriptor {
         Descriptor {
@@ -396,8 +375,14 @@ mod tests {
         assert!(select(&safetensors).err().unwrap().1.contains("no layer is a GGUF file"));
     }
 
+    const RAW: &str = MODELPACK_WEIGHT_RAW;
+
+    fn paths(files: &[CustomFile]) -> Vec<&str> {
+        files.iter().map(|f| f.path.as_str()).collect()
+    }
+
     #[test]
-    fn untitled_layers_get_names_from_the_repository_and_the_tag_or_digest() {
+    fn untitled_layers_get_names_from_the_model_name_and_the_tag_or_digest() {
         let m = manifest(
             "application/vnd.docker.ai.model.config.v0.1+json",
             vec![layer(DOCKER_MMPROJ, None, 3), layer(DOCKER_GGUF, Some("../CON.gguf"), 4)],
@@ -408,20 +393,88 @@ mod tests {
         let tagged = OciReference::parse("oci://h/ai/embed-gguf:Q4_K_M").unwrap();
         let base = default_name(&tagged);
         assert_eq!(base, "embed");
-        let files = file_names(&chosen, &base, &tagged).unwrap();
-        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
-        assert_eq!(paths, ["embed-Q4_K_M.gguf", "mmproj-embed-Q4_K_M.gguf"]);
+        let (files, generated) = file_names(&chosen, &base, &tagged).unwrap();
+        assert!(generated);
+        assert_eq!(paths(&files), ["embed-Q4_K_M.gguf", "mmproj-embed-Q4_K_M.gguf"]);
         assert_eq!(files[0].sha256, "04".repeat(32));
         let by_digest = OciReference::parse(&format!("oci://h/ai/embed@sha256:{}", "ef".repeat(32))).unwrap();
-        assert_eq!(file_names(&chosen, &base, &by_digest).unwrap()[0].path, "embed-efefefefefef.gguf");
-        // Two GGUF weights that are not one split's shards: one model per reference.
-        let two = manifest(
-            "x",
+        assert_eq!(file_names(&chosen, &base, &by_digest).unwrap().0[0].path, "embed-efefefefefef.gguf");
+        // --name is the stem: two registries' `m:t` need not collide.
+        let mt = OciReference::parse("oci://a.example/x/m:t").unwrap();
+        assert_eq!(file_names(&chosen, "m-from-a", &mt).unwrap().0[0].path, "m-from-a-t.gguf");
+    }
+
+    #[test]
+    fn valid_tags_make_valid_file_names() {
+        let m = manifest("x", vec![layer(DOCKER_GGUF, None, 1), layer(DOCKER_MMPROJ, None, 2)]);
+        let (_, chosen) = select(&m).unwrap();
+        for tag in ["a.", "a..b", "a...", "_", &"t".repeat(128), &format!("v1.{}.", "x.".repeat(60))] {
+            let r = OciReference::parse(&format!("oci://h/x:{tag}")).unwrap();
+            for name in ["x", &"n".repeat(64)] {
+                let (files, _) = file_names(&chosen, name, &r).unwrap();
+                for f in &files {
+                    assert!(f.path.len() <= 120, "{}", f.path);
+                    assert_eq!(invalid_file_name(&f.path), None, "{}", f.path);
+                    assert_eq!(non_portable_file_name(&f.path), None, "{}", f.path);
+                }
+            }
+        }
+        let r = OciReference::parse("oci://h/x:a.").unwrap();
+        assert_eq!(file_names(&chosen, "x", &r).unwrap().0[0].path, "x-a.gguf");
+    }
+
+    #[test]
+    fn a_title_with_bidi_controls_is_not_a_file_name() {
+        let m = manifest("x", vec![layer(RAW, Some("evil\u{202E}fuggg.gguf"), 1)]);
+        let (_, chosen) = select(&m).unwrap();
+        let r = OciReference::parse("oci://h/x:t").unwrap();
+        assert_eq!(paths(&file_names(&chosen, "x", &r).unwrap().0), ["x-t.gguf"]);
+    }
+
+    /// The files of a manifest of `layers`, added as `m` from `r`.
+    fn named(
+        layers: Vec<Descriptor>,
+        r: &OciReference,
+    ) -> Result<(Vec<CustomFile>, bool), (ErrorKind, String)> {
+        let m = manifest("x", layers);
+        let (_, chosen) = select(&m).unwrap();
+        file_names(&chosen, "m", r)
+    }
+
+    #[test]
+    fn several_weights_must_be_one_whole_split() {
+        let r = OciReference::parse("oci://h/ai/m:dup").unwrap();
+        // Two untitled GGUF layers (or a titled one and an untitled one): no invented shard names.
+        for layers in [
+            vec![layer(DOCKER_GGUF, None, 5), layer(DOCKER_GGUF, None, 6)],
             vec![layer("application/octet-stream", Some("a.gguf"), 5), layer(DOCKER_GGUF, None, 6)],
-        );
-        let (_, chosen) = select(&two).unwrap();
-        assert!(file_names(&chosen, &base, &tagged)
-            .unwrap_err()
-            .contains("not the shards 1 to 2 of one split"));
+        ] {
+            let (kind, why) = named(layers, &r).unwrap_err();
+            assert_eq!(kind, ErrorKind::Unsupported);
+            assert!(
+                why.contains("several GGUF layers that are not one split's shards")
+                    && why.contains("one model per reference"),
+                "{why}"
+            );
+            assert!(!why.contains("-of-"), "{why}");
+        }
+        // One shard of two: not whole.
+        let (kind, why) = named(vec![layer(RAW, Some("big-00001-of-00002.gguf"), 1)], &r).unwrap_err();
+        assert_eq!(kind, ErrorKind::Integrity);
+        assert!(why.contains("split not whole") && why.contains("big-00001-of-00002.gguf"), "{why}");
+        // Shards 1 and 3 of 3.
+        let gap = vec![
+            layer(RAW, Some("big-00003-of-00003.gguf"), 3),
+            layer(RAW, Some("big-00001-of-00003.gguf"), 1),
+        ];
+        assert!(named(gap, &r).unwrap_err().1.contains("split not whole"));
+        // A whole split, in any order in the manifest.
+        let whole = vec![
+            layer(RAW, Some("big-00002-of-00002.gguf"), 2),
+            layer(RAW, Some("big-00001-of-00002.gguf"), 1),
+        ];
+        let (files, generated) = named(whole, &r).unwrap();
+        assert!(!generated);
+        assert_eq!(paths(&files), ["big-00001-of-00002.gguf", "big-00002-of-00002.gguf"]);
     }
 }

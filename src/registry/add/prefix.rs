@@ -24,6 +24,9 @@ pub(in crate::registry) struct Prefix<'a> {
     next: u64,
     pub(super) hit_limit: bool,
     pub(in crate::registry) error: Option<SourceError>,
+    /// The file's size and where it is, as the source first said them (a `Content-Range`'s
+    /// total, or a whole answer's length), when it did.
+    pub(super) total: Option<(u64, String)>,
 }
 
 impl<'a> Prefix<'a> {
@@ -39,6 +42,7 @@ impl<'a> Prefix<'a> {
             next: FIRST_READ,
             hit_limit: false,
             error: None,
+            total: None,
         }
     }
 }
@@ -72,6 +76,9 @@ impl Read for Prefix<'_> {
             match self.source.fetch(self.entry, &request) {
                 Ok(fetch) if fetch.start == self.read => {
                     self.validator = self.validator.take().or(fetch.validator);
+                    if self.total.is_none() {
+                        self.total = fetch.total.map(|t| (t, fetch.location.clone()));
+                    }
                     self.body = Some(fetch.body);
                     self.asked += want - self.read;
                     self.body_end = want;

@@ -14,6 +14,7 @@ use ureq::http::StatusCode;
 
 use super::{Access, OciSource};
 use crate::error::{ErrorKind, SourceError};
+use crate::shown::{bounded_list, printable};
 use crate::sources::agent::classify;
 use crate::sources::http::{header, read_said, redirect_target, same_origin, saying, MAX_REDIRECTS};
 use crate::sources::location::redact;
@@ -118,14 +119,14 @@ impl OciSource {
                 ))
             }
             several => {
-                let listed: Vec<String> = several.iter().map(describe).collect();
+                let listed = bounded_list(several.iter().map(describe), "; ");
                 return Err(SourceError::failed(
                     ErrorKind::UnknownModel,
                     format!(
                         "{}: an index of {} manifests ({}); add one of them by its digest (oci://{}/{}@sha256:…)",
                         self.manifest_here(reference),
                         several.len(),
-                        listed.join("; "),
+                        listed,
                         self.host(),
                         self.repository
                     ),
@@ -138,7 +139,7 @@ impl OciSource {
                 format!(
                     "{}: the index names a manifest by `{}`, not by SHA-256",
                     self.manifest_here(reference),
-                    one.digest
+                    printable(&one.digest)
                 ),
             ));
         };
@@ -274,7 +275,10 @@ fn to_manifest(
     let Some(config) = doc.config else {
         return Err(SourceError::failed(
             ErrorKind::Unsupported,
-            format!("{here}: a manifest of type `{media_type}` with no config; expected an image manifest"),
+            format!(
+                "{here}: a manifest of type `{}` with no config; expected an image manifest",
+                printable(&media_type)
+            ),
         ));
     };
     Ok(Manifest {
@@ -288,7 +292,8 @@ fn to_manifest(
     })
 }
 
-/// One entry of an index, for a list: its platform or artifact type, and its digest.
+/// One entry of an index, for a list: its platform or artifact type, and its digest (as they
+/// may be shown: see [`printable`]).
 fn describe(d: &Descriptor) -> String {
     let what = match (&d.platform, &d.artifact_type) {
         (Some(p), _) => match &p.variant {
@@ -298,5 +303,5 @@ fn describe(d: &Descriptor) -> String {
         (None, Some(a)) => a.clone(),
         (None, None) => d.media_type.clone(),
     };
-    format!("{what} {}", d.digest)
+    printable(&format!("{what} {}", d.digest))
 }
