@@ -179,6 +179,9 @@ impl Registry {
                 };
                 let mut resumed_from_bytes = None;
                 let action = if present == Some(entry.size_bytes) {
+                    if matches!(dest, Destination::Oci(_)) && !dry_run {
+                        files.remove_upload_state(); // a push killed after its last PUT
+                    }
                     PushAction::Present
                 } else if dry_run {
                     PushAction::WouldCopy

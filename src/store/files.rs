@@ -106,6 +106,22 @@ impl ModelFiles {
         Self { tag, ..self.clone() }
     }
 
+    /// Temporary files a killed process left while writing this file's side files
+    /// (`.<file>.<side>.<random>.tmp` in its state folder: an upload state, a stamp).
+    fn temporaries(&self) -> Vec<PathBuf> {
+        let side = self.side("");
+        let (Some(dir), Some(base)) = (side.parent(), side.file_name().and_then(|n| n.to_str())) else {
+            return Vec::new();
+        };
+        let prefix = format!(".{base}.");
+        let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+        entries
+            .flatten()
+            .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".tmp")))
+            .map(|e| e.path())
+            .collect()
+    }
+
     /// The names of this file staged for an update (`store/staged.rs`): `.strata/update/<file>`
     /// and its side files there.
     pub fn staged(&self) -> Self {
@@ -331,6 +347,7 @@ impl ModelFiles {
             doomed.extend([p.partial_path(), p.validator_path(), p.ranges_path(), p.reuse_path()]);
         }
         doomed.extend([staged.stamp_path(), staged.provenance_path(), staged.model_path()]);
+        doomed.extend(self.temporaries());
         doomed.extend([
             self.validator_path(),
             self.ranges_path(),

@@ -44,7 +44,16 @@ impl ModelFiles {
     /// The upload of this file in progress, if one was saved and can be read (a file that
     /// cannot be read is no upload: the push starts a new one and replaces it).
     pub fn upload_state(&self) -> Option<UploadState> {
-        serde_json::from_slice(&std::fs::read(self.upload_path()).ok()?).ok()
+        // A regular file of a few hundred bytes: never a FIFO, a device or a link to one.
+        let path = self.upload_path();
+        std::fs::symlink_metadata(&path).ok().filter(|m| m.is_file() && m.len() <= 64 * 1024)?;
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::fs::File::open(&path).ok()?, 64 * 1024),
+            &mut text,
+        )
+        .ok()?;
+        serde_json::from_slice(&text).ok()
     }
 
     /// Saves where an upload of this file stands (atomically, readable by its owner only).

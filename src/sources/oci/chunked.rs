@@ -75,24 +75,40 @@ impl OciSource {
         journal: &dyn UploadJournal,
     ) -> Result<Pushed, SourceError> {
         let chunk_size = chunk_size.max(MIN_PUSH_CHUNK_SIZE);
+        // A saved upload is followed only to the registry itself (the file is the user's, but
+        // a URL edited to another host would receive the model).
         let saved = journal.saved();
+        if saved.as_ref().is_some_and(|u| !same_origin(u, &self.registry)) {
+            journal.clear();
+        }
+        let saved = saved.filter(|u| same_origin(u, &self.registry));
         if saved.is_none() && size <= chunk_size {
             self.upload_blob(digest, size, body)?;
             return Ok(Pushed::default());
         }
         let mut resumed = None;
         if let Some(saved) = saved {
-            match self.upload_status(&saved)? {
-                Some((location, offset)) if offset <= size => resumed = Some((location, offset)),
-                Some(_) | None => {
-                    crate::trace::emit!(
-                        INFO,
-                        registry = self.host(),
-                        digest,
-                        "the registry no longer has the interrupted upload: starting again"
-                    );
-                    journal.clear();
-                }
+            // Whatever keeps its status from being read (the upload purged, a registry or proxy
+            // that does not answer the status GET, a connection refused) starts a new upload:
+            // a saved state must never stop every later push.
+            match self.upload_status(&saved) {
+                Ok(Some((location, offset))) if offset <= size => resumed = Some((location, offset)),
+                Ok(_) => crate::trace::emit!(
+                    INFO,
+                    registry = self.host(),
+                    digest,
+                    "the registry no longer has the interrupted upload: starting again"
+                ),
+                Err(e) => crate::trace::emit!(
+                    WARN,
+                    registry = self.host(),
+                    digest,
+                    reason = %crate::error::Report::new(&e),
+                    "the interrupted upload's status cannot be read: starting again"
+                ),
+            }
+            if resumed.is_none() {
+                journal.clear();
             }
         }
         let (mut location, mut offset) = match resumed {

@@ -13,7 +13,8 @@ use crate::support::nginx::{Proxy, ProxyRules, Throttle};
 use crate::support::oci::{Auth, Registry};
 use crate::support::{sha256_hex, Run, Sandbox};
 
-const CAPPED: ProxyRules = ProxyRules { max_body: "8m", buffering: false, refuse_patch: false };
+const CAPPED: ProxyRules =
+    ProxyRules { max_body: "8m", buffering: false, refuse_patch: false, refuse_status: false };
 
 fn push_to(sb: &Sandbox, r: &Registry, location: &str, extra: &[&str]) -> Run {
     let mut c = sb.cmd();
@@ -64,7 +65,7 @@ fn a_push_through_a_body_capped_proxy_goes_in_chunks_halved_on_413() {
 #[test]
 fn a_registry_path_that_refuses_chunks_gets_the_blob_in_one_put() {
     let Some(r) = Registry::start(Auth::Open) else { return };
-    let rules = ProxyRules { max_body: "64m", buffering: true, refuse_patch: true };
+    let rules = ProxyRules { max_body: "64m", buffering: true, refuse_patch: true, refuse_status: false };
     let Some(p) = Proxy::start(&r, rules) else { return };
     let (sb, bytes, _) = seeded(6_000_000);
     let to = p.location("fleet/models");
@@ -172,4 +173,56 @@ fn a_push_the_registry_has_forgotten_starts_again() {
     assert!(sent >= size, "sent {sent} of {size}");
     assert!(!state_file(&sb).exists());
     holds_and_serves(&r, &bytes, &p.location("fleet/models"));
+}
+
+/// Writes an upload state for `tiny` in `sb`, as a killed push leaves one.
+fn plant_state(sb: &Sandbox, registry: &str, location: &str, bytes: &[u8]) {
+    let state = serde_json::json!({
+        "registry": registry, "repository": "fleet/models",
+        "digest": format!("sha256:{}", sha256_hex(bytes)), "location": location, "offset": 8 * 1024 * 1024,
+    });
+    fs::create_dir_all(sb.models().join(".strata")).unwrap();
+    fs::write(state_file(sb), serde_json::to_vec(&state).unwrap()).unwrap();
+}
+
+/// A saved upload never stops later pushes: one whose status the registry (or a proxy) will
+/// not give starts again, one naming another host is not followed, and a blob found already
+/// there (a push killed after its last `PUT`) clears it.
+#[test]
+fn a_saved_upload_that_cannot_be_resumed_never_jams_the_next_push() {
+    let Some(r) = Registry::start(Auth::Open) else { return };
+    let rules = ProxyRules { refuse_status: true, ..CAPPED };
+    let Some(p) = Proxy::start(&r, rules) else { return };
+    let (sb, bytes, _) = seeded(20_000_000);
+    let to = p.location("fleet/models");
+    let host = to.trim_start_matches("oci://").split('/').next().unwrap().to_string();
+
+    // A URL on another host (an edited state file): not followed, the push starts afresh.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let elsewhere =
+        format!("https://{}/v2/fleet/models/blobs/uploads/x?_state=s", listener.local_addr().unwrap());
+    listener.set_nonblocking(true).unwrap();
+    plant_state(&sb, &host, &elsewhere, &bytes);
+    // The status GET answered 405 by the proxy: a new upload, not an error forever.
+    let same_host =
+        format!("https://{host}/v2/fleet/models/blobs/uploads/00000000-0000-0000-0000-000000000000?_state=s");
+    for location in [elsewhere.as_str(), same_host.as_str()] {
+        plant_state(&sb, &host, location, &bytes);
+        let doc = push_to(&sb, &r, &to, &["--chunk-size", "4MiB", "--json"]).ok().json();
+        assert_eq!(doc[0]["action"], "copied", "{location}: {doc}");
+        assert!(doc[0].get("resumed_from_bytes").is_none(), "{doc}");
+        assert!(!state_file(&sb).exists(), "{location}");
+        holds_and_serves(&r, &bytes, &to);
+        fs::remove_file(r.blob_data(&sha256_hex(&bytes))).unwrap();
+    }
+    assert!(listener.accept().is_err(), "the other host was contacted");
+    let statuses: Vec<u16> = p.requests().iter().filter(|l| l.method == "GET").map(|l| l.status).collect();
+    assert!(statuses.contains(&405), "the status GET was asked and refused: {statuses:?}");
+
+    // Already there: present, and the state a push killed after its last PUT left goes.
+    push_to(&sb, &r, &to, &["--chunk-size", "4MiB"]).ok();
+    plant_state(&sb, &host, &same_host, &bytes);
+    let doc = push_to(&sb, &r, &to, &["--chunk-size", "4MiB", "--json"]).ok().json();
+    assert_eq!(doc[0]["action"], "present");
+    assert!(!state_file(&sb).exists());
 }

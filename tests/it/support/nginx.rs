@@ -26,6 +26,8 @@ pub struct ProxyRules {
     pub buffering: bool,
     /// Answer `PATCH` with `405`.
     pub refuse_patch: bool,
+    /// Answer a `GET` on an upload (its status) with `405`.
+    pub refuse_status: bool,
 }
 
 /// One request the proxy saw.
@@ -60,7 +62,13 @@ impl Proxy {
         let d = dir.path().display();
         let certs = registry.dir.path().display();
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let patch = if rules.refuse_patch { "if ($request_method = PATCH) { return 405; }" } else { "" };
+        let mut patch =
+            if rules.refuse_patch { "if ($request_method = PATCH) { return 405; }" } else { "" }.to_string();
+        if rules.refuse_status {
+            patch.push_str(
+                "set $status_get \"\"; if ($request_method = GET) { set $status_get G; }                  if ($uri ~ /blobs/uploads/.) { set $status_get \"${status_get}U\"; }                  if ($status_get = GU) { return 405; }",
+            );
+        }
         // One process (`master_process off`): no worker switching to another user who could not
         // read this directory.
         let conf = format!(
