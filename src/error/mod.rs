@@ -430,10 +430,11 @@ impl RegistryError {
             Self::StorageError { source, .. } => match source.kind() {
                 K::PermissionDenied | K::ReadOnlyFilesystem => Some(
                     "check the permissions (a directory shared by a group needs group write, `chmod g+w`, and \
-                     its members umask 0002), or set STRATA_MODELS_DIR to a writable directory",
+                     its members umask 0002); for the models directory, you can also set STRATA_MODELS_DIR to a \
+                     writable directory",
                 ),
                 K::StorageFull | K::QuotaExceeded => {
-                    Some("free some space or set STRATA_MODELS_DIR elsewhere")
+                    Some("free some space (for the models directory, you can also set STRATA_MODELS_DIR elsewhere)")
                 }
                 _ => None,
             },
@@ -464,7 +465,8 @@ impl RegistryError {
     /// assert_eq!(err.to_string(), "storage error: cannot write /m/x.gguf");
     /// assert_eq!(
     ///     err.report().to_string(),
-    ///     "storage error: cannot write /m/x.gguf: disk full; free some space or set STRATA_MODELS_DIR elsewhere"
+    ///     "storage error: cannot write /m/x.gguf: disk full; free some space (for the models directory, \
+    ///      you can also set STRATA_MODELS_DIR elsewhere)"
     /// );
     /// ```
     pub fn report(&self) -> Report<'_> {
@@ -503,8 +505,8 @@ mod tests {
         assert_eq!(
             err.report().to_string(),
             "storage error: cannot write /m/f: denied; check the permissions (a directory shared by a \
-             group needs group write, `chmod g+w`, and its members umask 0002), or set \
-             STRATA_MODELS_DIR to a writable directory"
+             group needs group write, `chmod g+w`, and its members umask 0002); for the models \
+             directory, you can also set STRATA_MODELS_DIR to a writable directory"
         );
         let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
         let transient = SourceError::transient_by("https://cdn/f", reset);
