@@ -131,6 +131,7 @@ impl OciSource {
         // (`Expect: 100-continue`): a proxy that caps bodies answers 413 without taking it.
         let mut probing = true;
         let mut buffer = Vec::new();
+        let mut failures = 0u32;
         while offset < size {
             let want = usize::try_from(chunk.min(size - offset)).unwrap_or(usize::MAX);
             buffer.resize(want, 0);
@@ -148,7 +149,39 @@ impl OciSource {
             let mut sent = 0usize;
             while sent < buffer.len() {
                 let end = (sent + usize::try_from(chunk).unwrap_or(usize::MAX)).min(buffer.len());
-                match self.patch(&location, start + sent as u64, &buffer[sent..end], probing)? {
+                let patched = match self.patch(&location, start + sent as u64, &buffer[sent..end], probing) {
+                    Ok(p) => {
+                        failures = 0;
+                        p
+                    }
+                    // A connection cut or a registry busy for a moment: ask where the upload
+                    // stands and go on from there, a few times, before leaving it to the next
+                    // push (the saved state stays).
+                    Err(e) if e.is_transient() && failures < MAX_PATCH_RETRIES => {
+                        failures += 1;
+                        crate::trace::emit!(
+                            WARN,
+                            registry = self.host(),
+                            attempt = failures,
+                            reason = %crate::error::Report::new(&e),
+                            "a chunk failed: asking where the upload stands"
+                        );
+                        std::thread::sleep(RETRY_PAUSE * 2u32.pow(failures - 1));
+                        match self.upload_status(&location) {
+                            Ok(Some((next, held)))
+                                if held >= start && held <= start + buffer.len() as u64 =>
+                            {
+                                location = next;
+                                sent = (held - start) as usize;
+                                journal.save(&location, held);
+                                continue;
+                            }
+                            _ => return Err(e),
+                        }
+                    }
+                    Err(e) => return Err(e),
+                };
+                match patched {
                     Patched::Accepted(next, held) if held.unwrap_or(start + end as u64) == start + end as u64 => {
                         location = next;
                         sent = end;
@@ -403,6 +436,12 @@ impl OciSource {
         }
     }
 }
+
+/// Chunks that fail in a row (a cut connection, a 5xx) before a push gives up, keeping its
+/// saved state for the next one.
+const MAX_PATCH_RETRIES: u32 = 3;
+/// The pause before the first retry of a chunk; doubled for each next one.
+const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The bytes a registry holds from its `Range: 0-<last>` (`bytes=0-<last>` too; `0-0`, as the
 /// distribution server says before any byte, is 0); `None` without a `Range` it can read.

@@ -226,3 +226,29 @@ fn a_saved_upload_that_cannot_be_resumed_never_jams_the_next_push() {
     assert_eq!(doc[0]["action"], "present");
     assert!(!state_file(&sb).exists());
 }
+
+/// A connection cut in the middle of a chunk (the link breaks once): the push asks the
+/// registry where the upload stands and goes on in the same run, sending the blob once and
+/// the cut chunk again, not everything from the start.
+#[test]
+fn a_chunk_cut_by_a_broken_link_is_sent_again_in_the_same_push() {
+    let Some(r) = Registry::start(Auth::Open) else { return };
+    let Some(p) = Proxy::start(&r, ProxyRules { buffering: true, ..CAPPED }) else { return };
+    let link = Throttle::start(p.addr, 2_000_000_000);
+    let size = 40_000_000u64;
+    let (sb, bytes, _) = seeded(size as usize);
+    link.cut_at.store(size / 2, std::sync::atomic::Ordering::SeqCst);
+    let to = format!("oci://{}/fleet/models", link.addr);
+    let mut c = sb.cmd();
+    with_registry(&mut c, &r, None);
+    let run =
+        Run::of(c.args(["mirror", "push", &to, "tiny", "--chunk-size", "4MiB", "-v"]).output().unwrap());
+    let run = run.ok();
+    assert_eq!(link.cut_at.load(std::sync::atomic::Ordering::SeqCst), 0, "the link was cut");
+    assert!(run.stderr.contains("a chunk failed"), "{}", run.stderr);
+    let sent: u64 =
+        p.requests().iter().filter(|l| l.method == "PATCH" && l.status == 202).map(|l| l.length).sum();
+    assert!(sent < size + size / 4, "sent {sent} for {size}: not from the start again");
+    assert!(!state_file(&sb).exists());
+    holds_and_serves(&r, &bytes, &p.location("fleet/models"));
+}

@@ -144,6 +144,8 @@ pub struct Throttle {
     open: Arc<AtomicUsize>,
     /// Bytes passed on from clients to the target (TLS records: bodies, headers and overhead).
     pub uplinked: Arc<AtomicU64>,
+    /// When not 0: the connection passing this many uplinked bytes is cut, once.
+    pub cut_at: Arc<AtomicU64>,
 }
 
 impl Throttle {
@@ -152,22 +154,24 @@ impl Throttle {
         let addr = listener.local_addr().unwrap();
         let open = Arc::new(AtomicUsize::new(0));
         let uplinked = Arc::new(AtomicU64::new(0));
+        let cut_at = Arc::new(AtomicU64::new(0));
         let counter = open.clone();
         let bytes = uplinked.clone();
+        let cut = cut_at.clone();
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let Ok(server) = TcpStream::connect(target) else { continue };
                 let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
                 counter.fetch_add(1, Ordering::SeqCst);
-                let (open, bytes) = (counter.clone(), bytes.clone());
+                let (open, bytes, cut) = (counter.clone(), bytes.clone(), cut.clone());
                 std::thread::spawn(move || {
-                    uplink(client, server, rate, &bytes);
+                    uplink(client, server, rate, &bytes, &cut);
                     open.fetch_sub(1, Ordering::SeqCst);
                 });
                 std::thread::spawn(move || downlink(s2, c2));
             }
         });
-        Self { addr, open, uplinked }
+        Self { addr, open, uplinked, cut_at }
     }
 
     /// Waits until no client connection is open (a killed client's has been cut).
@@ -180,7 +184,7 @@ impl Throttle {
 }
 
 /// Client to server at `rate`: a thread takes in what the client sends; this one lets it out.
-fn uplink(client: TcpStream, mut server: TcpStream, rate: u64, uplinked: &AtomicU64) {
+fn uplink(client: TcpStream, mut server: TcpStream, rate: u64, uplinked: &AtomicU64, cut_at: &AtomicU64) {
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
     let mut from = client.try_clone().unwrap();
     std::thread::spawn(move || {
@@ -209,7 +213,14 @@ fn uplink(client: TcpStream, mut server: TcpStream, rate: u64, uplinked: &Atomic
                 break 'link;
             }
             sent += piece.len() as u64;
-            uplinked.fetch_add(piece.len() as u64, Ordering::SeqCst);
+            let total = uplinked.fetch_add(piece.len() as u64, Ordering::SeqCst) + piece.len() as u64;
+            let cut = cut_at.load(Ordering::SeqCst);
+            if cut > 0
+                && total >= cut
+                && cut_at.compare_exchange(cut, 0, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+            {
+                break 'link; // the link breaks here, once
+            }
         }
     }
     // Whatever is still queued is lost with the connection.
