@@ -10,43 +10,47 @@ use crate::support::hub::{Faults, Hub, REPO, REVISION};
 use crate::support::{gguf_bytes, register, sha256_hex, Run, Sandbox};
 
 const NEW: &str = "fedcba9876543210fedcba9876543210fedcba98";
-const FILE: &str = "alpha-Q8_0.gguf";
+pub(crate) const FILE: &str = "alpha-Q8_0.gguf";
 
-struct Fixture {
-    hub: Hub,
-    sb: Sandbox,
-    old: Vec<u8>,
+/// `alpha` added from the Hub look-alike (tracking `main`), downloaded when `download`.
+pub(crate) struct Fixture {
+    pub(crate) hub: Hub,
+    pub(crate) sb: Sandbox,
+    pub(crate) old: Vec<u8>,
 }
 
 impl Fixture {
-    /// `alpha` added from the look-alike (tracking `main`) and downloaded.
-    fn new(size: usize) -> Self {
+    pub(crate) fn new(size: usize, download: bool) -> Self {
         let hub = Hub::start();
         let old = gguf_bytes("bert", 384, size, 5);
         hub.add_file(FILE, old.clone());
         let f = Self { hub, sb: Sandbox::new(), old };
         f.run(&["add", &format!("hf.co/{REPO}/{FILE}"), "--name", "alpha"]).ok();
-        f.run(&["download", "alpha"]).ok();
+        if download {
+            f.run(&["download", "alpha"]).ok();
+        }
         f
     }
 
-    fn cmd(&self) -> std::process::Command {
+    pub(crate) fn cmd(&self) -> std::process::Command {
         let mut c = self.sb.cmd();
         c.env("HF_ENDPOINT", self.hub.endpoint()).env("SSL_CERT_FILE", &self.hub.ca_file);
         c
     }
 
-    fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         Run::of(self.cmd().args(args).output().unwrap())
     }
 
-    fn pinned(&self) -> String {
-        let doc: serde_json::Value =
-            serde_json::from_slice(&fs::read(self.sb.models().join("catalog.json")).unwrap()).unwrap();
-        doc["models"][0]["revision"].as_str().unwrap().to_string()
+    pub(crate) fn catalog(&self) -> serde_json::Value {
+        serde_json::from_slice(&fs::read(self.sb.models().join("catalog.json")).unwrap()).unwrap()
     }
 
-    fn on_disk(&self) -> Vec<u8> {
+    pub(crate) fn pinned(&self) -> String {
+        self.catalog()["models"][0]["revision"].as_str().unwrap().to_string()
+    }
+
+    pub(crate) fn on_disk(&self) -> Vec<u8> {
         fs::read(self.sb.models().join(FILE)).unwrap()
     }
 }
@@ -60,7 +64,7 @@ fn header_changed(old: &[u8]) -> Vec<u8> {
 
 #[test]
 fn update_repins_fetches_the_new_file_and_replaces_the_old_one_once_verified() {
-    let f = Fixture::new(400_000);
+    let f = Fixture::new(400_000, true);
     let new = header_changed(&f.old);
     f.hub.move_main(NEW, &[(FILE, new.clone())]);
 
@@ -111,7 +115,7 @@ fn update_repins_fetches_the_new_file_and_replaces_the_old_one_once_verified() {
 
 #[test]
 fn a_failed_or_killed_update_leaves_the_old_pin_and_file_serving() {
-    let f = Fixture::new(3_000_000);
+    let f = Fixture::new(3_000_000, true);
     let new = header_changed(&f.old);
     f.hub.move_main(NEW, &[(FILE, new.clone())]);
 
@@ -156,7 +160,7 @@ fn a_failed_or_killed_update_leaves_the_old_pin_and_file_serving() {
 
 #[test]
 fn builtin_untracked_and_gone_are_refused_with_what_to_do() {
-    let f = Fixture::new(100_000);
+    let f = Fixture::new(100_000, true);
     let builtin = f.run(&["update", "minilm"]);
     assert_eq!(builtin.code, 8);
     assert!(

@@ -10,49 +10,13 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::multifile::{Repo, MMPROJ, SHARDS};
-use crate::support::hub::{Faults, Hub, REPO, REVISION};
-use crate::support::{gguf_bytes, gguf_file, sha256_hex, Run, Sandbox};
+use crate::support::hub::{Faults, REVISION};
+use crate::support::{gguf_bytes, gguf_file, sha256_hex, Run};
 
 const NEW: &str = "fedcba9876543210fedcba9876543210fedcba98";
 const NEWER: &str = "00112233445566778899aabbccddeeff00112233";
-const FILE: &str = "alpha-Q8_0.gguf";
 
-struct F {
-    hub: Hub,
-    sb: Sandbox,
-    old: Vec<u8>,
-}
-
-impl F {
-    fn new(size: usize, download: bool) -> Self {
-        let hub = Hub::start();
-        let old = gguf_bytes("bert", 384, size, 5);
-        hub.add_file(FILE, old.clone());
-        let f = Self { hub, sb: Sandbox::new(), old };
-        f.run(&["add", &format!("hf.co/{REPO}/{FILE}"), "--name", "alpha"]).ok();
-        if download {
-            f.run(&["download", "alpha"]).ok();
-        }
-        f
-    }
-    fn cmd(&self) -> std::process::Command {
-        let mut c = self.sb.cmd();
-        c.env("HF_ENDPOINT", self.hub.endpoint()).env("SSL_CERT_FILE", &self.hub.ca_file);
-        c
-    }
-    fn run(&self, args: &[&str]) -> Run {
-        Run::of(self.cmd().args(args).output().unwrap())
-    }
-    fn catalog(&self) -> serde_json::Value {
-        serde_json::from_slice(&fs::read(self.sb.models().join("catalog.json")).unwrap()).unwrap()
-    }
-    fn pinned(&self) -> String {
-        self.catalog()["models"][0]["revision"].as_str().unwrap().to_string()
-    }
-    fn on_disk(&self) -> Vec<u8> {
-        fs::read(self.sb.models().join(FILE)).unwrap()
-    }
-}
+use crate::update::{Fixture as F, FILE};
 
 fn changed(old: &[u8], tail: &[u8]) -> Vec<u8> {
     let mut n = old.to_vec();

@@ -273,13 +273,7 @@ impl Registry {
             HeaderError::Source(e, what) => hub(e, what),
             HeaderError::Refused(kind, reason) => fail(&parsed, kind, reason),
         })?;
-        let header = facts.header;
-        let (arch, arch_from) = pick(options.arch.clone(), header.architecture.clone());
-        let (dim, dim_from) = pick(options.dim, header.embedding_length.and_then(|d| u32::try_from(d).ok()));
-        let (task, task_from) = pick(options.task, task_of(&header));
-        model.arch = arch;
-        model.embedding_dim = dim;
-        model.task = Some(task.unwrap_or(ModelTask::Generation));
+        let (arch_from, dim_from, task_from) = apply_facts(&mut model, &facts.header, options);
         let entry =
             if options.dry_run { custom::check_new(&catalog_file, &model)? } else { self.register(&model)? };
         model.name = entry.name.to_string();
@@ -297,6 +291,22 @@ impl Registry {
             oci: None,
         })
     }
+}
+
+/// Sets `model`'s arch, dimension and task from `options`, else the header; says where each
+/// came from (arch, dimension, task). What `add` does alike for the Hub and for registries.
+pub(super) fn apply_facts(
+    model: &mut CustomModel,
+    header: &GgufHeader,
+    options: &AddOptions,
+) -> (FactFrom, FactFrom, FactFrom) {
+    let (arch, arch_from) = pick(options.arch.clone(), header.architecture.clone());
+    let (dim, dim_from) = pick(options.dim, header.embedding_length.and_then(|d| u32::try_from(d).ok()));
+    let (task, task_from) = pick(options.task, task_of(header));
+    model.arch = arch;
+    model.embedding_dim = dim;
+    model.task = Some(task.unwrap_or(ModelTask::Generation));
+    (arch_from, dim_from, task_from)
 }
 
 /// The option when given, else the header's value, else nothing; and where it came from.

@@ -9,10 +9,9 @@
 
 use super::header::{self, HeaderError};
 use super::oci_files::{file_names, Chosen};
-use super::{pick, task_of, AddOptions, AddReport, OciAdded, Projector};
+use super::{AddOptions, AddReport, OciAdded, Projector};
 use crate::catalog::{
-    custom, infer_quant, split_name, valid_name, CustomModel, FileRole, ModelTask, OciReference,
-    MAX_FILE_SIZE,
+    custom, infer_quant, split_name, valid_name, CustomModel, FileRole, OciReference, MAX_FILE_SIZE,
 };
 use crate::error::{ErrorKind, RegistryError, Result, SourceError};
 use crate::shown::{bounded_list, printable};
@@ -168,13 +167,7 @@ impl Registry {
             HeaderError::Source(e, what) => registry_error(e, what),
             HeaderError::Refused(kind, reason) => fail(kind, reason),
         })?;
-        let header = facts.header;
-        let (arch, arch_from) = pick(options.arch.clone(), header.architecture.clone());
-        let (dim, dim_from) = pick(options.dim, header.embedding_length.and_then(|d| u32::try_from(d).ok()));
-        let (task, task_from) = pick(options.task, task_of(&header));
-        model.arch = arch;
-        model.embedding_dim = dim;
-        model.task = Some(task.unwrap_or(ModelTask::Generation));
+        let (arch_from, dim_from, task_from) = super::apply_facts(&mut model, &facts.header, options);
         let entry = if options.dry_run {
             custom::check_new(&catalog_file, &model).map_err(taken)?
         } else {

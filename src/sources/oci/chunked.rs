@@ -27,7 +27,6 @@ use url::Url;
 use super::{Access, OciSource};
 use crate::config::MIN_PUSH_CHUNK_SIZE;
 use crate::error::{ErrorKind, SourceError};
-use crate::sources::agent::classify;
 use crate::sources::http::{drain, follow, header, read_said, same_origin};
 use crate::sources::location::redact;
 
@@ -306,12 +305,7 @@ impl OciSource {
         url: &Url,
         make: &mut super::MakeRequest<'_>,
     ) -> Result<Response<ureq::Body>, SourceError> {
-        let here = redact(url);
-        if same_origin(url, &self.registry) {
-            self.call(Access::Push, &here, make)
-        } else {
-            make(None).map_err(|e| classify(e, &here))
-        }
+        self.call_at(url, Access::Push, &redact(url), make)
     }
 
     /// Where the upload at `url` stands: its next `Location` and the bytes the registry holds,

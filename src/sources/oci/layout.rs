@@ -56,6 +56,8 @@ pub struct OciLayout {
     root: PathBuf,
     /// Why the directory cannot be read as a layout (`None`: it can), found once.
     problem: OnceLock<Option<String>>,
+    /// Set once [`Self::prepare`] has made (or found) the layout: one push prepares it once.
+    ready: OnceLock<()>,
 }
 
 impl fmt::Display for OciLayout {
@@ -92,7 +94,7 @@ impl Descriptor {
 impl OciLayout {
     /// The layout at `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into(), problem: OnceLock::new() }
+        Self { root: root.into(), problem: OnceLock::new(), ready: OnceLock::new() }
     }
 
     /// The directory.
@@ -273,8 +275,11 @@ impl OciLayout {
     /// Makes `root` a layout if it is not one yet — the `oci-layout` marker first, then
     /// `blobs/sha256/` and an empty `index.json` — under the layout's lock, so that pushes
     /// racing into a new directory each find it new or a layout. An existing layout is left as
-    /// it is, but for temporary blob files a killed push left.
+    /// it is, but for temporary blob files a killed push left. Done once per `OciLayout`.
     pub(crate) fn prepare(&self) -> Result<()> {
+        if self.ready.get().is_some() {
+            return Ok(());
+        }
         crate::fs::create_dir(&self.root)?;
         let _guard = self.hold()?;
         self.check_writable()?;
@@ -286,6 +291,7 @@ impl OciLayout {
             self.write_index(&Index { fields: BTreeMap::new(), manifests: Vec::new() })?;
         }
         self.remove_stale_temporaries();
+        let _ = self.ready.set(());
         Ok(())
     }
 

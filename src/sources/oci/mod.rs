@@ -268,6 +268,22 @@ impl OciSource {
         Ok(resp)
     }
 
+    /// [`Self::call`] when `url` is the registry's; elsewhere (its storage backend, a signed
+    /// URL) the request goes without credentials and without the authentication dance.
+    pub(crate) fn call_at(
+        &self,
+        url: &Url,
+        access: Access,
+        here: &str,
+        make: &mut MakeRequest<'_>,
+    ) -> Result<ureq::http::Response<ureq::Body>, SourceError> {
+        if same_origin(url, &self.registry) {
+            self.call(access, here, make)
+        } else {
+            make(None).map_err(|e| classify(e, here))
+        }
+    }
+
     /// What a refusal or failure from the registry means (`401` is handled by [`Self::call`]);
     /// `said` is what its body says ([`read_said`]).
     pub(crate) fn failure(
@@ -328,11 +344,7 @@ impl ModelSource for OciSource {
                 }
                 req.call()
             };
-            let resp = if at_registry {
-                self.call(Access::Pull, &here, &mut make)?
-            } else {
-                make(None).map_err(|e| classify(e, &here))?
-            };
+            let resp = self.call_at(&url, Access::Pull, &here, &mut make)?;
             let status = resp.status();
             if status.is_redirection() {
                 url = redirect_target(resp, &url, &here)?;

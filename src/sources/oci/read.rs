@@ -15,8 +15,7 @@ use ureq::http::StatusCode;
 use super::{Access, OciSource};
 use crate::error::{ErrorKind, SourceError};
 use crate::shown::{bounded_list, printable};
-use crate::sources::agent::classify;
-use crate::sources::http::{header, read_said, redirect_target, same_origin, saying, MAX_REDIRECTS};
+use crate::sources::http::{header, read_said, redirect_target, saying, MAX_REDIRECTS};
 use crate::sources::location::redact;
 
 /// The largest manifest read: manifests are a few kilobytes.
@@ -171,20 +170,15 @@ impl OciSource {
         let accept = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST].join(", ");
         for _ in 0..=MAX_REDIRECTS {
             let here = redact(&url);
-            let at_registry = same_origin(&url, &self.registry);
             let target = url.clone();
             let mut make = |authorization: Option<&str>| {
                 let mut req = self.agent.get(target.as_str()).header("Accept", &accept);
-                if let Some(a) = authorization.filter(|_| at_registry) {
+                if let Some(a) = authorization {
                     req = req.header("Authorization", a);
                 }
                 req.call()
             };
-            let resp = if at_registry {
-                self.call(Access::Pull, &here, &mut make)?
-            } else {
-                make(None).map_err(|e| classify(e, &here))?
-            };
+            let resp = self.call_at(&url, Access::Pull, &here, &mut make)?;
             let status = resp.status();
             if status.is_redirection() {
                 url = redirect_target(resp, &url, &here)?;
