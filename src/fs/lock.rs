@@ -157,6 +157,12 @@ impl Lock {
         &self.path
     }
 
+    /// The claim file that stands in for the OS lock where `flock` does not work.
+    #[cfg(feature = "registry")]
+    pub(crate) fn claim_path(&self) -> &Path {
+        &self.claim
+    }
+
     /// Tries once to take the lock (creating the lock file if needed).
     pub(crate) fn try_acquire(&self) -> Result<Attempt> {
         if let Some(Mode::Claim(_)) = mode_of(&self.dir) {

@@ -315,3 +315,28 @@ fn hostile_layouts_are_refused_without_harm() {
     let got = Run::of(c.args(["download", "tiny"]).output().unwrap()).ok();
     assert_eq!(fs::read(got.stdout.trim()).unwrap(), bytes);
 }
+
+/// Where `flock` fails or does nothing, the layout's lock is a claim file: a push into a new
+/// directory (two at once, too) still makes it a layout and lands its tag.
+#[test]
+fn a_new_layout_is_made_where_locks_are_claim_files() {
+    use crate::support::shim::{self, Locks};
+    let Some(fsshim) = shim::path() else { return };
+    let (sb, bytes, _) = seeded(200_000, 46);
+    for locks in [Locks::Fail("enolck"), Locks::NoOp] {
+        let fresh = sb.tmp.path().join(format!("claims-{locks:?}").replace(['(', ')', '"'], ""));
+        let spawn = || {
+            let mut c = sb.cmd();
+            shim::apply(&mut c, &fsshim, Some(locks), false);
+            c.args(["mirror", "push", &layout_arg(&fresh), "tiny"]).stdout(std::process::Stdio::null());
+            c.stderr(std::process::Stdio::piped()).spawn().unwrap()
+        };
+        let (a, b) = (spawn(), spawn());
+        for child in [a, b] {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{locks:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        assert_eq!(tags(&fresh).len(), 1, "{locks:?}");
+        assert_eq!(fs::read(blob(&fresh, &sha256_hex(&bytes))).unwrap(), bytes);
+    }
+}

@@ -235,12 +235,14 @@ impl OciLayout {
     /// one), never another kind of directory. Writes nothing.
     pub(crate) fn check_writable(&self) -> Result<()> {
         // What another push making this directory a layout right now has written so far: its
-        // lock, and the marker being written (`.oci-layout.<random>.tmp`).
+        // lock (the OS lock file, or the claim file where flock does not work), and the marker
+        // being written (`.oci-layout.<random>.tmp`).
+        let lock = self.lock();
         let ours = |name: &std::ffi::OsStr| {
-            let name = name.to_string_lossy();
-            name == "index.json.lock"
-                || name == "index.json.lock.claim"
-                || (name.starts_with(".oci-layout.") && name.ends_with(".tmp"))
+            let text = name.to_string_lossy();
+            Some(name) == lock.path().file_name()
+                || Some(name) == lock.claim_path().file_name()
+                || (text.starts_with(".oci-layout.") && text.ends_with(".tmp"))
         };
         match fs::read_dir(&self.root) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
