@@ -38,6 +38,7 @@ mod resolve;
 mod response;
 mod said;
 mod signals;
+pub mod xet;
 
 pub use api::{LfsInfo, RepoInfo, Sibling};
 
