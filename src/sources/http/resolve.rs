@@ -41,6 +41,8 @@ pub struct Linked {
     pub sha256: Option<String>,
     /// `X-Repo-Commit`.
     pub commit: Option<String>,
+    /// `X-Xet-Hash`: the file's Xet file id, when the Hub stores it in Xet (for a delta update).
+    pub xet_hash: Option<String>,
 }
 
 /// A file's resolved URL and when to stop using it.
@@ -76,7 +78,7 @@ impl HttpSource {
     /// repository, revision or file).
     pub fn inspect(&self, entry: &ModelEntry) -> Result<Linked, SourceError> {
         let mut url = entry.hf_url(&self.base);
-        let (mut size, mut sha256, mut commit) = (None, None, None);
+        let (mut size, mut sha256, mut commit, mut xet_hash) = (None, None, None, None);
         for _ in 0..=MAX_REDIRECTS {
             let mut req = self.agent.head(url.as_str()).header("Accept-Encoding", "identity");
             if let Some(token) = self.token_for(&url) {
@@ -88,6 +90,7 @@ impl HttpSource {
             size = known_size(header(headers, "x-linked-size")).or(size);
             sha256 = header(headers, "x-linked-etag").map(bare_etag).or(sha256);
             commit = header(headers, "x-repo-commit").map(str::to_string).or(commit);
+            xet_hash = header(headers, "x-xet-hash").map(str::to_ascii_lowercase).or(xet_hash);
             if status.is_redirection() {
                 let location = header(headers, "location").ok_or_else(|| {
                     SourceError::failed(ErrorKind::Network, format!("{here}: redirect without Location"))
@@ -97,7 +100,14 @@ impl HttpSource {
                     url = next; // a renamed repository, a resolve cache: still the Hub
                     continue;
                 }
-                return Ok(Linked { status: status.as_u16(), file_url: next, size, sha256, commit });
+                return Ok(Linked {
+                    status: status.as_u16(),
+                    file_url: next,
+                    size,
+                    sha256,
+                    commit,
+                    xet_hash,
+                });
             }
             if status.is_success() {
                 let size = size
@@ -105,7 +115,7 @@ impl HttpSource {
                     .or_else(|| known_size(header(headers, "content-length")))
                     .filter(|&n| n > 0);
                 let sha256 = sha256.or_else(|| header(headers, "etag").map(bare_etag));
-                return Ok(Linked { status: status.as_u16(), file_url: url, size, sha256, commit });
+                return Ok(Linked { status: status.as_u16(), file_url: url, size, sha256, commit, xet_hash });
             }
             return Err(match status {
                 StatusCode::UNAUTHORIZED

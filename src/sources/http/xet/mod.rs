@@ -14,5 +14,7 @@
 #![allow(dead_code)] // groundwork: the delta strategy (issue 23) will use it
 
 pub mod chunking;
+pub mod client;
+pub mod multipart;
 pub mod reconstruction;
 pub mod xorb;
