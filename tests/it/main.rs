@@ -33,3 +33,4 @@ mod support;
 mod tls;
 mod update;
 mod update_edges;
+mod xet_lookalike;

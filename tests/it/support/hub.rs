@@ -12,6 +12,11 @@
 //! (`/api/models/{repo}/revision/{rev}`, with each file's `lfs` facts when asked
 //! `?blobs=true`). Every request is recorded, with its headers and connection, per host. As an OCI registry (`/v2/…`, token realm `/token`) it
 //! redirects blob reads to the CDN, as registries backed by S3 or GCS do.
+//!
+//! Off by default, [`Hub::enable_xet`] adds a Xet CAS on 127.0.0.3 (host `"cas"` in [`Seen`];
+//! see [`super::xet`]): every file is then also stored there, resolve answers carry
+//! `X-Xet-Hash` and the Xet `Link`s, and the Hub issues CAS tokens at
+//! `/api/models/{repo}/xet-read-token/{rev}`.
 
 use std::collections::HashMap;
 use std::io::{BufReader, Write};
@@ -20,10 +25,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use super::xet::{Scheme, XetFaults, XetOptions, XetTerm};
+
 /// A request as the server saw it.
 #[derive(Clone, Debug)]
 pub struct Seen {
-    id: u64,
+    pub(super) id: u64,
     pub host: &'static str,
     /// The connection it came on (numbered per server, from 1).
     pub conn: u64,
@@ -114,26 +121,28 @@ pub enum RangeLie {
 const MOVED: &str = "@moved/";
 
 /// A commit and its files.
-type Revision = (String, HashMap<String, Arc<Vec<u8>>>);
+pub(super) type Revision = (String, HashMap<String, Arc<Vec<u8>>>);
 
 #[derive(Default)]
-struct State {
+pub(super) struct State {
     cdn_requests: usize,
     next_id: u64,
     /// Connections accepted, per host.
     accepted: HashMap<&'static str, u64>,
     /// The Hub's own address (for the token realm it names).
-    hub: Option<SocketAddr>,
+    pub(super) hub: Option<SocketAddr>,
     /// Resolutions handed out (the signature of the next one).
     signatures: u64,
     /// Bytes sent per signature.
     sent_by_signature: HashMap<u64, u64>,
     sent_by: HashMap<u64, u64>,
-    files: HashMap<String, Arc<Vec<u8>>>,
+    pub(super) files: HashMap<String, Arc<Vec<u8>>>,
     /// Where `main` points when it has moved on from [`REVISION`]: the commit and its files.
-    moved: Option<Revision>,
+    pub(super) moved: Option<Revision>,
     faults: Faults,
-    seen: Vec<Seen>,
+    pub(super) seen: Vec<Seen>,
+    /// The Xet CAS, once [`Hub::enable_xet`] has started it.
+    pub(super) xet: Option<super::xet::Cas>,
 }
 
 /// The running servers.
@@ -141,7 +150,8 @@ pub struct Hub {
     pub hub: SocketAddr,
     pub cdn: SocketAddr,
     pub ca_file: PathBuf,
-    state: Arc<Mutex<State>>,
+    pub(super) state: Arc<Mutex<State>>,
+    pub(super) server: Arc<rustls::ServerConfig>,
     _dir: tempfile::TempDir,
 }
 
@@ -161,18 +171,10 @@ impl Hub {
         let hub = hub_listener.local_addr().unwrap();
         state.lock().unwrap().hub = Some(hub);
         for (listener, host) in [(hub_listener, "hub"), (cdn_listener, "cdn")] {
-            let state = state.clone();
-            let server = server.clone();
-            std::thread::spawn(move || {
-                for stream in listener.incoming().flatten() {
-                    let (state, server) = (state.clone(), server.clone());
-                    std::thread::spawn(move || serve(stream, server, host, state, cdn));
-                }
-            });
+            listen(listener, host, &state, &server, cdn);
         }
-        Self { hub, cdn, ca_file, state, _dir: dir }
+        Self { hub, cdn, ca_file, state, server, _dir: dir }
     }
-
     pub fn endpoint(&self) -> String {
         format!("https://{}", self.hub)
     }
@@ -189,14 +191,19 @@ impl Hub {
     }
 
     pub fn add_file(&self, name: &str, bytes: Vec<u8>) {
-        self.state.lock().unwrap().files.insert(name.to_string(), Arc::new(bytes));
+        let mut s = self.state.lock().unwrap();
+        let file = HashMap::from([(name.to_string(), Arc::new(bytes))]);
+        super::xet::store(&mut s.xet, &file);
+        s.files.extend(file);
     }
 
     /// Moves `main` on to `commit`, whose files are `files` (those of [`REVISION`] stay as
     /// they are): what the model API says from now on.
     pub fn move_main(&self, commit: &str, files: &[(&str, Vec<u8>)]) {
-        let files = files.iter().map(|(n, b)| (n.to_string(), Arc::new(b.clone()))).collect();
-        self.state.lock().unwrap().moved = Some((commit.to_string(), files));
+        let files: HashMap<_, _> = files.iter().map(|(n, b)| (n.to_string(), Arc::new(b.clone()))).collect();
+        let mut s = self.state.lock().unwrap();
+        super::xet::store(&mut s.xet, &files);
+        s.moved = Some((commit.to_string(), files));
     }
 
     pub fn set_faults(&self, faults: Faults) {
@@ -232,6 +239,23 @@ impl Hub {
         let s = self.state.lock().unwrap();
         s.seen.iter().filter_map(|r| s.sent_by.get(&r.id)).sum()
     }
+}
+
+/// Serves every connection `listener` accepts as `host`, each on its own thread.
+pub(super) fn listen(
+    listener: TcpListener,
+    host: &'static str,
+    state: &Arc<Mutex<State>>,
+    server: &Arc<rustls::ServerConfig>,
+    cdn: SocketAddr,
+) {
+    let (state, server) = (state.clone(), server.clone());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (state, server) = (state.clone(), server.clone());
+            std::thread::spawn(move || serve(stream, server, host, state, cdn));
+        }
+    });
 }
 
 fn tls_config() -> (String, Arc<rustls::ServerConfig>) {
@@ -303,6 +327,9 @@ fn serve(
                 }
             }
             "hub" => hub_response(out, &path, &files, &faults, &state, cdn),
+            "cas" => {
+                super::xet::cas_response(out, &method, &path, &headers, &state, id).map(|()| After::KeepAlive)
+            }
             _ => cdn_response(out, &method, &path, &headers, &files, &state, id),
         };
         match after {
@@ -392,13 +419,18 @@ fn hub_response(
         ];
         return head(out, "429 Too Many Requests", &h).map(|()| After::KeepAlive);
     }
+    let token = super::xet::token_response(&mut state.lock().unwrap(), &percent_decode(path));
+    if let Some(answer) = token {
+        return answer.write(out, "GET").map(|()| After::KeepAlive);
+    }
     if let Some(rest) = path.strip_prefix("/api/models/") {
         let moved = state.lock().unwrap().moved.clone();
         return api_response(out, rest, files, moved.as_ref(), faults);
     }
     let prefix = format!("/{REPO}/resolve/{REVISION}/");
     let cache = format!("/api/resolve-cache/models/{REPO}/{REVISION}/");
-    let moved = state.lock().unwrap().moved.as_ref().map(|(c, _)| format!("/{REPO}/resolve/{c}/"));
+    let moved_commit = state.lock().unwrap().moved.as_ref().map(|(c, _)| c.clone());
+    let moved = moved_commit.as_ref().map(|c| format!("/{REPO}/resolve/{c}/"));
     let at_moved = moved.as_deref().and_then(|p| path.strip_prefix(p));
     let (file, relative) = match (path.strip_prefix(&prefix), path.strip_prefix(&cache), at_moved) {
         (Some(f), _, _) => (percent_decode(f), faults.relative_redirect),
@@ -409,6 +441,8 @@ fn hub_response(
     let Some(bytes) = files.get(&file) else {
         return not_found(out, "EntryNotFound");
     };
+    let revision = if at_moved.is_some() { moved_commit.as_deref().unwrap_or(REVISION) } else { REVISION };
+    let xet_headers = super::xet::resolve_headers(&state.lock().unwrap(), bytes, revision);
     let encoded = {
         let mut u = url::Url::parse("https://cdn.invalid/").unwrap();
         u.path_segments_mut().unwrap().pop_if_empty().push(&file);
@@ -425,7 +459,9 @@ fn hub_response(
     };
     let etag = format!("\"{}\"", sha_hex(bytes));
     if faults.hub_serves_unsized {
-        let h = [("X-Repo-Commit", REVISION.to_string()), ("ETag", etag), ("Content-Length", "0".into())];
+        let mut h =
+            vec![("X-Repo-Commit", REVISION.to_string()), ("ETag", etag), ("Content-Length", "0".into())];
+        h.extend(xet_headers);
         return head(out, "200 OK", &h).map(|()| After::KeepAlive);
     }
     let location = if faults.redirect_loop {
@@ -435,19 +471,16 @@ fn hub_response(
     } else {
         format!("https://{cdn}/cdn/{encoded}?sig={signature}")
     };
-    head(
-        out,
-        "302 Found",
-        &[
-            ("Location", location),
-            ("X-Repo-Commit", REVISION.to_string()),
-            ("X-Linked-Etag", etag.clone()),
-            ("X-Linked-Size", bytes.len().to_string()),
-            ("ETag", etag),
-            ("Content-Length", "0".into()),
-        ],
-    )
-    .map(|()| After::KeepAlive)
+    let mut h = vec![
+        ("Location", location),
+        ("X-Repo-Commit", REVISION.to_string()),
+        ("X-Linked-Etag", etag.clone()),
+        ("X-Linked-Size", bytes.len().to_string()),
+        ("ETag", etag),
+        ("Content-Length", "0".into()),
+    ];
+    h.extend(xet_headers);
+    head(out, "302 Found", &h).map(|()| After::KeepAlive)
 }
 
 /// The Hub as an OCI registry whose storage is another host (as S3-backed registries are):

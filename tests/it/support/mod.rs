@@ -19,6 +19,7 @@ pub mod oci;
 mod setup;
 pub mod shim;
 pub mod tls;
+pub mod xet;
 
 pub use setup::{setup, Setup};
 

@@ -1,5 +1,5 @@
 //! A test certificate authority: server certificates for 127.0.0.1 (and `localhost`,
-//! 127.0.0.2) that the client trusts through `SSL_CERT_FILE`, as PEM files for servers that
+//! 127.0.0.2, 127.0.0.3) that the client trusts through `SSL_CERT_FILE`, as PEM files for servers that
 //! run as processes (the CNCF registry) or as a rustls configuration for those in the tests.
 
 use std::collections::HashMap;
@@ -36,11 +36,10 @@ impl TestCa {
         Self { pem: cert.pem(), cert, issuer: Issuer::new(ca, ca_key) }
     }
 
-    /// A server certificate for `localhost`, 127.0.0.1 and 127.0.0.2.
+    /// A server certificate for `localhost`, 127.0.0.1, 127.0.0.2 and 127.0.0.3.
     pub fn server(&self) -> Leaf {
-        let mut leaf =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".into(), "127.0.0.2".into()])
-                .unwrap();
+        let names = vec!["localhost".to_string(), "127.0.0.1".into(), "127.0.0.2".into(), "127.0.0.3".into()];
+        let mut leaf = CertificateParams::new(names).unwrap();
         leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         leaf.distinguished_name.push(DnType::CommonName, "localhost");
         self.sign(leaf)
