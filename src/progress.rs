@@ -113,6 +113,36 @@ pub enum Progress<'a> {
         /// How long the fetch took, verification included.
         elapsed: Duration,
     },
+    /// A new version of the file is being rebuilt from its verified old version (`update`):
+    /// the changed chunks were fetched from Xet, the rest is copied from the old file.
+    Rebuilding {
+        /// The model.
+        model: &'a str,
+        /// The new file's size.
+        bytes: u64,
+        /// Bytes fetched from Xet (compressed, as sent).
+        fetched: u64,
+    },
+    /// The new version was rebuilt and verified (its SHA-256 is the catalog's) and is in place.
+    Rebuilt {
+        /// The model.
+        model: &'a str,
+        /// The file's size.
+        bytes: u64,
+        /// Bytes fetched from Xet.
+        fetched: u64,
+        /// Bytes taken from the old file.
+        reused: u64,
+        /// How long it took, from the first request.
+        elapsed: Duration,
+    },
+    /// Rebuilding from the old version failed; the whole file is downloaded instead.
+    DeltaFailed {
+        /// The model.
+        model: &'a str,
+        /// Why.
+        reason: &'a str,
+    },
     /// Connecting to a host is slow: none of its addresses has answered yet. Sent a few
     /// seconds after the first attempt (then every ten seconds) until one connects or the
     /// connect timeout ends the wait, for the connections of a download's transfers (not for
@@ -199,6 +229,22 @@ impl Progress<'_> {
             ),
             Progress::SourceFailed { model, source, reason } => {
                 emit!(target: TARGET, WARN, model, source, reason, "source failed")
+            }
+            Progress::Rebuilding { model, bytes, fetched } => {
+                emit!(target: TARGET, INFO, model, bytes, fetched, "rebuilding from the old version and Xet")
+            }
+            Progress::Rebuilt { model, bytes, fetched, reused, elapsed } => emit!(
+                target: TARGET,
+                INFO,
+                model,
+                bytes,
+                fetched,
+                reused,
+                elapsed_ms = elapsed.as_millis() as u64,
+                "rebuilt from the old version and Xet, and verified"
+            ),
+            Progress::DeltaFailed { model, reason } => {
+                emit!(target: TARGET, WARN, model, reason, "the Xet delta failed: fetching the whole file")
             }
             Progress::NoLocks { dir, reason } => emit!(
                 target: TARGET,

@@ -3,7 +3,9 @@
 //! source over one or more connections; [`retry`](self) decides how long to wait after a
 //! transient failure; reuse looks in other tools' caches first.
 
+mod base;
 mod budget;
+mod delta;
 mod limiter;
 mod partial;
 mod plan;
@@ -14,6 +16,7 @@ mod stop;
 mod transfer;
 mod unit;
 
+pub(crate) use base::{prepare as prepare_delta, Base};
 pub(crate) use budget::share_out;
 pub use resolver::{auto_connections, Resolver};
 pub(crate) use reuse::candidates;

@@ -17,6 +17,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::base::Base;
 use super::partial::{hand_back, move_partial};
 use super::stop::{cancelled, Cancel, Stop};
 use super::transfer::{Plan, Transfer, MIN_CHUNK};
@@ -26,7 +27,6 @@ use crate::digest::{hash_file, hash_file_until, hash_prefix, Digest, Sha256};
 use crate::error::{Attempt as Attempt_, RegistryError, Report, Result, SourceError};
 use crate::fs::lock::{self, Attempt, Guard, Holder};
 use crate::progress::{Progress, ProgressFn, Reporter};
-use crate::size::ByteSize;
 use crate::sources::ModelSource;
 use crate::store::{ranges, ModelFiles, ModelsDir, Provenance, Status};
 
@@ -51,12 +51,14 @@ pub struct Resolver<'a> {
     /// The entry's own source, tried after `sources` (a model adopted from a registry).
     pub(super) own: Option<&'a dyn ModelSource>,
     retry: RetryPolicy,
-    progress: Reporter<'a>,
+    pub(super) progress: Reporter<'a>,
     pub(super) connections: Option<usize>,
     pub(super) max_rate: Option<u64>,
     caches: &'a [CacheDir],
     lock_timeout: Option<Duration>,
-    cancel: Cancel<'a>,
+    pub(super) cancel: Cancel<'a>,
+    /// The verified old version of the file, for a delta (`update`).
+    base: Option<Base<'a>>,
 }
 
 /// While waiting for another process, a notice this often.
@@ -83,6 +85,7 @@ impl<'a> Resolver<'a> {
             caches: &[],
             lock_timeout: None,
             cancel: Cancel::default(),
+            base: None,
         }
     }
 
@@ -91,6 +94,13 @@ impl<'a> Resolver<'a> {
     /// for another process.
     pub(crate) fn with_cancel(mut self, cancel: Cancel<'a>) -> Self {
         self.cancel = cancel;
+        self
+    }
+
+    /// Rebuilds the file from `base`, its verified old version, and the chunks that changed
+    /// when the Hub stores both in Xet (see `delta.rs`), before any plain download.
+    pub(crate) fn with_base(mut self, base: Option<Base<'a>>) -> Self {
+        self.base = base;
         self
     }
 
@@ -231,7 +241,12 @@ impl<'a> Resolver<'a> {
         if super::reuse::from_caches(self.caches, entry, work, self.progress)? {
             return Ok(path);
         }
-        self.check_space(entry, work)?;
+        super::partial::check_space(self.dir, entry, work)?;
+        if let Some(base) = self.base {
+            if self.fetch_delta(entry, work, base)? {
+                return Ok(path);
+            }
+        }
         let name = entry.file_label();
         let mut attempts = Vec::new();
         let sources = self.sources_for(entry);
@@ -357,28 +372,6 @@ impl<'a> Resolver<'a> {
         files.remember_verified();
         crate::trace::record("outcome", "read-only");
         Ok(path)
-    }
-
-    /// Refuses early, before any transfer, when the file cannot fit.
-    fn check_space(&self, entry: &ModelEntry, files: &ModelFiles) -> Result<()> {
-        let have = files.partial_bytes().unwrap_or(0).min(entry.size_bytes);
-        let need = entry.size_bytes - have;
-        match crate::fs::available_space(self.dir.root()) {
-            Some(free) if free < need => Err(RegistryError::storage(
-                "download into",
-                self.dir.root(),
-                std::io::Error::new(
-                    std::io::ErrorKind::StorageFull,
-                    format!(
-                        "not enough space for {}: it needs {need} more bytes ({}), {free} bytes ({}) are free",
-                        entry.hf_filename,
-                        ByteSize(need),
-                        ByteSize(free),
-                    ),
-                ),
-            )),
-            _ => Ok(()),
-        }
     }
 
     /// Takes the entry's lock, waiting while another process holds it: saying so at once
@@ -582,13 +575,7 @@ impl<'a> Resolver<'a> {
         }
         file.sync_all().map_err(|e| storage("sync", e))?;
         drop(file);
-        let path = files.model_path();
-        fs::rename(&partial_path, &path)
-            .map_err(|e| Stop::Storage(RegistryError::storage("rename into place", &path, e)))?;
-        let _ = fs::File::open(self.dir.root()).and_then(|d| d.sync_all());
-        files.discard_partial();
-        files.write_stamp().map_err(Stop::Storage)?;
-        files.record_provenance(&Provenance::Source { source: label.to_string() });
-        Ok(())
+        let provenance = Provenance::Source { source: label.to_string() };
+        super::partial::install(self.dir, files, &partial_path, &provenance).map_err(Stop::Storage)
     }
 }

@@ -44,8 +44,11 @@ pub struct Update {
     pub action: UpdateAction,
     /// The files whose bytes changed (their repository paths).
     pub changed: Vec<String>,
-    /// Bytes of the new files to fetch (those changed).
+    /// Bytes of the new files to fetch (those changed): what a plain download costs.
     pub fetch_bytes: u64,
+    /// Bytes actually fetched (0 for a dry run): less than `fetch_bytes` when a file was
+    /// rebuilt from its old version and the chunks that changed (a Xet delta), or resumed.
+    pub fetched_bytes: u64,
 }
 
 impl Registry {
@@ -94,7 +97,25 @@ impl Registry {
         };
         let catalog_file = self.config().catalog_file();
         let was = custom::stored(&catalog_file, &old)?;
-        let source = HttpSource::hugging_face(self.config())?;
+        // The sources a download of the new files uses; the Hub among them answers the model
+        // API and the header read too, so that its resolution of a changed file serves the
+        // header read, a delta and the download alike (one round trip).
+        let built;
+        let sources: &[Box<dyn crate::sources::ModelSource>] = match &self.sources {
+            Some(s) => s,
+            None => {
+                built = crate::sources::from_config(self.config())?;
+                &built
+            }
+        };
+        let own_hub;
+        let source = match sources.iter().find_map(|s| crate::sources::hub(s.as_ref())) {
+            Some(hub) => hub,
+            None => {
+                own_hub = HttpSource::hugging_face(self.config())?;
+                &own_hub
+            }
+        };
         let info = source.model_info(&old.hf_repo, &tracks).map_err(|e| {
             cannot(e.kind(), format!("asking the Hub where {tracks} of {} points", old.hf_repo), Some(e))
         })?;
@@ -106,6 +127,7 @@ impl Registry {
             action: UpdateAction::Current,
             changed: Vec::new(),
             fetch_bytes: 0,
+            fetched_bytes: 0,
         };
         if info.sha.eq_ignore_ascii_case(&old.revision) {
             // A swap cut short (killed after the catalog was rewritten) is finished here.
@@ -143,13 +165,26 @@ impl Registry {
             (model.sha256, model.size_bytes) = (f.sha256, f.size_bytes);
         }
         let new = custom::check_repin(&catalog_file, &old, &model)?;
-        // The new header, read by range as `add` reads it: still GGUF, still the same model.
-        if !report.changed.is_empty() {
-            self.check_new_header(&source, &old, &new)?;
-        }
         // A model not downloaded (never, or pruned) is re-pinned, not fetched.
         let old_unit = self.models_dir().unit(&old);
         let downloaded = old_unit.parts().iter().any(|(_, f)| f.model_path().exists());
+        // The changed files whose old version is verified here: a delta may rebuild them.
+        let bases: Vec<ModelEntry> = old_unit
+            .parts()
+            .iter()
+            .filter(|(f, o)| report.changed.iter().any(|c| *c == *f.hf_filename) && o.is_verified())
+            .map(|(f, _)| f.clone())
+            .collect();
+        // The new header, read by range as `add` reads it: still GGUF, still the same model;
+        // meanwhile what a delta asks first (a token, the old files' Xet ids).
+        let prepared = std::thread::scope(|s| {
+            let ahead = (!dry_run && !bases.is_empty())
+                .then(|| s.spawn(|| crate::download::prepare_delta(source, &new, &bases)));
+            if !report.changed.is_empty() {
+                self.check_new_header(source, &old, &new)?;
+            }
+            Ok::<_, RegistryError>(ahead.and_then(|h| h.join().ok()))
+        })?;
         if !downloaded {
             report.fetch_bytes = 0;
         }
@@ -161,26 +196,36 @@ impl Registry {
         let unit = self.models_dir().unit(&new);
         let changed = |f: &ModelEntry| report.changed.iter().any(|c| *c == *f.hf_filename);
         if downloaded {
-            let built;
-            let sources: &[Box<dyn crate::sources::ModelSource>] = match &self.sources {
-                Some(s) => s,
-                None => {
-                    built = crate::sources::from_config(self.config())?;
-                    &built
-                }
+            // The bytes fetched, counted from the progress events (a delta's or a download's).
+            let fetched = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let counted: crate::progress::ProgressFn = {
+                let (fetched, outer) = (fetched.clone(), self.progress.clone());
+                std::sync::Arc::new(move |p: &crate::progress::Progress<'_>| {
+                    if let crate::progress::Progress::Finished { fetched: n, .. }
+                    | crate::progress::Progress::Rebuilt { fetched: n, .. } = p
+                    {
+                        fetched.fetch_add(*n, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    if let Some(f) = &outer {
+                        f(p);
+                    }
+                })
             };
-            let resolver = crate::download::Resolver::new(
-                &self.dir,
-                sources,
-                self.config().retry(),
-                self.progress.as_ref(),
-            )
-            .with_connections(self.config().connections())
-            .with_max_rate(self.config().max_rate())
-            .with_lock_timeout(self.config().lock_timeout());
+            let resolver =
+                crate::download::Resolver::new(&self.dir, sources, self.config().retry(), Some(&counted))
+                    .with_connections(self.config().connections())
+                    .with_max_rate(self.config().max_rate())
+                    .with_lock_timeout(self.config().lock_timeout());
+            let old_parts = old_unit.parts();
             for (file, files) in unit.parts().iter().filter(|(f, _)| changed(f)) {
-                resolver.ensure_into(file, &files.staged(), None)?;
+                // The old verified file, to rebuild the new one from (a Xet delta).
+                let base =
+                    old_parts.iter().find(|(f, o)| f.hf_filename == file.hf_filename && o.is_verified()).map(
+                        |(entry, files)| crate::download::Base { entry, files, prepared: prepared.as_ref() },
+                    );
+                resolver.with_base(base).ensure_into(file, &files.staged(), None)?;
             }
+            report.fetched_bytes = fetched.load(std::sync::atomic::Ordering::Relaxed);
         }
         // The swap, under every old file's lock. The catalog is the commit point: rewritten
         // first, then each staged file renamed into place. Cut short after the rewrite, the

@@ -26,6 +26,7 @@ mod tls;
 pub use crate::error::SourceError;
 pub(crate) use connect::reporting_to as reporting_connects_to;
 pub(crate) use connect::unreachable;
+pub(crate) use http::xet;
 pub use http::{HttpSource, LfsInfo, Linked, RepoInfo, Sibling};
 pub use location::{redact, Location, LocationError};
 pub use mirror_dir::MirrorDir;
@@ -97,6 +98,12 @@ pub fn for_location(location: &Location, config: &Config) -> Result<Box<dyn Mode
             ),
         )),
     }
+}
+
+/// `source` as the Hugging Face Hub source, when it is that: what only the Hub can do (a
+/// Xet delta, `download/delta.rs`).
+pub(crate) fn hub(source: &dyn ModelSource) -> Option<&HttpSource> {
+    source.as_any()?.downcast_ref::<HttpSource>().filter(|h| h.is_hub())
 }
 
 #[cfg(test)]

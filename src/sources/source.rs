@@ -69,6 +69,12 @@ pub trait ModelSource: Send + Sync + fmt::Debug + fmt::Display {
         true
     }
 
+    /// The source as its own type, for what only one kind of source can do (the Hub's Xet
+    /// delta: [`crate::sources::hub`]). Default: `None`.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
+
     /// Whether the source answers at all (for `strata-model sources`): a short description
     /// when it does, why not when it does not.
     fn check(&self) -> Result<String, String> {

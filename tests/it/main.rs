@@ -34,3 +34,4 @@ mod tls;
 mod update;
 mod update_edges;
 mod xet_lookalike;
+mod xet_update;

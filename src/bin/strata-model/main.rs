@@ -144,7 +144,16 @@ fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
         }
         Command::Sources => sources::run(&registry, ui),
         Command::Outdated { names } => outdated::run(&registry, ui, names),
-        Command::Update { names, dry_run } => update::run(&registry, ui, names, *dry_run),
+        Command::Update { names, dry_run } => {
+            // Progress of the fetches, a delta's notices among them.
+            let registry = match crate::progress::reporter(cli.global.quiet, ui.json) {
+                Some(r) => registry.with_progress(r),
+                None => registry,
+            };
+            let result = update::run(&registry, ui, names, *dry_run);
+            crate::progress::clear();
+            result
+        }
         Command::Share { names, all, dry_run } => {
             let names = if *all { &[][..] } else { &names[..] };
             share::run(&registry, ui, names, *dry_run)

@@ -196,7 +196,7 @@ pub fn reporter(quiet: bool, json: bool) -> Option<ProgressFn> {
         tty.then(|| BARS.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())));
     let in_flight: Mutex<Vec<Current>> = Mutex::new(Vec::new());
     Some(Arc::new(move |p: &Progress<'_>| {
-        if json && !matches!(p, Progress::ShareFailed { .. }) {
+        if json && !matches!(p, Progress::ShareFailed { .. } | Progress::DeltaFailed { .. }) {
             return;
         }
         let current = &mut *in_flight.lock().unwrap_or_else(|e| e.into_inner());
@@ -286,6 +286,21 @@ pub fn reporter(quiet: bool, json: bool) -> Option<ProgressFn> {
             Progress::Finished { model, bytes, elapsed, .. } => {
                 end(current, model);
                 line(&format!("✓ {model} {}, SHA-256 verified, {:.1} s", ByteSize(*bytes), elapsed.as_secs_f64()));
+            }
+            Progress::Rebuilding { model, bytes, fetched } => line(&format!(
+                "rebuilding {model} ({}) from the verified old file: {} of changed chunks fetched from Xet",
+                ByteSize(*bytes),
+                ByteSize(*fetched)
+            )),
+            Progress::Rebuilt { model, bytes, fetched, reused, elapsed } => line(&format!(
+                "✓ {model} {}, rebuilt ({} fetched, {} from the old file), SHA-256 verified, {:.1} s",
+                ByteSize(*bytes),
+                ByteSize(*fetched),
+                ByteSize(*reused),
+                elapsed.as_secs_f64()
+            )),
+            Progress::DeltaFailed { model, reason } => {
+                line(&format!("{model}: rebuilding from the old file failed ({reason}); fetching the whole file"))
             }
             Progress::Connecting { host, waited, addresses } => line(&connecting(host, *waited, addresses)),
             Progress::Retrying { model, source, reason, delay } => line(&format!("{model}: {source}: {reason}; retrying in {:.1}s", delay.as_secs_f64()),

@@ -38,7 +38,7 @@ mod resolve;
 mod response;
 mod said;
 mod signals;
-pub mod xet;
+pub(crate) mod xet;
 
 pub use api::{LfsInfo, RepoInfo, Sibling};
 
@@ -191,17 +191,35 @@ impl HttpSource {
         if self.mirror {
             return Ok(self.url(entry));
         }
+        self.resolved(entry).map(|r| r.url)
+    }
+
+    /// `entry`'s resolution while it is fresh, else a new one, kept for the transfers.
+    fn resolved(&self, entry: &ModelEntry) -> Result<Resolved, SourceError> {
         // This file's lock only: the other files of this source resolve meanwhile.
         let state = self.file_state(&entry.hf_filename);
         let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(r) = state.resolved.as_ref().filter(|r| r.is_fresh()) {
-            return Ok(r.url.clone());
+            return Ok(r.clone());
         }
         let resolved = self.resolve(entry)?;
-        let url = resolved.url.clone();
-        state.resolved = Some(resolved);
+        state.resolved = Some(resolved.clone());
         state.failures = 0;
-        Ok(url)
+        Ok(resolved)
+    }
+
+    /// Whether this is the Hugging Face Hub (not an HTTPS mirror).
+    pub(crate) fn is_hub(&self) -> bool {
+        !self.mirror
+    }
+
+    /// The Xet file id of `entry`'s file (`X-Xet-Hash`), `None` when the Hub does not store
+    /// it in Xet: from the resolution a download makes anyway, kept for it (no request more).
+    pub(crate) fn xet_file_id(&self, entry: &ModelEntry) -> Result<Option<String>, SourceError> {
+        if self.mirror {
+            return Ok(None);
+        }
+        self.resolved(entry).map(|r| r.xet_hash)
     }
 
     /// The file host refused `url` (`status`): forget it, so that the next request resolves
@@ -370,6 +388,10 @@ impl ModelSource for HttpSource {
                 redact(&self.url(entry))
             ),
         ))
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
 
     fn is_network(&self) -> bool {

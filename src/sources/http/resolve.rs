@@ -49,6 +49,8 @@ pub struct Linked {
 #[derive(Clone, Debug)]
 pub(super) struct Resolved {
     pub url: Url,
+    /// `X-Xet-Hash`, when the Hub stores the file in Xet.
+    pub xet_hash: Option<String>,
     at: Instant,
     expires: Option<SystemTime>,
 }
@@ -56,7 +58,7 @@ pub(super) struct Resolved {
 impl Resolved {
     pub(super) fn new(url: Url) -> Self {
         let expires = expires(&url);
-        Self { url, at: Instant::now(), expires }
+        Self { url, xet_hash: None, at: Instant::now(), expires }
     }
 
     /// Whether the URL may still be used.
@@ -159,7 +161,7 @@ impl HttpSource {
                 expected: entry.sha256.to_string(),
             });
         }
-        Ok(Resolved::new(linked.file_url))
+        Ok(Resolved { xet_hash: linked.xet_hash, ..Resolved::new(linked.file_url) })
     }
 }
 

@@ -16,10 +16,11 @@ pub fn run(registry: &Registry, ui: &Ui, names: &[String], dry_run: bool) -> Res
             UpdateAction::Current => format!("{}: current ({} still points at {from})\n", u.name, u.tracks),
             UpdateAction::Repinned => format!("{}: re-pinned {from} → {to}, its files unchanged\n", u.name),
             UpdateAction::Updated => format!(
-                "{}: updated {from} → {to} ({}: {} fetched and verified)\n",
+                "{}: updated {from} → {to} ({}: {} verified, {} fetched)\n",
                 u.name,
                 u.changed.join(", "),
-                ByteSize(u.fetch_bytes)
+                ByteSize(u.fetch_bytes),
+                ByteSize(u.fetched_bytes)
             ),
             UpdateAction::WouldUpdate if u.changed.is_empty() => {
                 format!("{}: would re-pin {from} → {to}, its files unchanged\n", u.name)

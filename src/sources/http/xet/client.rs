@@ -29,6 +29,7 @@ const MAX_FETCH: u64 = 80 * 1024 * 1024;
 const TOKEN_MARGIN: Duration = Duration::from_secs(30);
 
 /// A CAS read token.
+#[derive(Clone)]
 pub struct XetToken {
     access: Secret,
     /// When it expires.

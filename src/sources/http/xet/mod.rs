@@ -5,13 +5,12 @@
 //! - [`chunking`]: a file's content-defined chunk boundaries, found locally;
 //! - [`xorb`]: chunks as a xorb stores them (raw, LZ4 frames, byte-grouped LZ4);
 //! - [`reconstruction`]: the CAS's reconstruction answer (v2 and v1) and the `Plan` that
-//!   says which of a new file's chunks the old file already holds.
+//!   says which of a new file's chunks the old file already holds;
+//! - [`client`]: the requests — a read token, a reconstruction, a xorb's ranges — on the Hub
+//!   source's HTTPS client;
+//! - [`multipart`]: the parts of a `multipart/byteranges` answer.
 //!
-//! Groundwork for issue 23 (delta updates): the requests (token, reconstruction, xorb ranges)
-//! and the transfer strategy that uses these come next; nothing here is on a download's path
-//! yet.
-
-#![allow(dead_code)] // groundwork: the delta strategy (issue 23) will use it
+//! `download/delta.rs` uses them to rebuild a file (`update`).
 
 pub mod chunking;
 pub mod client;

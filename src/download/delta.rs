@@ -1,0 +1,350 @@
+//! A delta as a transfer strategy: the new version of a file rebuilt from the verified old
+//! version on disk plus only the chunks that changed, fetched from the Hub's Xet storage
+//! (hub-docs `docs/xet/`; xet-core; huggingface.js `XetBlob.ts`). `update` asks for it.
+//!
+//! Round trips, against a plain download's two (the Hub's resolve, then the bytes):
+//! 1. at once: the new file's resolution (its `X-Xet-Hash`; the same one a plain download
+//!    makes, kept for it), the old file's (its Xet id) and a read token — while the old file
+//!    is chunked and hashed locally;
+//! 2. both files' reconstructions, at once;
+//! 3. the xorb ranges that hold the new file's changed chunks, each xorb's in one request.
+//!
+//! The new file is written in order into its partial download and hashed as written: it is
+//! installed only when its SHA-256 is the catalog's. A file that mostly changed is not worth
+//! a delta: the plain download goes on from the resolution already made (one round trip
+//! more than a plain download: step 2). Any failure falls back to the plain download with
+//! one notice; the old file is only ever read.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use super::base::{prepare, Base};
+use super::resolver::Resolver;
+use super::stop::Cancel;
+use crate::catalog::ModelEntry;
+use crate::digest::{hex, Digest, HashingReader, Sha256};
+use crate::error::{RegistryError, Report, Result, SourceError};
+use crate::progress::Progress;
+use crate::sources::xet::chunking::chunk_lengths;
+use crate::sources::xet::reconstruction::{Piece, Plan, Reconstruction};
+use crate::sources::xet::xorb::decode_chunks;
+use crate::sources::HttpSource;
+use crate::store::{ModelFiles, Provenance};
+
+/// The most of the fetched chunks held in memory at once; a delta that needs more is not
+/// made (the plain download is).
+const MAX_HELD: u64 = 256 << 20;
+
+/// Why no delta was made.
+enum Skip {
+    /// It does not apply (no Xet, a file that mostly changed): the plain download, no notice.
+    Plain(String),
+    /// It failed: the plain download, with one notice.
+    Failed(String),
+    Cancelled,
+    Storage(RegistryError),
+}
+
+fn failed(what: &str, e: &SourceError) -> Skip {
+    Skip::Failed(format!("{what}: {}", Report::new(e)))
+}
+
+/// What a delta did.
+struct Built {
+    fetched: u64,
+    reused: u64,
+}
+
+impl Resolver<'_> {
+    /// Rebuilds `entry`'s file into `work`'s partial from `base` and Xet, and installs it: `Ok(true)` when done, `Ok(false)` when the plain download is to
+    /// be made (after one notice when the delta failed).
+    pub(super) fn fetch_delta(&self, entry: &ModelEntry, work: &ModelFiles, base: Base<'_>) -> Result<bool> {
+        let Some(hub) = self.sources_for(entry).into_iter().find_map(crate::sources::hub) else {
+            return Ok(false);
+        };
+        if work.partial_bytes().is_some_and(|n| n > 0) {
+            crate::trace::emit!(DEBUG, "a partial download is there: resumed, no delta");
+            return Ok(false);
+        }
+        let started = Instant::now();
+        let name = entry.file_label();
+        match self.build(hub, entry, work, base) {
+            Ok(built) => {
+                let source = format!("Xet, from {hub} and the file verified at {}", base.entry.revision);
+                super::partial::install(
+                    self.dir,
+                    work,
+                    &work.partial_path(),
+                    &Provenance::Source { source },
+                )?;
+                crate::trace::record("outcome", "rebuilt");
+                self.progress.send(Progress::Rebuilt {
+                    model: &name,
+                    bytes: entry.size_bytes,
+                    fetched: built.fetched,
+                    reused: built.reused,
+                    elapsed: started.elapsed(),
+                });
+                Ok(true)
+            }
+            Err(Skip::Plain(why)) => {
+                crate::trace::emit!(INFO, why = %why, "no delta: the whole file is fetched");
+                Ok(false)
+            }
+            Err(Skip::Failed(reason)) => {
+                work.discard_partial();
+                self.progress.send(Progress::DeltaFailed { model: &name, reason: &reason });
+                Ok(false)
+            }
+            Err(Skip::Cancelled) => Err(super::stop::cancelled(entry, work)),
+            Err(Skip::Storage(e)) => Err(e),
+        }
+    }
+
+    fn build(
+        &self,
+        hub: &HttpSource,
+        new: &ModelEntry,
+        work: &ModelFiles,
+        base: Base<'_>,
+    ) -> Result<Built, Skip> {
+        let old_path = base.files.model_path();
+        // 1. The new file's resolution (kept for a plain download), the old file's Xet id and a
+        //    token — unless asked ahead —; the old file chunked and hashed meanwhile.
+        let (new_id, old_id, token, local) = std::thread::scope(|s| {
+            let local = s.spawn(|| chunk_and_hash(&old_path, self.cancel));
+            let asked = base
+                .prepared
+                .is_none()
+                .then(|| s.spawn(|| prepare(hub, new, std::slice::from_ref(base.entry))));
+            let new_id = hub.xet_file_id(new);
+            let asked = asked.map(joined).transpose()?;
+            let prepared =
+                asked.as_ref().or(base.prepared).ok_or_else(|| Skip::Failed("nothing prepared".into()))?;
+            let old_id = prepared
+                .old_ids
+                .iter()
+                .find(|(name, _)| *name == *base.entry.hf_filename)
+                .map(|(_, id)| id.clone())
+                .unwrap_or_else(|| Err("the old file's Xet id was not asked".into()));
+            Ok::<_, Skip>((new_id, old_id, prepared.token.clone(), joined(local)??))
+        })?;
+        let Some(new_id) = new_id.map_err(|e| failed("resolving the new file", &e))? else {
+            return Err(Skip::Plain("the Hub does not store the new file in Xet".into()));
+        };
+        let Some(old_id) = old_id.map_err(Skip::Failed)? else {
+            return Err(Skip::Plain("the Hub does not store the old file in Xet".into()));
+        };
+        let mut token = token.map_err(Skip::Failed)?;
+        if !token.is_fresh() {
+            token = hub
+                .xet_read_token(&new.hf_repo, &new.revision)
+                .map_err(|e| failed("asking for a new Xet read token", &e))?;
+        }
+        let (lengths, sha256) = local;
+        if sha256 != base.entry.sha256 {
+            return Err(Skip::Failed(format!(
+                "the old file changed on disk since it was verified (its SHA-256 is now {sha256})"
+            )));
+        }
+        // 2. Both reconstructions.
+        let (new_rec, old_rec) = std::thread::scope(|s| {
+            let old = s.spawn(|| hub.xet_reconstruction(&token, &old_id));
+            let new = hub.xet_reconstruction(&token, &new_id);
+            Ok::<_, Skip>((new, joined(old)?))
+        })?;
+        let mut rec = new_rec.map_err(|e| failed("asking the new file's reconstruction", &e))?;
+        let old_rec = old_rec.map_err(|e| failed("asking the old file's reconstruction", &e))?;
+        check_size(&rec, new.size_bytes, "new")?;
+        check_size(&old_rec, base.entry.size_bytes, "old")?;
+        let mut plan = Plan::new(&rec, &old_rec.terms, &lengths).map_err(Skip::Failed)?;
+        if plan.reused() < new.size_bytes / 2 {
+            return Err(Skip::Plain(format!(
+                "only {} of its {} bytes are in the old file",
+                plan.reused(),
+                new.size_bytes
+            )));
+        }
+        let held: u64 = plan
+            .fetches
+            .iter()
+            .filter_map(|(x, i)| rec.fetches.get(x)?.get(*i))
+            .map(|f| f.ranges.iter().map(|(_, b)| b.end - b.start + 1).sum::<u64>())
+            .sum();
+        if held > MAX_HELD {
+            return Err(Skip::Plain(format!(
+                "{held} bytes of changed chunks to fetch, more than a delta holds"
+            )));
+        }
+        // 3. The changed chunks; a refused signed URL (expired) gets a new token and new URLs, once.
+        let mut chunks: HashMap<(String, u64), Vec<u8>> = HashMap::new();
+        let (mut fetched, mut refreshed, mut i) = (0u64, false, 0);
+        while let Some((xorb, k)) = plan.fetches.get(i) {
+            if self.cancel.is_set() {
+                return Err(Skip::Cancelled);
+            }
+            let Some(fetch) = rec.fetches.get(xorb).and_then(|f| f.get(*k)) else {
+                return Err(Skip::Failed("a plan names a fetch the reconstruction lacks".into()));
+            };
+            if fetch
+                .ranges
+                .iter()
+                .all(|(c, _)| (c.start..c.end).all(|n| chunks.contains_key(&(xorb.clone(), n))))
+            {
+                i += 1;
+                continue;
+            }
+            match hub.xet_fetch(fetch) {
+                Ok(parts) => {
+                    for ((span, _), data) in fetch.ranges.iter().zip(parts) {
+                        fetched += data.len() as u64;
+                        let count = usize::try_from(span.end - span.start).unwrap_or(usize::MAX);
+                        let decoded = decode_chunks(&data, count).map_err(|e| {
+                            Skip::Failed(format!("xorb {}…: {e}", &xorb[..12.min(xorb.len())]))
+                        })?;
+                        for (n, c) in (span.start..).zip(decoded) {
+                            chunks.insert((xorb.clone(), n), c);
+                        }
+                    }
+                    i += 1;
+                }
+                Err(e) if e.is_transient() && !refreshed => {
+                    refreshed = true;
+                    crate::trace::emit!(DEBUG, error = %Report::new(&e), "a xorb fetch failed: new token, new URLs");
+                    token = hub
+                        .xet_read_token(&new.hf_repo, &new.revision)
+                        .map_err(|e| failed("asking for a new Xet read token", &e))?;
+                    let again = hub
+                        .xet_reconstruction(&token, &new_id)
+                        .map_err(|e| failed("asking the new file's reconstruction again", &e))?;
+                    if again.terms != rec.terms {
+                        return Err(Skip::Failed(
+                            "the new file's reconstruction changed between two answers".into(),
+                        ));
+                    }
+                    rec = again;
+                    plan = Plan::new(&rec, &old_rec.terms, &lengths).map_err(Skip::Failed)?;
+                    i = 0;
+                }
+                Err(e) => return Err(failed("fetching changed chunks", &e)),
+            }
+        }
+        self.progress.send(Progress::Rebuilding { model: &new.file_label(), bytes: new.size_bytes, fetched });
+        write(&plan, &chunks, &old_path, &work.partial_path(), new, self.cancel)?;
+        Ok(Built { fetched, reused: plan.reused() })
+    }
+}
+
+/// A scoped thread's result (a panic in it is a failed delta, not a crash).
+fn joined<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> Result<T, Skip> {
+    h.join().map_err(|_| Skip::Failed("a thread of the delta panicked".into()))
+}
+
+/// A reconstruction must rebuild exactly the file's size.
+fn check_size(rec: &Reconstruction, size: u64, which: &str) -> Result<(), Skip> {
+    let terms: u64 = rec.terms.iter().fold(0u64, |a, t| a.saturating_add(t.unpacked_length));
+    if rec.offset_into_first_range != 0 || terms != size {
+        return Err(Skip::Failed(format!(
+            "the {which} file's reconstruction adds up to {terms} bytes, the file has {size}"
+        )));
+    }
+    Ok(())
+}
+
+/// A reader that stops with an error once `cancel` is set.
+struct Until<'a, R> {
+    inner: R,
+    cancel: Cancel<'a>,
+}
+
+impl<R: Read> Read for Until<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.cancel.is_set() {
+            return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "cancelled"));
+        }
+        self.inner.read(buf)
+    }
+}
+
+/// The old file's chunk lengths and SHA-256, in one read.
+fn chunk_and_hash(path: &Path, cancel: Cancel<'_>) -> Result<(Vec<u32>, String), Skip> {
+    let file = fs::File::open(path).map_err(|e| Skip::Failed(format!("opening the old file: {e}")))?;
+    let mut reader = HashingReader::new(Until { inner: file, cancel });
+    let lengths = match chunk_lengths(&mut reader) {
+        Ok(l) => l,
+        Err(_) if cancel.is_set() => return Err(Skip::Cancelled),
+        Err(e) => return Err(Skip::Failed(format!("reading the old file: {e}"))),
+    };
+    let sha256 =
+        reader.digest().ok_or_else(|| Skip::Failed("the old file was not read to its end".into()))?;
+    Ok((lengths, sha256))
+}
+
+/// Writes the new file into `out` in order (old bytes copied, changed chunks from `chunks`),
+/// hashing it: its size and SHA-256 must be `new`'s.
+fn write(
+    plan: &Plan,
+    chunks: &HashMap<(String, u64), Vec<u8>>,
+    old_path: &Path,
+    out: &Path,
+    new: &ModelEntry,
+    cancel: Cancel<'_>,
+) -> Result<(), Skip> {
+    let storage = |action: &'static str, path: &Path, e: std::io::Error| {
+        Skip::Storage(RegistryError::storage(action, path, e))
+    };
+    let old = fs::File::open(old_path).map_err(|e| Skip::Failed(format!("opening the old file: {e}")))?;
+    let mut file = crate::fs::open_read_write(out).map_err(|e| storage("open", out, e))?;
+    file.set_len(0).map_err(|e| storage("truncate", out, e))?;
+    let mut hasher = Sha256::new();
+    let mut written = 0u64;
+    let mut buf = vec![0u8; crate::digest::HASH_BUF];
+    for piece in &plan.pieces {
+        if cancel.is_set() {
+            let _ = file.sync_all();
+            return Err(Skip::Cancelled);
+        }
+        match piece {
+            Piece::Old { offset, len } => {
+                let mut left = *len;
+                while left > 0 {
+                    let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+                    crate::fs::read_at(&old, &mut buf[..n], offset + (len - left))
+                        .map_err(|e| Skip::Failed(format!("reading the old file: {e}")))?;
+                    file.write_all(&buf[..n]).map_err(|e| storage("write", out, e))?;
+                    hasher.update(&buf[..n]);
+                    left -= n as u64;
+                }
+                written += len;
+            }
+            Piece::Fetch { hash, chunks: span } => {
+                for n in span.start..span.end {
+                    let bytes = chunks
+                        .get(&(hash.clone(), n))
+                        .ok_or_else(|| Skip::Failed(format!("chunk {n} of a xorb was not fetched")))?;
+                    file.write_all(bytes).map_err(|e| storage("write", out, e))?;
+                    hasher.update(bytes);
+                    written += bytes.len() as u64;
+                }
+            }
+        }
+    }
+    if written != new.size_bytes {
+        return Err(Skip::Failed(format!(
+            "the rebuilt file has {written} bytes, the catalog pins {}",
+            new.size_bytes
+        )));
+    }
+    let actual = hex(hasher);
+    if actual != new.sha256 {
+        return Err(Skip::Failed(format!(
+            "the rebuilt file's SHA-256 is {actual}, the catalog pins {}",
+            new.sha256
+        )));
+    }
+    file.sync_all().map_err(|e| storage("sync", out, e))?;
+    Ok(())
+}
