@@ -21,7 +21,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Instant;
 
-use super::base::{prepare, Base};
+use super::base::{prepare, Base, OldId};
 use super::resolver::Resolver;
 use super::stop::Cancel;
 use crate::catalog::ModelEntry;
@@ -54,6 +54,8 @@ fn failed(what: &str, e: &SourceError) -> Skip {
 
 /// What a delta did.
 struct Built {
+    /// The new file's Xet id.
+    xet_id: String,
     fetched: u64,
     reused: u64,
 }
@@ -61,8 +63,10 @@ struct Built {
 impl Resolver<'_> {
     /// Rebuilds `entry`'s file into `work`'s partial from `base` and Xet, and installs it: `Ok(true)` when done, `Ok(false)` when the plain download is to
     /// be made (after one notice when the delta failed).
-    pub(super) fn fetch_delta(&self, entry: &ModelEntry, work: &ModelFiles, base: Base<'_>) -> Result<bool> {
-        let Some(hub) = self.sources_for(entry).into_iter().find_map(crate::sources::hub) else {
+    pub(super) fn fetch_delta(&self, entry: &ModelEntry, work: &ModelFiles, base: &Base<'_>) -> Result<bool> {
+        // Only where the Hub is the first source: a mirror, a bucket or a registry configured
+        // before it (an air-gapped site) serves the file as before.
+        let Some(hub) = self.sources_for(entry).first().and_then(|s| crate::sources::hub(*s)) else {
             return Ok(false);
         };
         if work.partial_bytes().is_some_and(|n| n > 0) {
@@ -73,12 +77,13 @@ impl Resolver<'_> {
         let name = entry.file_label();
         match self.build(hub, entry, work, base) {
             Ok(built) => {
-                let source = format!("Xet, from {hub} and the file verified at {}", base.entry.revision);
+                let old = base.sha256.get(..12).unwrap_or_default();
+                let source = format!("Xet, from {hub} and the earlier version (SHA-256 {old}…) on disk");
                 super::partial::install(
                     self.dir,
                     work,
                     &work.partial_path(),
-                    &Provenance::Source { source },
+                    &Provenance::Source { source, xet_hash: Some(built.xet_id.clone()) },
                 )?;
                 crate::trace::record("outcome", "rebuilt");
                 self.progress.send(Progress::Rebuilt {
@@ -109,27 +114,28 @@ impl Resolver<'_> {
         hub: &HttpSource,
         new: &ModelEntry,
         work: &ModelFiles,
-        base: Base<'_>,
+        base: &Base<'_>,
     ) -> Result<Built, Skip> {
-        let old_path = base.files.model_path();
+        let old_path = &base.path;
         // 1. The new file's resolution (kept for a plain download), the old file's Xet id and a
-        //    token — unless asked ahead —; the old file chunked and hashed meanwhile.
+        //    token — unless known or asked ahead —; the old file chunked and hashed meanwhile.
         let (new_id, old_id, token, local) = std::thread::scope(|s| {
-            let local = s.spawn(|| chunk_and_hash(&old_path, self.cancel));
-            let asked = base
-                .prepared
-                .is_none()
-                .then(|| s.spawn(|| prepare(hub, new, std::slice::from_ref(base.entry))));
+            let local = s.spawn(|| chunk_and_hash(old_path, self.cancel));
+            let asked = match &base.id {
+                OldId::Resolve(entry) => {
+                    Some(s.spawn(move || prepare(hub, new, std::slice::from_ref(entry))))
+                }
+                OldId::Known(_) => Some(s.spawn(|| prepare(hub, new, &[]))),
+                OldId::Prepared(..) => None,
+            };
             let new_id = hub.xet_file_id(new);
             let asked = asked.map(joined).transpose()?;
-            let prepared =
-                asked.as_ref().or(base.prepared).ok_or_else(|| Skip::Failed("nothing prepared".into()))?;
-            let old_id = prepared
-                .old_ids
-                .iter()
-                .find(|(name, _)| *name == *base.entry.hf_filename)
-                .map(|(_, id)| id.clone())
-                .unwrap_or_else(|| Err("the old file's Xet id was not asked".into()));
+            let (prepared, old_id) = match (&base.id, &asked) {
+                (OldId::Known(id), Some(p)) => (p, Ok(Some(id.clone()))),
+                (OldId::Resolve(entry), Some(p)) => (p, p.old_id(&entry.hf_filename)),
+                (OldId::Prepared(p, name), _) => (*p, p.old_id(name)),
+                _ => return Err(Skip::Failed("nothing asked".into())),
+            };
             Ok::<_, Skip>((new_id, old_id, prepared.token.clone(), joined(local)??))
         })?;
         let Some(new_id) = new_id.map_err(|e| failed("resolving the new file", &e))? else {
@@ -145,7 +151,7 @@ impl Resolver<'_> {
                 .map_err(|e| failed("asking for a new Xet read token", &e))?;
         }
         let (lengths, sha256) = local;
-        if sha256 != base.entry.sha256 {
+        if sha256 != base.sha256 {
             return Err(Skip::Failed(format!(
                 "the old file changed on disk since it was verified (its SHA-256 is now {sha256})"
             )));
@@ -159,7 +165,7 @@ impl Resolver<'_> {
         let mut rec = new_rec.map_err(|e| failed("asking the new file's reconstruction", &e))?;
         let old_rec = old_rec.map_err(|e| failed("asking the old file's reconstruction", &e))?;
         check_size(&rec, new.size_bytes, "new")?;
-        check_size(&old_rec, base.entry.size_bytes, "old")?;
+        check_size(&old_rec, base.size, "old")?;
         let mut plan = Plan::new(&rec, &old_rec.terms, &lengths).map_err(Skip::Failed)?;
         if plan.reused() < new.size_bytes / 2 {
             return Err(Skip::Plain(format!(
@@ -233,8 +239,8 @@ impl Resolver<'_> {
             }
         }
         self.progress.send(Progress::Rebuilding { model: &new.file_label(), bytes: new.size_bytes, fetched });
-        write(&plan, &chunks, &old_path, &work.partial_path(), new, self.cancel)?;
-        Ok(Built { fetched, reused: plan.reused() })
+        write(&plan, &chunks, old_path, &work.partial_path(), new, self.cancel)?;
+        Ok(Built { xet_id: new_id, fetched, reused: plan.reused() })
     }
 }
 

@@ -16,7 +16,7 @@ mod stop;
 mod transfer;
 mod unit;
 
-pub(crate) use base::{prepare as prepare_delta, Base};
+pub(crate) use base::{prepare as prepare_delta, Base, OldId};
 pub(crate) use budget::share_out;
 pub use resolver::{auto_connections, Resolver};
 pub(crate) use reuse::candidates;

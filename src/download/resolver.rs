@@ -58,7 +58,7 @@ pub struct Resolver<'a> {
     lock_timeout: Option<Duration>,
     pub(super) cancel: Cancel<'a>,
     /// The verified old version of the file, for a delta (`update`).
-    base: Option<Base<'a>>,
+    base: Option<&'a Base<'a>>,
 }
 
 /// While waiting for another process, a notice this often.
@@ -99,7 +99,7 @@ impl<'a> Resolver<'a> {
 
     /// Rebuilds the file from `base`, its verified old version, and the chunks that changed
     /// when the Hub stores both in Xet (see `delta.rs`), before any plain download.
-    pub(crate) fn with_base(mut self, base: Option<Base<'a>>) -> Self {
+    pub(crate) fn with_base(mut self, base: Option<&'a Base<'a>>) -> Self {
         self.base = base;
         self
     }
@@ -233,6 +233,13 @@ impl<'a> Resolver<'a> {
         offline_url: Option<&str>,
     ) -> Result<PathBuf> {
         let path = files.model_path();
+        // An earlier pin's verified file in place: the new version rebuilt from it, if it can be.
+        let earlier = self.base.is_none().then(|| Base::earlier(entry, files)).flatten();
+        if let Some(base) = self.base.or(earlier.as_ref()) {
+            if self.fetch_delta(entry, work, base)? {
+                return Ok(path);
+            }
+        }
         if self.check_existing(entry, files, private)? {
             crate::trace::record("outcome", "verified");
             crate::trace::emit!(INFO, "the file already in place verified");
@@ -242,11 +249,6 @@ impl<'a> Resolver<'a> {
             return Ok(path);
         }
         super::partial::check_space(self.dir, entry, work)?;
-        if let Some(base) = self.base {
-            if self.fetch_delta(entry, work, base)? {
-                return Ok(path);
-            }
-        }
         let name = entry.file_label();
         let mut attempts = Vec::new();
         let sources = self.sources_for(entry);
@@ -575,7 +577,8 @@ impl<'a> Resolver<'a> {
         }
         file.sync_all().map_err(|e| storage("sync", e))?;
         drop(file);
-        let provenance = Provenance::Source { source: label.to_string() };
+        let xet_hash = crate::sources::hub(source).and_then(|h| h.known_xet_id(entry));
+        let provenance = Provenance::Source { source: label.to_string(), xet_hash };
         super::partial::install(self.dir, files, &partial_path, &provenance).map_err(Stop::Storage)
     }
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::Registry;
 use crate::catalog::{custom, CustomFile, ModelEntry, Origin, UNKNOWN};
+use crate::download::{Base, OldId};
 use crate::error::{ErrorKind, RegistryError, Result};
 use crate::sources::HttpSource;
 
@@ -219,11 +220,17 @@ impl Registry {
             let old_parts = old_unit.parts();
             for (file, files) in unit.parts().iter().filter(|(f, _)| changed(f)) {
                 // The old verified file, to rebuild the new one from (a Xet delta).
-                let base =
-                    old_parts.iter().find(|(f, o)| f.hf_filename == file.hf_filename && o.is_verified()).map(
-                        |(entry, files)| crate::download::Base { entry, files, prepared: prepared.as_ref() },
-                    );
-                resolver.with_base(base).ensure_into(file, &files.staged(), None)?;
+                let base = old_parts
+                    .iter()
+                    .find(|(f, o)| f.hf_filename == file.hf_filename && o.is_verified())
+                    .map(|(entry, files)| {
+                        let id = match &prepared {
+                            Some(p) => OldId::Prepared(p, &entry.hf_filename),
+                            None => OldId::Resolve(entry),
+                        };
+                        Base::of(entry, files, id)
+                    });
+                resolver.with_base(base.as_ref()).ensure_into(file, &files.staged(), None)?;
             }
             report.fetched_bytes = fetched.load(std::sync::atomic::Ordering::Relaxed);
         }

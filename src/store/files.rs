@@ -554,7 +554,7 @@ mod tests {
         for path in [files.stamp_path(), files.used_path(), files.lock_path()] {
             fs::write(path, b"x").unwrap();
         }
-        files.record_provenance(&Provenance::Source { source: "mirror directory /m".into() });
+        files.record_provenance(&Provenance::Source { source: "mirror directory /m".into(), xet_hash: None });
         assert!(files.remove().unwrap());
         let left: Vec<_> = fs::read_dir(dir.state_dir())
             .unwrap()
@@ -584,7 +584,7 @@ mod tests {
         fs::write(files.provenance_path(), "Hugging Face https://huggingface.co\n").unwrap();
         assert_eq!(
             files.provenance(),
-            Some(Provenance::Source { source: "Hugging Face https://huggingface.co".into() })
+            Some(Provenance::Source { source: "Hugging Face https://huggingface.co".into(), xet_hash: None })
         );
     }
 }

@@ -16,6 +16,10 @@ pub enum Provenance {
     Source {
         /// The source, as it displays itself (`Hugging Face https://huggingface.co`).
         source: String,
+        /// The file's Xet file id (`X-Xet-Hash`), when the Hub stores it in Xet: what a later
+        /// download of another version needs to rebuild that one from this file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        xet_hash: Option<String>,
     },
     /// Reused from another tool's cache.
     Reused {
@@ -47,14 +51,16 @@ impl Provenance {
             return None;
         }
         // Files written before the format was JSON hold the source's name alone.
-        serde_json::from_str(text).ok().or_else(|| Some(Self::Source { source: text.to_string() }))
+        serde_json::from_str(text)
+            .ok()
+            .or_else(|| Some(Self::Source { source: text.to_string(), xet_hash: None }))
     }
 }
 
 impl std::fmt::Display for Provenance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Source { source } => f.write_str(source),
+            Self::Source { source, .. } => f.write_str(source),
             Self::Reused { tool, path, method } => {
                 write!(f, "{tool} {} ({})", path.display(), method.as_str())
             }

@@ -2,7 +2,8 @@
 //! replaces it (`update`): the old verified file keeps serving until the new one is verified,
 //! then is replaced with one rename. Staged files live under `.strata/update/` (the file, its
 //! partial download, its lock and stamp), apart from the model's own names, so that a
-//! download of the old pin and the staged one never share a partial.
+//! download of the old pin and the staged one never share a partial. An earlier pin's
+//! verified file still in place is told by its stamp (`verified_as`), for a delta.
 
 use std::fs;
 
@@ -26,5 +27,14 @@ impl ModelFiles {
             let _ = fs::remove_file(side);
         }
         Ok(())
+    }
+
+    /// The SHA-256 the file at the model path was verified to have, whatever the pin is now,
+    /// when it is still as its stamp describes it (an earlier pin's verified file, for a
+    /// delta); `None` without a stamp or when the file changed since.
+    pub(crate) fn verified_as(&self) -> Option<String> {
+        let meta = fs::symlink_metadata(self.model_path()).ok().filter(fs::Metadata::is_file)?;
+        let stamp = super::stamp::Stamp::parse(&fs::read_to_string(self.stamp_path()).ok()?)?;
+        (stamp == super::stamp::Stamp::of(&meta, stamp.sha256())).then(|| stamp.sha256().to_string())
     }
 }

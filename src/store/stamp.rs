@@ -34,6 +34,11 @@ impl Stamp {
         Self { size: meta.len(), mtime_ns, inode, device, sha256: sha256.to_string() }
     }
 
+    /// The SHA-256 the file was verified to have.
+    pub(crate) fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
     pub(crate) fn to_line(&self) -> String {
         format!("v1 {} {} {} {} {}\n", self.size, self.mtime_ns, self.inode, self.device, self.sha256)
     }

@@ -224,3 +224,50 @@ fn an_old_file_changed_on_disk_since_it_was_verified_is_not_used() {
     assert_eq!(f.on_disk(), new);
     assert!(!header_read_only(&f));
 }
+
+/// The catalog's pin moved under a verified file (a new release's built-in row, an edited
+/// custom entry): `download` rebuilds the new version from the earlier one in place, whose
+/// Xet id was recorded when it was downloaded.
+#[test]
+fn a_download_rebuilds_a_new_pin_from_the_earlier_version_in_place() {
+    let f = Fixture::new(SIZE, false);
+    f.hub.enable_xet(XetOptions::default());
+    // Downloaded with Xet on: its Xet id is recorded beside it.
+    f.run(&["download", "alpha"]).ok();
+    let (old, new) = (f.old.clone(), header_changed(&f.old));
+    f.hub.move_main(NEW, &[(FILE, new.clone())]);
+    let origin = fs::read_to_string(f.sb.models().join(format!(".strata/{FILE}.origin"))).unwrap();
+    assert!(origin.contains(&crate::support::hub::Hub::xet_file_id(&old)), "{origin}");
+    // The pin moves by hand.
+    let catalog = f.sb.models().join("catalog.json");
+    let mut doc = f.catalog();
+    doc["models"][0]["revision"] = NEW.into();
+    doc["models"][0]["sha256"] = sha256_hex(&new).into();
+    doc["models"][0]["size_bytes"] = new.len().into();
+    fs::write(&catalog, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    f.hub.clear_seen();
+    let run = f.run(&["download", "alpha"]).ok();
+    assert!(run.stderr.contains("rebuilt"), "{}", run.stderr);
+    assert_eq!(f.on_disk(), new);
+    assert!(f.hub.cdn_gets().is_empty(), "{:?}", f.hub.cdn_gets());
+    assert!(f.hub.xet_bytes_sent() <= 3 * 128 * 1024);
+    f.run(&["verify", "alpha"]).ok();
+    let origin = fs::read_to_string(f.sb.models().join(format!(".strata/{FILE}.origin"))).unwrap();
+    assert!(origin.contains(&crate::support::hub::Hub::xet_file_id(&new)), "{origin}");
+}
+
+/// A mirror configured before the Hub (an air-gapped site's) is asked as before: no Xet.
+#[test]
+fn a_mirror_before_the_hub_is_asked_as_before_without_xet() {
+    let (f, new) = fixture(XetOptions::default(), header_changed);
+    let mirror = f.sb.tmp.path().join("mirror");
+    fs::create_dir(&mirror).unwrap();
+    fs::write(mirror.join(FILE), &new).unwrap();
+    let out = f.cmd().env("STRATA_MODELS_MIRROR", &mirror).args(["update", "alpha"]).output().unwrap();
+    let run = crate::support::Run::of(out).ok();
+    assert!(!run.stderr.contains("rebuil"), "{}", run.stderr);
+    assert!(f.hub.xorb_gets().is_empty() && f.hub.cas_requests().is_empty());
+    assert_eq!(f.on_disk(), new);
+    let origin = fs::read_to_string(f.sb.models().join(format!(".strata/{FILE}.origin"))).unwrap();
+    assert!(origin.contains("mirror directory"), "{origin}");
+}

@@ -208,6 +208,14 @@ impl HttpSource {
         Ok(resolved)
     }
 
+    /// The Xet file id of `entry`'s file from a resolution already made, if one was.
+    pub(crate) fn known_xet_id(&self, entry: &ModelEntry) -> Option<String> {
+        if self.mirror {
+            return None;
+        }
+        self.state(&entry.hf_filename, |s| s.resolved.as_ref().and_then(|r| r.xet_hash.clone()))
+    }
+
     /// Whether this is the Hugging Face Hub (not an HTTPS mirror).
     pub(crate) fn is_hub(&self) -> bool {
         !self.mirror
