@@ -8,7 +8,7 @@
 #     v3 changed entirely):
 #       bench/xet    stored with Xet: the resolve HEAD's 302 also carries X-Xet-Hash
 #       bench/plain  the same files without X-Xet-Hash (an LFS repository: the plain path)
-#     /{repo}/resolve/{commit}/{file}  302 to the CDN, with X-Repo-Commit, X-Linked-Size,
+#     /{repo}/resolve/{commit}/{file}  (commits only, not `main`) 302 to the CDN, with X-Repo-Commit, X-Linked-Size,
 #                                      X-Linked-Etag, ETag (and X-Xet-Hash on bench/xet)
 #     /api/models/{repo}/revision/{main|commit}  the model API's answer (sha, siblings with lfs);
 #                                      `main` is DIR/api/{xet,plain}/main.json, which xet_point moves
@@ -16,8 +16,9 @@
 #   - The CDN and the CAS, https://127.0.0.2:$XET_CDN_PORT (a delay line, $CDN_DELAY_MS ms each
 #     way, $WAN_CAP bytes/s per connection, steadily; nginx on +10):
 #     /cdn/{commit}/{file}             the files, byte ranges
-#     /v2/reconstructions/{file id}    the reconstructions (401 without `Bearer <accessToken>`;
-#                                      /v1/ is 404, so a client that falls back to v1 fails)
+#     /v2/reconstructions/{file id}    the reconstructions (401 without `Bearer <accessToken>`,
+#                                      416 with a Range: whole files only; /v1/ is 404, so a
+#                                      client that falls back to v1 fails)
 #     /xorbs/{xorb}                    the xorbs, byte ranges, several at once (multipart/byteranges)
 #   - Every request is logged to DIR/access.log as "port connection connection_requests method
 #     status body_bytes_sent uri": xet_counts reads it.
@@ -126,6 +127,8 @@ $hashes  }
     }
     location /v2/reconstructions/ {
       if (\$http_authorization != "Bearer xet-bench-token") { return 401; }
+      # Whole-file reconstructions only: nginx would answer a Range with a slice of the JSON.
+      if (\$http_range != "") { return 416; }
       default_type application/json;
       alias $d/fixture/cas/reconstructions/;
     }
@@ -161,12 +164,16 @@ xet_stop() { # DIR
 }
 
 # xet_counts DIR: "hub_requests hub_connections hub_bytes cdn_requests cdn_connections
-# cdn_bytes" (bytes: nginx's $body_bytes_sent) logged since the last xet_counts_reset.
+# cdn_bytes xet_token_requests reconstruction_requests xorb_requests xorb_bytes" (bytes: nginx's
+# $body_bytes_sent; the CDN's counts include the CAS's) logged since the last xet_counts_reset.
 xet_counts() {
   awk -v h="$((XET_HUB_PORT + 10))" -v c="$((XET_CDN_PORT + 10))" '
     $1 == h { hr++; hc[$2] = 1; hb += $6 }
+    $1 == h && $7 ~ /\/xet-read-token\// { tr++ }
     $1 == c { cr++; cc[$2] = 1; cb += $6 }
-    END { printf "%d %d %d %d %d %d\n", hr, length(hc), hb, cr, length(cc), cb }' "$1/access.log"
+    $1 == c && $7 ~ /^\/v[12]\/reconstructions\// { rr++ }
+    $1 == c && $7 ~ /^\/xorbs\// { xr++; xb += $6 }
+    END { printf "%d %d %d %d %d %d %d %d %d %d\n", hr, length(hc), hb, cr, length(cc), cb, tr, rr, xr, xb }' "$1/access.log"
 }
 
 xet_counts_reset() { # DIR
