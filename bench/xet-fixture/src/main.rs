@@ -274,7 +274,11 @@ fn gguf_header(name: &str, template: usize) -> Vec<u8> {
     b.extend(3u32.to_le_bytes());
     b.extend(0u64.to_le_bytes()); // tensors
     b.extend(5u64.to_le_bytes()); // keys
-    for (k, v) in [("general.architecture", "llama"), ("general.name", name), ("tokenizer.chat_template", chat.as_str())] {
+    for (k, v) in [
+        ("general.architecture", "llama"),
+        ("general.name", name),
+        ("tokenizer.chat_template", chat.as_str()),
+    ] {
         s(&mut b, k);
         b.extend(8u32.to_le_bytes());
         s(&mut b, v);
@@ -313,7 +317,8 @@ fn main() {
     for d in ["cas/xorbs", "cas/reconstructions", "api", "files"] {
         fs::create_dir_all(out.join(d)).unwrap();
     }
-    let mut store = Store { dir: out.clone(), compress, known: HashMap::new(), xorbs: Vec::new(), open: None };
+    let mut store =
+        Store { dir: out.clone(), compress, known: HashMap::new(), xorbs: Vec::new(), open: None };
     let h1 = gguf_header("xet bench", 2048);
     let payload = random(size - h1.len(), 0x5EED_0001);
     let mut bytes = h1;
@@ -332,7 +337,8 @@ fn main() {
         "label\tcommit\tfile\tsize\tsha256\tfile_id\tchunks\tnew_chunks\tnew_chunk_bytes\tnew_stored_bytes\txorbs\n",
     );
     for v in [&v1, &v2, &v3] {
-        fs::write(out.join("cas/reconstructions").join(&v.file_id), reconstruction(&store, v, &cas_url)).unwrap();
+        fs::write(out.join("cas/reconstructions").join(&v.file_id), reconstruction(&store, v, &cas_url))
+            .unwrap();
         fs::write(
             out.join("api").join(format!("{}.json", v.commit)),
             format!(
@@ -348,8 +354,16 @@ fn main() {
         xs.dedup();
         tsv += &format!(
             "{}\t{}\t{FILE}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
-            v.label, v.commit, v.size, v.sha256, v.file_id, v.chunks, v.new_chunks, v.new_chunk_bytes,
-            v.new_stored_bytes, xs.len()
+            v.label,
+            v.commit,
+            v.size,
+            v.sha256,
+            v.file_id,
+            v.chunks,
+            v.new_chunks,
+            v.new_chunk_bytes,
+            v.new_stored_bytes,
+            xs.len()
         );
     }
     fs::write(out.join("fixture.tsv"), &tsv).unwrap();
@@ -381,10 +395,13 @@ mod tests {
     }
 
     fn boundaries(lengths: &[usize]) -> Vec<usize> {
-        lengths.iter().scan(0, |at, n| {
-            *at += n;
-            Some(*at)
-        }).collect()
+        lengths
+            .iter()
+            .scan(0, |at, n| {
+                *at += n;
+                Some(*at)
+            })
+            .collect()
     }
 
     #[test]

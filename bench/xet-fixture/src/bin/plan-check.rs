@@ -31,7 +31,8 @@ fn main() {
     let head: Vec<&str> = lines.next().unwrap().split('\t').collect();
     let rows: HashMap<String, HashMap<&str, String>> = lines
         .map(|l| {
-            let r: HashMap<&str, String> = head.iter().copied().zip(l.split('\t').map(String::from)).collect();
+            let r: HashMap<&str, String> =
+                head.iter().copied().zip(l.split('\t').map(String::from)).collect();
             (r["label"].clone(), r)
         })
         .collect();
@@ -56,7 +57,8 @@ fn main() {
         for (c, b) in &f.ranges {
             let data = &xorb_file[b.start as usize..=b.end as usize];
             fetched += data.len() as u64;
-            let decoded = xorb::decode_chunks(data, (c.end - c.start) as usize).expect("xorb.rs refuses the chunks");
+            let decoded =
+                xorb::decode_chunks(data, (c.end - c.start) as usize).expect("xorb.rs refuses the chunks");
             for (k, d) in decoded.into_iter().enumerate() {
                 chunks.insert((hash.clone(), c.start + k as u64), d);
             }
