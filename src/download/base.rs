@@ -2,13 +2,18 @@
 //! delta asks the Hub before it needs it ([`prepare`]: asked ahead, at the same time as other
 //! requests, it costs no round trip of its own).
 
+use super::stop::Cancel;
 use crate::catalog::ModelEntry;
+use crate::digest::HashingReader;
 use crate::error::{Report, SourceError};
+use crate::sources::xet::chunking::chunk_lengths;
 use crate::sources::xet::client::XetToken;
 use crate::sources::HttpSource;
 use crate::store::{ModelFiles, Provenance};
 
-use std::path::PathBuf;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 /// The verified old version of a file, to rebuild its new version from.
 pub(crate) struct Base<'a> {
@@ -50,46 +55,109 @@ impl<'a> Base<'a> {
     }
 }
 
-/// What a delta asks the Hub before the reconstructions, asked ahead at the same time as
-/// other requests (`update` asks it while it reads the new header): a read token for the new
-/// revision, and the old files' Xet ids (from their resolution).
+/// What a delta needs before the reconstructions, asked ahead at the same time as other
+/// requests (`update` asks it while it reads the new header): a read token for the new
+/// revision, the old files' Xet ids (from their resolution), and each old file's chunk
+/// lengths and SHA-256 (read locally).
 pub(crate) struct Prepared {
     pub(super) token: Result<XetToken, String>,
-    old_ids: Vec<(String, Result<Option<String>, String>)>,
+    old: Vec<Old>,
+}
+
+/// One old file's facts, asked ahead.
+struct Old {
+    name: String,
+    id: Result<Option<String>, String>,
+    local: Option<Result<(Vec<u32>, String), String>>,
 }
 
 impl Prepared {
     /// The Xet id asked for the old file `name` (`None`: not in Xet).
     pub(super) fn old_id(&self, name: &str) -> Result<Option<String>, String> {
-        self.old_ids
+        self.old
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, id)| id.clone())
+            .find(|o| o.name == name)
+            .map(|o| o.id.clone())
             .unwrap_or_else(|| Err(format!("the Xet id of {name} was not asked")))
+    }
+
+    /// The chunk lengths and SHA-256 of the old file `name`, when read ahead.
+    pub(super) fn old_local(&self, name: &str) -> Option<Result<(Vec<u32>, String), String>> {
+        self.old.iter().find(|o| o.name == name).and_then(|o| o.local.clone())
     }
 }
 
-/// Asks, at once, a read token for `new`'s revision and the Xet id of each of `old`'s files.
-pub(crate) fn prepare(hub: &HttpSource, new: &ModelEntry, old: &[ModelEntry]) -> Prepared {
+/// Asks, at once, a read token for `new`'s revision and the Xet id of each of `old`'s files
+/// (an entry and where its verified file is); with `read`, reads each of those files too
+/// (its chunk lengths and SHA-256, [`read_old`]).
+pub(crate) fn prepare(
+    hub: &HttpSource,
+    new: &ModelEntry,
+    old: &[(&ModelEntry, PathBuf)],
+    cancel: Cancel<'_>,
+    read: bool,
+) -> Prepared {
     let said = |what: &str, e: SourceError| format!("{what}: {}", Report::new(&e));
+    let panicked = || "a thread of the delta panicked".to_string();
     std::thread::scope(|s| {
-        let ids: Vec<_> = old
+        let asked: Vec<_> = old
             .iter()
-            .map(|e| (e.hf_filename.to_string(), s.spawn(move || hub.inspect(e).map(|l| l.xet_hash))))
+            .map(|(e, path)| {
+                let id = s.spawn(move || hub.inspect(e).map(|l| l.xet_hash));
+                let local = read.then(|| s.spawn(move || read_old(path, cancel)));
+                (e.hf_filename.to_string(), id, local)
+            })
             .collect();
         let token = hub
             .xet_read_token(&new.hf_repo, &new.revision)
             .map_err(|e| said("asking for a Xet read token", e));
-        let old_ids = ids
+        let old = asked
             .into_iter()
-            .map(|(name, h)| {
-                let id = match h.join() {
-                    Ok(r) => r.map_err(|e| said("resolving the old file", e)),
-                    Err(_) => Err("a thread of the delta panicked".into()),
-                };
-                (name, id)
+            .map(|(name, id, local)| Old {
+                name,
+                id: id
+                    .join()
+                    .map_err(|_| panicked())
+                    .and_then(|r| r.map_err(|e| said("resolving the old file", e))),
+                local: local.map(|h| h.join().unwrap_or_else(|_| Err(panicked()))),
             })
             .collect();
-        Prepared { token, old_ids }
+        Prepared { token, old }
+    })
+}
+
+/// A reader that stops with an error once `cancel` is set.
+struct Until<'a, R> {
+    inner: R,
+    cancel: Cancel<'a>,
+}
+
+impl<R: Read> Read for Until<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.cancel.is_set() {
+            return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "cancelled"));
+        }
+        self.inner.read(buf)
+    }
+}
+
+/// The old file's chunk lengths (as Xet cuts them) and its SHA-256, read at once by two
+/// threads (the file is read twice, from the page cache the second time).
+pub(crate) fn read_old(path: &Path, cancel: Cancel<'_>) -> Result<(Vec<u32>, String), String> {
+    let open = || {
+        fs::File::open(path)
+            .map(|inner| Until { inner, cancel })
+            .map_err(|e| format!("opening the old file: {e}"))
+    };
+    let reading = |e: std::io::Error| format!("reading the old file: {e}");
+    std::thread::scope(|s| {
+        let hashed = s.spawn(|| {
+            let mut reader = HashingReader::new(open()?);
+            std::io::copy(&mut reader, &mut std::io::sink()).map_err(reading)?;
+            reader.digest().ok_or_else(|| "the old file was not read to its end".to_string())
+        });
+        let lengths = chunk_lengths(&mut open()?).map_err(reading)?;
+        let sha256 = hashed.join().map_err(|_| "a thread of the delta panicked".to_string())??;
+        Ok((lengths, sha256))
     })
 }

@@ -17,18 +17,17 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use super::base::{prepare, Base, OldId};
+use super::base::{prepare, read_old, Base, OldId};
 use super::resolver::Resolver;
 use super::stop::Cancel;
 use crate::catalog::ModelEntry;
-use crate::digest::{hex, Digest, HashingReader, Sha256};
+use crate::digest::{hex, Digest, Sha256};
 use crate::error::{RegistryError, Report, Result, SourceError};
 use crate::progress::Progress;
-use crate::sources::xet::chunking::chunk_lengths;
 use crate::sources::xet::reconstruction::{Piece, Plan, Reconstruction};
 use crate::sources::xet::xorb::decode_chunks;
 use crate::sources::HttpSource;
@@ -120,23 +119,32 @@ impl Resolver<'_> {
         // 1. The new file's resolution (kept for a plain download), the old file's Xet id and a
         //    token — unless known or asked ahead —; the old file chunked and hashed meanwhile.
         let (new_id, old_id, token, local) = std::thread::scope(|s| {
-            let local = s.spawn(|| chunk_and_hash(old_path, self.cancel));
+            let local = match &base.id {
+                OldId::Prepared(..) => None,
+                _ => Some(s.spawn(|| read_old(old_path, self.cancel))),
+            };
             let asked = match &base.id {
                 OldId::Resolve(entry) => {
-                    Some(s.spawn(move || prepare(hub, new, std::slice::from_ref(entry))))
+                    let old = [(*entry, old_path.clone())];
+                    Some(s.spawn(move || prepare(hub, new, &old, Cancel::default(), false)))
                 }
-                OldId::Known(_) => Some(s.spawn(|| prepare(hub, new, &[]))),
+                OldId::Known(_) => Some(s.spawn(|| prepare(hub, new, &[], Cancel::default(), false))),
                 OldId::Prepared(..) => None,
             };
             let new_id = hub.xet_file_id(new);
             let asked = asked.map(joined).transpose()?;
-            let (prepared, old_id) = match (&base.id, &asked) {
-                (OldId::Known(id), Some(p)) => (p, Ok(Some(id.clone()))),
-                (OldId::Resolve(entry), Some(p)) => (p, p.old_id(&entry.hf_filename)),
-                (OldId::Prepared(p, name), _) => (*p, p.old_id(name)),
+            let (prepared, old_id, ahead) = match (&base.id, &asked) {
+                (OldId::Known(id), Some(p)) => (p, Ok(Some(id.clone())), None),
+                (OldId::Resolve(entry), Some(p)) => (p, p.old_id(&entry.hf_filename), None),
+                (OldId::Prepared(p, name), _) => (*p, p.old_id(name), p.old_local(name)),
                 _ => return Err(Skip::Failed("nothing asked".into())),
             };
-            Ok::<_, Skip>((new_id, old_id, prepared.token.clone(), joined(local)??))
+            let local = match (local, ahead) {
+                (Some(h), _) => joined(h)?,
+                (None, Some(l)) => l,
+                (None, None) => Err("the old file was not read".into()),
+            };
+            Ok::<_, Skip>((new_id, old_id, prepared.token.clone(), local))
         })?;
         let Some(new_id) = new_id.map_err(|e| failed("resolving the new file", &e))? else {
             return Err(Skip::Plain("the Hub does not store the new file in Xet".into()));
@@ -150,7 +158,11 @@ impl Resolver<'_> {
                 .xet_read_token(&new.hf_repo, &new.revision)
                 .map_err(|e| failed("asking for a new Xet read token", &e))?;
         }
-        let (lengths, sha256) = local;
+        let (lengths, sha256) = match local {
+            Ok(l) => l,
+            Err(_) if self.cancel.is_set() => return Err(Skip::Cancelled),
+            Err(why) => return Err(Skip::Failed(why)),
+        };
         if sha256 != base.sha256 {
             return Err(Skip::Failed(format!(
                 "the old file changed on disk since it was verified (its SHA-256 is now {sha256})"
@@ -258,35 +270,6 @@ fn check_size(rec: &Reconstruction, size: u64, which: &str) -> Result<(), Skip> 
         )));
     }
     Ok(())
-}
-
-/// A reader that stops with an error once `cancel` is set.
-struct Until<'a, R> {
-    inner: R,
-    cancel: Cancel<'a>,
-}
-
-impl<R: Read> Read for Until<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.cancel.is_set() {
-            return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "cancelled"));
-        }
-        self.inner.read(buf)
-    }
-}
-
-/// The old file's chunk lengths and SHA-256, in one read.
-fn chunk_and_hash(path: &Path, cancel: Cancel<'_>) -> Result<(Vec<u32>, String), Skip> {
-    let file = fs::File::open(path).map_err(|e| Skip::Failed(format!("opening the old file: {e}")))?;
-    let mut reader = HashingReader::new(Until { inner: file, cancel });
-    let lengths = match chunk_lengths(&mut reader) {
-        Ok(l) => l,
-        Err(_) if cancel.is_set() => return Err(Skip::Cancelled),
-        Err(e) => return Err(Skip::Failed(format!("reading the old file: {e}"))),
-    };
-    let sha256 =
-        reader.digest().ok_or_else(|| Skip::Failed("the old file was not read to its end".into()))?;
-    Ok((lengths, sha256))
 }
 
 /// Writes the new file into `out` in order (old bytes copied, changed chunks from `chunks`),

@@ -170,17 +170,18 @@ impl Registry {
         let old_unit = self.models_dir().unit(&old);
         let downloaded = old_unit.parts().iter().any(|(_, f)| f.model_path().exists());
         // The changed files whose old version is verified here: a delta may rebuild them.
-        let bases: Vec<ModelEntry> = old_unit
-            .parts()
+        let parts = old_unit.parts();
+        let bases: Vec<(&ModelEntry, std::path::PathBuf)> = parts
             .iter()
             .filter(|(f, o)| report.changed.iter().any(|c| *c == *f.hf_filename) && o.is_verified())
-            .map(|(f, _)| f.clone())
+            .map(|(f, o)| (f, o.model_path()))
             .collect();
         // The new header, read by range as `add` reads it: still GGUF, still the same model;
         // meanwhile what a delta asks first (a token, the old files' Xet ids).
         let prepared = std::thread::scope(|s| {
-            let ahead = (!dry_run && !bases.is_empty())
-                .then(|| s.spawn(|| crate::download::prepare_delta(source, &new, &bases)));
+            let ahead = (!dry_run && !bases.is_empty()).then(|| {
+                s.spawn(|| crate::download::prepare_delta(source, &new, &bases, Default::default(), true))
+            });
             if !report.changed.is_empty() {
                 self.check_new_header(source, &old, &new)?;
             }
