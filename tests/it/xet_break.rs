@@ -267,3 +267,44 @@ fn a_split_model_whose_shards_changed_rebuilds_each_from_its_old_version() {
     assert_eq!(doc["fetched_bytes"], sent, "{doc}");
     r.run(&["verify", "big"]).ok();
 }
+
+/// MEDIUM (perf; expected to fail where `strace` is installed, skipped elsewhere): a file the
+/// Hub does not store in Xet is "downloaded as usual". But `build` spawns the old file's
+/// chunking and hashing, then joins it (`joined(local)??`) before it looks at whether the
+/// new file has an `X-Xet-Hash`: every update through a Hub or mirror without Xet reads and
+/// hashes the whole old file (tens of GB for a large model) before the plain download starts.
+/// Seen here as the update process opening the old model file.
+#[test]
+fn a_file_not_in_xet_does_not_read_the_old_file() {
+    if std::process::Command::new("strace").arg("-V").output().is_err() {
+        eprintln!("skipping: no strace");
+        return;
+    }
+    let faults = XetFaults { no_xet_hash: true, ..Default::default() };
+    let (f, new) = fixture(XetOptions { faults, ..Default::default() }, header_changed);
+    let trace = f.sb.tmp.path().join("strace.out");
+    let inner = f.cmd();
+    let mut c = std::process::Command::new("strace");
+    c.args(["-f", "-e", "trace=openat", "-o"]).arg(&trace).arg(inner.get_program());
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    if let Some(d) = inner.get_current_dir() {
+        c.current_dir(d);
+    }
+    c.args(inner.get_args()).args(["update", "alpha"]);
+    let run = Run::of(c.output().unwrap());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(f.on_disk(), new);
+    let old_path = f.sb.models().join(FILE);
+    let opened: Vec<String> = fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&format!("\"{}\"", old_path.display())) && l.contains("O_RDONLY"))
+        .map(str::to_string)
+        .collect();
+    assert!(opened.is_empty(), "the old file was read for a delta that cannot happen: {opened:?}");
+}
