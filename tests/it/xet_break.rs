@@ -308,3 +308,20 @@ fn a_file_not_in_xet_does_not_read_the_old_file() {
         .collect();
     assert!(opened.is_empty(), "the old file was read for a delta that cannot happen: {opened:?}");
 }
+
+/// Under `RUST_LOG=trace`, through an expired-URL refresh, v1 and v2: neither the CAS token
+/// nor a signed URL's query appears in the logs or the output.
+#[test]
+fn trace_logs_never_show_the_token_or_signed_urls() {
+    for v1_only in [false, true] {
+        let faults = XetFaults { expired_url_answers: 1, v1_only, ..Default::default() };
+        let (f, new) = fixture(XetOptions { faults, ..Default::default() }, header_changed);
+        let run = Run::of(f.cmd().env("RUST_LOG", "trace").args(["update", "alpha", "--json"]).output().unwrap());
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(f.on_disk(), new);
+        assert!(run.stderr.len() > 1000, "trace logs: {}", run.stderr);
+        for secret in ["xet-lookalike-token", "sig=", "exp="] {
+            assert!(!run.stderr.contains(secret) && !run.stdout.contains(secret), "v1_only {v1_only}: `{secret}`");
+        }
+    }
+}
