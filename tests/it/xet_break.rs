@@ -325,3 +325,60 @@ fn trace_logs_never_show_the_token_or_signed_urls() {
         }
     }
 }
+
+/// PRODUCT BUG (expected to fail): a staged partial that is a symbolic link. The plain
+/// download removes a partial that is not a regular file before opening it
+/// (`resolver.rs`: `symlink_metadata(..).is_ok_and(|m| !m.is_file())`); `partial_bytes()`
+/// says `None` for it, so the delta runs, and its `write()` opens the partial with
+/// `open_read_write` (following the link) and `set_len(0)`s it: the link's target is
+/// truncated and written. Pointing at the old model file, the old verified file's inode is
+/// truncated ("the old file is only ever read"); pointing elsewhere, that file receives the
+/// new model's bytes.
+#[test]
+fn a_staged_partial_that_is_a_symlink_is_never_written_through() {
+    #[cfg(unix)]
+    {
+        // At the old model file.
+        let (f, new) = fixture(XetOptions::default(), header_changed);
+        let kept = keep_old(&f);
+        let staged = f.sb.models().join(".strata/update");
+        fs::create_dir_all(&staged).unwrap();
+        std::os::unix::fs::symlink(f.sb.models().join(FILE), staged.join(format!("{FILE}.part"))).unwrap();
+        let run = f.run(&["update", "alpha"]);
+        eprintln!("{}\n{}", run.stdout, run.stderr);
+        let mut wrong = Vec::new();
+        let old_inode = fs::read(&kept).unwrap();
+        if old_inode != f.old {
+            wrong.push(format!("the old verified file's inode was written: {} bytes now", old_inode.len()));
+        }
+        assert_eq!(f.on_disk(), new);
+
+        // Elsewhere.
+        let (f, new) = fixture(XetOptions::default(), header_changed);
+        let victim = f.sb.tmp.path().join("victim.txt");
+        fs::write(&victim, b"not a model").unwrap();
+        let staged = f.sb.models().join(".strata/update");
+        fs::create_dir_all(&staged).unwrap();
+        std::os::unix::fs::symlink(&victim, staged.join(format!("{FILE}.part"))).unwrap();
+        let run = f.run(&["update", "alpha"]);
+        eprintln!("{}\n{}", run.stdout, run.stderr);
+        let v = fs::read(&victim).unwrap();
+        if v != b"not a model" {
+            wrong.push(format!("a file outside the models directory was written through the link: {} bytes now", v.len()));
+        }
+        if f.on_disk() != new {
+            wrong.push(format!("the model path does not hold the new file ({} bytes, the new file {})", f.on_disk().len(), new.len()));
+        }
+        if fs::symlink_metadata(f.sb.models().join(FILE)).unwrap().file_type().is_symlink() {
+            wrong.push(format!("the model path is now a symlink to {:?}", fs::read_link(f.sb.models().join(FILE))));
+        }
+        let staged_entry = f.sb.models().join(".strata/update").join(FILE);
+        eprintln!("staged: {:?} -> {:?}", fs::symlink_metadata(&staged_entry).map(|m| m.file_type()), fs::read_link(&staged_entry));
+        let path = f.run(&["path", "alpha"]);
+        eprintln!("path: {} {} {}", path.code, path.stdout, path.stderr);
+        let verify = f.run(&["verify", "alpha"]);
+        eprintln!("verify: {} {} {}", verify.code, verify.stdout, verify.stderr);
+        eprintln!("after verify/path: model path {} bytes", f.on_disk().len());
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+}
