@@ -382,3 +382,24 @@ fn a_staged_partial_that_is_a_symlink_is_never_written_through() {
         assert!(wrong.is_empty(), "{wrong:#?}");
     }
 }
+
+/// PRODUCT BUG (expected to fail): a token answer whose `exp` is huge (u64::MAX).
+/// `xet_read_token` computes `UNIX_EPOCH + Duration::from_secs(exp)`, which panics on
+/// overflow ("overflow when adding duration to instant"). Asked ahead in a thread, the panic
+/// is caught ("a thread of the delta panicked") but its message is printed to stderr, twice
+/// (asked ahead, then asked again by the delta). By reading (not reproduced here): a token
+/// asked on the delta's own thread (`!token.is_fresh()`, or the refresh after an expired
+/// signed URL) is not in a scoped thread, and the same panic takes the process down.
+#[test]
+fn a_token_with_a_huge_expiry_does_not_panic() {
+    for expired_url_answers in [0, 1] {
+        let faults = XetFaults { token_exp: Some(u64::MAX), expired_url_answers, ..Default::default() };
+        let what = format!("{faults:?}");
+        let (f, new) = fixture(XetOptions { faults, ..Default::default() }, header_changed);
+        let run = f.run(&["update", "alpha"]);
+        eprintln!("{what}\n{}\n{}", run.stdout, run.stderr);
+        assert_eq!(run.code, 0, "{what}: {}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{what}: {}", run.stderr);
+        assert_eq!(f.on_disk(), new);
+    }
+}

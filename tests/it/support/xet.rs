@@ -116,6 +116,8 @@ pub struct XetFaults {
     /// Single- and multi-range xorb answers say each part starts one byte later than it
     /// does (bytes unchanged).
     pub content_range_shifted: bool,
+    /// The token answer's `exp` is this (the CAS still honours the token for `token_ttl`).
+    pub token_exp: Option<u64>,
 }
 
 impl Default for XetFaults {
@@ -138,6 +140,7 @@ impl Default for XetFaults {
             xorb_ignores_range: false,
             multipart_drop_last: false,
             content_range_shifted: false,
+            token_exp: None,
         }
     }
 }
@@ -466,6 +469,7 @@ impl Cas {
         let exp = now() + self.faults.token_ttl;
         self.tokens.insert(token.clone(), exp);
         let cas = format!("https://{}", self.addr);
+        let exp = self.faults.token_exp.unwrap_or(exp);
         Answer::json(200, &serde_json::json!({ "accessToken": token, "exp": exp, "casUrl": cas }))
     }
 
