@@ -403,3 +403,30 @@ fn a_token_with_a_huge_expiry_does_not_panic() {
         assert_eq!(f.on_disk(), new);
     }
 }
+
+/// The delta fails and then the plain download fails too (bad bytes from the file host):
+/// exit 6, one notice, `--json`'s error document on stdout, the old pin and the old file
+/// serving, nothing staged installed; then, the host fixed, the next update succeeds.
+#[test]
+fn a_failed_delta_then_a_failed_download_leaves_the_old_pin_serving() {
+    use crate::support::hub::Faults;
+    let faults = XetFaults { corrupt_chunk: true, ..Default::default() };
+    let (f, new) = fixture(XetOptions { faults, ..Default::default() }, header_changed);
+    let kept = keep_old(&f);
+    f.hub.set_faults(Faults { flip_byte: true, ..Default::default() });
+    let run = f.run(&["update", "alpha", "--json"]);
+    eprintln!("{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 6, "{}", run.stderr);
+    let notices = run.stderr.lines().filter(|l| l.contains("rebuilding from the old file failed")).count();
+    assert_eq!(notices, 1, "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(run.stdout.trim()).expect("a JSON document on stdout");
+    assert!(doc.get("error").is_some() || doc.get("errors").is_some() || doc["ok"] == false, "{doc}");
+    assert_eq!(f.pinned(), crate::support::hub::REVISION);
+    assert_eq!(f.on_disk(), f.old);
+    assert_eq!(fs::read(&kept).unwrap(), f.old);
+    f.run(&["path", "alpha"]).ok();
+    f.hub.set_faults(Faults::default());
+    f.hub.set_xet_faults(XetFaults::default());
+    f.run(&["update", "alpha"]).ok();
+    assert_eq!(f.on_disk(), new);
+}
