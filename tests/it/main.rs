@@ -35,3 +35,4 @@ mod update;
 mod update_edges;
 mod xet_lookalike;
 mod xet_update;
+mod xet_break;

@@ -12,9 +12,9 @@ use crate::support::hub::{XetFaults, XetOptions};
 use crate::support::{gguf_file, sha256_hex};
 use crate::update::{Fixture, FILE};
 
-const NEW: &str = "fedcba9876543210fedcba9876543210fedcba98";
+pub(crate) const NEW: &str = "fedcba9876543210fedcba9876543210fedcba98";
 /// The old file's size: ~90 content-defined chunks, ~23 xorbs of the look-alike.
-const SIZE: usize = 6_000_000;
+pub(crate) const SIZE: usize = 6_000_000;
 
 /// A GGUF header with one more string key-value (`key` = `value`) after the others: the
 /// metadata a re-upload adds (a chat template), every later byte shifted.
@@ -34,14 +34,14 @@ fn with_kv(old: &[u8], key: &str, value: &str) -> Vec<u8> {
 }
 
 /// The fixture's old file with a 9 kB chat template added to its header.
-fn header_changed(old: &[u8]) -> Vec<u8> {
+pub(crate) fn header_changed(old: &[u8]) -> Vec<u8> {
     let template = "{% for m in messages %}{{ m.content }}{% endfor %}".repeat(180);
     with_kv(old, "tokenizer.chat_template", &template)
 }
 
 /// `alpha` downloaded (tracking `main`), the look-alike storing its files in Xet, `main`
 /// moved to `new(old)`.
-fn fixture(options: XetOptions, new: impl Fn(&[u8]) -> Vec<u8>) -> (Fixture, Vec<u8>) {
+pub(crate) fn fixture(options: XetOptions, new: impl Fn(&[u8]) -> Vec<u8>) -> (Fixture, Vec<u8>) {
     let f = Fixture::new(SIZE, true);
     f.hub.enable_xet(options);
     let new = new(&f.old);
@@ -51,7 +51,7 @@ fn fixture(options: XetOptions, new: impl Fn(&[u8]) -> Vec<u8>) -> (Fixture, Vec
 }
 
 /// A link to the old file's inode, to show it was never written.
-fn keep_old(f: &Fixture) -> std::path::PathBuf {
+pub(crate) fn keep_old(f: &Fixture) -> std::path::PathBuf {
     let kept = f.sb.tmp.path().join("old-inode");
     fs::hard_link(f.sb.models().join(FILE), &kept).unwrap();
     kept
@@ -63,7 +63,7 @@ fn hub_heads_of_new_file(f: &Fixture) -> usize {
 
 /// The file host served only the new header, read by range before anything is fetched (as
 /// `add` reads it): the file itself was not downloaded.
-fn header_read_only(f: &Fixture) -> bool {
+pub(crate) fn header_read_only(f: &Fixture) -> bool {
     f.hub.cdn_gets().iter().all(|g| g.headers.get("range").is_some_and(|r| r.starts_with("bytes=0-")))
         && f.hub.bytes_sent() <= 256 * 1024
 }

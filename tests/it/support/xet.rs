@@ -100,6 +100,24 @@ pub struct XetFaults {
     /// The next this many reconstruction answers carry signed URLs that have already expired
     /// (the xorb GETs get 403; a new reconstruction gets working ones).
     pub expired_url_answers: usize,
+    /// Every fetch range's chunk span ends here (v2: each xorb's last range; v1: every
+    /// entry), the byte ranges unchanged: a reconstruction that lies about how many chunks
+    /// a range holds (`xet_break.rs`).
+    pub fetch_chunks_end: Option<u64>,
+    /// The last term's chunk range ends here (with `fetch_chunks_end`, still "covered").
+    pub term_chunks_end: Option<u64>,
+    /// v2: each xorb's value is its signed URL as a bare string instead of a list (a
+    /// malformed answer that carries a secret).
+    pub xorbs_as_urls: bool,
+    /// Xorb GETs with a Range answer 200 with the whole xorb (a CDN that ignores ranges).
+    pub xorb_ignores_range: bool,
+    /// Multi-range xorb answers lose their last part.
+    pub multipart_drop_last: bool,
+    /// Single- and multi-range xorb answers say each part starts one byte later than it
+    /// does (bytes unchanged).
+    pub content_range_shifted: bool,
+    /// The token answer's `exp` is this (the CAS still honours the token for `token_ttl`).
+    pub token_exp: Option<u64>,
 }
 
 impl Default for XetFaults {
@@ -116,6 +134,13 @@ impl Default for XetFaults {
             corrupt_chunk: false,
             wrong_chunk_length: false,
             no_xet_hash: false,
+            fetch_chunks_end: None,
+            term_chunks_end: None,
+            xorbs_as_urls: false,
+            xorb_ignores_range: false,
+            multipart_drop_last: false,
+            content_range_shifted: false,
+            token_exp: None,
         }
     }
 }
@@ -444,6 +469,7 @@ impl Cas {
         let exp = now() + self.faults.token_ttl;
         self.tokens.insert(token.clone(), exp);
         let cas = format!("https://{}", self.addr);
+        let exp = self.faults.token_exp.unwrap_or(exp);
         Answer::json(200, &serde_json::json!({ "accessToken": token, "exp": exp, "casUrl": cas }))
     }
 
@@ -509,6 +535,9 @@ impl Cas {
                 last["unpacked_length"] = (last["unpacked_length"].as_u64().unwrap_or(0) + 1).into();
             }
         }
+        if let (Some(end), Some(last)) = (self.faults.term_chunks_end, terms.last_mut()) {
+            last["range"]["end"] = end.into();
+        }
         // The chunk ranges each xorb must serve, merged when they touch or overlap.
         let mut order: Vec<usize> = Vec::new();
         let mut ranges: HashMap<usize, Vec<(usize, usize)>> = HashMap::new();
@@ -536,20 +565,28 @@ impl Cas {
             let bytes = |s: usize, e: usize| serde_json::json!({"start": offsets[s], "end": offsets[e] - 1});
             let value = if version == 2 {
                 let url = self.sign(x);
-                let rs: Vec<_> = ranges[&x]
+                let mut rs: Vec<_> = ranges[&x]
                     .iter()
                     .map(
                         |&(s, e)| serde_json::json!({"chunks": {"start": s, "end": e}, "bytes": bytes(s, e)}),
                     )
                     .collect();
-                serde_json::json!([{ "url": url, "ranges": rs }])
+                if let (Some(end), Some(last)) = (self.faults.fetch_chunks_end, rs.last_mut()) {
+                    last["chunks"]["end"] = end.into();
+                }
+                if self.faults.xorbs_as_urls {
+                    serde_json::Value::String(url)
+                } else {
+                    serde_json::json!([{ "url": url, "ranges": rs }])
+                }
             } else {
                 let entries: Vec<_> = ranges[&x]
                     .clone()
                     .into_iter()
                     .map(|(s, e)| {
                         let url = self.sign(x);
-                        serde_json::json!({"range": {"start": s, "end": e}, "url": url, "url_range": bytes(s, e)})
+                        let e2 = self.faults.fetch_chunks_end.unwrap_or(e as u64);
+                        serde_json::json!({"range": {"start": s, "end": e2}, "url": url, "url_range": bytes(s, e)})
                     })
                     .collect();
                 serde_json::Value::Array(entries)
@@ -584,7 +621,8 @@ impl Cas {
         };
         let data = self.served(x);
         let total = data.len();
-        let Some(spec) = headers.get("range").and_then(|r| r.strip_prefix("bytes=")) else {
+        let spec = headers.get("range").and_then(|r| r.strip_prefix("bytes=")).filter(|_| !self.faults.xorb_ignores_range);
+        let Some(spec) = spec else {
             let headers = vec![
                 ("Content-Type", "application/octet-stream".into()),
                 ("Content-Length", total.to_string()),
@@ -609,19 +647,24 @@ impl Cas {
             }
         }
         let counted = ranges.iter().map(|(a, b)| (b - a + 1) as u64).sum();
+        let shift = usize::from(self.faults.content_range_shifted);
         if let [(a, b)] = ranges[..] {
             let headers = vec![
                 ("Content-Type", "application/octet-stream".into()),
                 ("Content-Length", (b - a + 1).to_string()),
-                ("Content-Range", format!("bytes {a}-{b}/{total}")),
+                ("Content-Range", format!("bytes {}-{}/{total}", a + shift, b + shift)),
             ];
             return Answer { status: 206, headers, body: data[a..=b].to_vec(), counted };
         }
         let mut body = Vec::new();
+        if self.faults.multipart_drop_last {
+            ranges.pop();
+        }
         for (a, b) in ranges {
+            let (sa, sb) = (a + shift, b + shift);
             body.extend(
                 format!(
-                    "--{BOUNDARY}\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes {a}-{b}/{total}\r\n\r\n"
+                    "--{BOUNDARY}\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes {sa}-{sb}/{total}\r\n\r\n"
                 )
                 .as_bytes(),
             );
