@@ -142,6 +142,8 @@ pub enum Progress<'a> {
         model: &'a str,
         /// Why.
         reason: &'a str,
+        /// Bytes it fetched before it failed (the whole file comes on top).
+        fetched: u64,
     },
     /// Connecting to a host is slow: none of its addresses has answered yet. Sent a few
     /// seconds after the first attempt (then every ten seconds) until one connects or the
@@ -243,8 +245,8 @@ impl Progress<'_> {
                 elapsed_ms = elapsed.as_millis() as u64,
                 "rebuilt from the old version and Xet, and verified"
             ),
-            Progress::DeltaFailed { model, reason } => {
-                emit!(target: TARGET, WARN, model, reason, "the Xet delta failed: fetching the whole file")
+            Progress::DeltaFailed { model, reason, fetched } => {
+                emit!(target: TARGET, WARN, model, reason, fetched, "the Xet delta failed: fetching the whole file")
             }
             Progress::NoLocks { dir, reason } => emit!(
                 target: TARGET,

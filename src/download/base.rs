@@ -2,7 +2,6 @@
 //! delta asks the Hub before it needs it ([`prepare`]: asked ahead, at the same time as other
 //! requests, it costs no round trip of its own).
 
-use super::stop::Cancel;
 use crate::catalog::ModelEntry;
 use crate::digest::HashingReader;
 use crate::error::{Report, SourceError};
@@ -25,6 +24,8 @@ pub(crate) struct Base<'a> {
     pub(crate) size: u64,
     /// Its Xet file id, or how to learn it.
     pub(crate) id: OldId<'a>,
+    /// Its names: its stamp must still say `sha256` when the delta starts.
+    pub(crate) files: ModelFiles,
 }
 
 /// How a delta learns the old file's Xet id.
@@ -40,7 +41,13 @@ pub(crate) enum OldId<'a> {
 impl<'a> Base<'a> {
     /// The verified file of `entry` (an earlier pin) in `files`.
     pub(crate) fn of(entry: &ModelEntry, files: &ModelFiles, id: OldId<'a>) -> Self {
-        Self { path: files.model_path(), sha256: entry.sha256.to_string(), size: entry.size_bytes, id }
+        Self {
+            path: files.model_path(),
+            sha256: entry.sha256.to_string(),
+            size: entry.size_bytes,
+            id,
+            files: files.clone(),
+        }
     }
 
     /// The file at `files`' model path when it is an earlier version of `entry`'s: verified
@@ -51,7 +58,7 @@ impl<'a> Base<'a> {
         let sha256 = files.verified_as().filter(|s| *s != *entry.sha256)?;
         let Some(Provenance::Source { xet_hash: Some(id), .. }) = files.provenance() else { return None };
         let size = std::fs::metadata(files.model_path()).ok()?.len();
-        Some(Self { path: files.model_path(), sha256, size, id: OldId::Known(id) })
+        Some(Self { path: files.model_path(), sha256, size, id: OldId::Known(id), files: files.clone() })
     }
 }
 
@@ -94,7 +101,7 @@ pub(crate) fn prepare(
     hub: &HttpSource,
     new: &ModelEntry,
     old: &[(&ModelEntry, PathBuf)],
-    cancel: Cancel<'_>,
+    stop: &(dyn Fn() -> bool + Sync),
     read: bool,
 ) -> Prepared {
     let said = |what: &str, e: SourceError| format!("{what}: {}", Report::new(&e));
@@ -103,9 +110,13 @@ pub(crate) fn prepare(
         let asked: Vec<_> = old
             .iter()
             .map(|(e, path)| {
-                let id = s.spawn(move || hub.inspect(e).map(|l| l.xet_hash));
-                let local = read.then(|| s.spawn(move || read_old(path, cancel)));
-                (e.hf_filename.to_string(), id, local)
+                // The old file is read only when the Hub stores it in Xet.
+                let facts = s.spawn(move || {
+                    let id = hub.inspect(e).map(|l| l.xet_hash);
+                    let local = (read && matches!(id, Ok(Some(_)))).then(|| read_old(path, stop));
+                    (id, local)
+                });
+                (e.hf_filename.to_string(), facts)
             })
             .collect();
         let token = hub
@@ -113,28 +124,24 @@ pub(crate) fn prepare(
             .map_err(|e| said("asking for a Xet read token", e));
         let old = asked
             .into_iter()
-            .map(|(name, id, local)| Old {
-                name,
-                id: id
-                    .join()
-                    .map_err(|_| panicked())
-                    .and_then(|r| r.map_err(|e| said("resolving the old file", e))),
-                local: local.map(|h| h.join().unwrap_or_else(|_| Err(panicked()))),
+            .map(|(name, facts)| match facts.join() {
+                Ok((id, local)) => Old { name, id: id.map_err(|e| said("resolving the old file", e)), local },
+                Err(_) => Old { name, id: Err(panicked()), local: None },
             })
             .collect();
         Prepared { token, old }
     })
 }
 
-/// A reader that stops with an error once `cancel` is set.
+/// A reader that stops with an error once `stop` says so.
 struct Until<'a, R> {
     inner: R,
-    cancel: Cancel<'a>,
+    stop: &'a (dyn Fn() -> bool + Sync),
 }
 
 impl<R: Read> Read for Until<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.cancel.is_set() {
+        if (self.stop)() {
             return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "cancelled"));
         }
         self.inner.read(buf)
@@ -143,10 +150,10 @@ impl<R: Read> Read for Until<'_, R> {
 
 /// The old file's chunk lengths (as Xet cuts them) and its SHA-256, read at once by two
 /// threads (the file is read twice, from the page cache the second time).
-pub(crate) fn read_old(path: &Path, cancel: Cancel<'_>) -> Result<(Vec<u32>, String), String> {
+pub(crate) fn read_old(path: &Path, stop: &(dyn Fn() -> bool + Sync)) -> Result<(Vec<u32>, String), String> {
     let open = || {
         fs::File::open(path)
-            .map(|inner| Until { inner, cancel })
+            .map(|inner| Until { inner, stop })
             .map_err(|e| format!("opening the old file: {e}"))
     };
     let reading = |e: std::io::Error| format!("reading the old file: {e}");

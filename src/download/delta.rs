@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::base::{prepare, read_old, Base, OldId};
@@ -33,9 +34,9 @@ use crate::sources::xet::xorb::decode_chunks;
 use crate::sources::HttpSource;
 use crate::store::{ModelFiles, Provenance};
 
-/// The most of the fetched chunks held in memory at once; a delta that needs more is not
-/// made (the plain download is).
-const MAX_HELD: u64 = 256 << 20;
+/// The most fetched chunks held in memory at once (256 MiB at most once decompressed); a
+/// delta that needs more is not made (the plain download is).
+const MAX_HELD_CHUNKS: u64 = 2048;
 
 /// Why no delta was made.
 enum Skip {
@@ -72,9 +73,20 @@ impl Resolver<'_> {
             crate::trace::emit!(DEBUG, "a partial download is there: resumed, no delta");
             return Ok(false);
         }
+        // The old file must still be the verified one (another update may have replaced it).
+        if base.files.verified_as().as_deref() != Some(base.sha256.as_str()) {
+            crate::trace::emit!(DEBUG, "the old file is not the verified old version any more: no delta");
+            return Ok(false);
+        }
+        // A partial that is not a regular file (a link planted there) is never written through.
+        let partial = work.partial_path();
+        if fs::symlink_metadata(&partial).is_ok_and(|m| !m.is_file()) {
+            fs::remove_file(&partial).map_err(|e| RegistryError::storage("delete", &partial, e))?;
+        }
         let started = Instant::now();
         let name = entry.file_label();
-        match self.build(hub, entry, work, base) {
+        let mut fetched = 0;
+        match self.build(hub, entry, work, base, &mut fetched) {
             Ok(built) => {
                 let old = base.sha256.get(..12).unwrap_or_default();
                 let source = format!("Xet, from {hub} and the earlier version (SHA-256 {old}…) on disk");
@@ -100,7 +112,7 @@ impl Resolver<'_> {
             }
             Err(Skip::Failed(reason)) => {
                 work.discard_partial();
-                self.progress.send(Progress::DeltaFailed { model: &name, reason: &reason });
+                self.progress.send(Progress::DeltaFailed { model: &name, reason: &reason, fetched });
                 Ok(false)
             }
             Err(Skip::Cancelled) => Err(super::stop::cancelled(entry, work)),
@@ -114,55 +126,64 @@ impl Resolver<'_> {
         new: &ModelEntry,
         work: &ModelFiles,
         base: &Base<'_>,
+        fetched: &mut u64,
     ) -> Result<Built, Skip> {
         let old_path = &base.path;
         // 1. The new file's resolution (kept for a plain download), the old file's Xet id and a
-        //    token — unless known or asked ahead —; the old file chunked and hashed meanwhile.
-        let (new_id, old_id, token, local) = std::thread::scope(|s| {
+        //    token — unless known or asked ahead —; the old file chunked and hashed meanwhile
+        //    (stopped as soon as there is no delta to make).
+        let stop = AtomicBool::new(false);
+        let stopped = || self.cancel.is_set() || stop.load(Ordering::Relaxed);
+        let (new_id, old_id, mut token, (lengths, sha256)) = std::thread::scope(|s| {
             let local = match &base.id {
                 OldId::Prepared(..) => None,
-                _ => Some(s.spawn(|| read_old(old_path, self.cancel))),
+                _ => Some(s.spawn(|| read_old(old_path, &stopped))),
             };
             let asked = match &base.id {
                 OldId::Resolve(entry) => {
                     let old = [(*entry, old_path.clone())];
-                    Some(s.spawn(move || prepare(hub, new, &old, Cancel::default(), false)))
+                    Some(s.spawn(move || prepare(hub, new, &old, &|| false, false)))
                 }
-                OldId::Known(_) => Some(s.spawn(|| prepare(hub, new, &[], Cancel::default(), false))),
+                OldId::Known(_) => Some(s.spawn(|| prepare(hub, new, &[], &|| false, false))),
                 OldId::Prepared(..) => None,
             };
-            let new_id = hub.xet_file_id(new);
-            let asked = asked.map(joined).transpose()?;
-            let (prepared, old_id, ahead) = match (&base.id, &asked) {
-                (OldId::Known(id), Some(p)) => (p, Ok(Some(id.clone())), None),
-                (OldId::Resolve(entry), Some(p)) => (p, p.old_id(&entry.hf_filename), None),
-                (OldId::Prepared(p, name), _) => (*p, p.old_id(name), p.old_local(name)),
-                _ => return Err(Skip::Failed("nothing asked".into())),
+            let ids = || {
+                let new_id = hub.xet_file_id(new);
+                let asked = asked.map(joined).transpose()?;
+                let (prepared, old_id, ahead) = match (&base.id, &asked) {
+                    (OldId::Known(id), Some(p)) => (p, Ok(Some(id.clone())), None),
+                    (OldId::Resolve(entry), Some(p)) => (p, p.old_id(&entry.hf_filename), None),
+                    (OldId::Prepared(p, name), _) => (*p, p.old_id(name), p.old_local(name)),
+                    _ => return Err(Skip::Failed("nothing asked".into())),
+                };
+                let Some(new_id) = new_id.map_err(|e| failed("resolving the new file", &e))? else {
+                    return Err(Skip::Plain("the Hub does not store the new file in Xet".into()));
+                };
+                let Some(old_id) = old_id.map_err(Skip::Failed)? else {
+                    return Err(Skip::Plain("the Hub does not store the old file in Xet".into()));
+                };
+                let token = prepared.token.clone().map_err(Skip::Failed)?;
+                Ok((new_id, old_id, token, ahead))
             };
+            let (new_id, old_id, token, ahead) =
+                ids().inspect_err(|_| stop.store(true, Ordering::Relaxed))?;
             let local = match (local, ahead) {
                 (Some(h), _) => joined(h)?,
                 (None, Some(l)) => l,
                 (None, None) => Err("the old file was not read".into()),
             };
-            Ok::<_, Skip>((new_id, old_id, prepared.token.clone(), local))
+            let local = match local {
+                Ok(l) => l,
+                Err(_) if self.cancel.is_set() => return Err(Skip::Cancelled),
+                Err(why) => return Err(Skip::Failed(why)),
+            };
+            Ok::<_, Skip>((new_id, old_id, token, local))
         })?;
-        let Some(new_id) = new_id.map_err(|e| failed("resolving the new file", &e))? else {
-            return Err(Skip::Plain("the Hub does not store the new file in Xet".into()));
-        };
-        let Some(old_id) = old_id.map_err(Skip::Failed)? else {
-            return Err(Skip::Plain("the Hub does not store the old file in Xet".into()));
-        };
-        let mut token = token.map_err(Skip::Failed)?;
         if !token.is_fresh() {
             token = hub
                 .xet_read_token(&new.hf_repo, &new.revision)
                 .map_err(|e| failed("asking for a new Xet read token", &e))?;
         }
-        let (lengths, sha256) = match local {
-            Ok(l) => l,
-            Err(_) if self.cancel.is_set() => return Err(Skip::Cancelled),
-            Err(why) => return Err(Skip::Failed(why)),
-        };
         if sha256 != base.sha256 {
             return Err(Skip::Failed(format!(
                 "the old file changed on disk since it was verified (its SHA-256 is now {sha256})"
@@ -186,20 +207,19 @@ impl Resolver<'_> {
                 new.size_bytes
             )));
         }
+        // Fetched chunks are held until written: 128 KiB each at most once decompressed.
         let held: u64 = plan
             .fetches
             .iter()
             .filter_map(|(x, i)| rec.fetches.get(x)?.get(*i))
-            .map(|f| f.ranges.iter().map(|(_, b)| b.end - b.start + 1).sum::<u64>())
+            .flat_map(|f| f.ranges.iter().map(|(c, _)| c.end - c.start))
             .sum();
-        if held > MAX_HELD {
-            return Err(Skip::Plain(format!(
-                "{held} bytes of changed chunks to fetch, more than a delta holds"
-            )));
+        if held > MAX_HELD_CHUNKS {
+            return Err(Skip::Plain(format!("{held} changed chunks to fetch, more than a delta holds")));
         }
         // 3. The changed chunks; a refused signed URL (expired) gets a new token and new URLs, once.
         let mut chunks: HashMap<(String, u64), Vec<u8>> = HashMap::new();
-        let (mut fetched, mut refreshed, mut i) = (0u64, false, 0);
+        let (mut refreshed, mut i) = (false, 0);
         while let Some((xorb, k)) = plan.fetches.get(i) {
             if self.cancel.is_set() {
                 return Err(Skip::Cancelled);
@@ -218,7 +238,7 @@ impl Resolver<'_> {
             match hub.xet_fetch(fetch) {
                 Ok(parts) => {
                     for ((span, _), data) in fetch.ranges.iter().zip(parts) {
-                        fetched += data.len() as u64;
+                        *fetched += data.len() as u64;
                         let count = usize::try_from(span.end - span.start).unwrap_or(usize::MAX);
                         let decoded = decode_chunks(&data, count).map_err(|e| {
                             Skip::Failed(format!("xorb {}…: {e}", &xorb[..12.min(xorb.len())]))
@@ -250,9 +270,13 @@ impl Resolver<'_> {
                 Err(e) => return Err(failed("fetching changed chunks", &e)),
             }
         }
-        self.progress.send(Progress::Rebuilding { model: &new.file_label(), bytes: new.size_bytes, fetched });
+        self.progress.send(Progress::Rebuilding {
+            model: &new.file_label(),
+            bytes: new.size_bytes,
+            fetched: *fetched,
+        });
         write(&plan, &chunks, old_path, &work.partial_path(), new, self.cancel)?;
-        Ok(Built { xet_id: new_id, fetched, reused: plan.reused() })
+        Ok(Built { xet_id: new_id, fetched: *fetched, reused: plan.reused() })
     }
 }
 
@@ -286,8 +310,10 @@ fn write(
         Skip::Storage(RegistryError::storage(action, path, e))
     };
     let old = fs::File::open(old_path).map_err(|e| Skip::Failed(format!("opening the old file: {e}")))?;
-    let mut file = crate::fs::open_read_write(out).map_err(|e| storage("open", out, e))?;
-    file.set_len(0).map_err(|e| storage("truncate", out, e))?;
+    let mut opts = fs::OpenOptions::new();
+    opts.read(true).write(true).create(true).truncate(true);
+    crate::fs::no_follow(&mut opts);
+    let mut file = opts.open(out).map_err(|e| storage("open", out, e))?;
     let mut hasher = Sha256::new();
     let mut written = 0u64;
     let mut buf = vec![0u8; crate::digest::HASH_BUF];

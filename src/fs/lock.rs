@@ -392,7 +392,7 @@ fn filesystem_now(dir: &Path) -> SystemTime {
 fn open_lock_file(path: &Path) -> Result<fs::File> {
     let mut opts = fs::OpenOptions::new();
     opts.create(true).truncate(false).write(true);
-    no_follow(&mut opts);
+    super::no_follow(&mut opts);
     let failed = |e: std::io::Error| {
         if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
             // Never written through: a link planted in a shared directory would aim the
@@ -408,19 +408,11 @@ fn open_lock_file(path: &Path) -> Result<fs::File> {
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && path.exists() => {
             let mut read = fs::OpenOptions::new();
             read.read(true);
-            no_follow(&mut read);
+            super::no_follow(&mut read);
             read.open(path).map_err(failed)
         }
         Err(e) => Err(failed(e)),
     }
-}
-
-/// Opens without following a symbolic link at the path itself (`O_NOFOLLOW`).
-fn no_follow(opts: &mut fs::OpenOptions) {
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(opts, rustix::fs::OFlags::NOFOLLOW.bits() as i32);
-    #[cfg(not(unix))]
-    let _ = opts;
 }
 
 /// Records who holds an OS lock in its file (information only; best effort).

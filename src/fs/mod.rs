@@ -236,6 +236,14 @@ pub(crate) fn read_at(file: &fs::File, mut buf: &mut [u8], mut offset: u64) -> s
     Ok(())
 }
 
+/// Opens without following a symbolic link at the path itself (`O_NOFOLLOW`).
+pub(crate) fn no_follow(opts: &mut fs::OpenOptions) {
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(opts, rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+    #[cfg(not(unix))]
+    let _ = opts;
+}
+
 /// Opens (creating if needed, mode 0666 before the umask) a file for reading and writing in
 /// place.
 #[cfg(feature = "registry")]

@@ -179,9 +179,8 @@ impl Registry {
         // The new header, read by range as `add` reads it: still GGUF, still the same model;
         // meanwhile what a delta asks first (a token, the old files' Xet ids).
         let prepared = std::thread::scope(|s| {
-            let ahead = (!dry_run && !bases.is_empty()).then(|| {
-                s.spawn(|| crate::download::prepare_delta(source, &new, &bases, Default::default(), true))
-            });
+            let ahead = (!dry_run && !bases.is_empty())
+                .then(|| s.spawn(|| crate::download::prepare_delta(source, &new, &bases, &|| false, true)));
             if !report.changed.is_empty() {
                 self.check_new_header(source, &old, &new)?;
             }
@@ -194,6 +193,26 @@ impl Registry {
             report.action = UpdateAction::WouldUpdate;
             return Ok(report);
         }
+        // Every old file's lock, held from here to the swap: another update of the model (or a
+        // removal) is refused at once rather than fetching the same files for nothing.
+        let _held = old_unit.hold_for_removal().map_err(|e| match e {
+            RegistryError::Busy { model, holder, waited, .. } => {
+                RegistryError::Busy { what: "update", model, holder, waited }
+            }
+            e => e,
+        })?;
+        let changed_meanwhile = || {
+            cannot(
+                ErrorKind::Busy,
+                "its catalog entry changed while it was being updated (an edit, another update or unregister); \
+                 nothing was re-pinned: run update again with the catalog as it is now"
+                    .into(),
+                None,
+            )
+        };
+        if custom::stored(&catalog_file, &old)? != was {
+            return Err(changed_meanwhile()); // another update finished first: nothing fetched
+        }
         // Every changed file, fetched and verified under its staged names.
         let unit = self.models_dir().unit(&new);
         let changed = |f: &ModelEntry| report.changed.iter().any(|c| *c == *f.hf_filename);
@@ -204,7 +223,8 @@ impl Registry {
                 let (fetched, outer) = (fetched.clone(), self.progress.clone());
                 std::sync::Arc::new(move |p: &crate::progress::Progress<'_>| {
                     if let crate::progress::Progress::Finished { fetched: n, .. }
-                    | crate::progress::Progress::Rebuilt { fetched: n, .. } = p
+                    | crate::progress::Progress::Rebuilt { fetched: n, .. }
+                    | crate::progress::Progress::DeltaFailed { fetched: n, .. } = p
                     {
                         fetched.fetch_add(*n, std::sync::atomic::Ordering::Relaxed);
                     }
@@ -235,25 +255,17 @@ impl Registry {
             }
             report.fetched_bytes = fetched.load(std::sync::atomic::Ordering::Relaxed);
         }
-        // The swap, under every old file's lock. The catalog is the commit point: rewritten
-        // first, then each staged file renamed into place. Cut short after the rewrite, the
-        // staged verified files are installed by the next `ensure()` or `update`.
-        let _held = old_unit.hold_for_removal().map_err(|e| match e {
-            RegistryError::Busy { model, holder, waited, .. } => {
-                RegistryError::Busy { what: "update", model, holder, waited }
-            }
-            e => e,
-        })?;
+        // The swap. The catalog is the commit point: rewritten first, then each staged file
+        // renamed into place. Cut short after the rewrite, the staged verified files are
+        // installed by the next `ensure()` or `update`.
         // Unchanged files keep serving under the new pin only if they are verified now.
         let keep: Vec<bool> = old_unit.parts().iter().map(|(_, f)| f.is_verified()).collect();
         if custom::repin(&catalog_file, &self.catalog_lock_dir(), &old, &was, &model)?.is_none() {
-            return Err(cannot(
-                ErrorKind::Busy,
-                "its catalog entry changed while it was being updated (an edit, another update or unregister); \
-                 nothing was re-pinned: run update again with the catalog as it is now"
-                    .into(),
-                None,
-            ));
+            // Nothing will install what was fetched: it goes.
+            for (_, files) in unit.parts().iter().filter(|(f, _)| changed(f)) {
+                let _ = files.staged().remove();
+            }
+            return Err(changed_meanwhile());
         }
         for (i, (file, files)) in unit.parts().iter().enumerate() {
             if changed(file) {

@@ -33,6 +33,6 @@ mod support;
 mod tls;
 mod update;
 mod update_edges;
+mod xet_break;
 mod xet_lookalike;
 mod xet_update;
-mod xet_break;

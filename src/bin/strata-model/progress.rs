@@ -299,7 +299,7 @@ pub fn reporter(quiet: bool, json: bool) -> Option<ProgressFn> {
                 ByteSize(*reused),
                 elapsed.as_secs_f64()
             )),
-            Progress::DeltaFailed { model, reason } => {
+            Progress::DeltaFailed { model, reason, .. } => {
                 line(&format!("{model}: rebuilding from the old file failed ({reason}); fetching the whole file"))
             }
             Progress::Connecting { host, waited, addresses } => line(&connecting(host, *waited, addresses)),

@@ -621,7 +621,10 @@ impl Cas {
         };
         let data = self.served(x);
         let total = data.len();
-        let spec = headers.get("range").and_then(|r| r.strip_prefix("bytes=")).filter(|_| !self.faults.xorb_ignores_range);
+        let spec = headers
+            .get("range")
+            .and_then(|r| r.strip_prefix("bytes="))
+            .filter(|_| !self.faults.xorb_ignores_range);
         let Some(spec) = spec else {
             let headers = vec![
                 ("Content-Type", "application/octet-stream".into()),

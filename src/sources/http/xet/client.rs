@@ -107,11 +107,10 @@ impl HttpSource {
             .ok()
             .filter(|u| u.scheme() == "https")
             .ok_or_else(|| failed(format!("{here}: the CAS URL is not an https:// URL")))?;
-        Ok(XetToken {
-            access: Secret::new(t.access_token),
-            expires: UNIX_EPOCH + Duration::from_secs(t.exp),
-            cas,
-        })
+        let expires = UNIX_EPOCH
+            .checked_add(Duration::from_secs(t.exp))
+            .ok_or_else(|| failed(format!("{here}: a Xet token expiring past any date")))?;
+        Ok(XetToken { access: Secret::new(t.access_token), expires, cas })
     }
 
     /// The reconstruction of the file `file_id` (its `X-Xet-Hash`): v2, else v1 when the CAS
@@ -172,12 +171,22 @@ impl HttpSource {
             });
         }
         let content_type = super::super::header(resp.headers(), "content-type").unwrap_or("").to_string();
+        // One range answered alone: its Content-Range must be the range asked.
+        let single = super::super::header(resp.headers(), "content-range")
+            .and_then(super::super::signals::content_range)
+            .map(|(start, end, _)| (start, end));
         let body = read_bounded(resp, MAX_FETCH, &here)?;
         let wanted: Vec<(u64, u64)> =
             fetch.ranges.iter().map(|(_, b)| (b.start, b.end - b.start + 1)).collect();
         let parts = match multipart::boundary(&content_type) {
             Some(b) => multipart::parts(&body, &b).map_err(|why| failed(format!("{here}: {why}")))?,
-            None if wanted.len() == 1 => vec![multipart::Part { start: wanted[0].0, bytes: body }],
+            None if wanted.len() == 1 => {
+                let (start, len) = wanted[0];
+                if single != Some((start, start + len - 1)) {
+                    return Err(failed(format!("{here}: the answer's Content-Range is not the range asked")));
+                }
+                vec![multipart::Part { start, bytes: body }]
+            }
             None => return Err(failed(format!("{here}: several ranges asked, one answered"))),
         };
         wanted

@@ -48,7 +48,11 @@ pub fn parts(body: &[u8], boundary: &str) -> Result<Vec<Part>, String> {
             })
             .ok_or("a part without a Content-Range it can read")?;
         let body_start = head_end + 4;
-        let len = usize::try_from(end - start + 1).map_err(|_| "a part too large")?;
+        let len = end
+            .checked_sub(start)
+            .and_then(|n| n.checked_add(1))
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or("a part's Content-Range is malformed")?;
         let part = rest.get(body_start..body_start + len).ok_or("a part shorter than its Content-Range")?;
         out.push(Part { start, bytes: part.to_vec() });
         rest = strip_crlf(&rest[body_start + len..]);

@@ -13,6 +13,14 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
+/// The most chunks a xorb holds (xet-core's limit: 8 Ki).
+pub const MAX_XORB_CHUNKS: u64 = 8 * 1024;
+/// The most bytes a xorb may be asked for: 64 MiB of chunks and their headers, with room.
+const MAX_XORB_BYTES: u64 = 80 * 1024 * 1024;
+/// A chunk is 8 KiB at least but for a file's last: a term may not have more chunks than one
+/// per 4 KiB of its length (plus one).
+const MIN_CHUNK_BOUND: u64 = 4 * 1024;
+
 /// `[start, end)` (chunk indices) or, for bytes, `[start, end]` as the CAS writes them.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 pub struct Span {
@@ -88,7 +96,10 @@ impl Reconstruction {
     /// Reads a v2 (`xorbs`) or v1 (`fetch_info`) answer, checking that its terms and ranges
     /// are well formed and that every term's chunks can be fetched.
     pub fn parse(json: &[u8]) -> Result<Self, String> {
-        let wire: Wire = serde_json::from_slice(json).map_err(|e| format!("not a reconstruction: {e}"))?;
+        // serde's message may quote a value (a signed URL): only where it stopped is said.
+        let wire: Wire = serde_json::from_slice(json).map_err(|e| {
+            format!("not a reconstruction (unreadable at line {}, column {})", e.line(), e.column())
+        })?;
         let fetches: HashMap<String, Vec<XorbFetch>> = match (wire.xorbs, wire.fetch_info) {
             (Some(v2), _) => v2
                 .into_iter()
@@ -122,33 +133,64 @@ impl Reconstruction {
     }
 
     fn check(&self) -> Result<(), String> {
+        let is_hash = |h: &str| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit());
+        // Every range of every fetch: chunks within a xorb's, bytes within a xorb's, at least
+        // a chunk header per chunk, in ascending order.
+        let mut covering: HashMap<&str, Vec<(u64, u64)>> = HashMap::new();
+        for (hash, fetches) in &self.fetches {
+            if !is_hash(hash) {
+                return Err("a fetch for a xorb whose hash is malformed".into());
+            }
+            for f in fetches {
+                let mut next = 0;
+                for (chunks, bytes) in &f.ranges {
+                    let well_formed = chunks.start < chunks.end
+                        && chunks.end <= MAX_XORB_CHUNKS
+                        && bytes.start >= next
+                        && bytes.start <= bytes.end
+                        && bytes.end < MAX_XORB_BYTES
+                        && (chunks.end - chunks.start) * 8 <= bytes.end - bytes.start + 1;
+                    if !well_formed {
+                        return Err(format!(
+                            "xorb {hash}: a fetch's chunk or byte ranges are malformed, out of order or past a xorb's size"
+                        ));
+                    }
+                    next = bytes.end + 1;
+                    covering.entry(hash).or_default().push((chunks.start, chunks.end));
+                }
+            }
+        }
+        for ranges in covering.values_mut() {
+            ranges.sort_unstable();
+        }
+        // Every term: a chunk range a xorb can hold, no more chunks than its length allows,
+        // and every chunk of it in a fetch's ranges.
         for (i, t) in self.terms.iter().enumerate() {
-            if t.range.start >= t.range.end
-                || t.hash.len() != 64
-                || !t.hash.bytes().all(|b| b.is_ascii_hexdigit())
+            let count = t.range.end.saturating_sub(t.range.start);
+            if count == 0
+                || t.range.end > MAX_XORB_CHUNKS
+                || count > t.unpacked_length / MIN_CHUNK_BOUND + 1
+                || !is_hash(&t.hash)
             {
                 return Err(format!(
-                    "term {i} is malformed ({} chunks {}..{})",
-                    t.hash, t.range.start, t.range.end
+                    "term {i} is malformed ({} chunks {}..{}, {} bytes)",
+                    crate::shown::printable(t.hash.get(..64).unwrap_or(&t.hash)),
+                    t.range.start,
+                    t.range.end,
+                    t.unpacked_length
                 ));
             }
-            let covered = (t.range.start..t.range.end).all(|c| self.fetch_for(&t.hash, c).is_some());
-            if !covered {
+            let mut at = t.range.start;
+            for &(start, end) in covering.get(t.hash.as_str()).map_or(&[][..], Vec::as_slice) {
+                if start <= at && at < end {
+                    at = end;
+                }
+            }
+            if at < t.range.end {
                 return Err(format!(
                     "term {i}: no fetch covers chunks {}..{} of xorb {}",
                     t.range.start, t.range.end, t.hash
                 ));
-            }
-        }
-        for (hash, fetches) in &self.fetches {
-            for f in fetches {
-                let mut last_end = 0;
-                for (chunks, bytes) in &f.ranges {
-                    if chunks.start >= chunks.end || bytes.start > bytes.end || bytes.start < last_end {
-                        return Err(format!("xorb {hash}: a fetch's ranges are malformed or out of order"));
-                    }
-                    last_end = bytes.end + 1;
-                }
             }
         }
         Ok(())
@@ -276,23 +318,37 @@ mod tests {
     #[test]
     fn v1_and_v2_read_alike() {
         let v2 = format!(
-            r#"{{"offset_into_first_range":0,"terms":[{{"hash":"{a}","unpacked_length":30,"range":{{"start":0,"end":3}}}}],
+            r#"{{"offset_into_first_range":0,"terms":[{{"hash":"{a}","unpacked_length":30000,"range":{{"start":0,"end":3}}}}],
             "xorbs":{{"{a}":[{{"url":"https://t/x?sig=1","ranges":[{{"chunks":{{"start":0,"end":3}},"bytes":{{"start":0,"end":99}}}}]}}]}}}}"#,
             a = h('a')
         );
         let v1 = format!(
-            r#"{{"offset_into_first_range":0,"terms":[{{"hash":"{a}","unpacked_length":30,"range":{{"start":0,"end":3}}}}],
+            r#"{{"offset_into_first_range":0,"terms":[{{"hash":"{a}","unpacked_length":30000,"range":{{"start":0,"end":3}}}}],
             "fetch_info":{{"{a}":[{{"range":{{"start":0,"end":3}},"url":"https://t/x?sig=1","url_range":{{"start":0,"end":99}}}}]}}}}"#,
             a = h('a')
         );
         let (a, b) =
             (Reconstruction::parse(v2.as_bytes()).unwrap(), Reconstruction::parse(v1.as_bytes()).unwrap());
         assert_eq!(a, b);
-        assert_eq!(a.size(), 30);
+        assert_eq!(a.size(), 30000);
         // A term no fetch covers, and a malformed hash, are refused.
         let uncovered = v2.replace(r#""end":3},"bytes""#, r#""end":2},"bytes""#);
         assert!(Reconstruction::parse(uncovered.as_bytes()).unwrap_err().contains("no fetch covers"));
         assert!(Reconstruction::parse(v2.replace(&h('a'), "zz").as_bytes()).is_err());
+        // More chunks than a xorb holds, or than the bytes can carry, or than the length
+        // allows; bytes past a xorb's size: refused before anything walks them.
+        let huge = v2.replace(r#""end":3}"#, r#""end":1099511627776}"#);
+        assert!(Reconstruction::parse(huge.as_bytes()).unwrap_err().contains("malformed"));
+        let dense = v2.replace(r#""end":99}"#, r#""end":9}"#);
+        assert!(Reconstruction::parse(dense.as_bytes()).unwrap_err().contains("malformed"));
+        let short = v2.replace("30000", "300");
+        assert!(Reconstruction::parse(short.as_bytes()).unwrap_err().contains("malformed"));
+        let far = v2.replace(r#""end":99}"#, r#""end":18446744073709551615}"#);
+        assert!(Reconstruction::parse(far.as_bytes()).unwrap_err().contains("malformed"));
+        // serde's message is not passed on (it may quote a signed URL).
+        let bare = v2.replace(r#"[{"url":"https://t/x?sig=1","ranges""#, r#""https://t/x?sig=1","#);
+        let e = Reconstruction::parse(bare.as_bytes()).unwrap_err();
+        assert!(!e.contains("sig="), "{e}");
     }
 
     #[test]

@@ -49,7 +49,8 @@ pub enum XorbError {
 /// The chunks in `data`, exactly `count` of them and nothing after, uncompressed.
 pub fn decode_chunks(data: &[u8], count: usize) -> Result<Vec<Vec<u8>>, XorbError> {
     let mut rest = data;
-    let mut chunks = Vec::with_capacity(count);
+    // A count from the network sizes nothing: each chunk has an 8-byte header at least.
+    let mut chunks = Vec::with_capacity(count.min(data.len() / 8));
     for index in 0..count {
         let (chunk, used) = decode_chunk(rest, index)?;
         chunks.push(chunk);
