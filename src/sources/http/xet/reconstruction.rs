@@ -174,7 +174,7 @@ impl Reconstruction {
             {
                 return Err(format!(
                     "term {i} is malformed ({} chunks {}..{}, {} bytes)",
-                    crate::shown::printable(t.hash.get(..64).unwrap_or(&t.hash)),
+                    t.hash.chars().take(64).collect::<String>().escape_debug(),
                     t.range.start,
                     t.range.end,
                     t.unpacked_length
