@@ -8,7 +8,7 @@ use crate::error::{Report, SourceError};
 use crate::sources::xet::chunking::chunk_lengths;
 use crate::sources::xet::client::XetToken;
 use crate::sources::HttpSource;
-use crate::store::{ModelFiles, Provenance};
+use crate::store::ModelFiles;
 
 use std::fs;
 use std::io::Read;
@@ -56,7 +56,7 @@ impl<'a> Base<'a> {
     /// an edited custom entry) finds it there.
     pub(crate) fn earlier(entry: &ModelEntry, files: &ModelFiles) -> Option<Self> {
         let sha256 = files.verified_as().filter(|s| *s != *entry.sha256)?;
-        let Some(Provenance::Source { xet_hash: Some(id), .. }) = files.provenance() else { return None };
+        let id = files.recorded_xet_id()?;
         let size = std::fs::metadata(files.model_path()).ok()?.len();
         Some(Self { path: files.model_path(), sha256, size, id: OldId::Known(id), files: files.clone() })
     }
@@ -95,12 +95,13 @@ impl Prepared {
 }
 
 /// Asks, at once, a read token for `new`'s revision and the Xet id of each of `old`'s files
-/// (an entry and where its verified file is); with `read`, reads each of those files too
+/// (an entry and its names: its verified file, its recorded Xet id); with `read`, reads each
+/// of those that the Hub stores in Xet too
 /// (its chunk lengths and SHA-256, [`read_old`]).
 pub(crate) fn prepare(
     hub: &HttpSource,
     new: &ModelEntry,
-    old: &[(&ModelEntry, PathBuf)],
+    old: &[(&ModelEntry, &ModelFiles)],
     stop: &(dyn Fn() -> bool + Sync),
     read: bool,
 ) -> Prepared {
@@ -109,11 +110,16 @@ pub(crate) fn prepare(
     std::thread::scope(|s| {
         let asked: Vec<_> = old
             .iter()
-            .map(|(e, path)| {
-                // The old file is read only when the Hub stores it in Xet.
+            .map(|(e, files)| {
+                // The old file is read only when the Hub stores it in Xet: at once when its Xet
+                // id was recorded when it was downloaded, else once its resolution says so.
+                let (recorded, path) = (files.recorded_xet_id(), files.model_path());
                 let facts = s.spawn(move || {
-                    let id = hub.inspect(e).map(|l| l.xet_hash);
-                    let local = (read && matches!(id, Ok(Some(_)))).then(|| read_old(path, stop));
+                    let id = match recorded {
+                        Some(id) => Ok(Some(id)),
+                        None => hub.inspect(e).map(|l| l.xet_hash),
+                    };
+                    let local = (read && matches!(id, Ok(Some(_)))).then(|| read_old(&path, stop));
                     (id, local)
                 });
                 (e.hf_filename.to_string(), facts)

@@ -141,7 +141,7 @@ impl Resolver<'_> {
             };
             let asked = match &base.id {
                 OldId::Resolve(entry) => {
-                    let old = [(*entry, old_path.clone())];
+                    let old = [(*entry, &base.files)];
                     Some(s.spawn(move || prepare(hub, new, &old, &|| false, false)))
                 }
                 OldId::Known(_) => Some(s.spawn(|| prepare(hub, new, &[], &|| false, false))),

@@ -171,10 +171,10 @@ impl Registry {
         let downloaded = old_unit.parts().iter().any(|(_, f)| f.model_path().exists());
         // The changed files whose old version is verified here: a delta may rebuild them.
         let parts = old_unit.parts();
-        let bases: Vec<(&ModelEntry, std::path::PathBuf)> = parts
+        let bases: Vec<(&ModelEntry, &crate::store::ModelFiles)> = parts
             .iter()
             .filter(|(f, o)| report.changed.iter().any(|c| *c == *f.hf_filename) && o.is_verified())
-            .map(|(f, o)| (f, o.model_path()))
+            .map(|(f, o)| (f, o))
             .collect();
         // The new header, read by range as `add` reads it: still GGUF, still the same model;
         // meanwhile what a delta asks first (a token, the old files' Xet ids).

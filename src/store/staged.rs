@@ -37,4 +37,13 @@ impl ModelFiles {
         let stamp = super::stamp::Stamp::parse(&fs::read_to_string(self.stamp_path()).ok()?)?;
         (stamp == super::stamp::Stamp::of(&meta, stamp.sha256())).then(|| stamp.sha256().to_string())
     }
+
+    /// The Xet file id recorded beside the file when it was downloaded from the Hub (its
+    /// provenance), if one was.
+    pub(crate) fn recorded_xet_id(&self) -> Option<String> {
+        match self.provenance()? {
+            super::Provenance::Source { xet_hash, .. } => xet_hash,
+            super::Provenance::Reused { .. } => None,
+        }
+    }
 }
