@@ -143,19 +143,31 @@ $(hub_server "$((HUB_WAN_PORT + 10))" "$CDN_WAN_PORT")
 }
 CONF
   nginx -p "$d" -c "$d/nginx.conf" &
-  local root
+  hub_delay_lines "$d" "$HUB_WAN_PORT" "$CDN_WAN_PORT"
+  hub_wait "$d" "https://127.0.0.1:$HUB_PORT/"
+}
+
+# hub_delay_lines DIR HUB_PORT CDN_PORT: the WAN's delay lines, on 127.0.0.1:HUB_PORT
+# ($HUB_DELAY_MS ms each way) and 127.0.0.2:CDN_PORT ($CDN_DELAY_MS ms each way, $WAN_CAP
+# bytes/s per connection), in front of nginx on each port + 10; their pids in DIR.
+hub_delay_lines() {
+  local d=$1 root
   root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
   (cd "$root/bench/delay-line" && cargo build --release --quiet)
-  "$root/bench/delay-line/target/release/delay-line" "127.0.0.1:$HUB_WAN_PORT" "127.0.0.1:$((HUB_WAN_PORT + 10))" "$HUB_DELAY_MS" &
+  "$root/bench/delay-line/target/release/delay-line" "127.0.0.1:$2" "127.0.0.1:$(($2 + 10))" "$HUB_DELAY_MS" &
   echo $! >"$d/delay-hub.pid"
-  "$root/bench/delay-line/target/release/delay-line" "127.0.0.2:$CDN_WAN_PORT" "127.0.0.2:$((CDN_WAN_PORT + 10))" "$CDN_DELAY_MS" "$WAN_CAP" &
+  "$root/bench/delay-line/target/release/delay-line" "127.0.0.2:$3" "127.0.0.2:$(($3 + 10))" "$CDN_DELAY_MS" "$WAN_CAP" &
   echo $! >"$d/delay-cdn.pid"
+}
+
+# hub_wait DIR URL: waits (5 s at most) for nginx to answer URL.
+hub_wait() {
   local i
   for i in $(seq 1 50); do
-    curl -s -o /dev/null --cacert "$d/ca.pem" "https://127.0.0.1:$HUB_PORT/" && return 0
+    curl -s -o /dev/null --cacert "$1/ca.pem" "$2" && return 0
     sleep 0.1
   done
-  echo "nginx did not start; see $d/error.log" >&2
+  echo "nginx did not start; see $1/error.log" >&2
   return 1
 }
 

@@ -53,7 +53,7 @@ xet_point() {
 }
 
 xet_start() { # DIR
-  local d=$1 root sizes="" etags="" hashes="" repo label commit size sha id
+  local d=$1 sizes="" etags="" hashes="" repo label commit size sha id
   hub_install
   hub_certs "$d"
   mkdir -p "$d/tmp" "$d/api/xet" "$d/api/plain"
@@ -140,27 +140,12 @@ $hashes  }
 }
 CONF
   nginx -p "$d" -c "$d/nginx.conf" &
-  root=$(xet_root)
-  (cd "$root/bench/delay-line" && cargo build --release --quiet)
-  "$root/bench/delay-line/target/release/delay-line" "127.0.0.1:$XET_HUB_PORT" "127.0.0.1:$((XET_HUB_PORT + 10))" "$HUB_DELAY_MS" &
-  echo $! >"$d/delay-hub.pid"
-  "$root/bench/delay-line/target/release/delay-line" "127.0.0.2:$XET_CDN_PORT" "127.0.0.2:$((XET_CDN_PORT + 10))" "$CDN_DELAY_MS" "$WAN_CAP" &
-  echo $! >"$d/delay-cdn.pid"
-  local i
-  for i in $(seq 1 50); do
-    curl -s -o /dev/null --cacert "$d/ca.pem" "https://127.0.0.1:$((XET_HUB_PORT + 10))/" && return 0
-    sleep 0.1
-  done
-  echo "nginx did not start; see $d/error.log" >&2
-  return 1
+  hub_delay_lines "$d" "$XET_HUB_PORT" "$XET_CDN_PORT"
+  hub_wait "$d" "https://127.0.0.1:$((XET_HUB_PORT + 10))/"
 }
 
 xet_stop() { # DIR
-  [ -f "$1/nginx.pid" ] && kill -QUIT "$(cat "$1/nginx.pid")" 2>/dev/null || true
-  local f
-  for f in "$1"/delay-*.pid; do
-    [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
-  done
+  hub_stop "$1"
 }
 
 # xet_counts DIR: "hub_requests hub_connections hub_bytes cdn_requests cdn_connections
