@@ -70,7 +70,7 @@ pub trait ModelSource: Send + Sync + fmt::Debug + fmt::Display {
     }
 
     /// The source as its own type, for what only one kind of source can do (the Hub's Xet
-    /// delta: [`crate::sources::hub`]). Default: `None`.
+    /// delta, `sources::hub`). Default: `None`.
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         None
     }
