@@ -643,3 +643,116 @@ fn xet_env_remove_racing_an_update_of_a_model_without_a_lock_file_yet() {
         assert_eq!(f.on_disk(), new, "{what}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// More: claims left by a killed update, two in-place rebuilds at once, a group member's
+// in-place rebuild from another's file, an `.origin` that no longer describes the file.
+
+/// Locks that fail (ENOLCK: claim files): an update killed mid-delta leaves its claim; the
+/// next update, at once, breaks it (its holder is gone) and updates through the delta.
+#[test]
+fn xet_env_an_update_killed_mid_delta_under_enolck_leaves_no_lock_in_the_way() {
+    let faults = XetFaults { xorb_delay: Some(Duration::from_secs(4)), ..Default::default() };
+    let (f, new) = fixture(XetOptions { faults, ..Default::default() }, header_changed);
+    let Some(mut c) = shimmed(&f, Locks::Fail("enolck"), &["update", "alpha"]) else { return };
+    let mut child = c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    wait_for("a xorb GET", 60, || !f.hub.xorb_gets().is_empty());
+    kill(&mut child);
+    f.hub.set_xet_faults(XetFaults::default());
+    f.hub.clear_seen();
+    let t = Instant::now();
+    let run = Run::of(shimmed(&f, Locks::Fail("enolck"), &["update", "alpha"]).unwrap().output().unwrap()).ok();
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}: {}", t.elapsed(), run.stderr);
+    assert!(run.stdout.contains("alpha: updated"), "{}", run.stdout);
+    assert!(!run.stderr.contains(NOTICE), "{}", run.stderr);
+    assert_eq!(f.on_disk(), new);
+    assert!(crate::xet_update::header_read_only(&f), "rebuilt: {}", run.stderr);
+}
+
+/// Two `download`s of a moved pin at once (slow xorbs), under each lock behaviour: both end
+/// with the new verified file; neither leaves the model path without a file.
+#[test]
+fn xet_env_two_in_place_rebuilds_of_a_moved_pin_at_once() {
+    for locks in [None, Some(Locks::Fail("enolck")), Some(Locks::NoOp)] {
+        let faults = XetFaults { xorb_delay: Some(Duration::from_secs(2)), ..Default::default() };
+        let (f, new) = moved_pin_fixture(XetOptions { faults, ..Default::default() });
+        let cmd = |args: &[&str]| match locks {
+            Some(l) => shimmed(&f, l, args),
+            None => {
+                let mut c = f.cmd();
+                c.args(args);
+                Some(c)
+            }
+        };
+        let Some(mut a) = cmd(&["download", "alpha"]) else { return };
+        let a = a.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let b = cmd(&["download", "alpha"]).unwrap().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let (a, b) = (Run::of(a.wait_with_output().unwrap()), Run::of(b.wait_with_output().unwrap()));
+        let what = format!("{locks:?}\nA {} {}\nB {} {}", a.code, a.stderr, b.code, b.stderr);
+        assert!(a.code == 0 && b.code == 0, "{what}");
+        assert_eq!(f.on_disk(), new, "{what}");
+        assert!(f.hub.cdn_gets().is_empty(), "rebuilt, not downloaded: {what}");
+        f.run(&["verify", "alpha"]).ok();
+    }
+}
+
+/// Bob's `download` of a pin moved under Alice's verified file rebuilds it in place (umask
+/// 002, a setgid group directory); Alice can then verify and remove it.
+#[test]
+fn xet_env_group_a_members_download_of_a_moved_pin_rebuilds_from_anothers_file() {
+    let Some(g) = shared() else { return };
+    let [alice, bob] = USERS;
+    g.run(alice, "0002", &["download", "alpha"]).ok();
+    let new = header_changed(&g.f.old);
+    g.f.hub.move_main(NEW, &[(FILE, new.clone())]);
+    let catalog = g.f.sb.models().join("catalog.json");
+    let mut doc = g.f.catalog();
+    doc["models"][0]["revision"] = NEW.into();
+    doc["models"][0]["sha256"] = sha256_hex(&new).into();
+    doc["models"][0]["size_bytes"] = new.len().into();
+    fs::write(&catalog, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    g.f.hub.clear_seen();
+    let r = g.run(bob, "0002", &["download", "alpha"]).ok();
+    assert!(r.stderr.contains("rebuilt"), "{}", r.stderr);
+    assert_eq!(g.f.on_disk(), new);
+    assert!(g.f.hub.cdn_gets().is_empty());
+    assert!(g.run(alice, "0002", &["verify", "alpha"]).ok().stdout.starts_with("ok"));
+    g.run(alice, "0002", &["remove", "alpha"]).ok();
+    assert!(!g.f.sb.models().join(FILE).exists());
+}
+
+/// The verified file replaced by the pin's bytes another way (copied in and verified by
+/// `download`'s own check): its `.origin` must not keep naming the earlier version's Xet id,
+/// or the next moved pin's delta starts from the wrong reconstruction and fails with a notice.
+#[test]
+fn xet_env_a_file_verified_in_place_does_not_keep_an_earlier_xet_id() {
+    let (f, new) = moved_pin_fixture(XetOptions::default());
+    // The new version copied over the old one by hand; `download` verifies it in place.
+    let path = f.sb.models().join(FILE);
+    fs::remove_file(&path).unwrap();
+    fs::write(&path, &new).unwrap();
+    let r = f.run(&["download", "alpha"]).ok();
+    assert!(f.hub.xorb_gets().is_empty(), "{}", r.stderr);
+    let origin = fs::read_to_string(state(&f).join(format!("{FILE}.origin"))).unwrap_or_default();
+    // What it costs: the pin moves again (a byte near the end changes); the delta must
+    // rebuild from the file there, not fail and download it whole.
+    let mut newer = new.clone();
+    let n = newer.len();
+    newer[n - 1000] ^= 0x5a;
+    const NEWER: &str = "abababababababababababababababababababab";
+    f.hub.move_main(NEWER, &[(FILE, newer.clone())]);
+    let mut doc = f.catalog();
+    doc["models"][0]["revision"] = NEWER.into();
+    doc["models"][0]["sha256"] = sha256_hex(&newer).into();
+    doc["models"][0]["size_bytes"] = newer.len().into();
+    fs::write(f.sb.models().join("catalog.json"), serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    f.hub.clear_seen();
+    let r = f.run(&["download", "alpha"]).ok();
+    assert_eq!(f.on_disk(), newer);
+    assert!(
+        !r.stderr.contains(NOTICE) && f.hub.cdn_gets().is_empty(),
+        "the .origin of the file verified in place still named the old version's Xet id ({origin}): {}",
+        r.stderr
+    );
+}
