@@ -756,3 +756,24 @@ fn xet_env_a_file_verified_in_place_does_not_keep_an_earlier_xet_id() {
         r.stderr
     );
 }
+
+/// Secrets under the most verbose log, through a refresh (expired signed URLs) and a
+/// black-holed xorb host: neither the Xet token nor a URL signature appears anywhere.
+#[test]
+fn xet_env_no_secret_in_a_trace_log_of_a_delta() {
+    for faults in [
+        XetFaults { expired_url_answers: 1, ..Default::default() },
+        XetFaults { xorb_status: Some(500), ..Default::default() },
+        XetFaults { token_ttl: 0, ..Default::default() },
+    ] {
+        let what = format!("{faults:?}");
+        let (f, new) = fixture(XetOptions { faults, ..Default::default() }, header_changed);
+        let out = f.cmd().env("RUST_LOG", "strata_model=trace").args(["-vv", "update", "alpha", "--json"]).output().unwrap();
+        let run = Run::of(out).ok();
+        assert!(run.stderr.contains("HTTP request"), "{what}: a verbose log: {}", run.stderr);
+        assert_eq!(f.on_disk(), new, "{what}");
+        for secret in ["xet-lookalike-token", "sig=", "Bearer"] {
+            assert!(!run.stderr.contains(secret) && !run.stdout.contains(secret), "{what}: {secret} in {}", run.stderr);
+        }
+    }
+}
