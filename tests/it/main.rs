@@ -34,5 +34,6 @@ mod tls;
 mod update;
 mod update_edges;
 mod xet_break;
+mod xet_env;
 mod xet_lookalike;
 mod xet_update;

@@ -118,6 +118,13 @@ pub struct XetFaults {
     pub content_range_shifted: bool,
     /// The token answer's `exp` is this (the CAS still honours the token for `token_ttl`).
     pub token_exp: Option<u64>,
+    /// The token answer's `casUrl` names this address instead of the CAS's (a black hole: a
+    /// dead IPv6 route to the CAS).
+    pub cas_addr: Option<SocketAddr>,
+    /// Signed xorb URLs name this address instead of the CAS's (a dead xorb CDN).
+    pub xorb_addr: Option<SocketAddr>,
+    /// Each xorb answer waits this long before it is sent (a slow xorb CDN).
+    pub xorb_delay: Option<std::time::Duration>,
 }
 
 impl Default for XetFaults {
@@ -141,6 +148,9 @@ impl Default for XetFaults {
             multipart_drop_last: false,
             content_range_shifted: false,
             token_exp: None,
+            cas_addr: None,
+            xorb_addr: None,
+            xorb_delay: None,
         }
     }
 }
@@ -468,7 +478,7 @@ impl Cas {
         let token = format!("xet-lookalike-token-{}", self.tokens.len() + 1);
         let exp = now() + self.faults.token_ttl;
         self.tokens.insert(token.clone(), exp);
-        let cas = format!("https://{}", self.addr);
+        let cas = format!("https://{}", self.faults.cas_addr.unwrap_or(self.addr));
         let exp = self.faults.token_exp.unwrap_or(exp);
         Answer::json(200, &serde_json::json!({ "accessToken": token, "exp": exp, "casUrl": cas }))
     }
@@ -514,7 +524,8 @@ impl Cas {
         self.next_sig += 1;
         let exp = if self.faults.expired_url_answers > 0 { now() - 1 } else { now() + URL_TTL };
         self.signed.insert(self.next_sig, Signed { xorb, exp, uses: 0 });
-        format!("https://{}/xorbs/{}?sig={}&exp={exp}", self.addr, self.xorbs[xorb].hash, self.next_sig)
+        let addr = self.faults.xorb_addr.unwrap_or(self.addr);
+        format!("https://{}/xorbs/{}?sig={}&exp={exp}", addr, self.xorbs[xorb].hash, self.next_sig)
     }
 
     fn reconstruction(&mut self, id: &str, version: u8) -> Option<serde_json::Value> {
@@ -792,7 +803,14 @@ pub(super) fn cas_response(
     state: &Mutex<State>,
     id: u64,
 ) -> std::io::Result<()> {
-    let answer = state.lock().unwrap().xet.as_mut().map(|x| x.answer(method, path, headers));
+    let (answer, delay) = {
+        let mut s = state.lock().unwrap();
+        let delay = s.xet.as_ref().and_then(|x| x.faults.xorb_delay).filter(|_| path.starts_with("/xorbs/"));
+        (s.xet.as_mut().map(|x| x.answer(method, path, headers)), delay)
+    };
+    if let Some(d) = delay {
+        std::thread::sleep(d);
+    }
     let answer = answer.unwrap_or_else(|| Answer::error(404, "Xet is off"));
     answer.write(out, method)?;
     if method != "HEAD" && answer.counted > 0 {
