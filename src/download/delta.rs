@@ -29,6 +29,7 @@ use crate::catalog::ModelEntry;
 use crate::digest::{hex, Digest, Sha256};
 use crate::error::{RegistryError, Report, Result, SourceError};
 use crate::progress::Progress;
+use crate::sources::xet::client::XorbFetchError;
 use crate::sources::xet::reconstruction::{Piece, Plan, Reconstruction};
 use crate::sources::xet::xorb::decode_chunks;
 use crate::sources::HttpSource;
@@ -83,10 +84,16 @@ impl Resolver<'_> {
         if fs::symlink_metadata(&partial).is_ok_and(|m| !m.is_file()) {
             fs::remove_file(&partial).map_err(|e| RegistryError::storage("delete", &partial, e))?;
         }
+        // Opened before any request: a directory that cannot be written fails here, as a
+        // plain download would, before anything is fetched.
+        let mut opts = fs::OpenOptions::new();
+        opts.read(true).write(true).create(true).truncate(true);
+        crate::fs::no_follow(&mut opts);
+        let out = opts.open(&partial).map_err(|e| RegistryError::storage("open", &partial, e))?;
         let started = Instant::now();
         let name = entry.file_label();
         let mut fetched = 0;
-        match self.build(hub, entry, work, base, &mut fetched) {
+        match self.build(hub, entry, (&partial, out), base, &mut fetched) {
             Ok(built) => {
                 let old = base.sha256.get(..12).unwrap_or_default();
                 let source = format!("Xet, from {hub} and the earlier version (SHA-256 {old}…) on disk");
@@ -124,7 +131,7 @@ impl Resolver<'_> {
         &self,
         hub: &HttpSource,
         new: &ModelEntry,
-        work: &ModelFiles,
+        out: (&Path, fs::File),
         base: &Base<'_>,
         fetched: &mut u64,
     ) -> Result<Built, Skip> {
@@ -249,7 +256,7 @@ impl Resolver<'_> {
                     }
                     i += 1;
                 }
-                Err(e) if e.is_transient() && !refreshed => {
+                Err(XorbFetchError::Refused(e)) if !refreshed => {
                     refreshed = true;
                     crate::trace::emit!(DEBUG, error = %Report::new(&e), "a xorb fetch failed: new token, new URLs");
                     token = hub
@@ -267,7 +274,9 @@ impl Resolver<'_> {
                     plan = Plan::new(&rec, &old_rec.terms, &lengths).map_err(Skip::Failed)?;
                     i = 0;
                 }
-                Err(e) => return Err(failed("fetching changed chunks", &e)),
+                Err(XorbFetchError::Refused(e) | XorbFetchError::Failed(e)) => {
+                    return Err(failed("fetching changed chunks", &e))
+                }
             }
         }
         self.progress.send(Progress::Rebuilding {
@@ -275,7 +284,7 @@ impl Resolver<'_> {
             bytes: new.size_bytes,
             fetched: *fetched,
         });
-        write(&plan, &chunks, old_path, &work.partial_path(), new, self.cancel)?;
+        write(&plan, &chunks, old_path, out, new, self.cancel)?;
         Ok(Built { xet_id: new_id, fetched: *fetched, reused: plan.reused() })
     }
 }
@@ -302,7 +311,7 @@ fn write(
     plan: &Plan,
     chunks: &HashMap<(String, u64), Vec<u8>>,
     old_path: &Path,
-    out: &Path,
+    (out, mut file): (&Path, fs::File),
     new: &ModelEntry,
     cancel: Cancel<'_>,
 ) -> Result<(), Skip> {
@@ -310,10 +319,6 @@ fn write(
         Skip::Storage(RegistryError::storage(action, path, e))
     };
     let old = fs::File::open(old_path).map_err(|e| Skip::Failed(format!("opening the old file: {e}")))?;
-    let mut opts = fs::OpenOptions::new();
-    opts.read(true).write(true).create(true).truncate(true);
-    crate::fs::no_follow(&mut opts);
-    let mut file = opts.open(out).map_err(|e| storage("open", out, e))?;
     let mut hasher = Sha256::new();
     let mut written = 0u64;
     let mut buf = vec![0u8; crate::digest::HASH_BUF];

@@ -45,8 +45,9 @@ pub(super) fn install(
     fs::rename(partial, &path).map_err(|e| RegistryError::storage("rename into place", &path, e))?;
     let _ = fs::File::open(dir.root()).and_then(|d| d.sync_all());
     files.discard_partial();
-    files.write_stamp()?;
+    // The provenance first: a stamp never stands beside another file's provenance.
     files.record_provenance(provenance);
+    files.write_stamp()?;
     Ok(())
 }
 

@@ -422,8 +422,9 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// Deals with a file already at the model path that has no valid stamp: a right-size
-    /// regular file is hashed (kept and stamped if it verifies); anything else is removed —
+    /// Deals with a file already at the model path that has no valid stamp: an earlier pin's
+    /// verified file is kept (the new one replaces it by rename); a right-size regular file is
+    /// hashed (kept and stamped if it verifies); anything else is removed —
     /// or, where another process may be renaming its verified file into place at the same
     /// time (`private`), left for the rename to replace.
     fn check_existing(&self, entry: &ModelEntry, files: &ModelFiles, private: bool) -> Result<bool> {
@@ -440,11 +441,17 @@ impl<'a> Resolver<'a> {
                 std::io::Error::other("a directory is in the way of the model file; move it away"),
             ));
         }
+        // An earlier pin's verified file stays until the new one is renamed over it.
+        if files.verified_as().is_some_and(|sha| sha != *entry.sha256) {
+            return Ok(false);
+        }
         if meta.is_file() && meta.len() == entry.size_bytes {
             self.progress.send(Progress::Verifying { model: &entry.file_label(), bytes: meta.len() });
             match hash_file_until(&path, &|| self.cancel.is_set())? {
                 None => return Err(cancelled(entry, files)),
                 Some(actual) if actual == entry.sha256 => {
+                    // Where it came from is not known: what was recorded was another file's.
+                    files.forget_provenance();
                     files.write_stamp()?;
                     return Ok(true);
                 }

@@ -117,6 +117,7 @@ pub(crate) fn from_caches(
             continue;
         }
         let path = files.model_path();
+        files.forget_provenance(); // an earlier version's, until this one's is recorded
         fs::rename(&tmp, &path).map_err(|e| RegistryError::storage("rename into place", &path, e))?;
         files.write_stamp()?;
         crate::trace::record("source", tool.label());

@@ -513,6 +513,7 @@ impl Registry {
         if files.status() != Status::Downloaded {
             return Err(files.not_downloaded(entry.display_name()));
         }
+        let stamped = files.is_verified();
         let actual = crate::digest::hash_file(&path)?;
         if actual != entry.sha256 {
             // The model path never holds bytes that do not verify: the file goes.
@@ -525,6 +526,9 @@ impl Registry {
                 actual,
                 kept,
             });
+        }
+        if !stamped {
+            files.forget_provenance(); // put there by other means than the one recorded
         }
         match files.write_stamp() {
             // A read-only models directory (a container image): the bytes are verified, the

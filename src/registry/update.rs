@@ -195,12 +195,7 @@ impl Registry {
         }
         // Every old file's lock, held from here to the swap: another update of the model (or a
         // removal) is refused at once rather than fetching the same files for nothing.
-        let _held = old_unit.hold_for_removal().map_err(|e| match e {
-            RegistryError::Busy { model, holder, waited, .. } => {
-                RegistryError::Busy { what: "update", model, holder, waited }
-            }
-            e => e,
-        })?;
+        let _held = old_unit.hold_for_update()?;
         let changed_meanwhile = || {
             cannot(
                 ErrorKind::Busy,
@@ -295,7 +290,7 @@ impl Registry {
         if unit.parts().iter().all(|(_, f)| f.is_verified() || !f.staged().is_verified()) {
             return Ok(());
         }
-        let _held = unit.hold_for_removal()?;
+        let _held = unit.hold_for_update()?;
         for (_, files) in unit.parts() {
             if !files.is_verified() && files.staged().is_verified() {
                 files.install_staged(&files.staged())?;

@@ -314,14 +314,23 @@ impl ModelFiles {
     /// Takes the model's lock, if it was ever used, for a removal; refuses while another
     /// process holds it (a download in progress). Held until the returned guard drops.
     pub(crate) fn hold_for_removal(&self) -> Result<Option<Guard>> {
+        self.hold("remove", false)
+    }
+
+    /// Takes the model's lock for `what`, refusing while another process holds it; `create`:
+    /// even when the lock file does not exist yet (an update), else `None` then.
+    pub(crate) fn hold(&self, what: &'static str, create: bool) -> Result<Option<Guard>> {
         let lock = self.lock();
-        if !lock.exists() {
+        if !create && !lock.exists() {
             return Ok(None);
+        }
+        if create {
+            self.create_dirs()?;
         }
         match lock.try_acquire()? {
             crate::fs::lock::Attempt::Acquired(g) => Ok(Some(g)),
             crate::fs::lock::Attempt::Busy(holder) => Err(RegistryError::Busy {
-                what: "remove",
+                what,
                 model: self.model.clone(),
                 holder: Some(match holder {
                     Some(h) => format!("{h}, downloading it"),

@@ -19,10 +19,12 @@ impl ModelFiles {
         let (from, to) = (staged.model_path(), self.model_path());
         self.create_dirs()?;
         fs::rename(&from, &to).map_err(|e| RegistryError::storage("rename into place", &to, e))?;
-        self.write_stamp()?;
-        if let Some(p) = staged.provenance() {
-            self.record_provenance(&p);
+        // The provenance before the stamp: a stamp never stands beside another file's.
+        match staged.provenance() {
+            Some(p) => self.record_provenance(&p),
+            None => self.forget_provenance(),
         }
+        self.write_stamp()?;
         for side in [staged.stamp_path(), staged.provenance_path(), staged.used_path()] {
             let _ = fs::remove_file(side);
         }
@@ -45,5 +47,10 @@ impl ModelFiles {
             super::Provenance::Source { xet_hash, .. } => xet_hash,
             super::Provenance::Reused { .. } => None,
         }
+    }
+
+    /// Deletes the recorded provenance (it described another file than the one now there).
+    pub(crate) fn forget_provenance(&self) {
+        let _ = fs::remove_file(self.provenance_path());
     }
 }

@@ -110,6 +110,11 @@ impl ModelUnit {
         self.parts.iter().map(|(_, files)| files.hold_for_removal()).collect()
     }
 
+    /// Every file's lock for an update, made when it does not exist yet.
+    pub(crate) fn hold_for_update(&self) -> Result<Vec<Option<crate::fs::lock::Guard>>> {
+        self.parts.iter().map(|(_, files)| files.hold("update", true)).collect()
+    }
+
     /// [`ModelUnit::remove`] with every file's lock already taken.
     pub(crate) fn remove_held(&self) -> Result<bool> {
         let mut plans = Vec::new();

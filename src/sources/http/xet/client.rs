@@ -28,6 +28,15 @@ const MAX_FETCH: u64 = 80 * 1024 * 1024;
 /// A token is renewed this long before it expires (xet-core's margin).
 const TOKEN_MARGIN: Duration = Duration::from_secs(30);
 
+/// Why a xorb fetch failed.
+#[derive(Debug)]
+pub enum XorbFetchError {
+    /// The signed URL was refused (401, 403: expired): new URLs may work.
+    Refused(SourceError),
+    /// Anything else (no connection, a timeout, a 5xx, an answer that is not the ranges).
+    Failed(SourceError),
+}
+
 /// A CAS read token.
 #[derive(Clone)]
 pub struct XetToken {
@@ -149,8 +158,18 @@ impl HttpSource {
 
     /// The bytes of every range of `fetch`, in its order: one request with all its ranges
     /// (the signed URL authorizes exactly those), one part each.
-    pub fn xet_fetch(&self, fetch: &XorbFetch) -> Result<Vec<Vec<u8>>, SourceError> {
-        let url = Url::parse(&fetch.url).map_err(|_| failed("a xorb fetch URL that is not a URL".into()))?;
+    pub fn xet_fetch(&self, fetch: &XorbFetch) -> Result<Vec<Vec<u8>>, XorbFetchError> {
+        self.xet_fetch_ranges(fetch).map_err(|e| match e {
+            (true, e) => XorbFetchError::Refused(e),
+            (false, e) => XorbFetchError::Failed(e),
+        })
+    }
+
+    /// [`HttpSource::xet_fetch`]; `true` with an error that is the URL's refusal (401, 403).
+    fn xet_fetch_ranges(&self, fetch: &XorbFetch) -> Result<Vec<Vec<u8>>, (bool, SourceError)> {
+        let other = |e| (false, e);
+        let url =
+            Url::parse(&fetch.url).map_err(|_| other(failed("a xorb fetch URL that is not a URL".into())))?;
         let here = redact(&url);
         let ranges: Vec<String> =
             fetch.ranges.iter().map(|(_, b)| format!("{}-{}", b.start, b.end)).collect();
@@ -160,14 +179,14 @@ impl HttpSource {
             .header("Range", format!("bytes={}", ranges.join(",")))
             .header("Accept-Encoding", "identity")
             .call()
-            .map_err(|e| classify(e, &here))?;
+            .map_err(|e| other(classify(e, &here)))?;
         let status = resp.status();
         if status != StatusCode::PARTIAL_CONTENT {
             crate::sources::http::drain(resp.into_body());
             return Err(if matches!(status.as_u16(), 401 | 403) {
-                SourceError::transient(format!("{here}: HTTP {status} (an expired signed URL?)"))
+                (true, SourceError::transient(format!("{here}: HTTP {status} (an expired signed URL?)")))
             } else {
-                failed(format!("{here}: HTTP {status} for a xorb range"))
+                other(failed(format!("{here}: HTTP {status} for a xorb range")))
             });
         }
         let content_type = super::super::header(resp.headers(), "content-type").unwrap_or("").to_string();
@@ -175,19 +194,21 @@ impl HttpSource {
         let single = super::super::header(resp.headers(), "content-range")
             .and_then(super::super::signals::content_range)
             .map(|(start, end, _)| (start, end));
-        let body = read_bounded(resp, MAX_FETCH, &here)?;
+        let body = read_bounded(resp, MAX_FETCH, &here).map_err(other)?;
         let wanted: Vec<(u64, u64)> =
             fetch.ranges.iter().map(|(_, b)| (b.start, b.end - b.start + 1)).collect();
         let parts = match multipart::boundary(&content_type) {
-            Some(b) => multipart::parts(&body, &b).map_err(|why| failed(format!("{here}: {why}")))?,
+            Some(b) => multipart::parts(&body, &b).map_err(|why| other(failed(format!("{here}: {why}"))))?,
             None if wanted.len() == 1 => {
                 let (start, len) = wanted[0];
                 if single != Some((start, start + len - 1)) {
-                    return Err(failed(format!("{here}: the answer's Content-Range is not the range asked")));
+                    return Err(other(failed(format!(
+                        "{here}: the answer's Content-Range is not the range asked"
+                    ))));
                 }
                 vec![multipart::Part { start, bytes: body }]
             }
-            None => return Err(failed(format!("{here}: several ranges asked, one answered"))),
+            None => return Err(other(failed(format!("{here}: several ranges asked, one answered")))),
         };
         wanted
             .iter()
@@ -197,7 +218,9 @@ impl HttpSource {
                     .find(|p| p.start == start && p.bytes.len() as u64 == len)
                     .map(|p| p.bytes.clone())
                     .ok_or_else(|| {
-                        failed(format!("{here}: the range from {start} ({len} bytes) is not in the answer"))
+                        other(failed(format!(
+                            "{here}: the range from {start} ({len} bytes) is not in the answer"
+                        )))
                     })
             })
             .collect()
