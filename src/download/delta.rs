@@ -29,8 +29,8 @@ use crate::catalog::ModelEntry;
 use crate::digest::{hex, Digest, Sha256};
 use crate::error::{RegistryError, Report, Result, SourceError};
 use crate::progress::Progress;
-use crate::sources::xet::client::XorbFetchError;
-use crate::sources::xet::reconstruction::{Piece, Plan, Reconstruction};
+use crate::sources::xet::client::{XetToken, XorbFetchError};
+use crate::sources::xet::reconstruction::{Piece, Plan, Reconstruction, Span};
 use crate::sources::xet::xorb::decode_chunks;
 use crate::sources::HttpSource;
 use crate::store::{ModelFiles, Provenance};
@@ -127,6 +127,7 @@ impl Resolver<'_> {
         }
     }
 
+    /// The three rounds, then the new file written.
     fn build(
         &self,
         hub: &HttpSource,
@@ -135,16 +136,28 @@ impl Resolver<'_> {
         base: &Base<'_>,
         fetched: &mut u64,
     ) -> Result<Built, Skip> {
-        let old_path = &base.path;
-        // 1. The new file's resolution (kept for a plain download), the old file's Xet id and a
-        //    token — unless known or asked ahead —; the old file chunked and hashed meanwhile
-        //    (stopped as soon as there is no delta to make).
+        let facts = self.first_round(hub, new, base)?;
+        let mut rebuild = Rebuild::plan(hub, new, base, facts)?;
+        let chunks = rebuild.fetch_changed(self.cancel, fetched)?;
+        self.progress.send(Progress::Rebuilding {
+            model: &new.file_label(),
+            bytes: new.size_bytes,
+            fetched: *fetched,
+        });
+        write(&rebuild.plan, &chunks, &base.path, out, new, self.cancel)?;
+        Ok(Built { xet_id: rebuild.new_id, fetched: *fetched, reused: rebuild.plan.reused() })
+    }
+
+    /// 1. The new file's resolution (kept for a plain download), the old file's Xet id and a
+    ///    token — unless known or asked ahead —; the old file chunked and hashed meanwhile
+    ///    (stopped as soon as there is no delta to make), and found unchanged.
+    fn first_round(&self, hub: &HttpSource, new: &ModelEntry, base: &Base<'_>) -> Result<Facts, Skip> {
         let stop = AtomicBool::new(false);
         let stopped = || self.cancel.is_set() || stop.load(Ordering::Relaxed);
-        let (new_id, old_id, mut token, (lengths, sha256)) = std::thread::scope(|s| {
+        let mut facts = std::thread::scope(|s| {
             let local = match &base.id {
                 OldId::Prepared(..) => None,
-                _ => Some(s.spawn(|| read_old(old_path, &stopped))),
+                _ => Some(s.spawn(|| read_old(&base.path, &stopped))),
             };
             let asked = match &base.id {
                 OldId::Resolve(entry) => {
@@ -179,34 +192,65 @@ impl Resolver<'_> {
                 (None, Some(l)) => l,
                 (None, None) => Err("the old file was not read".into()),
             };
-            let local = match local {
+            let (lengths, sha256) = match local {
                 Ok(l) => l,
                 Err(_) if self.cancel.is_set() => return Err(Skip::Cancelled),
                 Err(why) => return Err(Skip::Failed(why)),
             };
-            Ok::<_, Skip>((new_id, old_id, token, local))
+            Ok::<_, Skip>(Facts { new_id, old_id, token, lengths, sha256 })
         })?;
-        if !token.is_fresh() {
-            token = hub
+        if !facts.token.is_fresh() {
+            facts.token = hub
                 .xet_read_token(&new.hf_repo, &new.revision)
                 .map_err(|e| failed("asking for a new Xet read token", &e))?;
         }
-        if sha256 != base.sha256 {
+        if facts.sha256 != base.sha256 {
             return Err(Skip::Failed(format!(
-                "the old file changed on disk since it was verified (its SHA-256 is now {sha256})"
+                "the old file changed on disk since it was verified (its SHA-256 is now {})",
+                facts.sha256
             )));
         }
-        // 2. Both reconstructions.
+        Ok(facts)
+    }
+}
+
+/// What the first round learnt.
+struct Facts {
+    new_id: String,
+    old_id: String,
+    token: XetToken,
+    /// The old file's chunk lengths and SHA-256.
+    lengths: Vec<u32>,
+    sha256: String,
+}
+
+/// A delta under way: both reconstructions and the plan.
+struct Rebuild<'a> {
+    hub: &'a HttpSource,
+    new: &'a ModelEntry,
+    new_id: String,
+    token: XetToken,
+    rec: Reconstruction,
+    old_rec: Reconstruction,
+    lengths: Vec<u32>,
+    plan: Plan,
+}
+
+impl<'a> Rebuild<'a> {
+    /// 2. Both reconstructions (they must add up to each file's size), and the plan: worth it
+    ///    when at least half the new file is in the old one, and bounded in what it holds.
+    fn plan(hub: &'a HttpSource, new: &'a ModelEntry, base: &Base<'_>, facts: Facts) -> Result<Self, Skip> {
+        let Facts { new_id, old_id, token, lengths, .. } = facts;
         let (new_rec, old_rec) = std::thread::scope(|s| {
             let old = s.spawn(|| hub.xet_reconstruction(&token, &old_id));
             let new = hub.xet_reconstruction(&token, &new_id);
             Ok::<_, Skip>((new, joined(old)?))
         })?;
-        let mut rec = new_rec.map_err(|e| failed("asking the new file's reconstruction", &e))?;
+        let rec = new_rec.map_err(|e| failed("asking the new file's reconstruction", &e))?;
         let old_rec = old_rec.map_err(|e| failed("asking the old file's reconstruction", &e))?;
         check_size(&rec, new.size_bytes, "new")?;
         check_size(&old_rec, base.size, "old")?;
-        let mut plan = Plan::new(&rec, &old_rec.terms, &lengths).map_err(Skip::Failed)?;
+        let plan = Plan::new(&rec, &old_rec.terms, &lengths).map_err(Skip::Failed)?;
         if plan.reused() < new.size_bytes / 2 {
             return Err(Skip::Plain(format!(
                 "only {} of its {} bytes are in the old file",
@@ -224,25 +268,32 @@ impl Resolver<'_> {
         if held > MAX_HELD_CHUNKS {
             return Err(Skip::Plain(format!("{held} changed chunks to fetch, more than a delta holds")));
         }
-        // 3. The changed chunks; a refused signed URL (expired) gets a new token and new URLs, once.
+        Ok(Self { hub, new, new_id, token, rec, old_rec, lengths, plan })
+    }
+
+    /// 3. The changed chunks, decoded; a refused signed URL (expired) gets a new token and
+    ///    new URLs, once.
+    fn fetch_changed(
+        &mut self,
+        cancel: Cancel<'_>,
+        fetched: &mut u64,
+    ) -> Result<HashMap<(String, u64), Vec<u8>>, Skip> {
         let mut chunks: HashMap<(String, u64), Vec<u8>> = HashMap::new();
         let (mut refreshed, mut i) = (false, 0);
-        while let Some((xorb, k)) = plan.fetches.get(i) {
-            if self.cancel.is_set() {
+        while let Some((xorb, k)) = self.plan.fetches.get(i) {
+            if cancel.is_set() {
                 return Err(Skip::Cancelled);
             }
-            let Some(fetch) = rec.fetches.get(xorb).and_then(|f| f.get(*k)) else {
+            let Some(fetch) = self.rec.fetches.get(xorb).and_then(|f| f.get(*k)) else {
                 return Err(Skip::Failed("a plan names a fetch the reconstruction lacks".into()));
             };
-            if fetch
-                .ranges
-                .iter()
-                .all(|(c, _)| (c.start..c.end).all(|n| chunks.contains_key(&(xorb.clone(), n))))
-            {
+            let have =
+                |(c, _): &(Span, Span)| (c.start..c.end).all(|n| chunks.contains_key(&(xorb.clone(), n)));
+            if fetch.ranges.iter().all(have) {
                 i += 1;
                 continue;
             }
-            match hub.xet_fetch(fetch) {
+            match self.hub.xet_fetch(fetch) {
                 Ok(parts) => {
                     for ((span, _), data) in fetch.ranges.iter().zip(parts) {
                         *fetched += data.len() as u64;
@@ -258,20 +309,8 @@ impl Resolver<'_> {
                 }
                 Err(XorbFetchError::Refused(e)) if !refreshed => {
                     refreshed = true;
-                    crate::trace::emit!(DEBUG, error = %Report::new(&e), "a xorb fetch failed: new token, new URLs");
-                    token = hub
-                        .xet_read_token(&new.hf_repo, &new.revision)
-                        .map_err(|e| failed("asking for a new Xet read token", &e))?;
-                    let again = hub
-                        .xet_reconstruction(&token, &new_id)
-                        .map_err(|e| failed("asking the new file's reconstruction again", &e))?;
-                    if again.terms != rec.terms {
-                        return Err(Skip::Failed(
-                            "the new file's reconstruction changed between two answers".into(),
-                        ));
-                    }
-                    rec = again;
-                    plan = Plan::new(&rec, &old_rec.terms, &lengths).map_err(Skip::Failed)?;
+                    crate::trace::emit!(DEBUG, error = %Report::new(&e), "a xorb fetch was refused: new token, new URLs");
+                    self.refresh()?;
                     i = 0;
                 }
                 Err(XorbFetchError::Refused(e) | XorbFetchError::Failed(e)) => {
@@ -279,13 +318,26 @@ impl Resolver<'_> {
                 }
             }
         }
-        self.progress.send(Progress::Rebuilding {
-            model: &new.file_label(),
-            bytes: new.size_bytes,
-            fetched: *fetched,
-        });
-        write(&plan, &chunks, old_path, out, new, self.cancel)?;
-        Ok(Built { xet_id: new_id, fetched: *fetched, reused: plan.reused() })
+        Ok(chunks)
+    }
+
+    /// A new token, and the new file's reconstruction again (new signed URLs, the same terms).
+    fn refresh(&mut self) -> Result<(), Skip> {
+        let new = self.new;
+        self.token = self
+            .hub
+            .xet_read_token(&new.hf_repo, &new.revision)
+            .map_err(|e| failed("asking for a new Xet read token", &e))?;
+        let again = self
+            .hub
+            .xet_reconstruction(&self.token, &self.new_id)
+            .map_err(|e| failed("asking the new file's reconstruction again", &e))?;
+        if again.terms != self.rec.terms {
+            return Err(Skip::Failed("the new file's reconstruction changed between two answers".into()));
+        }
+        self.rec = again;
+        self.plan = Plan::new(&self.rec, &self.old_rec.terms, &self.lengths).map_err(Skip::Failed)?;
+        Ok(())
     }
 }
 
