@@ -273,6 +273,19 @@ fn shimmed(f: &Fixture, locks: Locks, args: &[&str]) -> Option<Command> {
     Some(c)
 }
 
+/// `strata-model ARGS`, under the shim's `locks` when given (`None` when the shim cannot be
+/// built here: never in CI).
+fn command(f: &Fixture, locks: Option<Locks>, args: &[&str]) -> Option<Command> {
+    match locks {
+        Some(l) => shimmed(f, l, args),
+        None => {
+            let mut c = f.cmd();
+            c.args(args);
+            Some(c)
+        }
+    }
+}
+
 #[test]
 fn xet_env_delta_update_with_locks_that_fail_or_do_nothing() {
     for locks in [Locks::Fail("enolck"), Locks::NoOp] {
@@ -331,14 +344,7 @@ fn xet_env_remove_racing_a_delta_update_with_locks_that_fail_or_do_nothing() {
     for locks in [None, Some(Locks::Fail("enolck")), Some(Locks::NoOp)] {
         let faults = XetFaults { xorb_delay: Some(Duration::from_secs(3)), ..Default::default() };
         let (f, new) = fixture(XetOptions { faults, ..Default::default() }, header_changed);
-        let cmd = |args: &[&str]| match locks {
-            Some(l) => shimmed(&f, l, args),
-            None => {
-                let mut c = f.cmd();
-                c.args(args);
-                Some(c)
-            }
-        };
+        let cmd = |args: &[&str]| command(&f, locks, args);
         let Some(mut u) = cmd(&["update", "alpha"]) else { return };
         let u = u.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         wait_for("a xorb GET", 60, || !f.hub.xorb_gets().is_empty());
@@ -370,14 +376,7 @@ fn xet_env_download_of_a_moved_pin_racing_an_update_with_locks_that_do_nothing()
     for locks in [None, Some(Locks::NoOp), Some(Locks::Fail("enolck"))] {
         let faults = XetFaults { xorb_delay: Some(Duration::from_secs(2)), ..Default::default() };
         let (f, new) = fixture(XetOptions { faults, ..Default::default() }, header_changed);
-        let cmd = |args: &[&str]| match locks {
-            Some(l) => shimmed(&f, l, args),
-            None => {
-                let mut c = f.cmd();
-                c.args(args);
-                Some(c)
-            }
-        };
+        let cmd = |args: &[&str]| command(&f, locks, args);
         let Some(mut u) = cmd(&["update", "alpha"]) else { return };
         let u = u.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         wait_for("a xorb GET", 60, || !f.hub.xorb_gets().is_empty());
@@ -705,14 +704,7 @@ fn xet_env_two_in_place_rebuilds_of_a_moved_pin_at_once() {
     for locks in [None, Some(Locks::Fail("enolck")), Some(Locks::NoOp)] {
         let faults = XetFaults { xorb_delay: Some(Duration::from_secs(2)), ..Default::default() };
         let (f, new) = moved_pin_fixture(XetOptions { faults, ..Default::default() });
-        let cmd = |args: &[&str]| match locks {
-            Some(l) => shimmed(&f, l, args),
-            None => {
-                let mut c = f.cmd();
-                c.args(args);
-                Some(c)
-            }
-        };
+        let cmd = |args: &[&str]| command(&f, locks, args);
         let Some(mut a) = cmd(&["download", "alpha"]) else { return };
         let a = a.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         std::thread::sleep(Duration::from_millis(300));
