@@ -324,6 +324,7 @@ impl ModelFiles {
         if !create && !lock.exists() {
             return Ok(None);
         }
+        #[cfg(feature = "registry")]
         if create {
             self.create_dirs()?;
         }

@@ -111,6 +111,7 @@ impl ModelUnit {
     }
 
     /// Every file's lock for an update, made when it does not exist yet.
+    #[cfg(feature = "registry")]
     pub(crate) fn hold_for_update(&self) -> Result<Vec<Option<crate::fs::lock::Guard>>> {
         self.parts.iter().map(|(_, files)| files.hold("update", true)).collect()
     }
