@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::base::{prepare, read_old, Base, OldId};
+use super::limiter::Limiter;
 use super::resolver::Resolver;
 use super::stop::Cancel;
 use crate::catalog::ModelEntry;
@@ -138,7 +139,19 @@ impl Resolver<'_> {
     ) -> Result<Built, Skip> {
         let facts = self.first_round(hub, new, base)?;
         let mut rebuild = Rebuild::plan(hub, new, base, facts)?;
-        let chunks = rebuild.fetch_changed(self.cancel, fetched)?;
+        // The xorb ranges under the transfer's rate cap, stopped when the call is cancelled.
+        let limiter = self.max_rate.filter(|&r| r > 0).map(|rate| Limiter {
+            rate,
+            started: Instant::now(),
+            bytes: std::sync::Mutex::new(0),
+        });
+        let pace = |n: usize| {
+            if let Some(l) = &limiter {
+                l.take(n);
+            }
+            !self.cancel.is_set()
+        };
+        let chunks = rebuild.fetch_changed(self.cancel, &pace, fetched)?;
         self.progress.send(Progress::Rebuilding {
             model: &new.file_label(),
             bytes: new.size_bytes,
@@ -276,6 +289,7 @@ impl<'a> Rebuild<'a> {
     fn fetch_changed(
         &mut self,
         cancel: Cancel<'_>,
+        pace: &dyn Fn(usize) -> bool,
         fetched: &mut u64,
     ) -> Result<HashMap<(String, u64), Vec<u8>>, Skip> {
         let mut chunks: HashMap<(String, u64), Vec<u8>> = HashMap::new();
@@ -293,7 +307,11 @@ impl<'a> Rebuild<'a> {
                 i += 1;
                 continue;
             }
-            match self.hub.xet_fetch(fetch) {
+            let answer = self.hub.xet_fetch(fetch, pace);
+            if cancel.is_set() {
+                return Err(Skip::Cancelled);
+            }
+            match answer {
                 Ok(parts) => {
                     for ((span, _), data) in fetch.ranges.iter().zip(parts) {
                         *fetched += data.len() as u64;

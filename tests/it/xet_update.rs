@@ -271,3 +271,28 @@ fn a_mirror_before_the_hub_is_asked_as_before_without_xet() {
     let origin = fs::read_to_string(f.sb.models().join(format!(".strata/{FILE}.origin"))).unwrap();
     assert!(origin.contains("mirror directory"), "{origin}");
 }
+
+/// `--max-rate` caps a delta's fetches too: a moved pin rebuilt at 4 kB/s takes at least the
+/// time its changed chunks take at that rate (a lower bound: a loaded machine only adds).
+#[test]
+fn a_delta_keeps_to_the_rate_cap() {
+    let f = Fixture::new(SIZE, false);
+    f.hub.enable_xet(XetOptions::default());
+    f.run(&["download", "alpha"]).ok();
+    let new = header_changed(&f.old);
+    f.hub.move_main(NEW, &[(FILE, new.clone())]);
+    let mut doc = f.catalog();
+    doc["models"][0]["revision"] = NEW.into();
+    doc["models"][0]["sha256"] = sha256_hex(&new).into();
+    doc["models"][0]["size_bytes"] = new.len().into();
+    fs::write(f.sb.models().join("catalog.json"), serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    f.hub.clear_seen();
+    let started = std::time::Instant::now();
+    let run = f.run(&["download", "alpha", "--max-rate", "4kB"]).ok();
+    let took = started.elapsed();
+    assert!(run.stderr.contains("rebuilt"), "{}", run.stderr);
+    assert_eq!(f.on_disk(), new);
+    let sent = f.hub.xet_bytes_sent();
+    let floor = std::time::Duration::from_secs_f64(sent as f64 / 4000.0 * 0.8);
+    assert!(sent > 4000 && took >= floor, "{sent} xorb bytes in {took:?} at 4 kB/s (at least {floor:?})");
+}
