@@ -3,7 +3,6 @@
 //! requests, it costs no round trip of its own).
 
 use crate::catalog::ModelEntry;
-use crate::digest::HashingReader;
 use crate::error::{Report, SourceError};
 use crate::sources::xet::chunking::chunk_lengths;
 use crate::sources::xet::client::XetToken;
@@ -164,10 +163,10 @@ pub(crate) fn read_old(path: &Path, stop: &(dyn Fn() -> bool + Sync)) -> Result<
     };
     let reading = |e: std::io::Error| format!("reading the old file: {e}");
     std::thread::scope(|s| {
-        let hashed = s.spawn(|| {
-            let mut reader = HashingReader::new(open()?);
-            std::io::copy(&mut reader, &mut std::io::sink()).map_err(reading)?;
-            reader.digest().ok_or_else(|| "the old file was not read to its end".to_string())
+        let hashed = s.spawn(|| match crate::digest::hash_file_until(path, stop) {
+            Ok(Some(sha256)) => Ok(sha256),
+            Ok(None) => Err("stopped reading the old file".to_string()),
+            Err(e) => Err(format!("reading the old file: {}", Report::new(&e))),
         });
         let lengths = chunk_lengths(&mut open()?).map_err(reading)?;
         let sha256 = hashed.join().map_err(|_| "a thread of the delta panicked".to_string())??;

@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 use crate::support::hub::Faults;
 use crate::support::{gguf_bytes, register, setup, Run, Setup};
 
-const GROUP: &str = "strata-models";
-const USERS: [&str; 2] = ["strata-alice", "strata-bob"];
+pub(crate) const GROUP: &str = "strata-models";
+pub(crate) const USERS: [&str; 2] = ["strata-alice", "strata-bob"];
 
 /// The group's id, once the group and its two users exist; `None` when this cannot be done
 /// here (not root, no useradd), which fails under CI=true.
-fn group() -> Option<u32> {
+pub(crate) fn group() -> Option<u32> {
     static MADE: OnceLock<Result<u32, String>> = OnceLock::new();
     let made = MADE.get_or_init(|| {
         let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0");
@@ -66,6 +66,38 @@ fn group() -> Option<u32> {
 
 /// A sandbox whose models directory is a setgid directory of the group (2775, as an admin
 /// makes one), reachable by the users, with `tiny` and `tiny2` registered.
+/// `bin ARGS` as `user` of the group with `umask`, on the models directory `models` and the
+/// Hub look-alike `hub`, with no HOME.
+pub(crate) fn member(
+    user: &str,
+    umask: &str,
+    bin: &Path,
+    models: &Path,
+    hub: &crate::support::hub::Hub,
+    args: &[&str],
+) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args([
+        "--reuid",
+        user,
+        "--regid",
+        GROUP,
+        "--init-groups",
+        "sh",
+        "-c",
+        &format!("umask {umask}; exec \"$0\" \"$@\""),
+    ])
+    .arg(bin)
+    .args(args)
+    .env_clear()
+    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+    .env("HOME", "/nonexistent")
+    .env("STRATA_MODELS_DIR", models)
+    .env("HF_ENDPOINT", hub.endpoint())
+    .env("SSL_CERT_FILE", &hub.ca_file);
+    c
+}
+
 struct Shared {
     s: Setup,
     bin: PathBuf,
@@ -95,26 +127,7 @@ fn shared() -> Option<Shared> {
 impl Shared {
     /// The binary as `user` of the group, with `umask`.
     fn cmd(&self, user: &str, umask: &str, args: &[&str]) -> Command {
-        let mut c = Command::new("setpriv");
-        c.args([
-            "--reuid",
-            user,
-            "--regid",
-            GROUP,
-            "--init-groups",
-            "sh",
-            "-c",
-            &format!("umask {umask}; exec \"$0\" \"$@\""),
-        ])
-        .arg(&self.bin)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", "/nonexistent")
-        .env("STRATA_MODELS_DIR", self.s.sb.models())
-        .env("HF_ENDPOINT", self.s.hub.endpoint())
-        .env("SSL_CERT_FILE", &self.s.hub.ca_file);
-        c
+        member(user, umask, &self.bin, &self.s.sb.models(), &self.s.hub, args)
     }
 
     fn run(&self, user: &str, args: &[&str]) -> Run {

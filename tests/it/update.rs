@@ -50,6 +50,16 @@ impl Fixture {
         self.catalog()["models"][0]["revision"].as_str().unwrap().to_string()
     }
 
+    /// The catalog entry edited by hand to pin `commit`, whose file is `bytes` (a new
+    /// release's row, an operator's edit): not `update`.
+    pub(crate) fn repin_by_hand(&self, commit: &str, bytes: &[u8]) {
+        let mut doc = self.catalog();
+        doc["models"][0]["revision"] = commit.into();
+        doc["models"][0]["sha256"] = sha256_hex(bytes).into();
+        doc["models"][0]["size_bytes"] = bytes.len().into();
+        fs::write(self.sb.models().join("catalog.json"), serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    }
+
     pub(crate) fn on_disk(&self) -> Vec<u8> {
         fs::read(self.sb.models().join(FILE)).unwrap()
     }

@@ -38,12 +38,7 @@ fn moved_pin_fixture(options: XetOptions) -> (Fixture, Vec<u8>) {
     f.run(&["download", "alpha"]).ok();
     let new = header_changed(&f.old);
     f.hub.move_main(NEW, &[(FILE, new.clone())]);
-    let catalog = f.sb.models().join("catalog.json");
-    let mut doc = f.catalog();
-    doc["models"][0]["revision"] = NEW.into();
-    doc["models"][0]["sha256"] = sha256_hex(&new).into();
-    doc["models"][0]["size_bytes"] = new.len().into();
-    fs::write(&catalog, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    f.repin_by_hand(NEW, &new);
     f.hub.clear_seen();
     (f, new)
 }
@@ -381,12 +376,7 @@ fn xet_env_download_of_a_moved_pin_racing_an_update_with_locks_that_do_nothing()
         let u = u.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         wait_for("a xorb GET", 60, || !f.hub.xorb_gets().is_empty());
         // Meanwhile the entry is edited to the new pin (what the update will write).
-        let catalog = f.sb.models().join("catalog.json");
-        let mut doc = f.catalog();
-        doc["models"][0]["revision"] = NEW.into();
-        doc["models"][0]["sha256"] = sha256_hex(&new).into();
-        doc["models"][0]["size_bytes"] = new.len().into();
-        fs::write(&catalog, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+        f.repin_by_hand(NEW, &new);
         let d = Run::of(cmd(&["download", "alpha"]).unwrap().output().unwrap());
         let u = Run::of(u.wait_with_output().unwrap());
         let what = format!(
@@ -403,31 +393,7 @@ fn xet_env_download_of_a_moved_pin_racing_an_update_with_locks_that_do_nothing()
 // ---------------------------------------------------------------------------------------------
 // 1. A shared group directory.
 
-const GROUP: &str = "strata-models";
-const USERS: [&str; 2] = ["strata-alice", "strata-bob"];
-
-fn group_ready() -> Option<u32> {
-    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-    if !root {
-        eprintln!("skipping: not root");
-        return None;
-    }
-    let exists = |db: &str, name: &str| {
-        Command::new("getent").args([db, name]).output().is_ok_and(|o| o.status.success())
-    };
-    if !exists("group", GROUP) {
-        let _ = Command::new("groupadd").arg(GROUP).status();
-    }
-    for user in USERS {
-        if !exists("passwd", user) {
-            let _ = Command::new("useradd")
-                .args(["-M", "-N", "-g", GROUP, "-s", "/usr/sbin/nologin", user])
-                .status();
-        }
-    }
-    let out = Command::new("getent").args(["group", GROUP]).output().ok()?;
-    String::from_utf8_lossy(&out.stdout).split(':').nth(2).and_then(|g| g.trim().parse().ok())
-}
+use crate::group::{group, member, USERS};
 
 struct Shared {
     f: Fixture,
@@ -436,25 +402,7 @@ struct Shared {
 
 impl Shared {
     fn run(&self, user: &str, umask: &str, args: &[&str]) -> Run {
-        let mut c = Command::new("setpriv");
-        c.args([
-            "--reuid",
-            user,
-            "--regid",
-            GROUP,
-            "--init-groups",
-            "sh",
-            "-c",
-            &format!("umask {umask}; exec \"$0\" \"$@\""),
-        ])
-        .arg(&self.bin)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", "/nonexistent")
-        .env("STRATA_MODELS_DIR", self.f.sb.models())
-        .env("HF_ENDPOINT", self.f.hub.endpoint())
-        .env("SSL_CERT_FILE", &self.f.hub.ca_file);
+        let mut c = member(user, umask, &self.bin, &self.f.sb.models(), &self.f.hub, args);
         Run::of(c.output().unwrap())
     }
 }
@@ -462,7 +410,7 @@ impl Shared {
 /// `alpha` registered (tracking main) in a setgid group directory whose catalog the group
 /// may write; nothing downloaded; Xet on.
 fn shared() -> Option<Shared> {
-    let gid = group_ready()?;
+    let gid = group()?;
     let f = Fixture::new(SIZE, false);
     f.hub.enable_xet(XetOptions::default());
     let models = f.sb.models();
@@ -732,12 +680,7 @@ fn xet_env_group_a_members_download_of_a_moved_pin_rebuilds_from_anothers_file()
     g.run(alice, "0002", &["download", "alpha"]).ok();
     let new = header_changed(&g.f.old);
     g.f.hub.move_main(NEW, &[(FILE, new.clone())]);
-    let catalog = g.f.sb.models().join("catalog.json");
-    let mut doc = g.f.catalog();
-    doc["models"][0]["revision"] = NEW.into();
-    doc["models"][0]["sha256"] = sha256_hex(&new).into();
-    doc["models"][0]["size_bytes"] = new.len().into();
-    fs::write(&catalog, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    g.f.repin_by_hand(NEW, &new);
     g.f.hub.clear_seen();
     let r = g.run(bob, "0002", &["download", "alpha"]).ok();
     assert!(r.stderr.contains("rebuilt"), "{}", r.stderr);
@@ -769,11 +712,7 @@ fn xet_env_a_file_verified_in_place_does_not_keep_an_earlier_xet_id() {
     newer[n - 1000] ^= 0x5a;
     const NEWER: &str = "abababababababababababababababababababab";
     f.hub.move_main(NEWER, &[(FILE, newer.clone())]);
-    let mut doc = f.catalog();
-    doc["models"][0]["revision"] = NEWER.into();
-    doc["models"][0]["sha256"] = sha256_hex(&newer).into();
-    doc["models"][0]["size_bytes"] = newer.len().into();
-    fs::write(f.sb.models().join("catalog.json"), serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    f.repin_by_hand(NEWER, &newer);
     f.hub.clear_seen();
     let r = f.run(&["download", "alpha"]).ok();
     assert_eq!(f.on_disk(), newer);

@@ -239,12 +239,7 @@ fn a_download_rebuilds_a_new_pin_from_the_earlier_version_in_place() {
     let origin = fs::read_to_string(f.sb.models().join(format!(".strata/{FILE}.origin"))).unwrap();
     assert!(origin.contains(&crate::support::hub::Hub::xet_file_id(&old)), "{origin}");
     // The pin moves by hand.
-    let catalog = f.sb.models().join("catalog.json");
-    let mut doc = f.catalog();
-    doc["models"][0]["revision"] = NEW.into();
-    doc["models"][0]["sha256"] = sha256_hex(&new).into();
-    doc["models"][0]["size_bytes"] = new.len().into();
-    fs::write(&catalog, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    f.repin_by_hand(NEW, &new);
     f.hub.clear_seen();
     let run = f.run(&["download", "alpha"]).ok();
     assert!(run.stderr.contains("rebuilt"), "{}", run.stderr);
@@ -281,11 +276,7 @@ fn a_delta_keeps_to_the_rate_cap() {
     f.run(&["download", "alpha"]).ok();
     let new = header_changed(&f.old);
     f.hub.move_main(NEW, &[(FILE, new.clone())]);
-    let mut doc = f.catalog();
-    doc["models"][0]["revision"] = NEW.into();
-    doc["models"][0]["sha256"] = sha256_hex(&new).into();
-    doc["models"][0]["size_bytes"] = new.len().into();
-    fs::write(f.sb.models().join("catalog.json"), serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    f.repin_by_hand(NEW, &new);
     f.hub.clear_seen();
     let started = std::time::Instant::now();
     let run = f.run(&["download", "alpha", "--max-rate", "4kB"]).ok();
