@@ -67,6 +67,32 @@ hub_server() {
 BLOCK
 }
 
+# hub_nginx_head DIR LOG_FORMAT: an nginx.conf up to its http block's shared settings: the
+# process in DIR, the access log DIR/access.log in LOG_FORMAT (named counts), TLS from DIR.
+hub_nginx_head() {
+  cat <<HEAD
+daemon off;
+worker_processes 2;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 256; }
+http {
+  log_format counts '$2';
+  access_log $1/access.log counts;
+  client_body_temp_path $1/tmp/body;
+  proxy_temp_path $1/tmp/proxy;
+  fastcgi_temp_path $1/tmp/fastcgi;
+  uwsgi_temp_path $1/tmp/uwsgi;
+  scgi_temp_path $1/tmp/scgi;
+  sendfile on;
+  # TLS 1.3 as on the real Hub and its CDN (nginx 1.22, Debian 12, offers only up to 1.2 by
+  # default: a two-round-trip handshake).
+  ssl_protocols TLSv1.2 TLSv1.3;
+  ssl_certificate $1/chain.pem;
+  ssl_certificate_key $1/server.key;
+HEAD
+}
+
 hub_start() { # DIR
   local d=$1
   hub_install
@@ -91,25 +117,7 @@ hub_start() { # DIR
     sizes+="    \"$name\" $size;"$'\n'
   done
   cat >"$d/nginx.conf" <<CONF
-daemon off;
-worker_processes 2;
-pid $d/nginx.pid;
-error_log $d/error.log warn;
-events { worker_connections 256; }
-http {
-  log_format counts '\$server_port \$connection \$connection_requests \$request_method \$status';
-  access_log $d/access.log counts;
-  client_body_temp_path $d/tmp/body;
-  proxy_temp_path $d/tmp/proxy;
-  fastcgi_temp_path $d/tmp/fastcgi;
-  uwsgi_temp_path $d/tmp/uwsgi;
-  scgi_temp_path $d/tmp/scgi;
-  sendfile on;
-  # TLS 1.3 as on the real Hub and its CDN (nginx 1.22, Debian 12, offers only up to 1.2 by
-  # default: a two-round-trip handshake).
-  ssl_protocols TLSv1.2 TLSv1.3;
-  ssl_certificate $d/chain.pem;
-  ssl_certificate_key $d/server.key;
+$(hub_nginx_head "$d" '$server_port $connection $connection_requests $request_method $status')
   map \$file \$linked_etag {
     default "";
 $etags  }

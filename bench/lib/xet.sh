@@ -70,25 +70,9 @@ xet_start() { # DIR
   xet_point "$d" xet "$(xet_commit "$d" v1 commit)"
   xet_point "$d" plain "$(xet_commit "$d" v1 commit)"
   cat >"$d/nginx.conf" <<CONF
-daemon off;
-worker_processes 2;
-pid $d/nginx.pid;
-error_log $d/error.log warn;
-events { worker_connections 256; }
-http {
-  log_format counts '\$server_port \$connection \$connection_requests \$request_method \$status \$body_bytes_sent \$uri';
-  access_log $d/access.log counts;
-  client_body_temp_path $d/tmp/body;
-  proxy_temp_path $d/tmp/proxy;
-  fastcgi_temp_path $d/tmp/fastcgi;
-  uwsgi_temp_path $d/tmp/uwsgi;
-  scgi_temp_path $d/tmp/scgi;
-  sendfile on;
+$(hub_nginx_head "$d" '$server_port $connection $connection_requests $request_method $status $body_bytes_sent $uri')
   map_hash_bucket_size 128;
   default_type application/octet-stream;
-  ssl_protocols TLSv1.2 TLSv1.3;
-  ssl_certificate $d/chain.pem;
-  ssl_certificate_key $d/server.key;
   map "\$xrepo/\$xrev/\$xfile" \$xet_size {
     default "";
 $sizes  }
