@@ -50,12 +50,14 @@ impl<'a> Base<'a> {
     }
 
     /// The file at `files`' model path when it is an earlier version of `entry`'s: verified
-    /// (its stamp still describes it) with another SHA-256 than the pin's, downloaded from the
-    /// Hub with its Xet id recorded. A catalog whose pin moved (a new release's built-in row,
-    /// an edited custom entry) finds it there.
-    pub(crate) fn earlier(entry: &ModelEntry, files: &ModelFiles) -> Option<Self> {
-        let sha256 = files.verified_as().filter(|s| *s != *entry.sha256)?;
+    /// with another SHA-256 than the pin's (its stamp still describes it, or, gone stale in a
+    /// copied or restored directory, its bytes hash to the stamp's SHA-256 again), downloaded
+    /// from the Hub with its Xet id recorded. A catalog whose pin moved (a new release's
+    /// built-in row, an edited custom entry) finds it there.
+    pub(crate) fn earlier(entry: &ModelEntry, files: &ModelFiles, stop: &dyn Fn() -> bool) -> Option<Self> {
+        // Only a file downloaded from the Hub has a Xet id to start from: looked at first.
         let id = files.recorded_xet_id()?;
+        let sha256 = files.earlier_version(&entry.sha256, stop).filter(|s| *s != *entry.sha256)?;
         let size = std::fs::metadata(files.model_path()).ok()?.len();
         Some(Self { path: files.model_path(), sha256, size, id: OldId::Known(id), files: files.clone() })
     }

@@ -234,7 +234,8 @@ impl<'a> Resolver<'a> {
     ) -> Result<PathBuf> {
         let path = files.model_path();
         // An earlier pin's verified file in place: the new version rebuilt from it, if it can be.
-        let earlier = self.base.is_none().then(|| Base::earlier(entry, files)).flatten();
+        let earlier =
+            self.base.is_none().then(|| Base::earlier(entry, files, &|| self.cancel.is_set())).flatten();
         if let Some(base) = self.base.or(earlier.as_ref()) {
             if self.fetch_delta(entry, work, base)? {
                 return Ok(path);
@@ -441,9 +442,16 @@ impl<'a> Resolver<'a> {
                 std::io::Error::other("a directory is in the way of the model file; move it away"),
             ));
         }
-        // An earlier pin's verified file stays until the new one is renamed over it.
-        if files.verified_as().is_some_and(|sha| sha != *entry.sha256) {
+        // An earlier pin's verified file (its stamp checked, or its bytes hashed again when the
+        // stamp went stale) stays until the new one is renamed over it.
+        if files
+            .earlier_version(&entry.sha256, &|| self.cancel.is_set())
+            .is_some_and(|sha| sha != *entry.sha256)
+        {
             return Ok(false);
+        }
+        if self.cancel.is_set() {
+            return Err(cancelled(entry, files));
         }
         if meta.is_file() && meta.len() == entry.size_bytes {
             self.progress.send(Progress::Verifying { model: &entry.file_label(), bytes: meta.len() });

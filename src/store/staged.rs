@@ -40,6 +40,25 @@ impl ModelFiles {
         (stamp == super::stamp::Stamp::of(&meta, stamp.sha256())).then(|| stamp.sha256().to_string())
     }
 
+    /// [`ModelFiles::verified_as`], and when the stamp went stale (the directory copied or
+    /// restored) but names a SHA-256 other than `pin`'s: the file hashed against it and, when
+    /// it still is that version, stamped anew as it. `stop` ends the hashing (then `None`).
+    pub(crate) fn earlier_version(&self, pin: &str, stop: &dyn Fn() -> bool) -> Option<String> {
+        if let Some(sha) = self.verified_as() {
+            return Some(sha);
+        }
+        let path = self.model_path();
+        let stamp = super::stamp::Stamp::parse(&fs::read_to_string(self.stamp_path()).ok()?)?;
+        let sha = stamp.sha256().to_string();
+        if sha == pin || crate::digest::hash_file_until(&path, stop).ok()?? != sha {
+            return None;
+        }
+        let meta = fs::symlink_metadata(&path).ok().filter(fs::Metadata::is_file)?;
+        let line = super::stamp::Stamp::of(&meta, &sha).to_line();
+        crate::fs::write_atomic(&self.stamp_path(), line.as_bytes()).ok()?;
+        Some(sha)
+    }
+
     /// The Xet file id recorded beside the file when it was downloaded from the Hub (its
     /// provenance), if one was.
     pub(crate) fn recorded_xet_id(&self) -> Option<String> {

@@ -287,3 +287,54 @@ fn a_delta_keeps_to_the_rate_cap() {
     let floor = std::time::Duration::from_secs_f64(sent as f64 / 4000.0 * 0.8);
     assert!(sent > 4000 && took >= floor, "{sent} xorb bytes in {took:?} at 4 kB/s (at least {floor:?})");
 }
+
+/// A models directory copied (`cp -a`: new inodes, the stamps stale) and then a moved pin: the
+/// earlier version is hashed against its stamp again and kept, so a download that fails
+/// leaves it, and one that works rebuilds from it.
+#[test]
+fn a_copied_directory_keeps_its_earlier_version_and_rebuilds_from_it() {
+    let f = Fixture::new(SIZE, false);
+    f.hub.enable_xet(XetOptions::default());
+    f.run(&["download", "alpha"]).ok();
+    let new = header_changed(&f.old);
+    f.hub.move_main(NEW, &[(FILE, new.clone())]);
+    f.repin_by_hand(NEW, &new);
+    let copy = f.sb.tmp.path().join("copy");
+    let cp = std::process::Command::new("cp").arg("-a").arg(f.sb.models()).arg(&copy).status().unwrap();
+    assert!(cp.success());
+    let in_copy = |args: &[&str]| {
+        crate::support::Run::of(f.cmd().env("STRATA_MODELS_DIR", &copy).args(args).output().unwrap())
+    };
+    // Every source fails: the earlier version stays.
+    f.hub.set_faults(crate::support::hub::Faults {
+        hub_error: Some((404, "EntryNotFound")),
+        ..Default::default()
+    });
+    let failed = in_copy(&["download", "alpha"]);
+    assert_ne!(failed.code, 0, "{}", failed.stderr);
+    assert_eq!(
+        fs::read(copy.join(FILE)).unwrap(),
+        f.old,
+        "the earlier version was deleted: {}",
+        failed.stderr
+    );
+    // The Hub back: rebuilt from it.
+    f.hub.set_faults(crate::support::hub::Faults::default());
+    let run = in_copy(&["download", "alpha"]).ok();
+    assert!(run.stderr.contains("rebuilt"), "{}", run.stderr);
+    assert_eq!(fs::read(copy.join(FILE)).unwrap(), new);
+}
+
+/// `update --max-rate` caps the delta's fetches as `download --max-rate` does.
+#[test]
+fn update_keeps_to_its_rate_cap() {
+    let (f, new) = fixture(XetOptions::default(), header_changed);
+    let started = std::time::Instant::now();
+    let run = f.run(&["update", "alpha", "--max-rate", "4kB"]).ok();
+    let took = started.elapsed();
+    assert!(run.stderr.contains("rebuilt"), "{}", run.stderr);
+    assert_eq!(f.on_disk(), new);
+    let sent = f.hub.xet_bytes_sent();
+    let floor = std::time::Duration::from_secs_f64(sent as f64 / 4000.0 * 0.8);
+    assert!(sent > 4000 && took >= floor, "{sent} xorb bytes in {took:?} at 4 kB/s (at least {floor:?})");
+}

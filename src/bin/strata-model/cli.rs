@@ -189,6 +189,9 @@ pub enum Command {
         /// Check everything (the Hub's answer, the new header) and change nothing
         #[arg(long)]
         dry_run: bool,
+        /// Cap the total rate of what is fetched, per second (20M, 20MB, 1.5G, 500MiB)
+        #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+        max_rate: Option<u64>,
     },
     /// Show the models directory, offline state, the Hub token's origin, each source in order
     /// and whether it answers, and every other tool's cache looked in before a download

@@ -144,7 +144,8 @@ fn run(cli: &Cli, ui: &Ui) -> Result<(), Failure> {
         }
         Command::Sources => sources::run(&registry, ui),
         Command::Outdated { names } => outdated::run(&registry, ui, names),
-        Command::Update { names, dry_run } => {
+        Command::Update { names, dry_run, max_rate } => {
+            let registry = registry.with_transfer(None, *max_rate);
             // Progress of the fetches, a delta's notices among them.
             let registry = match crate::progress::reporter(cli.global.quiet, ui.json) {
                 Some(r) => registry.with_progress(r),
